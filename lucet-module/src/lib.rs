@@ -1,0 +1,31 @@
+//! The contract between the compiler (`lucetc`) and the runtime (`lucet-runtime`).
+//!
+//! A compiled module is an x86-64 ELF shared object. Everything the runtime needs to
+//! know about it, besides the machine code itself, is described by the types in this
+//! crate: the exported [`ModuleDescriptor`] symbol that the runtime finds first (magic
+//! number, format version, pointers to the tables below), the serialized
+//! [`ModuleData`] (imports, exports, memories, tables, globals, data and element
+//! segments, the function manifest with trap sites), and the layout of the per-instance
+//! context ([`VmctxLayout`]) through which compiled code reaches its heap, globals,
+//! tables, imported functions and the runtime's builtins. Both sides compute offsets
+//! from this crate and nowhere else, so they cannot drift apart; any change to these
+//! types bumps [`FORMAT_VERSION`]. `docs/architecture.md` explains the whole picture.
+
+mod descriptor;
+mod error;
+mod module_data;
+mod trap;
+mod types;
+mod version;
+mod vmctx;
+
+pub use descriptor::{ModuleDescriptor, MODULE_SYMBOL};
+pub use error::Error;
+pub use module_data::{
+    ConstExpr, ConstOp, DataSegment, ElemSegment, Export, ExportKind, FunctionCode, FunctionEntry, GlobalDef,
+    Import, ImportKind, MemoryPlan, ModuleData, SegmentKind, TargetInfo,
+};
+pub use trap::{TrapCode, TrapSite};
+pub use types::{FuncType, GlobalType, MemoryType, RefType, TableType, ValType};
+pub use version::{COMPILER_VERSION, FORMAT_VERSION, MAGIC};
+pub use vmctx::{Builtin, FuncRef, MemoryDef, TableDef, VmctxHeader, VmctxLayout, VALUE_SLOT_SIZE};

@@ -1,0 +1,200 @@
+use crate::types::{FuncType, GlobalType, MemoryType, RefType, TableType};
+use crate::{Error, TrapSite};
+use serde::{Deserialize, Serialize};
+
+/// Everything about a compiled module except its machine code.
+///
+/// Index spaces follow WebAssembly: functions, tables, memories and globals are
+/// numbered imports first, then definitions. `functions` covers the whole function
+/// index space; `defined_*` vectors cover only definitions.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ModuleData {
+    /// lucetc version that produced the module.
+    pub compiler_version: String,
+    /// Name from the wasm name section, if any.
+    pub name: Option<String>,
+    pub target: TargetInfo,
+    /// The module's type section (function types), indexed by type index.
+    pub types: Vec<FuncType>,
+    pub imports: Vec<Import>,
+    /// One entry per function in the function index space (imported ones first).
+    pub functions: Vec<FunctionEntry>,
+    /// Tables defined by the module (imported tables are in `imports`).
+    pub defined_tables: Vec<TableType>,
+    /// Every memory of the memory index space (imported ones first) with the
+    /// reservation and guard the code was compiled to assume.
+    pub memory_plans: Vec<MemoryPlan>,
+    /// Globals defined by the module (imported globals are in `imports`).
+    pub defined_globals: Vec<GlobalDef>,
+    pub exports: Vec<Export>,
+    /// Function index of the start function.
+    pub start: Option<u32>,
+    /// All data segments in data-index order. Active ones are applied at
+    /// instantiation and then behave as dropped.
+    pub data_segments: Vec<DataSegment>,
+    /// All element segments in element-index order.
+    pub elem_segments: Vec<ElemSegment>,
+}
+
+/// The machine the code was compiled for.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct TargetInfo {
+    /// Target triple, e.g. `x86_64-unknown-linux-gnu`.
+    pub triple: String,
+    /// Names of the CPU features the code may use (cranelift's `has_*` flags that were
+    /// enabled, e.g. `sse4.1`, `avx2`). The runtime checks each against the host.
+    pub cpu_features: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Import {
+    pub module: String,
+    pub field: String,
+    pub kind: ImportKind,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum ImportKind {
+    /// A function of the given type index.
+    Func(u32),
+    Table(TableType),
+    Memory(MemoryType),
+    Global(GlobalType),
+}
+
+/// One function of the function index space.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FunctionEntry {
+    /// Index into [`ModuleData::types`].
+    pub type_index: u32,
+    /// Name from the wasm name section, or for imports `module.field`.
+    pub name: Option<String>,
+    /// For defined functions: the code's length and its trap sites (sorted by
+    /// offset). `None` for imported functions.
+    pub code: Option<FunctionCode>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FunctionCode {
+    pub len: u32,
+    pub traps: Vec<TrapSite>,
+}
+
+/// A linear memory as the code was compiled to access it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemoryPlan {
+    pub memory: MemoryType,
+    /// Bytes of address space the code assumes are reserved from the heap base.
+    /// When this is at least 4 GiB for a 32-bit memory, the code has no explicit
+    /// bounds checks and relies on the guard region instead.
+    pub reserved_size: u64,
+    /// Bytes of inaccessible guard after the reservation.
+    pub guard_size: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GlobalDef {
+    pub ty: GlobalType,
+    pub init: ConstExpr,
+}
+
+/// A constant expression, evaluated by the runtime at instantiation.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ConstExpr {
+    pub ops: Vec<ConstOp>,
+}
+
+/// Stack-machine operations allowed in constant expressions (Wasm 2.0 plus the
+/// extended-constant-expressions proposal).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub enum ConstOp {
+    I32Const(i32),
+    I64Const(i64),
+    F32Const(u32),
+    F64Const(u64),
+    V128Const(u128),
+    GlobalGet(u32),
+    RefNull,
+    RefFunc(u32),
+    I32Add,
+    I32Sub,
+    I32Mul,
+    I64Add,
+    I64Sub,
+    I64Mul,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Export {
+    pub name: String,
+    pub kind: ExportKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ExportKind {
+    Func(u32),
+    Table(u32),
+    Memory(u32),
+    Global(u32),
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum SegmentKind {
+    /// Applied at instantiation to the given memory or table, at the offset
+    /// computed by the expression.
+    Active { index: u32, offset: ConstExpr },
+    /// Available to `memory.init` / `table.init` until dropped.
+    Passive,
+    /// Element segments only: declares functions that `ref.func` may name.
+    Declared,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DataSegment {
+    pub kind: SegmentKind,
+    pub data: Vec<u8>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ElemSegment {
+    pub kind: SegmentKind,
+    pub elem_type: RefType,
+    /// Each item is a constant expression producing a reference
+    /// (`ref.func i`, `ref.null`, or `global.get g`).
+    pub items: Vec<ConstExpr>,
+}
+
+impl ModuleData {
+    pub fn serialize(&self) -> Vec<u8> {
+        postcard::to_allocvec(self).expect("serializing plain data into a Vec cannot fail")
+    }
+
+    pub fn deserialize(bytes: &[u8]) -> Result<ModuleData, Error> {
+        postcard::from_bytes(bytes).map_err(|e| Error::Corrupt(e.to_string()))
+    }
+
+    pub fn num_imported_funcs(&self) -> usize {
+        self.imports.iter().filter(|i| matches!(i.kind, ImportKind::Func(_))).count()
+    }
+    pub fn num_imported_tables(&self) -> usize {
+        self.imports.iter().filter(|i| matches!(i.kind, ImportKind::Table(_))).count()
+    }
+    pub fn num_imported_memories(&self) -> usize {
+        self.imports.iter().filter(|i| matches!(i.kind, ImportKind::Memory(_))).count()
+    }
+    pub fn num_imported_globals(&self) -> usize {
+        self.imports.iter().filter(|i| matches!(i.kind, ImportKind::Global(_))).count()
+    }
+
+    /// The type of function `index` (in the whole function index space).
+    pub fn func_type(&self, index: u32) -> Option<&FuncType> {
+        let f = self.functions.get(index as usize)?;
+        self.types.get(f.type_index as usize)
+    }
+
+    pub fn export(&self, name: &str) -> Option<ExportKind> {
+        self.exports.iter().find(|e| e.name == name).map(|e| e.kind)
+    }
+}
+
+

@@ -1,0 +1,269 @@
+//! The per-instance context ("vmctx") that compiled code receives as its first argument.
+//!
+//! Every wasm function, defined or imported, is called with the `SystemV` convention as
+//! `fn(vmctx: *mut u8, params...) -> results`. The vmctx is one contiguous block owned
+//! by the runtime; its size and field offsets depend on the module and are computed by
+//! [`VmctxLayout::new`], which both lucetc (to emit loads) and the runtime (to fill the
+//! block in) call.
+//!
+//! ```text
+//!  vmctx ──► +0   VmctxHeader            stack_limit, builtins, type_ids, instance
+//!            funcrefs       [FuncRef; n_funcs]          whole function index space; a call
+//!                                                       to an imported function loads
+//!                                                       (func_ptr, vmctx) from its entry
+//!            imported_memories [*mut MemoryDef; n]      point into the exporter's vmctx
+//!            defined_memories  [MemoryDef; n]           { base, current_length }
+//!            imported_tables   [*mut TableDef; n]
+//!            defined_tables    [TableDef; n]            { base, current_elements }
+//!            imported_globals  [*mut [u8; 16]; n]
+//!            defined_globals   [[u8; 16]; n]            16-byte aligned, value in low bytes
+//!            size
+//! ```
+//!
+//! Invariants the compiled code relies on (and the runtime upholds):
+//! * `MemoryDef::base` never changes for the life of an instance: memories grow in
+//!   place inside their reservation. Compiled code may therefore load it once.
+//! * `stack_limit` is the lowest stack address guest code may use; every function
+//!   prologue compares the stack pointer against it and traps with `StackOverflow`.
+//! * Table elements are pointer-sized: `*const FuncRef` for funcref tables, an opaque
+//!   word for externref tables; 0 is null.
+//! * `type_ids[t]` is the process-wide id of the module's type `t`; two functions have
+//!   the same id exactly when their signatures are equal, so `call_indirect` compares
+//!   ids across modules.
+
+use crate::module_data::{ImportKind, ModuleData};
+use std::mem::{offset_of, size_of};
+
+/// Size of one value slot in trampoline/adapter value arrays (large enough for v128).
+pub const VALUE_SLOT_SIZE: usize = 16;
+
+/// The fixed head of every vmctx.
+#[repr(C)]
+#[derive(Debug)]
+pub struct VmctxHeader {
+    /// Lowest stack address guest code may grow into (checked in every prologue).
+    pub stack_limit: usize,
+    /// Table of runtime functions, indexed by [`Builtin`].
+    pub builtins: *const *const u8,
+    /// Process-wide signature id of each module type index.
+    pub type_ids: *const u32,
+    /// The runtime's instance; opaque to compiled code.
+    pub instance: *mut u8,
+}
+
+/// A function reference: what `funcref` values and table elements point to.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct FuncRef {
+    /// Code to call, with the wasm calling convention of its type.
+    pub func_ptr: *const u8,
+    /// The vmctx to pass as the first argument: the defining instance's vmctx for wasm
+    /// functions, the caller's for native hostcalls, a host context for adapters.
+    pub vmctx: *mut u8,
+    /// Process-wide signature id.
+    pub type_id: u32,
+    pub _pad: u32,
+}
+
+/// A linear memory's current state.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct MemoryDef {
+    pub base: *mut u8,
+    /// Accessible bytes from `base`.
+    pub current_length: u64,
+}
+
+/// A table's current state. `base` may move when the table grows.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct TableDef {
+    pub base: *mut usize,
+    pub current_elements: u32,
+    pub _pad: u32,
+}
+
+/// Runtime functions that compiled code calls through `VmctxHeader::builtins`.
+///
+/// All use the `SystemV` convention and take the caller's vmctx first. Those that
+/// return an `i32` status return 0 on success and non-zero when the operation is out
+/// of bounds; the compiled code then traps with the code named below.
+#[repr(u32)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Builtin {
+    /// `(vmctx, memory: i32, delta_pages: i64) -> i64` — old size in pages, or -1.
+    MemoryGrow = 0,
+    /// `(vmctx, memory: i32, dst: i64, val: i32, len: i64) -> i32` — HeapOutOfBounds.
+    MemoryFill,
+    /// `(vmctx, dst_memory: i32, dst: i64, src_memory: i32, src: i64, len: i64) -> i32` — HeapOutOfBounds.
+    MemoryCopy,
+    /// `(vmctx, memory: i32, data: i32, dst: i64, src: i32, len: i32) -> i32` — HeapOutOfBounds.
+    MemoryInit,
+    /// `(vmctx, data: i32)`.
+    DataDrop,
+    /// `(vmctx, table: i32, delta: i32, init: i64) -> i32` — old size, or -1.
+    TableGrow,
+    /// `(vmctx, table: i32, dst: i32, val: i64, len: i32) -> i32` — TableOutOfBounds.
+    TableFill,
+    /// `(vmctx, dst_table: i32, src_table: i32, dst: i32, src: i32, len: i32) -> i32` — TableOutOfBounds.
+    TableCopy,
+    /// `(vmctx, table: i32, elem: i32, dst: i32, src: i32, len: i32) -> i32` — TableOutOfBounds.
+    TableInit,
+    /// `(vmctx, elem: i32)`.
+    ElemDrop,
+}
+
+impl Builtin {
+    pub const COUNT: usize = Builtin::ElemDrop as usize + 1;
+
+    /// Byte offset of this builtin's pointer in the builtin table.
+    pub const fn table_offset(self) -> i32 {
+        (self as u32 as usize * size_of::<usize>()) as i32
+    }
+}
+
+/// Offsets of everything in a module's vmctx.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VmctxLayout {
+    pub num_funcs: u32,
+    pub num_imported_memories: u32,
+    pub num_defined_memories: u32,
+    pub num_imported_tables: u32,
+    pub num_defined_tables: u32,
+    pub num_imported_globals: u32,
+    pub num_defined_globals: u32,
+    pub funcrefs: u32,
+    pub imported_memories: u32,
+    pub defined_memories: u32,
+    pub imported_tables: u32,
+    pub defined_tables: u32,
+    pub imported_globals: u32,
+    pub defined_globals: u32,
+    pub size: u32,
+}
+
+const fn align(x: usize, to: usize) -> usize {
+    (x + to - 1) / to * to
+}
+
+impl VmctxLayout {
+    pub const STACK_LIMIT: i32 = offset_of!(VmctxHeader, stack_limit) as i32;
+    pub const BUILTINS: i32 = offset_of!(VmctxHeader, builtins) as i32;
+    pub const TYPE_IDS: i32 = offset_of!(VmctxHeader, type_ids) as i32;
+    pub const INSTANCE: i32 = offset_of!(VmctxHeader, instance) as i32;
+
+    pub const FUNCREF_FUNC_PTR: i32 = offset_of!(FuncRef, func_ptr) as i32;
+    pub const FUNCREF_VMCTX: i32 = offset_of!(FuncRef, vmctx) as i32;
+    pub const FUNCREF_TYPE_ID: i32 = offset_of!(FuncRef, type_id) as i32;
+    pub const MEMORY_BASE: i32 = offset_of!(MemoryDef, base) as i32;
+    pub const MEMORY_LENGTH: i32 = offset_of!(MemoryDef, current_length) as i32;
+    pub const TABLE_BASE: i32 = offset_of!(TableDef, base) as i32;
+    pub const TABLE_ELEMENTS: i32 = offset_of!(TableDef, current_elements) as i32;
+    /// Size of one global's storage.
+    pub const GLOBAL_SIZE: u32 = 16;
+    /// Size of one table element.
+    pub const TABLE_ELEMENT_SIZE: u32 = size_of::<usize>() as u32;
+
+    pub fn new(module: &ModuleData) -> VmctxLayout {
+        let count = |f: fn(&ImportKind) -> bool| module.imports.iter().filter(|i| f(&i.kind)).count();
+        let num_imported_memories = count(|k| matches!(k, ImportKind::Memory(_)));
+        let num_imported_tables = count(|k| matches!(k, ImportKind::Table(_)));
+        let num_imported_globals = count(|k| matches!(k, ImportKind::Global(_)));
+        let num_funcs = module.functions.len();
+        let num_defined_memories = module.memory_plans.len() - num_imported_memories;
+        let num_defined_tables = module.defined_tables.len();
+        let num_defined_globals = module.defined_globals.len();
+
+        let ptr = size_of::<usize>();
+        let mut at = size_of::<VmctxHeader>();
+        let mut place = |count: usize, elem: usize, alignment: usize| {
+            at = align(at, alignment);
+            let start = at;
+            at += count * elem;
+            start as u32
+        };
+        let funcrefs = place(num_funcs, size_of::<FuncRef>(), ptr);
+        let imported_memories = place(num_imported_memories, ptr, ptr);
+        let defined_memories = place(num_defined_memories, size_of::<MemoryDef>(), ptr);
+        let imported_tables = place(num_imported_tables, ptr, ptr);
+        let defined_tables = place(num_defined_tables, size_of::<TableDef>(), ptr);
+        let imported_globals = place(num_imported_globals, ptr, ptr);
+        let defined_globals = place(num_defined_globals, Self::GLOBAL_SIZE as usize, 16);
+        let size = align(at, 16) as u32;
+        VmctxLayout {
+            num_funcs: num_funcs as u32,
+            num_imported_memories: num_imported_memories as u32,
+            num_defined_memories: num_defined_memories as u32,
+            num_imported_tables: num_imported_tables as u32,
+            num_defined_tables: num_defined_tables as u32,
+            num_imported_globals: num_imported_globals as u32,
+            num_defined_globals: num_defined_globals as u32,
+            funcrefs,
+            imported_memories,
+            defined_memories,
+            imported_tables,
+            defined_tables,
+            imported_globals,
+            defined_globals,
+            size,
+        }
+    }
+
+    /// Offset of the [`FuncRef`] of function `index` (whole index space).
+    pub fn funcref(&self, index: u32) -> u32 {
+        debug_assert!(index < self.num_funcs);
+        self.funcrefs + index * size_of::<FuncRef>() as u32
+    }
+    /// Offset of the pointer to imported memory `index` (import order).
+    pub fn imported_memory(&self, index: u32) -> u32 {
+        self.imported_memories + index * size_of::<usize>() as u32
+    }
+    /// Offset of the [`MemoryDef`] of defined memory `index` (definition order).
+    pub fn defined_memory(&self, index: u32) -> u32 {
+        self.defined_memories + index * size_of::<MemoryDef>() as u32
+    }
+    pub fn imported_table(&self, index: u32) -> u32 {
+        self.imported_tables + index * size_of::<usize>() as u32
+    }
+    pub fn defined_table(&self, index: u32) -> u32 {
+        self.defined_tables + index * size_of::<TableDef>() as u32
+    }
+    pub fn imported_global(&self, index: u32) -> u32 {
+        self.imported_globals + index * size_of::<usize>() as u32
+    }
+    pub fn defined_global(&self, index: u32) -> u32 {
+        self.defined_globals + index * Self::GLOBAL_SIZE
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{GlobalDef, GlobalType, Import, MemoryPlan, MemoryType, ValType};
+
+    #[test]
+    fn globals_are_sixteen_byte_aligned_and_fit() {
+        let mut m = ModuleData::default();
+        m.imports.push(Import {
+            module: "m".into(),
+            field: "g".into(),
+            kind: ImportKind::Global(GlobalType { ty: ValType::I32, mutable: false }),
+        });
+        m.memory_plans.push(MemoryPlan {
+            memory: MemoryType { min_pages: 1, max_pages: None, memory64: false, shared: false },
+            reserved_size: 1 << 32,
+            guard_size: 1 << 31,
+        });
+        for _ in 0..3 {
+            m.defined_globals.push(GlobalDef {
+                ty: GlobalType { ty: ValType::V128, mutable: true },
+                init: Default::default(),
+            });
+        }
+        let l = VmctxLayout::new(&m);
+        assert_eq!(l.defined_globals % 16, 0);
+        assert_eq!(l.num_defined_memories, 1);
+        assert!(l.defined_global(2) + 16 <= l.size);
+        assert_eq!(VmctxLayout::STACK_LIMIT, 0);
+    }
+}

@@ -1,0 +1,26 @@
+//! Runs modules compiled by `lucetc`.
+//!
+//! A [`DlModule`] is a compiled shared object, loaded with `dlopen` after its
+//! descriptor and format version have been checked. A [`Region`] (in practice an
+//! [`MmapRegion`]) reserves address space for a fixed number of instance slots up
+//! front, each laid out as heap reservation + guard, stack guard + stack; creating an
+//! instance takes a free slot and does no `mmap` of its own. An [`InstanceHandle`] runs
+//! exported functions on the slot's own stack; faults inside guest code are caught by
+//! signal handlers and come back as [`Error::RuntimeFault`] with a [`TrapCode`], after
+//! which the instance can be `reset()` and reused. Hostcalls see the calling instance
+//! through [`Vmctx`]. Native hostcalls are registered in-process
+//! ([`register_hostcalls`]), so host programs need no special linker flags.
+//!
+//! `docs/architecture.md` at the repository root describes the memory layout and the
+//! safety argument.
+
+mod error;
+mod hostcall;
+mod val;
+mod vmctx;
+
+pub use error::{Error, FaultDetails, TerminationDetails};
+pub use hostcall::{has_hostcall_module, lookup_hostcall, lucet_internal_ensure_linked, register_hostcalls, HostcallDef};
+pub use lucet_module::{TrapCode, ValType};
+pub use val::{RunResult, UntypedRetVal, Val, YieldedVal};
+pub use vmctx::Vmctx;
