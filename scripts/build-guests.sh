@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Rebuilds every checked-in guest `.wasm` fixture from its source.
+#
+# The tests never run this: they use the committed `.wasm` files, so the guest
+# toolchains are only needed to change a guest. Run it from anywhere:
+#
+#     scripts/build-guests.sh
+#
+# Toolchains it needs:
+#   - Rust with the wasm32-wasip1 target:   rustup target add wasm32-wasip1
+#   - clang, wasm-ld and wasi-libc for C. On Debian/Ubuntu:
+#       apt-get install clang lld wasi-libc libclang-rt-14-dev-wasm32
+#     (the compiler-rt package name follows the clang version). The C guests are
+#     compiled with `clang --target=wasm32-wasi --sysroot=/usr`, where Debian's
+#     wasi-libc lives; set WASI_SYSROOT to use another sysroot (e.g. a wasi-sdk).
+#
+# Outputs (each next to its source):
+#   examples/hello-rust/hello-rust.wasm           Rust command, println!, exports add
+#   examples/hello-c/hello-c.wasm                 C command, printf, exits with 3
+#   examples/calculator/plugins/add-rust/add.wasm Rust plugin (calc = a + b)
+#   examples/calculator/plugins/mul-c/mul.wasm    C plugin (calc = a * b)
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# Guest builds get their own target directory so they never contend with, or
+# invalidate, the host workspace's build.
+target_dir="${root}/target/guests"
+sysroot="${WASI_SYSROOT:-/usr}"
+clang="${CLANG:-clang}"
+
+need() {
+    command -v "$1" >/dev/null 2>&1 || {
+        echo "error: '$1' not found; $2" >&2
+        exit 1
+    }
+}
+need cargo "install Rust from https://rustup.rs"
+need "$clang" "install clang, lld and wasi-libc (see the header of this script)"
+if command -v rustup >/dev/null 2>&1 && ! rustup target list --installed | grep -qx wasm32-wasip1; then
+    echo "error: the Rust target wasm32-wasip1 is not installed; run: rustup target add wasm32-wasip1" >&2
+    exit 1
+fi
+
+# Keeps absolute build paths out of the fixtures, so a rebuild on another
+# machine produces the same bytes.
+remap="--remap-path-prefix=${root}=. --remap-path-prefix=${CARGO_HOME:-$HOME/.cargo}=cargo"
+
+rust_guest() { # <crate dir> <artifact name> <output> [extra rustc args...]
+    local dir="$1" artifact="$2" out="$3"
+    shift 3
+    echo "building ${out#"$root"/}"
+    (cd "$dir" && CARGO_TARGET_DIR="$target_dir" RUSTFLAGS="$remap" \
+        cargo rustc --quiet --release --target wasm32-wasip1 -- "$@")
+    cp "${target_dir}/wasm32-wasip1/release/${artifact}.wasm" "$out"
+}
+
+c_guest() { # <output> <clang args...>
+    local out="$1"
+    shift
+    echo "building ${out#"$root"/}"
+    "$clang" --target=wasm32-wasi --sysroot="$sysroot" -O2 -ffile-prefix-map="${root}=." "$@" -o "$out"
+}
+
+# A command module exports only `_start` unless told otherwise; `add` is
+# exported for the host that calls into the instance after `_start`.
+rust_guest "${root}/examples/hello-rust" hello-rust "${root}/examples/hello-rust/hello-rust.wasm" \
+    -C link-arg=--export=add
+
+c_guest "${root}/examples/hello-c/hello-c.wasm" "${root}/examples/hello-c/hello.c"
+
+rust_guest "${root}/examples/calculator/plugins/add-rust" calc_plugin_add \
+    "${root}/examples/calculator/plugins/add-rust/add.wasm"
+
+# A reactor: no `main`, the host calls the exports (after `_initialize`).
+c_guest "${root}/examples/calculator/plugins/mul-c/mul.wasm" -mexec-model=reactor \
+    "${root}/examples/calculator/plugins/mul-c/mul.c"
+
+echo "done"
