@@ -1,0 +1,139 @@
+//! Compiling modules with lucetc, remembering the results on disk.
+//!
+//! The spec suite has about 1,600 modules; compiling them is most of the cost of a
+//! run. Each result is stored under the SHA-256 of the wasm bytes together with the
+//! compiler's identity (version, `.so` format version, a fingerprint of its sources
+//! taken at build time) and the compile options, so a rerun compiles only modules
+//! whose bytes or compiler changed. Rejections are remembered too (as `.err` files
+//! holding lucetc's message), because `assert_invalid` and `assert_malformed` make up
+//! a large share of the suite.
+
+use sha2::{Digest, Sha256};
+use std::fs;
+use std::io::Write;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+
+/// Environment variable that overrides the cache directory.
+pub const CACHE_ENV: &str = "LUCET_SPECTEST_CACHE";
+
+/// Why a module did not become a `.so`.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum CompileError {
+    /// lucetc refused the module (malformed or invalid wasm, or a feature it lacks).
+    #[error("lucetc rejected the module: {0}")]
+    Rejected(String),
+    /// The cache could not be read or written.
+    #[error("module cache {path}: {reason}")]
+    Cache { path: String, reason: String },
+}
+
+/// Compiles wasm bytes to shared objects in a cache directory.
+#[derive(Debug, Clone)]
+pub struct ModuleCache {
+    dir: PathBuf,
+    identity: String,
+}
+
+impl ModuleCache {
+    /// Uses `dir`, creating it if needed.
+    pub fn new(dir: impl Into<PathBuf>) -> Result<ModuleCache, CompileError> {
+        let dir = dir.into();
+        fs::create_dir_all(&dir).map_err(|e| CompileError::Cache {
+            path: dir.display().to_string(),
+            reason: format!("cannot create the directory ({e}); set {CACHE_ENV} to a writable directory"),
+        })?;
+        let identity = format!(
+            "lucetc {} format {} sources {}",
+            lucet_module::COMPILER_VERSION,
+            lucet_module::FORMAT_VERSION,
+            env!("LUCETC_SOURCE_FINGERPRINT"),
+        );
+        Ok(ModuleCache { dir, identity })
+    }
+
+    /// `$LUCET_SPECTEST_CACHE`, else `target/lucet-spectest-cache` at the workspace root.
+    pub fn default_dir() -> PathBuf {
+        if let Some(dir) = std::env::var_os(CACHE_ENV) {
+            return PathBuf::from(dir);
+        }
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("target"));
+        target.join("lucet-spectest-cache")
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn key(&self, wasm: &[u8]) -> String {
+        let mut hasher = Sha256::new();
+        hasher.update(self.identity.as_bytes());
+        hasher.update([0]);
+        hasher.update(wasm);
+        hasher.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// The path of the compiled `.so` for `wasm`, compiling it if it is not cached.
+    pub fn compile(&self, wasm: &[u8]) -> Result<PathBuf, CompileError> {
+        let key = self.key(wasm);
+        let so = self.dir.join(format!("{key}.so"));
+        let err = self.dir.join(format!("{key}.err"));
+        if so.exists() {
+            return Ok(so);
+        }
+        if let Ok(message) = fs::read_to_string(&err) {
+            return Err(CompileError::Rejected(message));
+        }
+        // lucetc promises not to panic on any input; should it break that promise the
+        // suite must still report the module as a failure rather than abort.
+        let result = catch_unwind(AssertUnwindSafe(|| {
+            lucetc::Lucetc::try_from_bytes(wasm).and_then(|c| c.shared_object_file(&so))
+        }));
+        match result {
+            Ok(Ok(())) => Ok(so),
+            Ok(Err(e)) => {
+                let message = e.to_string();
+                self.remember_rejection(&err, &message)?;
+                Err(CompileError::Rejected(message))
+            }
+            Err(panic) => {
+                let what = panic
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_else(|| "unknown panic".to_string());
+                // Not remembered: a panic is a compiler bug that should be seen again.
+                Err(CompileError::Rejected(format!("lucetc panicked: {what}")))
+            }
+        }
+    }
+
+    fn remember_rejection(&self, path: &Path, message: &str) -> Result<(), CompileError> {
+        let cache_error = |e: std::io::Error| CompileError::Cache {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        };
+        // Written beside the final name and renamed, so a concurrent reader never sees
+        // a half-written message.
+        let mut tmp = tempfile_in(&self.dir).map_err(cache_error)?;
+        tmp.1.write_all(message.as_bytes()).map_err(cache_error)?;
+        drop(tmp.1);
+        fs::rename(&tmp.0, path).map_err(cache_error)
+    }
+}
+
+fn tempfile_in(dir: &Path) -> std::io::Result<(PathBuf, fs::File)> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    loop {
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let path = dir.join(format!(".tmp-{}-{n}", std::process::id()));
+        match fs::OpenOptions::new().write(true).create_new(true).open(&path) {
+            Ok(f) => return Ok((path, f)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}

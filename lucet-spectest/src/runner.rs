@@ -1,0 +1,515 @@
+//! Running one `.wast` script.
+//!
+//! A script is run in three steps: every module in it is encoded to wasm bytes, all
+//! of them are compiled (in parallel, through the [`ModuleCache`]), and then the
+//! directives are executed in order against one [`MmapRegion`] that lives as long as
+//! the file. Traps are caught in-process by the runtime; nothing forks.
+
+use crate::cache::{CompileError, ModuleCache};
+use crate::spectest_host::{spectest_wasm, SPECTEST_NAME};
+use crate::traps::acceptable_codes;
+use crate::values::{arg_to_val, matches, show, show_expected};
+use lucet_module::TrapCode;
+use lucet_runtime::{DlModule, Error as RtError, InstanceHandle, Limits, Linker, MmapRegion, Region, RunResult, Val};
+use rayon::prelude::*;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use wast::lexer::Lexer;
+use wast::parser::{self, ParseBuffer};
+use wast::token::Span;
+use wast::{QuoteWat, Wast, WastDirective, WastExecute, WastInvoke, Wat};
+
+/// One assertion or directive that did not do what the script says.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    /// 1-based line of the directive.
+    pub line: usize,
+    /// 1-based column of the directive.
+    pub column: usize,
+    /// The directive's keyword, e.g. `assert_return`.
+    pub directive: &'static str,
+    pub reason: String,
+}
+
+/// The outcome of one script.
+#[derive(Debug, Clone)]
+pub struct FileReport {
+    pub path: PathBuf,
+    /// Assertions that held.
+    pub passed: usize,
+    /// Assertions that did not hold, plus other directives (`module`, `register`,
+    /// `invoke`, unsupported ones) that could not be carried out.
+    pub failed: usize,
+    pub failures: Vec<Failure>,
+    pub elapsed: Duration,
+}
+
+/// Runs the script at `path`.
+pub fn run_wast_file(path: &Path, cache: &ModuleCache) -> FileReport {
+    let start = Instant::now();
+    match std::fs::read(path) {
+        Ok(bytes) => match String::from_utf8(bytes) {
+            Ok(text) => run_wast_source(path, &text, cache),
+            Err(_) => single_failure(path, start, "script", "the file is not valid UTF-8".into()),
+        },
+        Err(e) => single_failure(path, start, "script", format!("cannot read the file: {e}")),
+    }
+}
+
+fn single_failure(path: &Path, start: Instant, directive: &'static str, reason: String) -> FileReport {
+    single_failure_at(path, start, (1, 1), directive, reason)
+}
+
+fn single_failure_at(
+    path: &Path,
+    start: Instant,
+    (line, column): (usize, usize),
+    directive: &'static str,
+    reason: String,
+) -> FileReport {
+    FileReport {
+        path: path.to_path_buf(),
+        passed: 0,
+        failed: 1,
+        failures: vec![Failure { line, column, directive, reason }],
+        elapsed: start.elapsed(),
+    }
+}
+
+/// Runs a script whose text is `text`; `path` is used only in the report.
+pub fn run_wast_source(path: &Path, text: &str, cache: &ModuleCache) -> FileReport {
+    let start = Instant::now();
+    let mut lexer = Lexer::new(text);
+    // names.wast deliberately uses bidirectional-override and other look-alike
+    // characters in names; the spec allows them.
+    lexer.allow_confusing_unicode(true);
+    let buf = match ParseBuffer::new_with_lexer(lexer) {
+        Ok(buf) => buf,
+        Err(e) => {
+            let (line, col) = e.span().linecol_in(text);
+            let reason = format!("cannot parse the script: {}", e.message());
+            return single_failure_at(path, start, (line + 1, col + 1), "script", reason);
+        }
+    };
+    let mut wast = match parser::parse::<Wast<'_>>(&buf) {
+        Ok(w) => w,
+        Err(e) => {
+            let (line, col) = e.span().linecol_in(text);
+            let reason = format!("cannot parse the script: {}", e.message());
+            return single_failure_at(path, start, (line + 1, col + 1), "script", reason);
+        }
+    };
+
+    let prepared = prepare_modules(&mut wast.directives, cache);
+    let mut run = ScriptRun::new(text, cache);
+    run.execute(wast.directives, prepared);
+    FileReport {
+        path: path.to_path_buf(),
+        passed: run.passed,
+        failed: run.failures.len(),
+        failures: run.failures,
+        elapsed: start.elapsed(),
+    }
+}
+
+/// A module of the script after encoding and compiling.
+enum Prepared {
+    /// The text did not parse or encode (wast's message).
+    Unencodable(String),
+    Compiled(Result<PathBuf, CompileError>),
+}
+
+/// Encodes every module of the script and compiles them all in parallel. The result
+/// is indexed like `directives`.
+fn prepare_modules(directives: &mut [WastDirective<'_>], cache: &ModuleCache) -> Vec<Option<Prepared>> {
+    let encoded: Vec<Option<Result<Vec<u8>, String>>> = directives
+        .iter_mut()
+        .map(|d| {
+            let encode_quote = |q: &mut QuoteWat<'_>| q.encode().map_err(|e| e.message());
+            let encode_wat = |w: &mut Wat<'_>| w.encode().map_err(|e| e.message());
+            match d {
+                WastDirective::Module(q) | WastDirective::ModuleDefinition(q) => Some(encode_quote(q)),
+                WastDirective::AssertMalformed { module, .. } | WastDirective::AssertInvalid { module, .. } => {
+                    Some(encode_quote(module))
+                }
+                WastDirective::AssertUnlinkable { module, .. } => Some(encode_wat(module)),
+                WastDirective::AssertTrap { exec: WastExecute::Wat(w), .. }
+                | WastDirective::AssertReturn { exec: WastExecute::Wat(w), .. } => Some(encode_wat(w)),
+                _ => None,
+            }
+        })
+        .collect();
+    encoded
+        .into_par_iter()
+        .map(|e| {
+            e.map(|r| match r {
+                Ok(bytes) => Prepared::Compiled(cache.compile(&bytes)),
+                Err(msg) => Prepared::Unencodable(msg),
+            })
+        })
+        .collect()
+}
+
+/// How an attempt to instantiate a module ended.
+enum InstantiateError {
+    /// The module could not be compiled or loaded.
+    Build(String),
+    /// An import could not be satisfied.
+    Link(String),
+    /// Instantiation trapped (a segment out of bounds, or the start function trapped).
+    Trap(TrapCode, String),
+    /// Anything else the runtime reported.
+    Other(String),
+}
+
+impl InstantiateError {
+    fn describe(&self) -> String {
+        match self {
+            InstantiateError::Build(m) => m.clone(),
+            InstantiateError::Link(m) => format!("linking failed: {m}"),
+            InstantiateError::Trap(_, m) => format!("instantiation trapped: {m}"),
+            InstantiateError::Other(m) => m.clone(),
+        }
+    }
+}
+
+/// What running an export (or reading a global) produced.
+enum Outcome {
+    Values(Vec<Val>),
+    Trap(TrapCode, String),
+    Error(String),
+}
+
+struct ScriptRun<'a> {
+    text: &'a str,
+    cache: &'a ModuleCache,
+    region: Option<Arc<MmapRegion>>,
+    linker: Linker,
+    instances: Vec<InstanceHandle>,
+    current: Option<usize>,
+    named: HashMap<String, usize>,
+    /// `module definition` results, by name.
+    definitions: HashMap<String, PathBuf>,
+    passed: usize,
+    failures: Vec<Failure>,
+}
+
+fn directive_name(d: &WastDirective<'_>) -> &'static str {
+    match d {
+        WastDirective::Module(_) => "module",
+        WastDirective::ModuleDefinition(_) => "module definition",
+        WastDirective::ModuleInstance { .. } => "module instance",
+        WastDirective::AssertMalformed { .. } => "assert_malformed",
+        WastDirective::AssertInvalid { .. } => "assert_invalid",
+        WastDirective::Register { .. } => "register",
+        WastDirective::Invoke(_) => "invoke",
+        WastDirective::AssertTrap { exec: WastExecute::Wat(_), .. } => "assert_uninstantiable",
+        WastDirective::AssertTrap { .. } => "assert_trap",
+        WastDirective::AssertReturn { .. } => "assert_return",
+        WastDirective::AssertExhaustion { .. } => "assert_exhaustion",
+        WastDirective::AssertUnlinkable { .. } => "assert_unlinkable",
+        WastDirective::AssertException { .. } => "assert_exception",
+        WastDirective::Thread(_) => "thread",
+        WastDirective::Wait { .. } => "wait",
+    }
+}
+
+fn is_assertion(d: &WastDirective<'_>) -> bool {
+    matches!(
+        d,
+        WastDirective::AssertMalformed { .. }
+            | WastDirective::AssertInvalid { .. }
+            | WastDirective::AssertTrap { .. }
+            | WastDirective::AssertReturn { .. }
+            | WastDirective::AssertExhaustion { .. }
+            | WastDirective::AssertUnlinkable { .. }
+            | WastDirective::AssertException { .. }
+    )
+}
+
+/// How many instances a script may create: one per module directive (and per
+/// attempted instantiation), plus the `spectest` instance.
+fn slots_needed(directives: &[WastDirective<'_>]) -> usize {
+    1 + directives
+        .iter()
+        .filter(|d| {
+            matches!(
+                d,
+                WastDirective::Module(_)
+                    | WastDirective::ModuleInstance { .. }
+                    | WastDirective::AssertUnlinkable { .. }
+                    | WastDirective::AssertTrap { exec: WastExecute::Wat(_), .. }
+                    | WastDirective::AssertReturn { exec: WastExecute::Wat(_), .. }
+            )
+        })
+        .count()
+}
+
+impl<'a> ScriptRun<'a> {
+    fn new(text: &'a str, cache: &'a ModuleCache) -> ScriptRun<'a> {
+        ScriptRun {
+            text,
+            cache,
+            region: None,
+            linker: Linker::new(),
+            instances: Vec::new(),
+            current: None,
+            named: HashMap::new(),
+            definitions: HashMap::new(),
+            passed: 0,
+            failures: Vec::new(),
+        }
+    }
+
+    fn fail(&mut self, span: Span, directive: &'static str, reason: String) {
+        let (line, col) = span.linecol_in(self.text);
+        self.failures.push(Failure { line: line + 1, column: col + 1, directive, reason });
+    }
+
+    /// Sets up the region and the `spectest` instance; on failure every assertion of
+    /// the script is reported as failed with the reason.
+    fn setup(&mut self, slots: usize) -> Result<(), String> {
+        let region = MmapRegion::create(slots, &Limits::default())
+            .map_err(|e| format!("cannot create a region of {slots} slots: {e}"))?;
+        self.region = Some(region);
+        let so = self
+            .cache
+            .compile(&spectest_wasm())
+            .map_err(|e| format!("cannot compile the spectest module: {e}"))?;
+        let idx = self
+            .instantiate(&so)
+            .map_err(|e| format!("cannot instantiate the spectest module: {}", e.describe()))?;
+        self.register(SPECTEST_NAME, idx).map_err(|e| format!("cannot register the spectest module: {e}"))?;
+        Ok(())
+    }
+
+    fn execute(&mut self, directives: Vec<WastDirective<'_>>, mut prepared: Vec<Option<Prepared>>) {
+        if let Err(reason) = self.setup(slots_needed(&directives)) {
+            for d in &directives {
+                if is_assertion(d) {
+                    self.fail(d.span(), directive_name(d), reason.clone());
+                }
+            }
+            if self.failures.is_empty() {
+                self.fail(Span::from_offset(0), "script", reason);
+            }
+            return;
+        }
+        for (i, directive) in directives.into_iter().enumerate() {
+            let name = directive_name(&directive);
+            let span = directive.span();
+            let assertion = is_assertion(&directive);
+            match self.directive(directive, prepared[i].take()) {
+                Ok(()) if assertion => self.passed += 1,
+                Ok(()) => {}
+                Err(reason) => self.fail(span, name, reason),
+            }
+        }
+    }
+
+    fn directive(&mut self, d: WastDirective<'_>, prepared: Option<Prepared>) -> Result<(), String> {
+        match d {
+            WastDirective::Module(q) => {
+                let so = compiled(prepared).map_err(|e| format!("the module did not compile: {e}"))?;
+                let name = q.name().map(|id| id.name().to_string());
+                // A failed module leaves no current module, so the directives that
+                // use it fail too rather than silently running against an older one.
+                self.current = None;
+                let idx = self.instantiate(&so).map_err(|e| e.describe())?;
+                self.current = Some(idx);
+                if let Some(name) = name {
+                    self.named.insert(name, idx);
+                }
+                Ok(())
+            }
+            WastDirective::ModuleDefinition(q) => {
+                let so = compiled(prepared).map_err(|e| format!("the module did not compile: {e}"))?;
+                if let Some(id) = q.name() {
+                    self.definitions.insert(id.name().to_string(), so);
+                }
+                Ok(())
+            }
+            WastDirective::ModuleInstance { instance, module, .. } => {
+                let module = module.ok_or("`module instance` without a module name is not supported")?;
+                let so = self
+                    .definitions
+                    .get(module.name())
+                    .cloned()
+                    .ok_or_else(|| format!("no module definition named ${}", module.name()))?;
+                self.current = None;
+                let idx = self.instantiate(&so).map_err(|e| e.describe())?;
+                self.current = Some(idx);
+                if let Some(name) = instance {
+                    self.named.insert(name.name().to_string(), idx);
+                }
+                Ok(())
+            }
+            WastDirective::Register { name, module, .. } => {
+                let idx = self.instance_index(module.map(|m| m.name()))?;
+                self.register(name, idx)
+            }
+            WastDirective::Invoke(invoke) => match self.invoke(&invoke) {
+                Outcome::Values(_) => Ok(()),
+                Outcome::Trap(code, msg) => Err(format!("unexpected trap {code:?}: {msg}")),
+                Outcome::Error(msg) => Err(msg),
+            },
+            WastDirective::AssertReturn { exec, results, .. } => {
+                let values = match self.exec(exec, prepared) {
+                    Outcome::Values(v) => v,
+                    Outcome::Trap(code, msg) => return Err(format!("unexpected trap {code:?}: {msg}")),
+                    Outcome::Error(msg) => return Err(msg),
+                };
+                if values.len() != results.len() {
+                    return Err(format!(
+                        "expected {} results, got {}: {}",
+                        results.len(),
+                        values.len(),
+                        values.iter().map(show).collect::<Vec<_>>().join(" ")
+                    ));
+                }
+                for (i, (expected, actual)) in results.iter().zip(&values).enumerate() {
+                    if !matches(expected, actual)? {
+                        return Err(format!(
+                            "result {i}: expected {}, got {}",
+                            show_expected(expected),
+                            show(actual)
+                        ));
+                    }
+                }
+                Ok(())
+            }
+            WastDirective::AssertTrap { exec, message, .. } => {
+                let codes = acceptable_codes(message)
+                    .ok_or_else(|| format!("unknown trap message {message:?}: no trap code is known to match it"))?;
+                match self.exec(exec, prepared) {
+                    Outcome::Trap(code, _) if codes.contains(&code) => Ok(()),
+                    Outcome::Trap(code, msg) => {
+                        Err(format!("expected a trap {message:?} ({codes:?}), got {code:?}: {msg}"))
+                    }
+                    Outcome::Values(v) => Err(format!(
+                        "expected a trap {message:?}, but it returned {}",
+                        if v.is_empty() { "nothing".to_string() } else { v.iter().map(show).collect::<Vec<_>>().join(" ") }
+                    )),
+                    Outcome::Error(msg) => Err(format!("expected a trap {message:?}, got an error: {msg}")),
+                }
+            }
+            WastDirective::AssertExhaustion { call, message, .. } => match self.invoke(&call) {
+                Outcome::Trap(TrapCode::StackOverflow, _) => Ok(()),
+                Outcome::Trap(code, msg) => Err(format!("expected exhaustion {message:?}, got trap {code:?}: {msg}")),
+                Outcome::Values(_) => Err(format!("expected exhaustion {message:?}, but it returned")),
+                Outcome::Error(msg) => Err(format!("expected exhaustion {message:?}, got an error: {msg}")),
+            },
+            WastDirective::AssertMalformed { message, .. } | WastDirective::AssertInvalid { message, .. } => {
+                match prepared {
+                    Some(Prepared::Unencodable(_)) | Some(Prepared::Compiled(Err(CompileError::Rejected(_)))) => Ok(()),
+                    Some(Prepared::Compiled(Err(e @ CompileError::Cache { .. }))) => Err(e.to_string()),
+                    Some(Prepared::Compiled(Ok(_))) => {
+                        Err(format!("expected the module to be rejected ({message:?}), but lucetc compiled it"))
+                    }
+                    None => Err("internal: the module was not prepared".into()),
+                }
+            }
+            WastDirective::AssertUnlinkable { message, .. } => {
+                let so = compiled(prepared).map_err(|e| format!("the module did not compile: {e}"))?;
+                match self.instantiate(&so) {
+                    Err(InstantiateError::Link(_)) => Ok(()),
+                    Err(other) => Err(format!(
+                        "expected a link error ({message:?}), got: {}",
+                        other.describe()
+                    )),
+                    Ok(_) => Err(format!("expected a link error ({message:?}), but the module instantiated")),
+                }
+            }
+            WastDirective::AssertException { .. } => {
+                Err("assert_exception needs the exception-handling proposal, which is not supported".into())
+            }
+            WastDirective::Thread(_) | WastDirective::Wait { .. } => {
+                Err("threads are not supported by this runner".into())
+            }
+        }
+    }
+
+    fn exec(&mut self, exec: WastExecute<'_>, prepared: Option<Prepared>) -> Outcome {
+        match exec {
+            WastExecute::Invoke(invoke) => self.invoke(&invoke),
+            WastExecute::Get { module, global, .. } => {
+                let idx = match self.instance_index(module.map(|m| m.name())) {
+                    Ok(i) => i,
+                    Err(e) => return Outcome::Error(e),
+                };
+                match self.instances[idx].get_global(global) {
+                    Ok(v) => Outcome::Values(vec![v]),
+                    Err(e) => Outcome::Error(format!("cannot read global {global:?}: {e}")),
+                }
+            }
+            WastExecute::Wat(_) => {
+                let so = match compiled(prepared) {
+                    Ok(so) => so,
+                    Err(e) => return Outcome::Error(format!("the module did not compile: {e}")),
+                };
+                match self.instantiate(&so) {
+                    Ok(_) => Outcome::Values(Vec::new()),
+                    Err(InstantiateError::Trap(code, msg)) => Outcome::Trap(code, msg),
+                    Err(e) => Outcome::Error(e.describe()),
+                }
+            }
+        }
+    }
+
+    fn instance_index(&self, name: Option<&str>) -> Result<usize, String> {
+        match name {
+            Some(n) => self.named.get(n).copied().ok_or_else(|| format!("no module named ${n}")),
+            None => self.current.ok_or_else(|| "no current module (the last module directive failed)".to_string()),
+        }
+    }
+
+    fn invoke(&mut self, invoke: &WastInvoke<'_>) -> Outcome {
+        let idx = match self.instance_index(invoke.module.map(|m| m.name())) {
+            Ok(i) => i,
+            Err(e) => return Outcome::Error(e),
+        };
+        let mut args = Vec::with_capacity(invoke.args.len());
+        for a in &invoke.args {
+            match arg_to_val(a) {
+                Ok(v) => args.push(v),
+                Err(e) => return Outcome::Error(e),
+            }
+        }
+        match self.instances[idx].run(invoke.name, &args) {
+            Ok(RunResult::Returned(v)) => Outcome::Values(v.values().to_vec()),
+            Ok(RunResult::Yielded(_)) => Outcome::Error("the guest yielded, which no spec test does".into()),
+            Err(RtError::RuntimeFault(details)) => Outcome::Trap(details.trap_code, details.to_string()),
+            Err(e) => Outcome::Error(format!("cannot invoke {:?}: {e}", invoke.name)),
+        }
+    }
+
+    fn instantiate(&mut self, so: &Path) -> Result<usize, InstantiateError> {
+        let region = self.region.as_ref().ok_or_else(|| InstantiateError::Other("no region".into()))?;
+        let module = DlModule::load_unresolved(so)
+            .map_err(|e| InstantiateError::Build(format!("cannot load {}: {e}", so.display())))?;
+        let instance = region.new_instance_builder(module).with_linker(&self.linker).build().map_err(|e| match e {
+            RtError::InstantiationTrap(d) | RtError::RuntimeFault(d) => InstantiateError::Trap(d.trap_code, d.to_string()),
+            RtError::UnresolvedImport(m) => InstantiateError::Link(m),
+            other => InstantiateError::Other(other.to_string()),
+        })?;
+        self.instances.push(instance);
+        Ok(self.instances.len() - 1)
+    }
+
+    fn register(&mut self, name: &str, idx: usize) -> Result<(), String> {
+        self.linker
+            .instance(name, &self.instances[idx])
+            .map_err(|e| format!("cannot register the instance as {name:?}: {e}"))
+    }
+}
+
+fn compiled(prepared: Option<Prepared>) -> Result<PathBuf, String> {
+    match prepared {
+        Some(Prepared::Compiled(Ok(so))) => Ok(so),
+        Some(Prepared::Compiled(Err(e))) => Err(e.to_string()),
+        Some(Prepared::Unencodable(msg)) => Err(format!("the text does not encode: {msg}")),
+        None => Err("internal: the module was not prepared".into()),
+    }
+}
