@@ -1,0 +1,454 @@
+//! The execution engine: runs guest code on its own stack and turns every way that code
+//! can stop — returning, faulting, being terminated by a hostcall, yielding — into a
+//! [`GuestExit`] for the instance layer.
+//!
+//! Nothing here knows about modules, instances or WebAssembly values. The caller hands
+//! [`ExecState::run`] a stack ([`GuestStack`]), the trampoline to call on it with its
+//! three arguments ([`Entry`]), and a way to classify faulting program counters
+//! ([`TrapLookup`]). All `unsafe` code of the engine lives in this directory: the
+//! context switch in `context.rs`, the signal handling in `signals.rs`, and the glue
+//! in this file.
+//!
+//! # Entering and leaving the guest
+//!
+//! `run` saves the host's callee-saved registers, stack pointer, resume address, MXCSR
+//! and x87 control word into the `host` [`Context`] of a heap-allocated `RunFrame`, and
+//! loads a fresh guest context whose `rsp` is 16 bytes below the top of the guest stack
+//! and whose `rip` is the entry stub. The stub calls the trampoline; when it returns, the
+//! stub stores "returned" in the frame and loads the host context, so `run`'s call to
+//! `swap` simply returns.
+//!
+//! ```text
+//!  guest stack at entry                       during a hostcall
+//!
+//!  top ──────────► +--------------------+     +--------------------+
+//!                  | 16 bytes, unused   |     | 16 bytes, unused   |
+//!  rsp at stub ──► +--------------------+     +--------------------+
+//!                  |                    |     | ret addr into stub |
+//!                  |                    |     | trampoline frame   |
+//!                  |       free         |     | wasm frames        |
+//!                  |                    |     | hostcall frames    |  <- yield/terminate
+//!                  |                    |     |       free         |     are called here
+//!  guard_end ────► +--------------------+     +--------------------+
+//!                  | guard, PROT_NONE   |     | guard, PROT_NONE   |  a push here faults:
+//!  guard_start ──► +--------------------+     +--------------------+  StackOverflow
+//! ```
+//!
+//! A yield swaps the other way (saving the guest context into the frame's `guest`
+//! context) and a resume swaps back. A terminate loads the host context without saving
+//! anything: the guest stack is abandoned where it stands.
+//!
+//! # How a fault becomes a trap
+//!
+//! The handlers in `signals.rs` run on the thread's alternate signal stack, because
+//! the guest stack may be the thing that overflowed. A signal counts as a guest trap
+//! only if (1) the kernel raised it for an instruction (`si_code > 0`), (2) this thread
+//! is inside `run`/`resume` (a thread-local frame pointer is set), and (3) the
+//! faulting pc belongs to the module's code according to the [`TrapLookup`]. Then the
+//! handler records the trap in the frame and edits the saved machine context:
+//!
+//! ```text
+//!  before the handler returns           after sigreturn
+//!  RIP = faulting guest instruction  →  RIP = restore (asm, uses no stack)
+//!  RDI = whatever                    →  RDI = &frame.host
+//!  RSP = guest sp (maybe in guard)   →  RSP = guest stack top - 16 (in bounds, unused)
+//! ```
+//!
+//! `sigreturn` restores the edited registers and the original signal mask, `restore`
+//! loads the host context, and `run` returns `Faulted`. Anything else — a fault in the
+//! runtime or in a hostcall, a signal sent with `kill` — goes to the handler that was
+//! installed before ours, or, if there was none, the default action is put back and
+//! the fault happens again and kills the process.
+//!
+//! # Safety argument
+//!
+//! * Guest frames (compiled wasm code and trampolines) own nothing: abandoning them on a
+//!   trap or a terminate leaks nothing and skips no destructor. Hostcall frames that are
+//!   abandoned by [`terminate_current`] do skip their destructors; that is a leak, not
+//!   undefined behaviour, and `Vmctx::terminate` documents it.
+//! * The `RunFrame` is boxed, so its address — which the guest context holds in `r15`
+//!   and the thread-local holds while the guest runs — never changes while a guest is
+//!   suspended in it; it is freed only when the `ExecState` is dropped, after which no
+//!   context refers to it (a yielded guest is abandoned, never resumed).
+//! * The host side only reads the frame after `swap` returns; the signal handler and the
+//!   guest side only write it while the host is suspended inside `swap`. `swap` is an
+//!   opaque call, and compiler fences around it keep the compiler from caching fields.
+//! * The signal handler only reads plain data, calls [`TrapLookup::lookup`] (required
+//!   to be async-signal-safe), and writes plain data: no allocation, no locks, no panics.
+//!
+//! A limitation to know about: the handler consults only the `lookup` of the innermost
+//! run on the thread, so when a guest calls straight into another module's code (an
+//! import satisfied by another instance's export), the caller of `run` must pass a
+//! lookup that covers every module whose code may run on that stack.
+
+mod context;
+mod signals;
+#[cfg(test)]
+mod tests;
+
+use crate::TerminationDetails;
+use context::{Context, DEFAULT_FPUCW, DEFAULT_MXCSR};
+use lucet_module::TrapCode;
+use std::any::Any;
+use std::cell::Cell;
+use std::ptr::{self, NonNull};
+use std::sync::atomic::{compiler_fence, Ordering};
+use std::sync::Arc;
+
+/// What the signal handler learned about a faulting instruction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TrapInfo {
+    pub code: TrapCode,
+    /// Index of the guest function containing the pc (in whatever numbering the
+    /// [`TrapLookup`] implementation uses), when known.
+    pub function: Option<u32>,
+    /// Offset of the originating instruction in the wasm binary, when known.
+    pub wasm_offset: Option<u32>,
+}
+
+/// Classifies program counters; implemented by the loaded-module type.
+///
+/// `lookup` runs inside a signal handler, so it must be async-signal-safe: pure reads of
+/// immutable data built before the first run (e.g. a binary search over a sorted `Vec`
+/// built at load time). No allocation, no locks, no panics.
+pub(crate) trait TrapLookup: Send + Sync {
+    /// `Some` iff `pc` is inside this module's compiled code; `code` is the recorded trap
+    /// code for that exact pc, or `TrapCode::Unknown` when there is no trap site at pc.
+    fn lookup(&self, pc: usize) -> Option<TrapInfo>;
+}
+
+/// The stack a guest runs on: `[guard_start, guard_end)` is inaccessible, and
+/// `[guard_end, top)` is usable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct GuestStack {
+    pub guard_start: usize,
+    /// Lowest usable address.
+    pub guard_end: usize,
+    /// One past the highest usable address; 16-byte aligned.
+    pub top: usize,
+}
+
+/// What to call on the guest stack: `trampoline(vmctx, callee, values)` with the
+/// trampoline ABI of `lucet_module::ModuleDescriptor`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Entry {
+    pub trampoline: *const u8,
+    pub vmctx: *mut u8,
+    pub callee: *const u8,
+    pub values: *mut [u8; 16],
+}
+
+/// How a run or resume ended.
+#[derive(Debug)]
+pub(crate) enum GuestExit {
+    /// The trampoline returned; its results are in the `values` array.
+    Returned,
+    /// Guest code faulted. `rip` is the faulting pc; `fault_addr` is the address the
+    /// instruction tried to access, for SIGSEGV/SIGBUS.
+    Faulted { trap: TrapInfo, rip: usize, fault_addr: Option<usize> },
+    /// A hostcall called [`terminate_current`].
+    Terminated(TerminationDetails),
+    /// A hostcall called [`yield_current`] with this value; [`ExecState::resume`] continues.
+    Yielded(Option<Box<dyn Any + Send>>),
+}
+
+// Values of `RunFrame::exit`. The entry stub writes `EXIT_RETURNED` from assembly.
+const EXIT_NONE: u32 = 0;
+const EXIT_RETURNED: u32 = 1;
+const EXIT_FAULTED: u32 = 2;
+const EXIT_TERMINATED: u32 = 3;
+const EXIT_YIELDED: u32 = 4;
+
+#[derive(Debug, Clone, Copy)]
+struct FaultRecord {
+    trap: TrapInfo,
+    rip: usize,
+    fault_addr: Option<usize>,
+}
+
+/// Everything shared between the host side of a run, the guest side (entry stub,
+/// hostcalls) and the signal handler. `host` and `exit` are at fixed offsets that the
+/// assembly in `context.rs` uses (checked there at compile time).
+#[repr(C)]
+struct RunFrame {
+    host: Context,
+    guest: Context,
+    exit: u32,
+    /// The lookup of the current run; kept alive by `ExecState::lookup`.
+    lookup: Option<NonNull<dyn TrapLookup>>,
+    stack: GuestStack,
+    vmctx: *mut u8,
+    fault: Option<FaultRecord>,
+    terminated: Option<TerminationDetails>,
+    yielded: Option<Box<dyn Any + Send>>,
+    resumed: Option<Box<dyn Any + Send>>,
+}
+
+thread_local! {
+    /// The frame of the innermost guest running on this thread, or null. Const-initialised
+    /// and without a destructor, so reading it is a plain TLS load, safe in a signal handler.
+    static CURRENT: Cell<*mut RunFrame> = const { Cell::new(ptr::null_mut()) };
+}
+
+fn current_frame() -> *mut RunFrame {
+    CURRENT.try_with(|c| c.get()).unwrap_or(ptr::null_mut())
+}
+
+/// Per-instance execution state: the host context while the guest runs, and the
+/// suspended guest context while it is yielded.
+pub(crate) struct ExecState {
+    frame: NonNull<RunFrame>,
+    yielded: bool,
+    /// Keeps the run's lookup alive while a guest is running or yielded.
+    lookup: Option<Arc<dyn TrapLookup>>,
+}
+
+// SAFETY: the frame is owned exclusively by this `ExecState` and everything it points at
+// (the lookup, yielded values) is `Send`. A yielded guest may be resumed on another
+// thread: its stack is not the thread's, and `yield_current` reads no thread-local after
+// it is resumed. Hostcalls must not keep thread-bound values (such as `Rc`s shared with
+// the thread) alive across `yield_current`; that is documented on the public yield API.
+unsafe impl Send for ExecState {}
+
+impl Default for ExecState {
+    fn default() -> ExecState {
+        ExecState::new()
+    }
+}
+
+impl ExecState {
+    pub(crate) fn new() -> ExecState {
+        let frame = Box::new(RunFrame {
+            host: Context::default(),
+            guest: Context::default(),
+            exit: EXIT_NONE,
+            lookup: None,
+            stack: GuestStack { guard_start: 0, guard_end: 0, top: 0 },
+            vmctx: ptr::null_mut(),
+            fault: None,
+            terminated: None,
+            yielded: None,
+            resumed: None,
+        });
+        ExecState { frame: NonNull::from(Box::leak(frame)), yielded: false, lookup: None }
+    }
+
+    /// Switches to `stack`, calls `entry.trampoline(entry.vmctx, entry.callee,
+    /// entry.values)` there, and returns when it returns, traps, is terminated, or yields.
+    ///
+    /// Panics if the guest is yielded (resume or abandon it first) or if `stack` is
+    /// malformed; both are bugs of the caller.
+    ///
+    /// # Safety
+    /// `stack` must be memory nothing else uses while the guest runs or is yielded, with
+    /// the guard really inaccessible; `entry` must be a trampoline/callee/vmctx/values
+    /// combination that is valid to call under the trampoline ABI; every pc in the
+    /// code that can run on this stack (other than hostcalls) must be covered by `lookup`.
+    pub(crate) unsafe fn run(&mut self, stack: &GuestStack, entry: Entry, lookup: &Arc<dyn TrapLookup>) -> GuestExit {
+        assert!(!self.yielded, "ExecState::run called while the guest is yielded; resume or abandon it first");
+        assert!(
+            stack.top % 16 == 0 && stack.guard_start <= stack.guard_end && stack.guard_end + 64 <= stack.top,
+            "malformed guest stack {stack:?}: top must be 16-byte aligned and above at least 64 usable bytes"
+        );
+        signals::prepare_thread();
+        self.lookup = Some(Arc::clone(lookup));
+        let frame = self.frame.as_ptr();
+        // SAFETY: `frame` is our own live allocation and no guest is using it (not
+        // yielded, and `&mut self` excludes a concurrent run).
+        unsafe {
+            (*frame).lookup = NonNull::new(Arc::as_ptr(lookup) as *mut dyn TrapLookup);
+            (*frame).stack = *stack;
+            (*frame).vmctx = entry.vmctx;
+            (*frame).fault = None;
+            (*frame).terminated = None;
+            (*frame).exit = EXIT_NONE;
+            (*frame).guest = Context {
+                rbx: entry.trampoline as u64,
+                rbp: 0,
+                r12: entry.vmctx as u64,
+                r13: entry.callee as u64,
+                r14: entry.values as u64,
+                r15: frame as u64,
+                rsp: (stack.top - 16) as u64,
+                rip: context::guest_entry_address() as u64,
+                mxcsr: DEFAULT_MXCSR,
+                fpucw: DEFAULT_FPUCW,
+                _pad: 0,
+            };
+        }
+        // SAFETY: the guest context was just built for a stack the caller vouches for.
+        unsafe { self.enter() }
+    }
+
+    /// Continues a guest that yielded; `val` is what `yield_current` returns inside the
+    /// hostcall. Panics if the guest is not yielded (a bug of the caller).
+    ///
+    /// # Safety
+    /// The stack and lookup given to the `run` that yielded must still be valid.
+    pub(crate) unsafe fn resume(&mut self, val: Option<Box<dyn Any + Send>>) -> GuestExit {
+        assert!(self.yielded, "ExecState::resume called but the guest is not yielded");
+        signals::prepare_thread();
+        self.yielded = false;
+        let frame = self.frame.as_ptr();
+        // SAFETY: the guest is suspended inside `yield_current`, not touching the frame.
+        unsafe {
+            (*frame).resumed = val;
+            (*frame).exit = EXIT_NONE;
+        }
+        // SAFETY: the guest context was saved by `yield_current` and its stack is intact.
+        unsafe { self.enter() }
+    }
+
+    pub(crate) fn is_yielded(&self) -> bool {
+        self.yielded
+    }
+
+    /// Forgets a suspended guest (reset or drop of a yielded instance): its stack is
+    /// abandoned and the values of the hostcall frames on it are leaked.
+    pub(crate) fn abandon(&mut self) {
+        let frame = self.frame.as_ptr();
+        // SAFETY: no guest runs in this frame (`&mut self`), and a yielded one will never
+        // be resumed again, so nothing else refers to these fields.
+        unsafe {
+            (*frame).guest = Context::default();
+            (*frame).yielded = None;
+            (*frame).resumed = None;
+        }
+        self.clear();
+    }
+
+    fn clear(&mut self) {
+        self.yielded = false;
+        // SAFETY: as in `abandon`; the lookup pointer is dropped before the `Arc` it
+        // borrows from.
+        unsafe {
+            let frame = self.frame.as_ptr();
+            (*frame).lookup = None;
+            (*frame).vmctx = ptr::null_mut();
+        }
+        self.lookup = None;
+    }
+
+    /// Switches to the frame's guest context and interprets why it came back.
+    ///
+    /// # Safety
+    /// The frame's guest context must be valid to continue in.
+    unsafe fn enter(&mut self) -> GuestExit {
+        let frame = self.frame.as_ptr();
+        // Nested runs (a hostcall running another instance) save and restore the outer
+        // frame, so the signal handler always sees the innermost one.
+        let outer = CURRENT.with(|c| c.replace(frame));
+        compiler_fence(Ordering::SeqCst);
+        // SAFETY: `host` is saved here and loaded only by the entry stub, the signal
+        // handler's redirect, `terminate_current` or `yield_current` of this frame, all
+        // while this call is suspended; `guest` is valid per the caller.
+        unsafe { context::swap(ptr::addr_of_mut!((*frame).host), ptr::addr_of!((*frame).guest)) };
+        compiler_fence(Ordering::SeqCst);
+        CURRENT.with(|c| c.set(outer));
+
+        // SAFETY: the guest side is suspended or gone; the frame is ours again.
+        let exit = unsafe { (*frame).exit };
+        match exit {
+            EXIT_RETURNED => {
+                self.clear();
+                GuestExit::Returned
+            }
+            EXIT_FAULTED => {
+                // SAFETY: as above.
+                let fault = unsafe { (*frame).fault.take() };
+                self.clear();
+                match fault {
+                    Some(f) => GuestExit::Faulted { trap: f.trap, rip: f.rip, fault_addr: f.fault_addr },
+                    None => unreachable!("the signal handler sets the fault before the exit code"),
+                }
+            }
+            EXIT_TERMINATED => {
+                // SAFETY: as above.
+                let details = unsafe { (*frame).terminated.take() };
+                self.clear();
+                GuestExit::Terminated(details.unwrap_or_else(|| {
+                    TerminationDetails::Other("terminated without details".to_string())
+                }))
+            }
+            EXIT_YIELDED => {
+                self.yielded = true;
+                // SAFETY: as above.
+                GuestExit::Yielded(unsafe { (*frame).yielded.take() })
+            }
+            other => unreachable!("the guest context switched back without an exit reason ({other})"),
+        }
+    }
+}
+
+impl Drop for ExecState {
+    fn drop(&mut self) {
+        // SAFETY: the frame came from `Box::leak` in `new`; `&mut self` means no guest is
+        // running in it, and a yielded guest is never resumed after this.
+        drop(unsafe { Box::from_raw(self.frame.as_ptr()) });
+    }
+}
+
+/// Called by hostcall code running on the guest stack inside `run`/`resume` on this
+/// thread: abandons the guest stack and makes that `run` return `Terminated(details)`.
+///
+/// Panics (a normal Rust panic: the caller's bug) if no guest is running on this thread.
+///
+/// # Safety
+/// Must be called from code running on the guest stack (a hostcall or builtin), not from
+/// host code that merely runs while a guest is on the thread. Frames between the guest
+/// entry and this call are abandoned without running destructors.
+pub(crate) unsafe fn terminate_current(details: TerminationDetails) -> ! {
+    let frame = current_frame();
+    assert!(!frame.is_null(), "terminate_current called while no guest is running on this thread");
+    // SAFETY: the host side of this frame is suspended in `swap`; loading its context
+    // resumes it, and nothing on the current (guest) stack is used again.
+    unsafe {
+        (*frame).terminated = Some(details);
+        (*frame).exit = EXIT_TERMINATED;
+        compiler_fence(Ordering::SeqCst);
+        context::restore(ptr::addr_of!((*frame).host))
+    }
+}
+
+/// Called by hostcall code: suspends the guest, making `run`/`resume` return
+/// `Yielded(val)`; returns the value passed to the next `resume`. If the guest is
+/// abandoned instead, this never returns.
+///
+/// Panics if no guest is running on this thread.
+///
+/// # Safety
+/// As for [`terminate_current`].
+pub(crate) unsafe fn yield_current(val: Option<Box<dyn Any + Send>>) -> Option<Box<dyn Any + Send>> {
+    let frame = current_frame();
+    assert!(!frame.is_null(), "yield_current called while no guest is running on this thread");
+    // SAFETY: the host side is suspended in `swap`; we save the guest side into the
+    // frame's `guest` context, which `resume` loads. The frame outlives the suspension
+    // (it is boxed and freed only with the `ExecState`, which then never resumes us).
+    // After the swap only `frame` — a local, not a thread-local — is used, so resuming on
+    // another thread is fine.
+    unsafe {
+        (*frame).yielded = val;
+        (*frame).exit = EXIT_YIELDED;
+        compiler_fence(Ordering::SeqCst);
+        context::swap(ptr::addr_of_mut!((*frame).guest), ptr::addr_of!((*frame).host));
+        compiler_fence(Ordering::SeqCst);
+        (*frame).resumed.take()
+    }
+}
+
+/// Whether a guest is running on this thread right now (i.e. we are inside a hostcall
+/// or builtin).
+pub(crate) fn in_guest() -> bool {
+    !current_frame().is_null()
+}
+
+/// The vmctx of the innermost guest running on this thread, if any.
+pub(crate) fn current_vmctx() -> Option<*mut u8> {
+    let frame = current_frame();
+    if frame.is_null() {
+        None
+    } else {
+        // SAFETY: a non-null CURRENT points at the live frame of a run on this thread.
+        Some(unsafe { (*frame).vmctx })
+    }
+}
