@@ -1,0 +1,159 @@
+//! Runtime functions that compiled code calls through `VmctxHeader::builtins`.
+//!
+//! Each takes the caller's vmctx first and finds its instance through the header's
+//! `instance` pointer. Index arguments are in the *caller's* index spaces; a memory or
+//! table imported from another instance is changed in its owner. None of them faults:
+//! out-of-bounds operations return a non-zero status and the compiled code traps.
+
+use crate::instance::Instance;
+use lucet_module::{Builtin, VmctxHeader};
+
+/// # Safety
+/// `vmctx` must be the vmctx of a live instance, as passed by compiled code.
+unsafe fn instance<'a>(vmctx: *mut u8) -> &'a mut Instance {
+    // SAFETY: (caller) the header's instance pointer was set at instantiation and the
+    // instance outlives every call its code makes.
+    unsafe { &mut *((*(vmctx as *const VmctxHeader)).instance as *mut Instance) }
+}
+
+unsafe extern "C" fn memory_grow(vmctx: *mut u8, mem: u32, delta: i64) -> i64 {
+    // SAFETY: called by compiled code with its own vmctx.
+    let inst = unsafe { instance(vmctx) };
+    let Some(loc) = inst.memories.get(mem as usize).copied() else { return -1 };
+    if delta < 0 {
+        return -1;
+    }
+    // SAFETY: the owner is this instance or one it keeps alive.
+    let owner = unsafe { &mut *loc.owner };
+    owner.grow_defined_memory(loc.def, loc.ty, delta as u64).map(|p| p as i64).unwrap_or(-1)
+}
+
+unsafe extern "C" fn memory_fill(vmctx: *mut u8, mem: u32, dst: u64, val: u32, len: u64) -> u32 {
+    // SAFETY: called by compiled code with its own vmctx.
+    let inst = unsafe { instance(vmctx) };
+    let Some((base, cur)) = inst.memory_slice(mem) else { return 1 };
+    match dst.checked_add(len) {
+        Some(end) if end <= cur => {
+            // SAFETY: range checked against the accessible length.
+            unsafe { std::ptr::write_bytes(base.add(dst as usize), val as u8, len as usize) };
+            0
+        }
+        _ => 1,
+    }
+}
+
+unsafe extern "C" fn memory_copy(vmctx: *mut u8, dst_mem: u32, dst: u64, src_mem: u32, src: u64, len: u64) -> u32 {
+    // SAFETY: called by compiled code with its own vmctx.
+    let inst = unsafe { instance(vmctx) };
+    let (Some((db, dl)), Some((sb, sl))) = (inst.memory_slice(dst_mem), inst.memory_slice(src_mem)) else { return 1 };
+    match (dst.checked_add(len), src.checked_add(len)) {
+        (Some(de), Some(se)) if de <= dl && se <= sl => {
+            // SAFETY: both ranges checked; `copy` allows overlap.
+            unsafe { std::ptr::copy(sb.add(src as usize), db.add(dst as usize), len as usize) };
+            0
+        }
+        _ => 1,
+    }
+}
+
+unsafe extern "C" fn memory_init(vmctx: *mut u8, mem: u32, data: u32, dst: u64, src: u32, len: u32) -> u32 {
+    // SAFETY: called by compiled code with its own vmctx.
+    let inst = unsafe { instance(vmctx) };
+    inst.memory_init(mem, data, dst, src, len).is_err() as u32
+}
+
+unsafe extern "C" fn data_drop(vmctx: *mut u8, data: u32) {
+    // SAFETY: called by compiled code with its own vmctx.
+    let inst = unsafe { instance(vmctx) };
+    if let Some(d) = inst.dropped_data.get_mut(data as usize) {
+        *d = true;
+    }
+}
+
+unsafe extern "C" fn table_grow(vmctx: *mut u8, table: u32, delta: u32, init: u64) -> u32 {
+    // SAFETY: called by compiled code with its own vmctx.
+    let inst = unsafe { instance(vmctx) };
+    let Some(loc) = inst.tables.get(table as usize).copied() else { return u32::MAX };
+    // SAFETY: the owner is this instance or one it keeps alive.
+    let owner = unsafe { &mut *loc.owner };
+    owner.grow_defined_table(loc.defined, loc.def, loc.ty, delta, init as usize).unwrap_or(u32::MAX)
+}
+
+unsafe extern "C" fn table_fill(vmctx: *mut u8, table: u32, dst: u32, val: u64, len: u32) -> u32 {
+    // SAFETY: called by compiled code with its own vmctx.
+    let inst = unsafe { instance(vmctx) };
+    let Some(loc) = inst.tables.get(table as usize) else { return 1 };
+    // SAFETY: TableDefs stay valid while their owner lives.
+    let d = unsafe { *loc.def };
+    if dst as u64 + len as u64 > d.current_elements as u64 {
+        return 1;
+    }
+    for k in 0..len {
+        // SAFETY: index checked above.
+        unsafe { *d.base.add((dst + k) as usize) = val as usize };
+    }
+    0
+}
+
+unsafe extern "C" fn table_copy(vmctx: *mut u8, dst_t: u32, src_t: u32, dst: u32, src: u32, len: u32) -> u32 {
+    // SAFETY: called by compiled code with its own vmctx.
+    let inst = unsafe { instance(vmctx) };
+    let (Some(dl), Some(sl)) = (inst.tables.get(dst_t as usize), inst.tables.get(src_t as usize)) else { return 1 };
+    // SAFETY: TableDefs stay valid while their owners live.
+    let (d, s) = unsafe { (*dl.def, *sl.def) };
+    if dst as u64 + len as u64 > d.current_elements as u64 || src as u64 + len as u64 > s.current_elements as u64 {
+        return 1;
+    }
+    // SAFETY: both ranges checked; `copy` allows overlap within one table.
+    unsafe { std::ptr::copy(s.base.add(src as usize), d.base.add(dst as usize), len as usize) };
+    0
+}
+
+unsafe extern "C" fn table_init(vmctx: *mut u8, table: u32, elem: u32, dst: u32, src: u32, len: u32) -> u32 {
+    // SAFETY: called by compiled code with its own vmctx.
+    let inst = unsafe { instance(vmctx) };
+    inst.table_init(table, elem, dst, src, len).is_err() as u32
+}
+
+unsafe extern "C" fn elem_drop(vmctx: *mut u8, elem: u32) {
+    // SAFETY: called by compiled code with its own vmctx.
+    let inst = unsafe { instance(vmctx) };
+    if let Some(d) = inst.dropped_elem.get_mut(elem as usize) {
+        *d = true;
+    }
+}
+
+struct Table([*const u8; Builtin::COUNT]);
+// SAFETY: function addresses, never written.
+unsafe impl Sync for Table {}
+
+static TABLE: Table = Table([
+    memory_grow as *const u8,
+    memory_fill as *const u8,
+    memory_copy as *const u8,
+    memory_init as *const u8,
+    data_drop as *const u8,
+    table_grow as *const u8,
+    table_fill as *const u8,
+    table_copy as *const u8,
+    table_init as *const u8,
+    elem_drop as *const u8,
+]);
+
+/// The builtin table every vmctx header points to.
+pub(crate) fn table() -> *const *const u8 {
+    TABLE.0.as_ptr()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_order_matches_the_contract() {
+        let t = unsafe { std::slice::from_raw_parts(table(), Builtin::COUNT) };
+        assert_eq!(t[Builtin::MemoryGrow as usize], memory_grow as *const u8);
+        assert_eq!(t[Builtin::TableInit as usize], table_init as *const u8);
+        assert_eq!(t[Builtin::ElemDrop as usize], elem_drop as *const u8);
+    }
+}

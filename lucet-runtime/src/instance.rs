@@ -1,0 +1,1105 @@
+//! Instances: a module's state in one slot, and running its functions.
+//!
+//! An [`Instance`] lives behind an `Arc` so that the handles of its exports
+//! ([`crate::Extern`]) and the instances that import from it keep it alive; only the
+//! [`InstanceHandle`] hands out `&mut Instance`. Compiled code and hostcalls reach the
+//! instance through the vmctx header's `instance` pointer.
+
+use crate::error::FaultDetails;
+use crate::exec::{Entry, ExecState, GuestExit, GuestStack, TrapLookup};
+use crate::linker::{Extern, Func, FuncKind, Global, GlobalKind, HostFuncCtx, Linker, Memory, Table};
+use crate::module::{unresolved, DlModule, Module, MultiCodeMap, ResolvedImport};
+use crate::region::mmap::{MmapRegion, Slot};
+use crate::val::{RunResult, UntypedRetVal, Val, YieldedVal};
+use crate::Error;
+use lucet_module::{
+    ConstExpr, ConstOp, ExportKind, FuncRef, FuncType, GlobalType, ImportKind, MemoryDef, ModuleData,
+    SegmentKind, TableDef, TableType, TrapCode, ValType, VmctxHeader, VmctxLayout, VALUE_SLOT_SIZE,
+};
+use std::any::{Any, TypeId};
+use std::cell::{BorrowError, BorrowMutError, Ref, RefCell, RefMut, UnsafeCell};
+use std::collections::HashMap;
+use std::ops::{Deref, DerefMut};
+use std::sync::{Arc, Weak};
+
+pub(crate) const HOST_PAGE: usize = crate::limits::HOST_PAGE_SIZE;
+const WASM_PAGE: u64 = crate::limits::WASM_PAGE_SIZE as u64;
+/// Tables never grow past this many elements, whatever their declared maximum.
+const MAX_TABLE_ELEMENTS: u64 = 10_000_000;
+
+/// The `Arc`-shared home of an instance.
+pub(crate) struct InstanceCell(UnsafeCell<Instance>);
+
+// SAFETY: an instance is used by one thread at a time: `&mut` access only comes from
+// the single `InstanceHandle`, other holders only keep it alive or read through raw
+// pointers at link time.
+unsafe impl Send for InstanceCell {}
+// SAFETY: as above.
+unsafe impl Sync for InstanceCell {}
+
+impl InstanceCell {
+    pub(crate) fn get(&self) -> *mut Instance {
+        self.0.get()
+    }
+}
+
+/// Owns an instance; dereferences to [`Instance`].
+pub struct InstanceHandle {
+    inner: Arc<InstanceCell>,
+}
+
+impl Deref for InstanceHandle {
+    type Target = Instance;
+    fn deref(&self) -> &Instance {
+        // SAFETY: see `InstanceCell`: this handle is the only source of references.
+        unsafe { &*self.inner.get() }
+    }
+}
+
+impl DerefMut for InstanceHandle {
+    fn deref_mut(&mut self) -> &mut Instance {
+        // SAFETY: see `InstanceCell`; `&mut self` makes this access exclusive.
+        unsafe { &mut *self.inner.get() }
+    }
+}
+
+impl std::fmt::Debug for InstanceHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "InstanceHandle({})", self.dl().path())
+    }
+}
+
+#[derive(Debug)]
+enum State {
+    Ready,
+    Yielded,
+    Faulted(String),
+    Terminated,
+}
+
+/// Where one memory of an instance's memory index space lives.
+#[derive(Clone, Copy)]
+pub(crate) struct MemLoc {
+    pub def: *mut MemoryDef,
+    /// The instance that defines it.
+    pub owner: *mut Instance,
+    pub ty: lucet_module::MemoryType,
+}
+
+#[derive(Clone, Copy)]
+pub(crate) struct TableLoc {
+    pub def: *mut TableDef,
+    pub owner: *mut Instance,
+    /// Index among the owner's defined tables.
+    pub defined: usize,
+    pub ty: TableType,
+}
+
+/// A call that yielded: where its results will appear when it returns.
+struct Pending {
+    values: Vec<[u8; VALUE_SLOT_SIZE]>,
+    results: Vec<ValType>,
+}
+
+/// A module instantiated in a region slot.
+pub struct Instance {
+    module: Arc<dyn Module>,
+    layout: VmctxLayout,
+    vmctx: *mut u8,
+    pub(crate) memories: Vec<MemLoc>,
+    pub(crate) tables: Vec<TableLoc>,
+    /// Storage of every global of the global index space.
+    pub(crate) globals: Vec<*mut [u8; 16]>,
+    pub(crate) defined_tables: Vec<Vec<usize>>,
+    pub(crate) dropped_data: Vec<bool>,
+    pub(crate) dropped_elem: Vec<bool>,
+    max_heap: u64,
+    host_funcs: Vec<Box<HostFuncCtx>>,
+    host_globals: Vec<Global>,
+    /// Instances this one imports from (directly).
+    deps: Vec<Arc<InstanceCell>>,
+    /// vmctx of every instance reachable through imports (they run on our stack).
+    linked_vmctxs: Vec<*mut u8>,
+    lookup: Arc<dyn TrapLookup>,
+    exec: ExecState,
+    state: State,
+    start_ran: bool,
+    pending: Option<Pending>,
+    pub(crate) heap_borrow: RefCell<()>,
+    pub(crate) embed_ctx: HashMap<TypeId, RefCell<Box<dyn Any>>>,
+    me: Weak<InstanceCell>,
+    // Dropped last: the heap and stack must outlive everything that points into them.
+    slot: Slot,
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        if self.exec.is_yielded() {
+            self.exec.abandon();
+        }
+        // SAFETY: allocated in `InstanceBuilder::build` with this layout.
+        unsafe { std::alloc::dealloc(self.vmctx, vmctx_alloc_layout(&self.layout)) };
+    }
+}
+
+fn vmctx_alloc_layout(l: &VmctxLayout) -> std::alloc::Layout {
+    std::alloc::Layout::from_size_align((l.size as usize).max(16), 16).expect("vmctx size is small")
+}
+
+/// Configures and creates an instance.
+pub struct InstanceBuilder {
+    region: Arc<MmapRegion>,
+    module: Arc<dyn Module>,
+    embed_ctx: Vec<(TypeId, Box<dyn Any>)>,
+    imports: HashMap<(String, String), Extern>,
+    heap_limit: Option<usize>,
+}
+
+impl InstanceBuilder {
+    pub(crate) fn new(region: Arc<MmapRegion>, module: Arc<dyn Module>) -> InstanceBuilder {
+        InstanceBuilder { region, module, embed_ctx: Vec::new(), imports: HashMap::new(), heap_limit: None }
+    }
+
+    /// Adds an embedder context that hostcalls can reach with `Vmctx::get_embed_ctx`.
+    pub fn with_embed_ctx<T: Any>(mut self, ctx: T) -> Self {
+        self.embed_ctx.push((TypeId::of::<T>(), Box::new(ctx)));
+        self
+    }
+
+    /// Resolves imports from `linker` (before registered hostcalls).
+    pub fn with_linker(mut self, linker: &Linker) -> Self {
+        for (k, v) in linker.items() {
+            self.imports.insert(k.clone(), v.clone());
+        }
+        self
+    }
+
+    /// Caps this instance's heap below the region's `heap_memory_size`.
+    pub fn with_heap_size_limit(mut self, bytes: usize) -> Self {
+        self.heap_limit = Some(bytes);
+        self
+    }
+
+    /// Creates the instance: takes a slot, links imports, initialises globals, tables
+    /// and memories, applies the active segments and runs the start function.
+    pub fn build(self) -> Result<InstanceHandle, Error> {
+        let module = self.module.clone();
+        let dl = module.as_dl_module();
+        let data = dl.module_data();
+        let path = dl.path().to_string();
+
+        // Check the module fits the slot before taking one.
+        let limits = *self.region.limits();
+        let n_def_mem = data.memory_plans.len() - data.num_imported_memories();
+        if n_def_mem > 1 {
+            return Err(Error::LimitsExceeded(format!(
+                "module {path} defines {n_def_mem} memories, but a slot holds one; multiple defined memories are \
+                 not supported yet"
+            )));
+        }
+        let max_heap = self.heap_limit.unwrap_or(usize::MAX).min(limits.heap_memory_size) as u64;
+        for plan in data.memory_plans.iter().skip(data.num_imported_memories()) {
+            let need = plan.reserved_size.saturating_add(plan.guard_size);
+            if need > limits.heap_address_space_size as u64 {
+                return Err(Error::LimitsExceeded(format!(
+                    "module {path} was compiled for a heap reservation of {} bytes plus a {}-byte guard \
+                     ({need} bytes), but the region's Limits::heap_address_space_size is {}; raise \
+                     heap_address_space_size or recompile with a smaller `lucetc --reserved-size`/`--guard-size`",
+                    plan.reserved_size, plan.guard_size, limits.heap_address_space_size
+                )));
+            }
+            let initial = plan.memory.min_pages.saturating_mul(WASM_PAGE);
+            if initial > max_heap {
+                return Err(Error::LimitsExceeded(format!(
+                    "module {path} needs an initial heap of {initial} bytes ({} pages), more than the limit of \
+                     {max_heap} bytes; raise Limits::heap_memory_size",
+                    plan.memory.min_pages
+                )));
+            }
+        }
+        let globals_bytes = data.defined_globals.len() * VmctxLayout::GLOBAL_SIZE as usize;
+        if globals_bytes > limits.globals_size {
+            return Err(Error::LimitsExceeded(format!(
+                "module {path} defines {} globals ({globals_bytes} bytes), more than Limits::globals_size ({})",
+                data.defined_globals.len(),
+                limits.globals_size
+            )));
+        }
+
+        let slot = self.region.take_slot()?;
+        let layout = VmctxLayout::new(data);
+        // SAFETY: non-zero size, valid alignment.
+        let vmctx = unsafe { std::alloc::alloc_zeroed(vmctx_alloc_layout(&layout)) };
+        if vmctx.is_null() {
+            std::alloc::handle_alloc_error(vmctx_alloc_layout(&layout));
+        }
+        let stack_limit = slot.stack_bottom as usize + limits.hostcall_reservation;
+        let cell = Arc::new_cyclic(|me| {
+            InstanceCell(UnsafeCell::new(Instance {
+                module: module.clone(),
+                layout: layout.clone(),
+                vmctx,
+                memories: Vec::new(),
+                tables: Vec::new(),
+                globals: Vec::new(),
+                defined_tables: Vec::new(),
+                dropped_data: vec![false; data.data_segments.len()],
+                dropped_elem: vec![false; data.elem_segments.len()],
+                max_heap,
+                host_funcs: Vec::new(),
+                host_globals: Vec::new(),
+                deps: Vec::new(),
+                linked_vmctxs: Vec::new(),
+                lookup: Arc::new(MultiCodeMap { maps: vec![] }),
+                exec: ExecState::new(),
+                state: State::Ready,
+                start_ran: false,
+                pending: None,
+                heap_borrow: RefCell::new(()),
+                embed_ctx: HashMap::new(),
+                me: me.clone(),
+                slot,
+            }))
+        });
+        let mut handle = InstanceHandle { inner: cell };
+        let inst: &mut Instance = &mut handle;
+        let self_ptr: *mut Instance = inst;
+        for (t, b) in self.embed_ctx {
+            inst.embed_ctx.insert(t, RefCell::new(b));
+        }
+        // SAFETY: the vmctx block was sized by `layout` for this module.
+        unsafe {
+            let h = &mut *(vmctx as *mut VmctxHeader);
+            h.stack_limit = stack_limit;
+            h.builtins = crate::builtins::table();
+            h.type_ids = dl.type_ids().as_ptr();
+            h.instance = self_ptr as *mut u8;
+        }
+        inst.link_imports(dl, &self.imports)?;
+        inst.create_definitions(dl)?;
+        let mut maps = vec![dl.code_map().clone()];
+        let mut vmctxs = Vec::new();
+        for d in &inst.deps {
+            // SAFETY: dependencies are alive (we hold them) and not borrowed mutably
+            // while we link against them.
+            let di = unsafe { &*d.get() };
+            for m in &di.lookup_maps() {
+                if !maps.iter().any(|x| Arc::ptr_eq(x, m)) {
+                    maps.push(m.clone());
+                }
+            }
+            vmctxs.push(di.vmctx);
+            vmctxs.extend_from_slice(&di.linked_vmctxs);
+        }
+        vmctxs.sort();
+        vmctxs.dedup();
+        inst.linked_vmctxs = vmctxs;
+        inst.lookup = Arc::new(MultiCodeMap { maps });
+        inst.initialize()?;
+        Ok(handle)
+    }
+}
+
+fn ty_name(k: &Extern) -> &'static str {
+    match k {
+        Extern::Func(_) => "a function",
+        Extern::Global(_) => "a global",
+        Extern::Table(_) => "a table",
+        Extern::Memory(_) => "a memory",
+    }
+}
+
+impl Instance {
+    fn dl(&self) -> &DlModule {
+        self.module.as_dl_module()
+    }
+
+    fn data(&self) -> &ModuleData {
+        self.module.module_data()
+    }
+
+    fn lookup_maps(&self) -> Vec<Arc<crate::module::CodeMap>> {
+        // The lookup is always a MultiCodeMap built by `build`.
+        let mut v = vec![self.dl().code_map().clone()];
+        for d in &self.deps {
+            // SAFETY: dependencies are kept alive by `deps`.
+            v.extend(unsafe { &*d.get() }.lookup_maps());
+        }
+        v
+    }
+
+    pub(crate) fn funcref_ptr(&self, index: u32) -> *mut FuncRef {
+        // SAFETY: callers pass a function index of this module.
+        unsafe { self.vmctx.add(self.layout.funcref(index) as usize) as *mut FuncRef }
+    }
+
+    pub(crate) fn arc(&self) -> Arc<InstanceCell> {
+        self.me.upgrade().expect("an instance in use is alive")
+    }
+
+    fn link_imports(&mut self, dl: &DlModule, defs: &HashMap<(String, String), Extern>) -> Result<(), Error> {
+        let data = dl.module_data();
+        let path = dl.path();
+        let (mut nf, mut nm, mut nt, mut ng) = (0u32, 0u32, 0u32, 0u32);
+        for (i, imp) in data.imports.iter().enumerate() {
+            let def = defs.get(&(imp.module.clone(), imp.field.clone()));
+            let mismatch = |want: String, got: String| {
+                Error::UnresolvedImport(format!(
+                    "module {path} imports `{}`.`{}` as {want}, but the linker provides {got}",
+                    imp.module, imp.field
+                ))
+            };
+            match &imp.kind {
+                ImportKind::Func(ty) => {
+                    let want = &data.types[*ty as usize];
+                    let type_id = dl.type_ids()[*ty as usize];
+                    let fr = match (def, dl.resolved_imports()[i]) {
+                        (Some(Extern::Func(f)), _) => {
+                            if f.ty() != want {
+                                return Err(mismatch(format!("function {want}"), format!("function {}", f.ty())));
+                            }
+                            match &f.kind {
+                                FuncKind::Instance { owner, funcref, .. } => {
+                                    self.add_dep(owner);
+                                    // SAFETY: the owner is alive (just added to deps).
+                                    unsafe { **funcref }
+                                }
+                                FuncKind::Host { callback, .. } => {
+                                    let mut ctx = Box::new(HostFuncCtx {
+                                        callback: crate::linker::host_func_trampoline,
+                                        ty: want.clone(),
+                                        f: callback.clone(),
+                                    });
+                                    let ctx_ptr = &mut *ctx as *mut HostFuncCtx as *mut u8;
+                                    self.host_funcs.push(ctx);
+                                    FuncRef { func_ptr: dl.adapter(*ty), vmctx: ctx_ptr, type_id, _pad: 0 }
+                                }
+                            }
+                        }
+                        (Some(other), _) => return Err(mismatch(format!("function {want}"), ty_name(other).into())),
+                        (None, ResolvedImport::Hostcall(p)) => {
+                            FuncRef { func_ptr: p, vmctx: self.vmctx, type_id, _pad: 0 }
+                        }
+                        (None, ResolvedImport::Unresolved) => {
+                            return Err(unresolved(path, &imp.module, &imp.field, &format!("function {want}")))
+                        }
+                    };
+                    // SAFETY: nf < number of imported functions <= num_funcs.
+                    unsafe { *self.funcref_ptr(nf) = fr };
+                    nf += 1;
+                }
+                ImportKind::Memory(want) => {
+                    let Some(Extern::Memory(m)) = def else {
+                        return Err(match def {
+                            Some(o) => mismatch("a memory".into(), ty_name(o).into()),
+                            None => unresolved(path, &imp.module, &imp.field, &format!("memory {want:?}")),
+                        });
+                    };
+                    self.add_dep(&m.owner);
+                    let loc = m.loc();
+                    // SAFETY: the owner is alive; its MemoryDef lives in its vmctx.
+                    let cur_pages = unsafe { (*loc.def).current_length } / WASM_PAGE;
+                    let max_ok = match (want.max_pages, loc.ty.max_pages) {
+                        (Some(w), Some(h)) => h <= w,
+                        (Some(_), None) => false,
+                        (None, _) => true,
+                    };
+                    if cur_pages < want.min_pages || !max_ok || want.memory64 != loc.ty.memory64 {
+                        return Err(mismatch(
+                            format!("memory {want:?}"),
+                            format!("memory {:?} of {cur_pages} pages", loc.ty),
+                        ));
+                    }
+                    // SAFETY: offset inside the vmctx for imported memory nm.
+                    unsafe { *(self.vmctx.add(self.layout.imported_memory(nm) as usize) as *mut *mut MemoryDef) = loc.def };
+                    self.memories.push(loc);
+                    nm += 1;
+                }
+                ImportKind::Table(want) => {
+                    let Some(Extern::Table(t)) = def else {
+                        return Err(match def {
+                            Some(o) => mismatch("a table".into(), ty_name(o).into()),
+                            None => unresolved(path, &imp.module, &imp.field, &format!("table {want:?}")),
+                        });
+                    };
+                    self.add_dep(&t.owner);
+                    let loc = t.loc();
+                    // SAFETY: the owner is alive; its TableDef lives in its vmctx.
+                    let cur = unsafe { (*loc.def).current_elements } as u64;
+                    let max_ok = match (want.max, loc.ty.max) {
+                        (Some(w), Some(h)) => h <= w,
+                        (Some(_), None) => false,
+                        (None, _) => true,
+                    };
+                    if cur < want.min || !max_ok || want.elem != loc.ty.elem {
+                        return Err(mismatch(format!("table {want:?}"), format!("table {:?} of {cur} elements", loc.ty)));
+                    }
+                    // SAFETY: offset inside the vmctx for imported table nt.
+                    unsafe { *(self.vmctx.add(self.layout.imported_table(nt) as usize) as *mut *mut TableDef) = loc.def };
+                    self.tables.push(loc);
+                    nt += 1;
+                }
+                ImportKind::Global(want) => {
+                    let Some(Extern::Global(g)) = def else {
+                        return Err(match def {
+                            Some(o) => mismatch("a global".into(), ty_name(o).into()),
+                            None => unresolved(path, &imp.module, &imp.field, &format!("global {want:?}")),
+                        });
+                    };
+                    if g.ty() != *want {
+                        return Err(mismatch(format!("global {want:?}"), format!("global {:?}", g.ty())));
+                    }
+                    match &g.kind {
+                        GlobalKind::Instance { owner, .. } => self.add_dep(owner),
+                        GlobalKind::Host { .. } => self.host_globals.push(g.clone()),
+                    }
+                    let p = g.storage();
+                    // SAFETY: offset inside the vmctx for imported global ng.
+                    unsafe { *(self.vmctx.add(self.layout.imported_global(ng) as usize) as *mut *mut [u8; 16]) = p };
+                    self.globals.push(p);
+                    ng += 1;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn add_dep(&mut self, owner: &Arc<InstanceCell>) {
+        if !self.deps.iter().any(|d| Arc::ptr_eq(d, owner)) {
+            self.deps.push(owner.clone());
+        }
+    }
+
+    /// Creates defined memories, tables, globals and function references (once).
+    fn create_definitions(&mut self, dl: &DlModule) -> Result<(), Error> {
+        let data = dl.module_data();
+        let me: *mut Instance = self;
+        for (i, plan) in data.memory_plans.iter().skip(data.num_imported_memories()).enumerate() {
+            let def = self.def_memory_ptr(i as u32);
+            // SAFETY: offset inside the vmctx.
+            unsafe { *def = MemoryDef { base: self.slot.heap, current_length: 0 } };
+            self.memories.push(MemLoc { def, owner: me, ty: plan.memory });
+        }
+        for (i, t) in data.defined_tables.iter().enumerate() {
+            let def = self.def_table_ptr(i as u32);
+            self.defined_tables.push(Vec::new());
+            self.tables.push(TableLoc { def, owner: me, defined: i, ty: *t });
+        }
+        for i in 0..data.defined_globals.len() {
+            // SAFETY: offset inside the vmctx.
+            let p = unsafe { self.vmctx.add(self.layout.defined_global(i as u32) as usize) } as *mut [u8; 16];
+            self.globals.push(p);
+        }
+        let n_imp = data.num_imported_funcs();
+        for (i, f) in data.functions.iter().enumerate().skip(n_imp) {
+            let fr = FuncRef {
+                func_ptr: dl.function_ptr(i - n_imp),
+                vmctx: self.vmctx,
+                type_id: dl.type_ids()[f.type_index as usize],
+                _pad: 0,
+            };
+            // SAFETY: i is a function index of this module.
+            unsafe { *self.funcref_ptr(i as u32) = fr };
+        }
+        Ok(())
+    }
+
+    fn def_memory_ptr(&self, i: u32) -> *mut MemoryDef {
+        // SAFETY: offset inside the vmctx.
+        unsafe { self.vmctx.add(self.layout.defined_memory(i) as usize) as *mut MemoryDef }
+    }
+
+    fn def_table_ptr(&self, i: u32) -> *mut TableDef {
+        // SAFETY: offset inside the vmctx.
+        unsafe { self.vmctx.add(self.layout.defined_table(i) as usize) as *mut TableDef }
+    }
+
+    /// Brings definitions to their initial state, applies segments, runs start.
+    fn initialize(&mut self) -> Result<(), Error> {
+        let module = self.module.clone();
+        let data = module.module_data();
+        // Memories: zero and shrink to the initial size.
+        self.slot.zero_heap();
+        for (i, plan) in data.memory_plans.iter().skip(data.num_imported_memories()).enumerate() {
+            let len = plan.memory.min_pages * WASM_PAGE;
+            self.slot.set_heap_accessible(len as usize)?;
+            // SAFETY: defined memory i of this vmctx.
+            unsafe { (*self.def_memory_ptr(i as u32)).current_length = len };
+        }
+        for (i, t) in data.defined_tables.iter().enumerate() {
+            let v = &mut self.defined_tables[i];
+            v.clear();
+            v.resize(t.min.min(MAX_TABLE_ELEMENTS) as usize, 0);
+            let def = TableDef { base: v.as_mut_ptr(), current_elements: v.len() as u32, _pad: 0 };
+            // SAFETY: defined table i of this vmctx.
+            unsafe { *self.def_table_ptr(i as u32) = def };
+        }
+        let n_imp_g = data.num_imported_globals();
+        for (i, g) in data.defined_globals.iter().enumerate() {
+            let bits = self.eval_const(&g.init).map_err(|e| self.init_error(e))?;
+            // SAFETY: storage of defined global i.
+            unsafe { *self.globals[n_imp_g + i] = bits.to_le_bytes() };
+        }
+        self.dropped_data.iter_mut().for_each(|d| *d = false);
+        self.dropped_elem.iter_mut().for_each(|d| *d = false);
+
+        for (i, seg) in data.elem_segments.iter().enumerate() {
+            match &seg.kind {
+                SegmentKind::Active { index, offset } => {
+                    let off = self.eval_const(offset).map_err(|e| self.init_error(e))? as u32;
+                    if self.table_init(*index, i as u32, off, 0, seg.items.len() as u32).is_err() {
+                        return Err(Error::InstantiationTrap(self.fault(TrapCode::TableOutOfBounds)));
+                    }
+                    self.dropped_elem[i] = true;
+                }
+                SegmentKind::Declared => self.dropped_elem[i] = true,
+                SegmentKind::Passive => {}
+            }
+        }
+        for (i, seg) in data.data_segments.iter().enumerate() {
+            if let SegmentKind::Active { index, offset } = &seg.kind {
+                let off = self.eval_const(offset).map_err(|e| self.init_error(e))? as u64;
+                if self.memory_init(*index, i as u32, off, 0, seg.data.len() as u32).is_err() {
+                    return Err(Error::InstantiationTrap(self.fault(TrapCode::HeapOutOfBounds)));
+                }
+                self.dropped_data[i] = true;
+            }
+        }
+        self.state = State::Ready;
+        self.start_ran = false;
+        if let Some(start) = data.start {
+            self.start_ran = true;
+            match self.call_index(start, &[]) {
+                Ok(_) => {}
+                Err(Error::RuntimeFault(d)) => return Err(Error::InstantiationTrap(d)),
+                Err(e) => return Err(e),
+            }
+        }
+        self.start_ran = true;
+        Ok(())
+    }
+
+    fn fault(&self, code: TrapCode) -> FaultDetails {
+        FaultDetails { trap_code: code, function: None, wasm_offset: None, rip: 0, fault_addr: None }
+    }
+
+    fn init_error(&self, e: String) -> Error {
+        Error::InvalidModule { path: self.dl().path().to_string(), reason: e }
+    }
+
+    /// Evaluates a constant expression to the bits of its value.
+    pub(crate) fn eval_const(&self, e: &ConstExpr) -> Result<u128, String> {
+        let mut st: Vec<u128> = Vec::with_capacity(2);
+        let pop = |st: &mut Vec<u128>| st.pop().ok_or_else(|| "constant expression pops an empty stack".to_string());
+        for op in &e.ops {
+            let v = match *op {
+                ConstOp::I32Const(v) => v as u32 as u128,
+                ConstOp::I64Const(v) => v as u64 as u128,
+                ConstOp::F32Const(v) => v as u128,
+                ConstOp::F64Const(v) => v as u128,
+                ConstOp::V128Const(v) => v,
+                ConstOp::RefNull => 0,
+                ConstOp::RefFunc(f) => {
+                    if f as usize >= self.data().functions.len() {
+                        return Err(format!("ref.func {f} names no function"));
+                    }
+                    self.funcref_ptr(f) as usize as u128
+                }
+                ConstOp::GlobalGet(g) => {
+                    let p = *self.globals.get(g as usize).ok_or_else(|| format!("global.get {g} names no global"))?;
+                    // SAFETY: global storage pointers stay valid for the instance's life.
+                    u128::from_le_bytes(unsafe { *p })
+                }
+                ConstOp::I32Add | ConstOp::I32Sub | ConstOp::I32Mul => {
+                    let b = pop(&mut st)? as u32;
+                    let a = pop(&mut st)? as u32;
+                    (match op {
+                        ConstOp::I32Add => a.wrapping_add(b),
+                        ConstOp::I32Sub => a.wrapping_sub(b),
+                        _ => a.wrapping_mul(b),
+                    }) as u128
+                }
+                ConstOp::I64Add | ConstOp::I64Sub | ConstOp::I64Mul => {
+                    let b = pop(&mut st)? as u64;
+                    let a = pop(&mut st)? as u64;
+                    (match op {
+                        ConstOp::I64Add => a.wrapping_add(b),
+                        ConstOp::I64Sub => a.wrapping_sub(b),
+                        _ => a.wrapping_mul(b),
+                    }) as u128
+                }
+            };
+            st.push(v);
+        }
+        st.pop().ok_or_else(|| "empty constant expression".to_string())
+    }
+
+    // ---- operations shared by instantiation and the builtins ----
+
+    pub(crate) fn memory_slice(&self, mem: u32) -> Option<(*mut u8, u64)> {
+        let loc = self.memories.get(mem as usize)?;
+        // SAFETY: MemoryDefs stay valid while their owner lives (kept by deps).
+        let d = unsafe { *loc.def };
+        Some((d.base, d.current_length))
+    }
+
+    pub(crate) fn memory_init(&mut self, mem: u32, data: u32, dst: u64, src: u32, len: u32) -> Result<(), ()> {
+        let module = self.module.clone();
+        let seg = module.module_data().data_segments.get(data as usize).ok_or(())?;
+        let bytes: &[u8] = if self.dropped_data[data as usize] { &[] } else { &seg.data };
+        let (base, cur) = self.memory_slice(mem).ok_or(())?;
+        let end_src = (src as u64).checked_add(len as u64).ok_or(())?;
+        let end_dst = dst.checked_add(len as u64).ok_or(())?;
+        if end_src > bytes.len() as u64 || end_dst > cur {
+            return Err(());
+        }
+        // SAFETY: both ranges were bounds-checked above; the segment bytes are not in
+        // guest memory, so they do not overlap.
+        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr().add(src as usize), base.add(dst as usize), len as usize) };
+        Ok(())
+    }
+
+    pub(crate) fn table_init(&mut self, table: u32, elem: u32, dst: u32, src: u32, len: u32) -> Result<(), ()> {
+        let module = self.module.clone();
+        let seg = module.module_data().elem_segments.get(elem as usize).ok_or(())?;
+        let n = if self.dropped_elem[elem as usize] { 0 } else { seg.items.len() as u64 };
+        let loc = *self.tables.get(table as usize).ok_or(())?;
+        // SAFETY: TableDefs stay valid while their owner lives.
+        let cur = unsafe { (*loc.def).current_elements } as u64;
+        if src as u64 + len as u64 > n || dst as u64 + len as u64 > cur {
+            return Err(());
+        }
+        for k in 0..len {
+            let v = self.eval_const(&seg.items[(src + k) as usize]).map_err(|_| ())? as usize;
+            // SAFETY: index bounds-checked above.
+            unsafe { *(*loc.def).base.add((dst + k) as usize) = v };
+        }
+        Ok(())
+    }
+
+    /// Grows defined memory (in this instance); returns the old size in pages.
+    pub(crate) fn grow_defined_memory(&mut self, def: *mut MemoryDef, ty: lucet_module::MemoryType, delta: u64) -> Option<u64> {
+        // SAFETY: `def` is one of this instance's MemoryDefs.
+        let cur = unsafe { (*def).current_length };
+        let old_pages = cur / WASM_PAGE;
+        let new_pages = old_pages.checked_add(delta)?;
+        let abs_max = if ty.memory64 { u64::MAX / WASM_PAGE } else { 65536 };
+        let max = ty.max_pages.unwrap_or(abs_max).min(abs_max).min(self.max_heap / WASM_PAGE);
+        if new_pages > max {
+            return None;
+        }
+        if delta == 0 {
+            return Some(old_pages);
+        }
+        let new_len = new_pages * WASM_PAGE;
+        self.slot.set_heap_accessible(new_len as usize).ok()?;
+        // SAFETY: as above.
+        unsafe { (*def).current_length = new_len };
+        Some(old_pages)
+    }
+
+    /// Grows defined table `defined` of this instance; returns the old size.
+    pub(crate) fn grow_defined_table(&mut self, defined: usize, def: *mut TableDef, ty: TableType, delta: u32, init: usize) -> Option<u32> {
+        let v = &mut self.defined_tables[defined];
+        let old = v.len() as u64;
+        let new = old.checked_add(delta as u64)?;
+        if new > ty.max.unwrap_or(u32::MAX as u64).min(MAX_TABLE_ELEMENTS) {
+            return None;
+        }
+        v.try_reserve(delta as usize).ok()?;
+        v.resize(new as usize, init);
+        // SAFETY: `def` is this table's TableDef in our vmctx.
+        unsafe { *def = TableDef { base: v.as_mut_ptr(), current_elements: new as u32, _pad: 0 } };
+        Some(old as u32)
+    }
+
+    // ---- running ----
+
+    /// Runs the exported function `entrypoint` with `args`.
+    pub fn run(&mut self, entrypoint: &str, args: &[Val]) -> Result<RunResult, Error> {
+        let index = self.export_func_index(entrypoint)?;
+        self.call_index(index, args)
+    }
+
+    /// Runs a function by its index in the module's function index space.
+    pub fn run_func_index(&mut self, index: u32, args: &[Val]) -> Result<RunResult, Error> {
+        if index as usize >= self.data().functions.len() {
+            return Err(Error::SymbolNotFound(format!("the module has no function with index {index}")));
+        }
+        self.call_index(index, args)
+    }
+
+    /// Runs the module's start function if instantiation has not already done so.
+    /// (Instantiation runs it, as WebAssembly requires, so this is normally a no-op.)
+    pub fn run_start(&mut self) -> Result<(), Error> {
+        if self.start_ran {
+            return Ok(());
+        }
+        self.start_ran = true;
+        match self.data().start {
+            Some(s) => self.call_index(s, &[]).map(|_| ()),
+            None => Ok(()),
+        }
+    }
+
+    fn export_func_index(&self, name: &str) -> Result<u32, Error> {
+        let data = self.data();
+        match data.export(name) {
+            Some(ExportKind::Func(i)) => Ok(i),
+            Some(other) => Err(Error::SymbolNotFound(format!(
+                "export `{name}` of module {} is a {}, not a function",
+                self.dl().path(),
+                match other {
+                    ExportKind::Memory(_) => "memory",
+                    ExportKind::Table(_) => "table",
+                    ExportKind::Global(_) => "global",
+                    ExportKind::Func(_) => "function",
+                }
+            ))),
+            None => {
+                let funcs: Vec<&str> = data
+                    .exports
+                    .iter()
+                    .filter(|e| matches!(e.kind, ExportKind::Func(_)))
+                    .map(|e| e.name.as_str())
+                    .collect();
+                let mut msg = format!("module {} has no exported function `{name}`; ", self.dl().path());
+                if funcs.is_empty() {
+                    msg.push_str("it exports no functions");
+                } else {
+                    msg.push_str(&format!("its function exports are: {}", funcs.join(", ")));
+                }
+                if name == "main" && funcs.contains(&"_start") {
+                    msg.push_str(
+                        ". This is a WASI command: run `_start` instead of `main` (it calls main and exits)",
+                    );
+                }
+                Err(Error::SymbolNotFound(msg))
+            }
+        }
+    }
+
+    fn check_runnable(&self) -> Result<(), Error> {
+        match &self.state {
+            State::Ready => Ok(()),
+            State::Yielded => Err(Error::InstanceNotReturned),
+            State::Faulted(why) => Err(Error::InstanceNeedsReset(why.clone())),
+            State::Terminated => Err(Error::InstanceNeedsReset("it was terminated".into())),
+        }
+    }
+
+    pub(crate) fn call_index(&mut self, index: u32, args: &[Val]) -> Result<RunResult, Error> {
+        self.check_runnable()?;
+        let module = self.module.clone();
+        let data = module.module_data();
+        let f = &data.functions[index as usize];
+        let ty: &FuncType = &data.types[f.type_index as usize];
+        let arg_types: Vec<ValType> = args.iter().map(|a| a.ty()).collect();
+        if arg_types != ty.params {
+            let name = self.dl().function_name(index);
+            let got: Vec<String> = arg_types.iter().map(|t| t.to_string()).collect();
+            return Err(Error::InvalidArgument(format!(
+                "function `{name}` has signature {ty}, but was called with ({})",
+                got.join(", ")
+            )));
+        }
+        let mut values = vec![[0u8; VALUE_SLOT_SIZE]; ty.params.len().max(ty.results.len()).max(1)];
+        for (slot, a) in values.iter_mut().zip(args) {
+            *slot = a.to_slot();
+        }
+        // SAFETY: funcref of a valid function index, filled at instantiation.
+        let fr = unsafe { *self.funcref_ptr(index) };
+        let trampoline = self.dl().trampoline(f.type_index);
+        self.pending = Some(Pending { values, results: ty.results.clone() });
+        let entry = Entry {
+            trampoline,
+            vmctx: fr.vmctx,
+            callee: fr.func_ptr,
+            values: self.pending.as_mut().expect("just set").values.as_mut_ptr(),
+        };
+        self.set_stack_limits();
+        let stack = self.guest_stack();
+        let lookup = self.lookup.clone();
+        // SAFETY: the entry was built from this module's trampoline and a funcref of
+        // the right type; the stack is this slot's, unused by anyone else.
+        let exit = unsafe { self.exec.run(&stack, entry, &lookup) };
+        self.finish(exit)
+    }
+
+    fn guest_stack(&self) -> GuestStack {
+        GuestStack {
+            guard_start: self.slot.guard_start as usize,
+            guard_end: self.slot.stack_bottom as usize,
+            top: self.slot.stack_top() as usize & !15,
+        }
+    }
+
+    /// Every instance reachable through imports runs on our stack during our calls,
+    /// so their prologue checks must compare against our stack's limit.
+    fn set_stack_limits(&mut self) {
+        let limit = self.slot.stack_bottom as usize + self.slot.limits().hostcall_reservation;
+        for &v in std::iter::once(&self.vmctx).chain(self.linked_vmctxs.iter()) {
+            // SAFETY: the vmctxs of live instances (kept alive through deps).
+            unsafe { (*(v as *mut VmctxHeader)).stack_limit = limit };
+        }
+    }
+
+    fn finish(&mut self, exit: GuestExit) -> Result<RunResult, Error> {
+        self.clean_borrows();
+        match exit {
+            GuestExit::Returned => {
+                let p = self.pending.take().expect("a call was pending");
+                let vals = p.results.iter().zip(&p.values).map(|(t, s)| Val::from_slot(*t, s)).collect();
+                self.state = State::Ready;
+                Ok(RunResult::Returned(UntypedRetVal::new(vals)))
+            }
+            GuestExit::Yielded(v) => {
+                self.state = State::Yielded;
+                Ok(RunResult::Yielded(YieldedVal(v)))
+            }
+            GuestExit::Terminated(d) => {
+                self.pending = None;
+                self.state = State::Terminated;
+                Err(Error::RuntimeTerminated(d))
+            }
+            GuestExit::Faulted { trap, rip, fault_addr } => {
+                self.pending = None;
+                let function = self.function_at(rip).or_else(|| trap.function.map(|f| self.dl().function_name(f)));
+                let details =
+                    FaultDetails { trap_code: trap.code, function, wasm_offset: trap.wasm_offset, rip, fault_addr };
+                self.state = State::Faulted(details.to_string());
+                Err(Error::RuntimeFault(details))
+            }
+        }
+    }
+
+    /// Name of the guest function containing `pc`, searching linked modules too.
+    fn function_at(&self, pc: usize) -> Option<String> {
+        if let Some(r) = self.dl().code_map().find(pc) {
+            return Some(self.dl().function_name(r.func_index));
+        }
+        self.deps.iter().find_map(|d| {
+            // SAFETY: dependencies are kept alive by `deps`.
+            unsafe { &*d.get() }.function_at(pc)
+        })
+    }
+
+    fn clean_borrows(&mut self) {
+        // Terminating abandons hostcall frames, possibly with live borrows; no such
+        // borrow can be used again, so the flags are simply reset.
+        self.heap_borrow = RefCell::new(());
+        for cell in self.embed_ctx.values_mut() {
+            let v = std::mem::replace(cell.get_mut(), Box::new(()));
+            *cell = RefCell::new(v);
+        }
+    }
+
+    /// Continues a yielded run.
+    pub fn resume(&mut self) -> Result<RunResult, Error> {
+        self.resume_inner(None)
+    }
+
+    /// Continues a yielded run; the yielding hostcall receives `val`.
+    pub fn resume_with_val<A: Any + Send + 'static>(&mut self, val: A) -> Result<RunResult, Error> {
+        self.resume_inner(Some(Box::new(val)))
+    }
+
+    fn resume_inner(&mut self, val: Option<Box<dyn Any + Send>>) -> Result<RunResult, Error> {
+        if !matches!(self.state, State::Yielded) || !self.exec.is_yielded() {
+            return Err(Error::InstanceNotYielded);
+        }
+        self.state = State::Ready;
+        self.set_stack_limits();
+        // SAFETY: the guest yielded on this instance's stack and has not been abandoned.
+        let exit = unsafe { self.exec.resume(val) };
+        self.finish(exit)
+    }
+
+    /// Returns the instance to its freshly-instantiated state: heap zeroed and data
+    /// re-applied, globals and tables re-initialised, dropped segments restored, start
+    /// function run again. A yielded run is abandoned.
+    pub fn reset(&mut self) -> Result<(), Error> {
+        if self.exec.is_yielded() {
+            self.exec.abandon();
+        }
+        self.pending = None;
+        self.clean_borrows();
+        self.state = State::Ready;
+        self.initialize()
+    }
+
+    /// Accepts the last trap the way WebAssembly does: memory, tables and globals stay
+    /// as the trap left them and the instance can run again without a reset. (Test
+    /// harnesses need this; most hosts should `reset()`.)
+    pub fn clear_trap(&mut self) {
+        if matches!(self.state, State::Faulted(_)) {
+            self.state = State::Ready;
+        }
+    }
+
+    pub fn is_ready(&self) -> bool {
+        matches!(self.state, State::Ready)
+    }
+    pub fn is_yielded(&self) -> bool {
+        matches!(self.state, State::Yielded)
+    }
+    pub fn is_faulted(&self) -> bool {
+        matches!(self.state, State::Faulted(_))
+    }
+    pub fn is_terminated(&self) -> bool {
+        matches!(self.state, State::Terminated)
+    }
+
+    // ---- memory ----
+
+    /// Linear memory 0 (empty if the module has none).
+    pub fn heap(&self) -> &[u8] {
+        match self.memory_slice(0) {
+            // SAFETY: the accessible part of memory 0; `&self` prevents a concurrent
+            // run (which needs `&mut self`) from growing or writing it.
+            Some((b, len)) => unsafe { std::slice::from_raw_parts(b, len as usize) },
+            None => &[],
+        }
+    }
+
+    /// Linear memory 0, writable.
+    pub fn heap_mut(&mut self) -> &mut [u8] {
+        match self.memory_slice(0) {
+            // SAFETY: as in `heap`, with exclusive access.
+            Some((b, len)) => unsafe { std::slice::from_raw_parts_mut(b, len as usize) },
+            None => &mut [],
+        }
+    }
+
+    /// Linear memory 0 as 32-bit words.
+    pub fn heap_u32s(&self) -> &[u32] {
+        match self.memory_slice(0) {
+            // SAFETY: the heap base is page-aligned and its length a multiple of 4.
+            Some((b, len)) => unsafe { std::slice::from_raw_parts(b as *const u32, len as usize / 4) },
+            None => &[],
+        }
+    }
+
+    pub fn heap_u32s_mut(&mut self) -> &mut [u32] {
+        match self.memory_slice(0) {
+            // SAFETY: as in `heap_u32s`, with exclusive access.
+            Some((b, len)) => unsafe { std::slice::from_raw_parts_mut(b as *mut u32, len as usize / 4) },
+            None => &mut [],
+        }
+    }
+
+    // ---- embedder contexts ----
+
+    /// Stores `ctx`, replacing any earlier context of the same type.
+    pub fn insert_embed_ctx<T: Any>(&mut self, ctx: T) {
+        self.embed_ctx.insert(TypeId::of::<T>(), RefCell::new(Box::new(ctx)));
+    }
+
+    pub fn contains_embed_ctx<T: Any>(&self) -> bool {
+        self.embed_ctx.contains_key(&TypeId::of::<T>())
+    }
+
+    pub fn get_embed_ctx<T: Any>(&self) -> Option<Result<Ref<'_, T>, BorrowError>> {
+        self.embed_ctx.get(&TypeId::of::<T>()).map(|c| {
+            c.try_borrow().map(|b| Ref::map(b, |b| b.downcast_ref::<T>().expect("keyed by its TypeId")))
+        })
+    }
+
+    pub fn get_embed_ctx_mut<T: Any>(&mut self) -> Option<Result<RefMut<'_, T>, BorrowMutError>> {
+        self.embed_ctx.get(&TypeId::of::<T>()).map(|c| {
+            c.try_borrow_mut().map(|b| RefMut::map(b, |b| b.downcast_mut::<T>().expect("keyed by its TypeId")))
+        })
+    }
+
+    pub fn remove_embed_ctx<T: Any>(&mut self) -> Option<T> {
+        let b = self.embed_ctx.remove(&TypeId::of::<T>())?.into_inner();
+        b.downcast::<T>().ok().map(|b| *b)
+    }
+
+    // ---- exports ----
+
+    pub fn module(&self) -> &Arc<dyn Module> {
+        &self.module
+    }
+
+    /// Names of every export.
+    pub fn exports(&self) -> impl Iterator<Item = &str> + '_ {
+        self.data().exports.iter().map(|e| e.name.as_str())
+    }
+
+    /// A handle to the export `name`; it keeps this instance alive.
+    pub fn get_export(&self, name: &str) -> Option<Extern> {
+        let kind = self.data().export(name)?;
+        Some(self.extern_for(kind))
+    }
+
+    pub(crate) fn extern_for(&self, kind: ExportKind) -> Extern {
+        let owner = self.arc();
+        let data = self.data();
+        match kind {
+            ExportKind::Func(i) => Extern::Func(Func {
+                kind: FuncKind::Instance { owner, funcref: self.funcref_ptr(i), ty: data.func_type(i).cloned().unwrap_or_default() },
+            }),
+            ExportKind::Global(i) => {
+                let ty = self.global_type(i);
+                Extern::Global(Global { kind: GlobalKind::Instance { owner, ptr: self.globals[i as usize], ty } })
+            }
+            ExportKind::Table(i) => Extern::Table(Table { owner, index: i }),
+            ExportKind::Memory(i) => Extern::Memory(Memory { owner, index: i }),
+        }
+    }
+
+    pub(crate) fn global_type(&self, i: u32) -> GlobalType {
+        let data = self.data();
+        let imported: Vec<GlobalType> = data
+            .imports
+            .iter()
+            .filter_map(|im| if let ImportKind::Global(g) = im.kind { Some(g) } else { None })
+            .collect();
+        match imported.get(i as usize) {
+            Some(g) => *g,
+            None => data.defined_globals[i as usize - imported.len()].ty,
+        }
+    }
+
+    /// The current value of the exported global `name`.
+    pub fn get_global(&self, name: &str) -> Result<Val, Error> {
+        match self.data().export(name) {
+            Some(ExportKind::Global(i)) => {
+                let ty = self.global_type(i);
+                // SAFETY: global storage stays valid for the instance's life.
+                Ok(Val::from_slot(ty.ty, unsafe { &*self.globals[i as usize] }))
+            }
+            _ => Err(Error::SymbolNotFound(format!("module {} exports no global `{name}`", self.dl().path()))),
+        }
+    }
+
+    /// Sets the exported mutable global `name`.
+    pub fn set_global(&mut self, name: &str, val: Val) -> Result<(), Error> {
+        match self.data().export(name) {
+            Some(ExportKind::Global(i)) => {
+                let ty = self.global_type(i);
+                if !ty.mutable || ty.ty != val.ty() {
+                    return Err(Error::InvalidArgument(format!(
+                        "global `{name}` is {}{}; cannot set it to a {}",
+                        if ty.mutable { "" } else { "immutable " },
+                        ty.ty,
+                        val.ty()
+                    )));
+                }
+                // SAFETY: global storage stays valid for the instance's life.
+                unsafe { *self.globals[i as usize] = val.to_slot() };
+                Ok(())
+            }
+            _ => Err(Error::SymbolNotFound(format!("module {} exports no global `{name}`", self.dl().path()))),
+        }
+    }
+
+    /// The signature of exported function `name`.
+    pub fn export_func_type(&self, name: &str) -> Option<&FuncType> {
+        match self.data().export(name)? {
+            ExportKind::Func(i) => self.data().func_type(i),
+            _ => None,
+        }
+    }
+}
