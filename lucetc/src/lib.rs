@@ -1,1 +1,180 @@
-//! lucetc
+//! `lucetc` compiles a WebAssembly module ahead of time into a native x86-64 ELF
+//! shared object that `lucet-runtime` loads and runs in a sandbox.
+//!
+//! The pipeline: the input (binary `.wasm` or text `.wat`) is validated and its
+//! sections recorded in a `lucet_module::ModuleData` (`env::module`); every function
+//! body is translated to Cranelift IR by cranelift-wasm, guided by our
+//! `FuncEnvironment` (`env::func`), which decides how memories, tables, globals and calls
+//! reach the per-instance context ("vmctx"), and compiled in parallel (`compile`). A
+//! host-to-wasm trampoline and a wasm-to-host adapter are generated for every function
+//! type (`trampolines`). Everything is written to a relocatable object together with the
+//! serialized metadata and the exported `lucet_module` descriptor (`emit`), which the
+//! system C compiler then links into a `.so` (`link`).
+//!
+//! Start at [`Lucetc`]. The layout of the output is specified by the `lucet-module`
+//! crate, which the runtime shares.
+
+pub mod cli;
+mod compile;
+mod config;
+mod emit;
+mod env;
+mod error;
+mod link;
+mod trampolines;
+
+pub use config::{parse_size, OptLevel, TargetCpu, DEFAULT_GUARD_SIZE, DEFAULT_RESERVED_SIZE};
+pub use env::module::wasm_features;
+pub use error::Error;
+
+use compile::{compile_clif, guarded};
+use config::Config;
+use env::ModuleInfo;
+use lucet_module::{FunctionCode, TargetInfo};
+use rayon::prelude::*;
+use std::path::Path;
+
+/// A module to compile, and how.
+///
+/// ```no_run
+/// # fn main() -> Result<(), lucetc::Error> {
+/// lucetc::Lucetc::new("hello.wasm")?.shared_object_file("hello.so")?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Lucetc {
+    /// Always the binary encoding, already validated.
+    wasm: Vec<u8>,
+    config: Config,
+}
+
+impl Lucetc {
+    /// Reads a `.wasm` or `.wat` file.
+    pub fn new(input: impl AsRef<Path>) -> Result<Lucetc, Error> {
+        let path = input.as_ref();
+        let bytes = std::fs::read(path).map_err(|source| Error::Read { path: path.to_path_buf(), source })?;
+        Lucetc::try_from_bytes(bytes)
+    }
+
+    /// Accepts a module in the binary format or the text format, and validates it.
+    pub fn try_from_bytes(bytes: impl AsRef<[u8]>) -> Result<Lucetc, Error> {
+        let bytes = bytes.as_ref();
+        let wasm = guarded("reading the module", || {
+            let wasm = if bytes.starts_with(b"\0asm") {
+                bytes.to_vec()
+            } else if bytes.iter().all(|b| b.is_ascii_whitespace()) {
+                return Err(Error::InvalidWasm {
+                    offset: 0,
+                    message: "the input is empty; expected a WebAssembly module".into(),
+                });
+            } else {
+                let text = std::str::from_utf8(bytes).map_err(|_| Error::InvalidWasm {
+                    offset: 0,
+                    message: "not a WebAssembly module: the binary format starts with `\\0asm` and the text \
+                              format must be UTF-8"
+                        .into(),
+                })?;
+                wat::parse_str(text).map_err(|e| Error::InvalidWat(e.to_string()))?
+            };
+            wasmparser::Validator::new_with_features(wasm_features()).validate_all(&wasm)?;
+            Ok(wasm)
+        })?;
+        Ok(Lucetc { wasm, config: Config::default() })
+    }
+
+    pub fn with_opt_level(mut self, opt_level: OptLevel) -> Self {
+        self.config.opt_level = opt_level;
+        self
+    }
+
+    pub fn with_target_cpu(mut self, target_cpu: TargetCpu) -> Self {
+        self.config.target_cpu = target_cpu;
+        self
+    }
+
+    /// Address space the code assumes behind each linear memory's base. At 4 GiB or
+    /// more, 32-bit memories need no bounds checks; below, every access is checked.
+    pub fn with_reserved_size(mut self, bytes: u64) -> Self {
+        self.config.reserved_size = bytes;
+        self
+    }
+
+    /// Inaccessible space after the reservation that lets constant offsets skip checks.
+    pub fn with_guard_size(mut self, bytes: u64) -> Self {
+        self.config.guard_size = bytes;
+        self
+    }
+
+    /// The binary encoding of the module.
+    pub fn wasm(&self) -> &[u8] {
+        &self.wasm
+    }
+
+    /// Compiles and links the module into the shared object `out`.
+    pub fn shared_object_file(&self, out: impl AsRef<Path>) -> Result<(), Error> {
+        let object = self.object_bytes()?;
+        link::link_shared_object(&object, out.as_ref())
+    }
+
+    /// Compiles the module into the relocatable object `out` (what would be linked).
+    pub fn object_file(&self, out: impl AsRef<Path>) -> Result<(), Error> {
+        let object = self.object_bytes()?;
+        link::write_bytes(out.as_ref(), &object)
+    }
+
+    /// Writes the Cranelift IR of every function, trampoline and adapter to `out`.
+    pub fn clif_ir(&self, out: impl AsRef<Path>) -> Result<(), Error> {
+        let text = guarded("translating the module", || {
+            let isa = self.config.isa()?;
+            let parsed = env::module::parse(&self.wasm, &self.config)?;
+            let mut info = ModuleInfo::new(parsed.data);
+            // Same function ids as the object file would use.
+            info.func_ids = (0..info.num_defined_funcs()).collect();
+            let mut text = compile::clif_functions(&info, &*isa, parsed.bodies)?.join("\n");
+            for (t, ty) in info.data.types.iter().enumerate() {
+                text.push_str(&format!("\n; host-to-wasm trampoline for type {t} {ty}\n"));
+                text.push_str(&trampolines::host_to_wasm(t as u32, ty).display().to_string());
+                text.push_str(&format!("\n; wasm-to-host adapter for type {t} {ty}\n"));
+                text.push_str(&trampolines::wasm_to_host(t as u32, ty).display().to_string());
+            }
+            Ok(text)
+        })?;
+        link::write_bytes(out.as_ref(), text.as_bytes())
+    }
+
+    fn object_bytes(&self) -> Result<Vec<u8>, Error> {
+        guarded("compiling the module", || {
+            let isa = self.config.isa()?;
+            let parsed = env::module::parse(&self.wasm, &self.config)?;
+            let mut info = ModuleInfo::new(parsed.data);
+            info.data.target = TargetInfo {
+                triple: isa.triple().to_string(),
+                cpu_features: config::cpu_features(&*isa),
+            };
+            let mut emitter = emit::Emitter::new(isa.clone(), &mut info)?;
+            let functions = compile::compile_functions(&info, &*isa, parsed.bodies)?;
+            let glue: Vec<_> = info
+                .data
+                .types
+                .par_iter()
+                .enumerate()
+                .map(|(t, ty)| {
+                    let label = format!("trampolines of type {t}");
+                    guarded(&label, || {
+                        Ok((
+                            compile_clif(&*isa, trampolines::host_to_wasm(t as u32, ty), &label)?,
+                            compile_clif(&*isa, trampolines::wasm_to_host(t as u32, ty), &label)?,
+                        ))
+                    })
+                })
+                .collect::<Result<_, Error>>()?;
+            let (host_to_wasm, wasm_to_host): (Vec<_>, Vec<_>) = glue.into_iter().unzip();
+            let first = info.num_imported_funcs as usize;
+            for (entry, f) in info.data.functions[first..].iter_mut().zip(&functions) {
+                entry.code = Some(FunctionCode { len: f.code.len() as u32, traps: f.traps.clone() });
+            }
+            emitter.define_code(&functions, &host_to_wasm, &wasm_to_host)?;
+            emitter.finish(&info.data)
+        })
+    }
+}

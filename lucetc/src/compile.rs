@@ -1,0 +1,146 @@
+//! Translates every function body to CLIF and compiles it, in parallel.
+
+use crate::env::func::{FuncEnv, FUNC_NAMESPACE};
+use crate::env::module::FuncBody;
+use crate::env::{wasm_signature, ModuleInfo};
+use crate::error::Error;
+use cranelift_codegen::control::ControlPlane;
+use cranelift_codegen::ir::{self, UserFuncName};
+use cranelift_codegen::isa::TargetIsa;
+use cranelift_codegen::{Context, FinalizedMachReloc};
+use cranelift_wasm::FuncTranslator;
+use lucet_module::{TrapCode, TrapSite};
+use rayon::prelude::*;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+/// Machine code of one function, ready to be placed in the object file.
+pub struct CompiledFunction {
+    /// Keeps only what relocations need to name their targets.
+    pub func: ir::Function,
+    pub code: Vec<u8>,
+    pub alignment: u64,
+    pub relocs: Vec<FinalizedMachReloc>,
+    pub traps: Vec<TrapSite>,
+}
+
+fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".to_string())
+}
+
+/// Runs `f`, turning a panic in the code generator into an [`Error::Internal`].
+pub fn guarded<T>(what: &str, f: impl FnOnce() -> Result<T, Error>) -> Result<T, Error> {
+    catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|p| Err(Error::Internal(format!("{what}: {}", panic_message(p)))))
+}
+
+pub fn function_label(info: &ModuleInfo, index: u32) -> String {
+    match &info.data.functions[index as usize].name {
+        Some(name) => format!("{index} ({name})"),
+        None => index.to_string(),
+    }
+}
+
+/// Translates one body to CLIF (which also validates it).
+fn translate(
+    info: &ModuleInfo,
+    isa: &dyn TargetIsa,
+    translator: &mut FuncTranslator,
+    body: FuncBody<'_>,
+) -> Result<ir::Function, Error> {
+    let defined = body.index - info.num_imported_funcs;
+    let name = UserFuncName::user(FUNC_NAMESPACE, info.func_ids[defined as usize]);
+    let mut func = ir::Function::with_name_signature(name, wasm_signature(info.func_type(body.index)));
+    let mut env = FuncEnv::new(info, isa);
+    let mut validator = body.validator.into_validator(Default::default());
+    translator.translate_body(&mut validator, body.body, &mut func, &mut env)?;
+    Ok(func)
+}
+
+fn trap_code(code: ir::TrapCode) -> TrapCode {
+    use ir::TrapCode as C;
+    match code {
+        C::StackOverflow => TrapCode::StackOverflow,
+        C::HeapOutOfBounds => TrapCode::HeapOutOfBounds,
+        C::HeapMisaligned => TrapCode::HeapMisaligned,
+        C::TableOutOfBounds => TrapCode::TableOutOfBounds,
+        C::IndirectCallToNull => TrapCode::IndirectCallToNull,
+        C::BadSignature => TrapCode::BadSignature,
+        C::IntegerOverflow => TrapCode::IntegerOverflow,
+        C::IntegerDivisionByZero => TrapCode::IntegerDivByZero,
+        C::BadConversionToInteger => TrapCode::BadConversionToInteger,
+        C::UnreachableCodeReached => TrapCode::Unreachable,
+        C::NullReference => TrapCode::NullReference,
+        _ => TrapCode::Unknown,
+    }
+}
+
+/// Compiles a CLIF function and records its trap sites.
+pub fn compile_clif(isa: &dyn TargetIsa, func: ir::Function, label: &str) -> Result<CompiledFunction, Error> {
+    let mut ctx = Context::for_function(func);
+    ctx.compile(isa, &mut ControlPlane::default()).map_err(|e| Error::Codegen {
+        function: label.to_string(),
+        message: format!("{:?}", e.inner),
+    })?;
+    let compiled = ctx.compiled_code().expect("compile succeeded");
+    let srclocs = compiled.buffer.get_srclocs_sorted();
+    let mut traps: Vec<TrapSite> = compiled
+        .buffer
+        .traps()
+        .iter()
+        .map(|t| {
+            // Srclocs are sorted and disjoint, so the one covering the trap is the last
+            // one starting at or before it.
+            let i = srclocs.partition_point(|s| s.start <= t.offset);
+            let wasm_offset = i
+                .checked_sub(1)
+                .map(|i| &srclocs[i])
+                .filter(|s| t.offset < s.end)
+                .map(|s| s.loc)
+                .filter(|l| !l.is_default())
+                .map(|l| l.bits());
+            TrapSite { offset: t.offset, code: trap_code(t.code), wasm_offset }
+        })
+        .collect();
+    traps.sort_by_key(|t| t.offset);
+    let code = compiled.code_buffer().to_vec();
+    let alignment = compiled.buffer.alignment as u64;
+    let relocs = compiled.buffer.relocs().to_vec();
+    let mut slim = ir::Function::with_name_signature(ctx.func.name.clone(), ctx.func.signature.clone());
+    slim.params = ctx.func.params.clone();
+    Ok(CompiledFunction { func: slim, code, alignment, relocs, traps })
+}
+
+/// Translates and compiles every defined function, in function index order.
+pub fn compile_functions(
+    info: &ModuleInfo,
+    isa: &dyn TargetIsa,
+    bodies: Vec<FuncBody<'_>>,
+) -> Result<Vec<CompiledFunction>, Error> {
+    bodies
+        .into_par_iter()
+        .map_init(FuncTranslator::new, |translator, body| {
+            let label = function_label(info, body.index);
+            guarded(&format!("compiling function {label}"), || {
+                let func = translate(info, isa, translator, body)?;
+                compile_clif(isa, func, &label)
+            })
+        })
+        .collect()
+}
+
+/// Translates every defined function to CLIF text.
+pub fn clif_functions(info: &ModuleInfo, isa: &dyn TargetIsa, bodies: Vec<FuncBody<'_>>) -> Result<Vec<String>, Error> {
+    bodies
+        .into_par_iter()
+        .map_init(FuncTranslator::new, |translator, body| {
+            let label = function_label(info, body.index);
+            guarded(&format!("translating function {label}"), || {
+                let func = translate(info, isa, translator, body)?;
+                Ok(format!("; wasm function {label}\n{}", func.display()))
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,165 @@
+//! Lays the compiled code and the module's metadata out in a relocatable object.
+//!
+//! Code symbols are local: nothing outside the shared object calls them by name, and
+//! keeping them out of the dynamic symbol table keeps `dlopen` fast. Their names exist
+//! for debuggers and profilers. The one exported symbol is `lucet_module`.
+
+use crate::compile::CompiledFunction;
+use crate::env::{wasm_signature, ModuleInfo};
+use crate::error::Error;
+use cranelift_codegen::ir;
+use cranelift_codegen::isa::OwnedTargetIsa;
+use cranelift_module::{DataDescription, DataId, FuncId, Linkage, Module};
+use cranelift_object::{ObjectBuilder, ObjectModule};
+use lucet_module::{ModuleData, ModuleDescriptor, FORMAT_VERSION, MAGIC, MODULE_SYMBOL};
+use std::collections::HashSet;
+use std::mem::{offset_of, size_of};
+
+fn object_error(e: impl std::fmt::Display) -> Error {
+    Error::Object(e.to_string())
+}
+
+pub struct Emitter {
+    module: ObjectModule,
+    functions: Vec<FuncId>,
+    trampolines: Vec<FuncId>,
+    adapters: Vec<FuncId>,
+}
+
+/// A symbol-safe rendering of a wasm name.
+fn sanitize(name: &str) -> String {
+    name.chars().take(80).map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' }).collect()
+}
+
+impl Emitter {
+    /// Declares every function so that calls between them can be named before any is
+    /// compiled; records the ids in `info.func_ids`.
+    pub fn new(isa: OwnedTargetIsa, info: &mut ModuleInfo) -> Result<Emitter, Error> {
+        let builder = ObjectBuilder::new(isa, "lucet_module", cranelift_module::default_libcall_names())
+            .map_err(object_error)?;
+        let mut module = ObjectModule::new(builder);
+        let mut used = HashSet::new();
+        let mut functions = Vec::new();
+        for index in info.num_imported_funcs..info.data.functions.len() as u32 {
+            let entry = &info.data.functions[index as usize];
+            let mut name = match &entry.name {
+                Some(n) => format!("guest_func_{}", sanitize(n)),
+                None => format!("guest_func_{index}"),
+            };
+            if !used.insert(name.clone()) {
+                name = format!("{name}_{index}");
+                used.insert(name.clone());
+            }
+            let sig = wasm_signature(info.func_type(index));
+            let id = module.declare_function(&name, Linkage::Local, &sig).map_err(object_error)?;
+            functions.push(id);
+        }
+        info.func_ids = functions.iter().map(|f| f.as_u32()).collect();
+        let mut trampolines = Vec::new();
+        let mut adapters = Vec::new();
+        for (t, ty) in info.data.types.iter().enumerate() {
+            let host_sig = {
+                let mut s = ir::Signature::new(cranelift_codegen::isa::CallConv::SystemV);
+                s.params.extend([ir::AbiParam::new(ir::types::I64); 3]);
+                s
+            };
+            let id = module
+                .declare_function(&format!("lucet_trampoline_{t}"), Linkage::Local, &host_sig)
+                .map_err(object_error)?;
+            trampolines.push(id);
+            let id = module
+                .declare_function(&format!("lucet_adapter_{t}"), Linkage::Local, &wasm_signature(ty))
+                .map_err(object_error)?;
+            adapters.push(id);
+        }
+        Ok(Emitter { module, functions, trampolines, adapters })
+    }
+
+    fn define(&mut self, id: FuncId, f: &CompiledFunction) -> Result<(), Error> {
+        self.module
+            .define_function_bytes(id, &f.func, f.alignment, &f.code, &f.relocs)
+            .map_err(object_error)
+    }
+
+    /// Places the code of defined functions (in index order), trampolines and adapters (by type).
+    pub fn define_code(
+        &mut self,
+        functions: &[CompiledFunction],
+        trampolines: &[CompiledFunction],
+        adapters: &[CompiledFunction],
+    ) -> Result<(), Error> {
+        for (id, f) in self.functions.clone().into_iter().zip(functions) {
+            self.define(id, f)?;
+        }
+        for (id, f) in self.trampolines.clone().into_iter().zip(trampolines) {
+            self.define(id, f)?;
+        }
+        for (id, f) in self.adapters.clone().into_iter().zip(adapters) {
+            self.define(id, f)?;
+        }
+        Ok(())
+    }
+
+    /// An array of code addresses, filled in by the dynamic linker.
+    fn pointer_array(&mut self, name: &str, funcs: &[FuncId]) -> Result<DataId, Error> {
+        let id = self.module.declare_data(name, Linkage::Local, true, false).map_err(object_error)?;
+        let mut desc = DataDescription::new();
+        // Explicit zeros rather than zero-init: zero-init data lands in .bss, where the
+        // linker drops relocations. Never empty, so every descriptor pointer is valid.
+        desc.define(vec![0u8; (funcs.len() * size_of::<usize>()).max(size_of::<usize>())].into_boxed_slice());
+        desc.set_align(size_of::<usize>() as u64);
+        for (i, f) in funcs.iter().enumerate() {
+            let r = self.module.declare_func_in_data(*f, &mut desc);
+            desc.write_function_addr((i * size_of::<usize>()) as u32, r);
+        }
+        self.module.define_data(id, &desc).map_err(object_error)?;
+        Ok(id)
+    }
+
+    /// Writes the metadata and the descriptor and returns the object file's bytes.
+    pub fn finish(mut self, data: &ModuleData) -> Result<Vec<u8>, Error> {
+        let metadata = data.serialize();
+        let meta_id = self.module.declare_data("lucet_metadata", Linkage::Local, false, false).map_err(object_error)?;
+        let mut desc = DataDescription::new();
+        desc.define(metadata.clone().into_boxed_slice());
+        desc.set_align(16);
+        self.module.define_data(meta_id, &desc).map_err(object_error)?;
+
+        let functions = self.functions.clone();
+        let trampolines = self.trampolines.clone();
+        let adapters = self.adapters.clone();
+        let functions_id = self.pointer_array("lucet_functions", &functions)?;
+        let trampolines_id = self.pointer_array("lucet_trampolines", &trampolines)?;
+        let adapters_id = self.pointer_array("lucet_adapters", &adapters)?;
+
+        let mut bytes = vec![0u8; size_of::<ModuleDescriptor>()];
+        let mut put = |offset: usize, value: &[u8]| bytes[offset..offset + value.len()].copy_from_slice(value);
+        put(offset_of!(ModuleDescriptor, magic), &MAGIC);
+        put(offset_of!(ModuleDescriptor, format_version), &FORMAT_VERSION.to_le_bytes());
+        put(offset_of!(ModuleDescriptor, metadata_len), &(metadata.len() as u64).to_le_bytes());
+        put(offset_of!(ModuleDescriptor, functions_len), &(functions.len() as u64).to_le_bytes());
+        put(offset_of!(ModuleDescriptor, trampolines_len), &(trampolines.len() as u64).to_le_bytes());
+        put(offset_of!(ModuleDescriptor, adapters_len), &(adapters.len() as u64).to_le_bytes());
+        let descriptor_id =
+            self.module.declare_data(MODULE_SYMBOL, Linkage::Export, true, false).map_err(object_error)?;
+        let mut desc = DataDescription::new();
+        desc.define(bytes.into_boxed_slice());
+        desc.set_align(align_of_descriptor());
+        for (offset, target) in [
+            (offset_of!(ModuleDescriptor, metadata_ptr), meta_id),
+            (offset_of!(ModuleDescriptor, functions_ptr), functions_id),
+            (offset_of!(ModuleDescriptor, trampolines_ptr), trampolines_id),
+            (offset_of!(ModuleDescriptor, adapters_ptr), adapters_id),
+        ] {
+            let gv = self.module.declare_data_in_data(target, &mut desc);
+            desc.write_data_addr(offset as u32, gv, 0);
+        }
+        self.module.define_data(descriptor_id, &desc).map_err(object_error)?;
+
+        self.module.finish().emit().map_err(object_error)
+    }
+}
+
+fn align_of_descriptor() -> u64 {
+    std::mem::align_of::<ModuleDescriptor>() as u64
+}

@@ -1,0 +1,349 @@
+//! Reads a WebAssembly binary into [`ModuleData`] plus the function bodies to compile.
+//!
+//! Validation happens here, payload by payload, with the full Wasm 2.0 feature set (and
+//! the later proposals cranelift can translate). The sections are read with wasmparser
+//! directly rather than through cranelift-wasm's module translator, because that one
+//! only understands the simplest constant expressions in element and data segments.
+
+use crate::config::Config;
+use crate::error::Error;
+use lucet_module::{
+    ConstExpr, ConstOp, DataSegment, ElemSegment, Export, ExportKind, FuncType, FunctionEntry, GlobalDef,
+    GlobalType, Import, ImportKind, MemoryPlan, MemoryType, ModuleData, RefType, SegmentKind, TableType,
+    ValType,
+};
+use wasmparser::{
+    BinaryReaderError, FuncToValidate, FunctionBody, KnownCustom, Name, Parser, Payload, TypeRef,
+    Validator, ValidatorResources, WasmFeatures,
+};
+
+/// One defined function waiting to be compiled.
+pub struct FuncBody<'a> {
+    /// Index in the whole function index space.
+    pub index: u32,
+    pub body: FunctionBody<'a>,
+    pub validator: FuncToValidate<ValidatorResources>,
+}
+
+pub struct ParsedModule<'a> {
+    pub data: ModuleData,
+    pub bodies: Vec<FuncBody<'a>>,
+}
+
+/// The WebAssembly features lucetc accepts: Wasm 2.0 and the later proposals that
+/// cranelift-wasm 0.112 translates.
+pub fn wasm_features() -> WasmFeatures {
+    WasmFeatures::FLOATS
+        | WasmFeatures::GC_TYPES
+        | WasmFeatures::MUTABLE_GLOBAL
+        | WasmFeatures::SATURATING_FLOAT_TO_INT
+        | WasmFeatures::SIGN_EXTENSION
+        | WasmFeatures::MULTI_VALUE
+        | WasmFeatures::BULK_MEMORY
+        | WasmFeatures::REFERENCE_TYPES
+        | WasmFeatures::SIMD
+        | WasmFeatures::RELAXED_SIMD
+        | WasmFeatures::TAIL_CALL
+        | WasmFeatures::EXTENDED_CONST
+        | WasmFeatures::MULTI_MEMORY
+        | WasmFeatures::MEMORY64
+}
+
+fn unsupported(offset: usize, what: impl std::fmt::Display) -> Error {
+    Error::Unsupported(format!("{what} (at byte offset {offset:#x})"))
+}
+
+fn val_type(t: wasmparser::ValType, offset: usize) -> Result<ValType, Error> {
+    use wasmparser::ValType as W;
+    Ok(match t {
+        W::I32 => ValType::I32,
+        W::I64 => ValType::I64,
+        W::F32 => ValType::F32,
+        W::F64 => ValType::F64,
+        W::V128 => ValType::V128,
+        W::Ref(r) => ref_type(r, offset)?.into(),
+    })
+}
+
+fn ref_type(r: wasmparser::RefType, offset: usize) -> Result<RefType, Error> {
+    if r.is_func_ref() {
+        Ok(RefType::FuncRef)
+    } else if r.is_extern_ref() {
+        Ok(RefType::ExternRef)
+    } else {
+        Err(unsupported(offset, format_args!("reference type {r}")))
+    }
+}
+
+fn table_type(t: &wasmparser::TableType, offset: usize) -> Result<TableType, Error> {
+    if t.table64 {
+        return Err(unsupported(offset, "64-bit tables"));
+    }
+    Ok(TableType { elem: ref_type(t.element_type, offset)?, min: t.initial, max: t.maximum })
+}
+
+fn memory_type(m: &wasmparser::MemoryType, offset: usize) -> Result<MemoryType, Error> {
+    if m.page_size_log2.is_some_and(|p| p != 16) {
+        return Err(unsupported(offset, "custom page sizes"));
+    }
+    if m.shared {
+        return Err(unsupported(offset, "shared memories"));
+    }
+    Ok(MemoryType { min_pages: m.initial, max_pages: m.maximum, memory64: m.memory64, shared: m.shared })
+}
+
+fn global_type(g: &wasmparser::GlobalType, offset: usize) -> Result<GlobalType, Error> {
+    Ok(GlobalType { ty: val_type(g.content_type, offset)?, mutable: g.mutable })
+}
+
+/// Converts a (validated) constant expression into the runtime's stack-machine form.
+fn const_expr(e: &wasmparser::ConstExpr<'_>) -> Result<ConstExpr, Error> {
+    use wasmparser::Operator as O;
+    let mut reader = e.get_operators_reader();
+    let mut ops = Vec::new();
+    loop {
+        let offset = reader.original_position();
+        let op = match reader.read()? {
+            O::End => break,
+            O::I32Const { value } => ConstOp::I32Const(value),
+            O::I64Const { value } => ConstOp::I64Const(value),
+            O::F32Const { value } => ConstOp::F32Const(value.bits()),
+            O::F64Const { value } => ConstOp::F64Const(value.bits()),
+            O::V128Const { value } => ConstOp::V128Const(u128::from_le_bytes(*value.bytes())),
+            O::GlobalGet { global_index } => ConstOp::GlobalGet(global_index),
+            O::RefNull { .. } => ConstOp::RefNull,
+            O::RefFunc { function_index } => ConstOp::RefFunc(function_index),
+            O::I32Add => ConstOp::I32Add,
+            O::I32Sub => ConstOp::I32Sub,
+            O::I32Mul => ConstOp::I32Mul,
+            O::I64Add => ConstOp::I64Add,
+            O::I64Sub => ConstOp::I64Sub,
+            O::I64Mul => ConstOp::I64Mul,
+            other => return Err(unsupported(offset, format_args!("constant expression operator {other:?}"))),
+        };
+        ops.push(op);
+    }
+    Ok(ConstExpr { ops })
+}
+
+/// Validates `wasm` and records everything about it except the code.
+pub fn parse<'a>(wasm: &'a [u8], config: &Config) -> Result<ParsedModule<'a>, Error> {
+    let mut validator = Validator::new_with_features(wasm_features());
+    let mut data = ModuleData {
+        compiler_version: lucet_module::COMPILER_VERSION.to_string(),
+        ..ModuleData::default()
+    };
+    let mut bodies = Vec::new();
+    let mut names: Vec<(u32, String)> = Vec::new();
+    let plan = |memory: MemoryType| MemoryPlan {
+        memory,
+        reserved_size: config.reserved_size,
+        guard_size: config.guard_size,
+    };
+
+    for payload in Parser::new(0).parse_all(wasm) {
+        let payload = payload?;
+        match &payload {
+            Payload::Version { num, encoding, range } => {
+                validator.version(*num, *encoding, range)?;
+            }
+            Payload::TypeSection(types) => {
+                validator.type_section(types)?;
+                let offset = types.range().start;
+                for ty in types.clone().into_iter_err_on_gc_types() {
+                    let ty = ty?;
+                    let conv = |v: &[wasmparser::ValType]| {
+                        v.iter().map(|t| val_type(*t, offset)).collect::<Result<Vec<_>, _>>()
+                    };
+                    data.types.push(FuncType { params: conv(ty.params())?, results: conv(ty.results())? });
+                }
+            }
+            Payload::ImportSection(imports) => {
+                validator.import_section(imports)?;
+                for import in imports.clone().into_iter_with_offsets() {
+                    let (offset, import) = import?;
+                    let kind = match import.ty {
+                        TypeRef::Func(t) => {
+                            data.functions.push(FunctionEntry {
+                                type_index: t,
+                                name: Some(format!("{}.{}", import.module, import.name)),
+                                code: None,
+                            });
+                            ImportKind::Func(t)
+                        }
+                        TypeRef::Table(t) => ImportKind::Table(table_type(&t, offset)?),
+                        TypeRef::Memory(m) => {
+                            let m = memory_type(&m, offset)?;
+                            data.memory_plans.push(plan(m));
+                            ImportKind::Memory(m)
+                        }
+                        TypeRef::Global(g) => ImportKind::Global(global_type(&g, offset)?),
+                        TypeRef::Tag(_) => return Err(unsupported(offset, "exception-handling tags")),
+                    };
+                    data.imports.push(Import {
+                        module: import.module.to_string(),
+                        field: import.name.to_string(),
+                        kind,
+                    });
+                }
+            }
+            Payload::FunctionSection(funcs) => {
+                validator.function_section(funcs)?;
+                for t in funcs.clone() {
+                    data.functions.push(FunctionEntry { type_index: t?, name: None, code: None });
+                }
+            }
+            Payload::TableSection(tables) => {
+                validator.table_section(tables)?;
+                for table in tables.clone().into_iter_with_offsets() {
+                    let (offset, table) = table?;
+                    if !matches!(table.init, wasmparser::TableInit::RefNull) {
+                        return Err(unsupported(offset, "table initialiser expressions"));
+                    }
+                    data.defined_tables.push(table_type(&table.ty, offset)?);
+                }
+            }
+            Payload::MemorySection(memories) => {
+                validator.memory_section(memories)?;
+                for m in memories.clone().into_iter_with_offsets() {
+                    let (offset, m) = m?;
+                    data.memory_plans.push(plan(memory_type(&m, offset)?));
+                }
+            }
+            Payload::TagSection(tags) => {
+                validator.tag_section(tags)?;
+                if tags.count() > 0 {
+                    return Err(unsupported(tags.range().start, "exception-handling tags"));
+                }
+            }
+            Payload::GlobalSection(globals) => {
+                validator.global_section(globals)?;
+                for g in globals.clone().into_iter_with_offsets() {
+                    let (offset, g) = g?;
+                    data.defined_globals.push(GlobalDef {
+                        ty: global_type(&g.ty, offset)?,
+                        init: const_expr(&g.init_expr)?,
+                    });
+                }
+            }
+            Payload::ExportSection(exports) => {
+                validator.export_section(exports)?;
+                for e in exports.clone().into_iter_with_offsets() {
+                    let (offset, e) = e?;
+                    let kind = match e.kind {
+                        wasmparser::ExternalKind::Func => ExportKind::Func(e.index),
+                        wasmparser::ExternalKind::Table => ExportKind::Table(e.index),
+                        wasmparser::ExternalKind::Memory => ExportKind::Memory(e.index),
+                        wasmparser::ExternalKind::Global => ExportKind::Global(e.index),
+                        wasmparser::ExternalKind::Tag => return Err(unsupported(offset, "exported tags")),
+                    };
+                    data.exports.push(Export { name: e.name.to_string(), kind });
+                }
+            }
+            Payload::StartSection { func, range } => {
+                validator.start_section(*func, range)?;
+                data.start = Some(*func);
+            }
+            Payload::ElementSection(elems) => {
+                validator.element_section(elems)?;
+                for elem in elems.clone().into_iter_with_offsets() {
+                    let (offset, elem) = elem?;
+                    let kind = match &elem.kind {
+                        wasmparser::ElementKind::Active { table_index, offset_expr } => SegmentKind::Active {
+                            index: table_index.unwrap_or(0),
+                            offset: const_expr(offset_expr)?,
+                        },
+                        wasmparser::ElementKind::Passive => SegmentKind::Passive,
+                        wasmparser::ElementKind::Declared => SegmentKind::Declared,
+                    };
+                    let (elem_type, items) = match &elem.items {
+                        wasmparser::ElementItems::Functions(funcs) => {
+                            let mut items = Vec::new();
+                            for f in funcs.clone() {
+                                items.push(ConstExpr { ops: vec![ConstOp::RefFunc(f?)] });
+                            }
+                            (RefType::FuncRef, items)
+                        }
+                        wasmparser::ElementItems::Expressions(ty, exprs) => {
+                            let mut items = Vec::new();
+                            for e in exprs.clone() {
+                                items.push(const_expr(&e?)?);
+                            }
+                            (ref_type(*ty, offset)?, items)
+                        }
+                    };
+                    data.elem_segments.push(ElemSegment { kind, elem_type, items });
+                }
+            }
+            Payload::DataCountSection { count, range } => {
+                validator.data_count_section(*count, range)?;
+            }
+            Payload::DataSection(segments) => {
+                validator.data_section(segments)?;
+                for seg in segments.clone() {
+                    let seg = seg?;
+                    let kind = match &seg.kind {
+                        wasmparser::DataKind::Active { memory_index, offset_expr } => {
+                            SegmentKind::Active { index: *memory_index, offset: const_expr(offset_expr)? }
+                        }
+                        wasmparser::DataKind::Passive => SegmentKind::Passive,
+                    };
+                    data.data_segments.push(DataSegment { kind, data: seg.data.to_vec() });
+                }
+            }
+            Payload::CodeSectionStart { count, range, .. } => {
+                validator.code_section_start(*count, range)?;
+            }
+            Payload::CodeSectionEntry(body) => {
+                let validator = validator.code_section_entry(body)?;
+                let index = validator.index;
+                bodies.push(FuncBody { index, body: body.clone(), validator });
+            }
+            Payload::CustomSection(section) => {
+                // A malformed name section only costs us the names, as the spec requires.
+                if let KnownCustom::Name(reader) = section.as_known() {
+                    let _ = read_names(reader, &mut data, &mut names);
+                }
+            }
+            Payload::End(offset) => {
+                validator.end(*offset)?;
+            }
+            other => {
+                validator.payload(other)?;
+                // Anything the validator accepted but we do not know (e.g. a new section
+                // kind enabled by a future feature flag) must not be silently skipped.
+                let offset = other.as_section().map(|(_, r)| r.start).unwrap_or(0);
+                return Err(unsupported(offset, "section kind"));
+            }
+        }
+    }
+
+    // Imports keep their `module.field` names.
+    let first_defined = data.num_imported_funcs();
+    for (index, name) in names {
+        if let Some(f) = data.functions.get_mut(index as usize).filter(|_| index as usize >= first_defined) {
+            f.name = Some(name);
+        }
+    }
+    Ok(ParsedModule { data, bodies })
+}
+
+fn read_names(
+    reader: wasmparser::NameSectionReader<'_>,
+    data: &mut ModuleData,
+    names: &mut Vec<(u32, String)>,
+) -> Result<(), BinaryReaderError> {
+    for subsection in reader {
+        match subsection? {
+            Name::Module { name, .. } => data.name = Some(name.to_string()),
+            Name::Function(map) => {
+                for naming in map {
+                    let naming = naming?;
+                    names.push((naming.index, naming.name.to_string()));
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,71 @@
+use std::path::PathBuf;
+
+/// Everything that can go wrong between reading a module and writing its shared object.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot read {}: {source}", path.display())]
+    Read { path: PathBuf, source: std::io::Error },
+
+    #[error("cannot write {}: {source}", path.display())]
+    Write { path: PathBuf, source: std::io::Error },
+
+    /// The input is not a well-formed, valid WebAssembly module.
+    #[error("invalid WebAssembly at byte offset {offset:#x}: {message}")]
+    InvalidWasm { offset: usize, message: String },
+
+    /// The input looked like WebAssembly text but did not parse.
+    #[error("invalid WebAssembly text: {0}")]
+    InvalidWat(String),
+
+    /// The module is valid but uses something this compiler cannot translate.
+    #[error("unsupported WebAssembly feature: {0}")]
+    Unsupported(String),
+
+    /// The module exceeds a limit of the compiler (e.g. too many functions).
+    #[error("the module exceeds an implementation limit: {0}")]
+    ImplLimit(String),
+
+    /// The compiler settings are inconsistent.
+    #[error("invalid compiler configuration: {0}")]
+    Config(String),
+
+    /// The code generator rejected a function.
+    #[error("code generation failed for function {function}: {message}")]
+    Codegen { function: String, message: String },
+
+    /// Writing the relocatable object failed.
+    #[error("cannot produce the object file: {0}")]
+    Object(String),
+
+    #[error(
+        "no linker found: lucetc needs `cc` (or `ld`) on PATH to turn the object file into a \
+         shared object; install a C toolchain (e.g. `apt-get install gcc`) or emit an object \
+         file with `--emit obj`"
+    )]
+    NoLinker,
+
+    #[error("linking {} failed ({status}): {stderr}", output.display())]
+    Link { output: PathBuf, status: String, stderr: String },
+
+    /// A bug in lucetc or one of its code generation libraries; the input was fine.
+    #[error("internal compiler error: {0}; please report this together with the input module")]
+    Internal(String),
+}
+
+impl From<wasmparser::BinaryReaderError> for Error {
+    fn from(e: wasmparser::BinaryReaderError) -> Error {
+        Error::InvalidWasm { offset: e.offset(), message: e.message().to_string() }
+    }
+}
+
+impl From<cranelift_wasm::WasmError> for Error {
+    fn from(e: cranelift_wasm::WasmError) -> Error {
+        use cranelift_wasm::WasmError as W;
+        match e {
+            W::InvalidWebAssembly { message, offset } => Error::InvalidWasm { offset, message },
+            W::Unsupported(s) => Error::Unsupported(s),
+            W::ImplLimitExceeded => Error::ImplLimit("cranelift's implementation limits".into()),
+            W::User(s) => Error::Internal(s),
+        }
+    }
+}
