@@ -81,12 +81,12 @@ pub(super) unsafe fn restore(load: *const Context) -> ! {
 /// Address of the assembly `restore`, for the signal handler to redirect a faulting
 /// guest to (with `rdi` = the context to load).
 pub(super) fn restore_address() -> usize {
-    lucet_runtime_exec_restore as usize
+    lucet_runtime_exec_restore as *const () as usize
 }
 
 /// Address of the stub a fresh guest context starts in.
 pub(super) fn guest_entry_address() -> usize {
-    lucet_runtime_exec_guest_entry as usize
+    lucet_runtime_exec_guest_entry as *const () as usize
 }
 
 // `const` operands in `global_asm!` need a newer compiler than the workspace's minimum,

@@ -62,7 +62,7 @@ fn install_handlers() {
             assert_eq!(rc, 0, "cannot read the current handler of signal {signum}");
 
             let mut action: libc::sigaction = std::mem::zeroed();
-            action.sa_sigaction = handle_fault as usize;
+            action.sa_sigaction = handle_fault as *const () as usize;
             action.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
             libc::sigemptyset(&mut action.sa_mask);
             let rc = libc::sigaction(signum, &action, ptr::null_mut());
