@@ -436,6 +436,34 @@ pub(crate) unsafe fn yield_current(val: Option<Box<dyn Any + Send>>) -> Option<B
     }
 }
 
+/// Runs a hostcall body; if it panics, ends the run with
+/// `TerminationDetails::HostcallPanic(message)` instead of letting the panic unwind into
+/// guest frames, which have no unwind information (the unwinder would give up and the
+/// process would abort). Outside a guest the panic simply continues.
+///
+/// # Safety
+/// As for [`terminate_current`]: the frames of the hostcall's callers are abandoned.
+pub(crate) unsafe fn terminate_on_panic<R>(f: impl FnOnce() -> R) -> R {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(r) => r,
+        Err(payload) => {
+            if !in_guest() {
+                std::panic::resume_unwind(payload);
+            }
+            let message = if let Some(s) = payload.downcast_ref::<&str>() {
+                (*s).to_string()
+            } else if let Some(s) = payload.downcast_ref::<String>() {
+                s.clone()
+            } else {
+                "the panic payload is not a string".to_string()
+            };
+            drop(payload);
+            // SAFETY: forwarded to the caller.
+            unsafe { terminate_current(TerminationDetails::HostcallPanic(message)) }
+        }
+    }
+}
+
 /// Whether a guest is running on this thread right now (i.e. we are inside a hostcall
 /// or builtin).
 pub(crate) fn in_guest() -> bool {

@@ -537,6 +537,26 @@ fn abandon_a_yielded_guest() {
     drop(h);
 }
 
+extern "C" fn hostcall_panicking(_vmctx: *mut TestVmctx) -> u64 {
+    // SAFETY: called from guest code, on the guest stack.
+    unsafe { terminate_on_panic(|| -> u64 { panic!("boom in a hostcall") }) }
+}
+
+#[test]
+fn hostcall_panic_becomes_termination() {
+    let mut h = Harness::new();
+    h.vmctx.hostcall = hostcall_panicking as *const () as usize;
+    match h.run(exec_test_hostcall) {
+        GuestExit::Terminated(TerminationDetails::HostcallPanic(m)) => assert_eq!(m, "boom in a hostcall"),
+        other => panic!("expected termination, got {other:?}"),
+    }
+    assert!(matches!(h.run(exec_test_const), GuestExit::Returned));
+    // Outside a guest the panic is an ordinary panic.
+    // SAFETY: no guest involved.
+    let r = std::panic::catch_unwind(|| unsafe { terminate_on_panic(|| panic!("plain")) });
+    assert!(r.is_err());
+}
+
 #[test]
 #[should_panic(expected = "no guest is running")]
 fn terminate_outside_a_guest_panics() {
