@@ -1,0 +1,147 @@
+//! End-to-end basics: calls, globals, memory, tables, multi-value.
+
+mod common;
+use common::*;
+use lucet_runtime::{Error, Region, Val};
+
+#[test]
+fn add() {
+    let mut inst = instance("add.wat");
+    let r = inst.run("add", &[5i32.into(), 3i32.into()]).unwrap().unwrap_returned();
+    assert_eq!(i32::from(r), 8);
+    let r = inst.run("add_i64", &[Val::I64(1 << 40), Val::I64(2)]).unwrap().unwrap_returned();
+    assert_eq!(r.as_i64(), (1 << 40) + 2);
+    let r = inst.run("add_f64", &[1.5f64.into(), 2.25f64.into()]).unwrap().unwrap_returned();
+    assert_eq!(r.as_f64(), 3.75);
+}
+
+#[test]
+fn globals_and_start() {
+    let mut inst = instance("state.wat");
+    assert_eq!(inst.get_global("counter").unwrap(), Val::I32(10));
+    assert_eq!(inst.get_global("big").unwrap(), Val::I64(1 << 32));
+    assert_eq!(inst.get_global("pi").unwrap(), Val::F64(3.5));
+    assert_eq!(inst.get_global("derived").unwrap(), Val::I32(3));
+    // The start function ran exactly once, at instantiation.
+    assert_eq!(inst.get_global("started").unwrap(), Val::I32(1));
+    inst.run_start().unwrap();
+    assert_eq!(inst.get_global("started").unwrap(), Val::I32(1));
+    assert_eq!(inst.run("incr", &[]).unwrap().unwrap_returned().as_i32(), 11);
+    assert_eq!(inst.run("incr", &[]).unwrap().unwrap_returned().as_i32(), 12);
+    assert_eq!(inst.get_global("counter").unwrap(), Val::I32(12));
+    inst.set_global("counter", Val::I32(100)).unwrap();
+    assert_eq!(inst.run("incr", &[]).unwrap().unwrap_returned().as_i32(), 101);
+    assert!(inst.set_global("big", Val::I64(0)).is_err(), "immutable");
+    inst.reset().unwrap();
+    assert_eq!(inst.get_global("counter").unwrap(), Val::I32(10));
+    assert_eq!(inst.get_global("started").unwrap(), Val::I32(1));
+}
+
+#[test]
+fn memory_grow_size_and_data() {
+    let mut inst = instance("state.wat");
+    assert_eq!(inst.heap().len(), 65536);
+    assert_eq!(&inst.heap()[16..28], b"hello, world");
+    assert_eq!(inst.run("size", &[]).unwrap().unwrap_returned().as_i32(), 1);
+    assert_eq!(inst.run("grow", &[2i32.into()]).unwrap().unwrap_returned().as_i32(), 1);
+    assert_eq!(inst.run("size", &[]).unwrap().unwrap_returned().as_i32(), 3);
+    assert_eq!(inst.heap().len(), 3 * 65536);
+    // Past the declared maximum of 4 pages.
+    assert_eq!(inst.run("grow", &[2i32.into()]).unwrap().unwrap_returned().as_i32(), -1);
+    inst.run("store8", &[Val::I32(3 * 65536 - 1), Val::I32(0xab)]).unwrap();
+    assert_eq!(inst.run("load8", &[Val::I32(3 * 65536 - 1)]).unwrap().unwrap_returned().as_i32(), 0xab);
+    assert_eq!(inst.heap()[3 * 65536 - 1], 0xab);
+    inst.heap_mut()[100] = 7;
+    assert_eq!(inst.run("load8", &[Val::I32(100)]).unwrap().unwrap_returned().as_i32(), 7);
+
+    // Bulk memory.
+    inst.run("init_passive", &[Val::I32(200)]).unwrap();
+    assert_eq!(&inst.heap()[200..208], b"passive!");
+    inst.run("fill", &[Val::I32(300), Val::I32(0x5a), Val::I32(4)]).unwrap();
+    assert_eq!(&inst.heap()[300..305], &[0x5a, 0x5a, 0x5a, 0x5a, 0]);
+    inst.run("copy", &[Val::I32(301), Val::I32(16), Val::I32(5)]).unwrap();
+    assert_eq!(&inst.heap()[300..307], b"\x5ahello\x00");
+    inst.run("drop_passive", &[]).unwrap();
+    let e = inst.run("init_passive", &[Val::I32(200)]).unwrap_err();
+    assert!(matches!(e, Error::RuntimeFault(ref d) if d.trap_code == lucet_runtime::TrapCode::HeapOutOfBounds), "{e}");
+
+    // Reset: heap back to one page, zeroed, data re-applied, passive segment restored.
+    inst.reset().unwrap();
+    assert_eq!(inst.heap().len(), 65536);
+    assert_eq!(inst.heap()[100], 0);
+    assert_eq!(inst.heap()[300], 0);
+    assert_eq!(&inst.heap()[16..28], b"hello, world");
+    inst.run("init_passive", &[Val::I32(200)]).unwrap();
+    assert_eq!(&inst.heap()[200..208], b"passive!");
+}
+
+#[test]
+fn tables_and_call_indirect() {
+    let mut inst = instance("state.wat");
+    for i in 0..3 {
+        assert_eq!(inst.run("call", &[Val::I32(i)]).unwrap().unwrap_returned().as_i32(), i + 1);
+    }
+    assert_eq!(inst.run("table_size", &[]).unwrap().unwrap_returned().as_i32(), 4);
+    assert_eq!(inst.run("table_grow", &[Val::I32(2)]).unwrap().unwrap_returned().as_i32(), 4);
+    assert_eq!(inst.run("table_grow", &[Val::I32(10)]).unwrap().unwrap_returned().as_i32(), -1);
+    inst.run("set_elem", &[Val::I32(5)]).unwrap();
+    assert_eq!(inst.run("call", &[Val::I32(5)]).unwrap().unwrap_returned().as_i32(), 3);
+    inst.reset().unwrap();
+    assert_eq!(inst.run("table_size", &[]).unwrap().unwrap_returned().as_i32(), 4);
+}
+
+#[test]
+fn multi_value() {
+    let mut inst = instance("state.wat");
+    let r = inst.run("multi", &[Val::I32(7), Val::I64(-9)]).unwrap().unwrap_returned();
+    assert_eq!(r.values(), &[Val::I64(-9), Val::I32(7), Val::F32(1.5)]);
+    let r = inst.run("swap", &[Val::I32(1), Val::I32(2)]).unwrap().unwrap_returned();
+    assert_eq!(r.values(), &[Val::I32(2), Val::I32(1)]);
+}
+
+#[test]
+fn bad_arguments_name_the_signature() {
+    let mut inst = instance("add.wat");
+    let e = inst.run("add", &[Val::I32(1)]).unwrap_err();
+    assert!(matches!(e, Error::InvalidArgument(_)));
+    assert!(e.to_string().contains("(i32, i32) -> (i32)"), "{e}");
+    let e = inst.run("add", &[Val::I64(1), Val::I32(2)]).unwrap_err();
+    assert!(e.to_string().contains("called with (i64, i32)"), "{e}");
+}
+
+#[test]
+fn missing_export_lists_exports_and_hints_start() {
+    let mut inst = instance("add.wat");
+    let e = inst.run("main", &[]).unwrap_err();
+    assert!(matches!(e, Error::SymbolNotFound(_)));
+    let msg = e.to_string();
+    assert!(msg.contains("add, _start, add_f64, add_i64"), "{msg}");
+    assert!(msg.contains("run `_start` instead of `main`"), "{msg}");
+    let e = inst.run("nope", &[]).unwrap_err();
+    assert!(!e.to_string().contains("_start` instead"), "{e}");
+}
+
+#[test]
+fn exports_are_listed() {
+    let inst = instance("state.wat");
+    let names: Vec<&str> = inst.exports().collect();
+    assert!(names.contains(&"memory") && names.contains(&"incr"));
+    assert!(inst.get_export("incr").is_some());
+    assert!(inst.get_export("nothing").is_none());
+}
+
+#[test]
+fn region_exhaustion_and_reuse() {
+    let region = region(2);
+    let module = load("add.wat");
+    let a = region.new_instance(module.clone()).unwrap();
+    let _b = region.new_instance(module.clone()).unwrap();
+    assert_eq!(region.free_slots(), 0);
+    let e = region.new_instance(module.clone()).unwrap_err();
+    assert!(matches!(e, Error::Region(_)));
+    assert!(e.to_string().contains("no free slot"), "{e}");
+    drop(a);
+    assert_eq!(region.free_slots(), 1);
+    let mut c = region.new_instance(module).unwrap();
+    assert_eq!(c.run("add", &[1i32.into(), 2i32.into()]).unwrap().unwrap_returned().as_i32(), 3);
+}
