@@ -1,0 +1,158 @@
+//! Compiled modules running in lucet-runtime: the compiler's half of the contract.
+
+use lucet_runtime::{DlModule, Error, Limits, Linker, MmapRegion, Region, TrapCode, Val};
+use lucet_module::{FuncType, ValType};
+use lucetc::Lucetc;
+use std::sync::{Arc, Mutex};
+
+struct Compiled {
+    _dir: tempfile::TempDir,
+    module: Arc<DlModule>,
+}
+
+fn compile(wat: &str, configure: impl FnOnce(Lucetc) -> Lucetc) -> Compiled {
+    let dir = tempfile::tempdir().unwrap();
+    let so = dir.path().join("m.so");
+    configure(Lucetc::try_from_bytes(wat).unwrap()).shared_object_file(&so).unwrap();
+    let module = DlModule::load_unresolved(&so).unwrap_or_else(|e| panic!("load: {e}"));
+    Compiled { _dir: dir, module }
+}
+
+fn instance(c: &Compiled, linker: &Linker) -> lucet_runtime::InstanceHandle {
+    let region = MmapRegion::create(1, &Limits::default()).unwrap();
+    region.new_instance_builder(c.module.clone()).with_linker(linker).build().unwrap_or_else(|e| panic!("instantiate: {e}"))
+}
+
+fn run(inst: &mut lucet_runtime::InstanceHandle, f: &str, args: &[Val]) -> Result<Vec<Val>, Error> {
+    inst.run(f, args).map(|r| r.unwrap_returned().values().to_vec())
+}
+
+fn trap_of(r: Result<Vec<Val>, Error>) -> TrapCode {
+    match r {
+        Err(Error::RuntimeFault(d)) => d.trap_code,
+        other => panic!("expected a trap, got {other:?}"),
+    }
+}
+
+const PROGRAM: &str = r#"(module
+  (import "env" "log" (func $log (param i32 i64) (result i32)))
+  (memory (export "memory") 1 4)
+  (data (i32.const 16) "\2a\00\00\00")
+  (global $g (mut i64) (i64.const 7))
+  (type $t (func (param i32) (result i32)))
+  (table $tab 4 funcref)
+  (elem (table $tab) (i32.const 0) func $inc $dec)
+  (func $inc (type $t) local.get 0 i32.const 1 i32.add)
+  (func $dec (type $t) local.get 0 i32.const 1 i32.sub)
+  (func $other (param i64) (result i64) local.get 0)
+  (func $fac (export "fac") (param i64) (result i64)
+    local.get 0 i64.eqz if (result i64) i64.const 1 else
+    local.get 0 local.get 0 i64.const 1 i64.sub call $fac i64.mul end)
+  (func (export "call") (param i32 i32) (result i32) local.get 1 local.get 0 call_indirect $tab (type $t))
+  (func (export "load") (param i32) (result i32) local.get 0 i32.load)
+  (func (export "grow") (param i32) (result i32) local.get 0 memory.grow)
+  (func (export "size") (result i32) memory.size)
+  (func (export "bump") (result i64) global.get $g i64.const 1 i64.add global.set $g global.get $g)
+  (func (export "host") (param i32) (result i32) local.get 0 i64.const 99 call $log)
+  (func (export "div") (param i32 i32) (result i32) local.get 0 local.get 1 i32.div_s)
+  (func (export "unreachable") unreachable)
+  (func $recurse (export "recurse") (param i32) (result i32) local.get 0 i32.const 1 i32.add call $recurse)
+  (func (export "mv") (param i32 i64) (result i64 i32 f64) local.get 1 local.get 0 f64.const 2.5)
+  (func (export "simd") (param v128 v128) (result v128) local.get 0 local.get 1 i32x4.add)
+  (func (export "fill") (param i32 i32 i32) local.get 0 local.get 1 local.get 2 memory.fill)
+  (func (export "tail") (param i32) (result i32) local.get 0 return_call $inc)
+  (func (export "is_null") (param i32) (result i32) local.get 0 table.get $tab ref.is_null)
+)"#;
+
+fn linker_with_log(seen: Arc<Mutex<Vec<(i32, i64)>>>) -> Linker {
+    let mut linker = Linker::new();
+    linker.func_new(
+        "env",
+        "log",
+        FuncType { params: vec![ValType::I32, ValType::I64], results: vec![ValType::I32] },
+        move |args| {
+            let (Val::I32(a), Val::I64(b)) = (args[0], args[1]) else { panic!("bad args {args:?}") };
+            seen.lock().unwrap().push((a, b));
+            Ok(vec![Val::I32(a * 2)])
+        },
+    );
+    linker
+}
+
+fn check_program(c: &Compiled) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let mut inst = instance(c, &linker_with_log(seen.clone()));
+    assert_eq!(run(&mut inst, "fac", &[Val::I64(10)]).unwrap(), vec![Val::I64(3628800)]);
+    assert_eq!(run(&mut inst, "call", &[Val::I32(0), Val::I32(5)]).unwrap(), vec![Val::I32(6)]);
+    assert_eq!(run(&mut inst, "call", &[Val::I32(1), Val::I32(5)]).unwrap(), vec![Val::I32(4)]);
+    assert_eq!(run(&mut inst, "load", &[Val::I32(16)]).unwrap(), vec![Val::I32(42)]);
+    assert_eq!(run(&mut inst, "size", &[]).unwrap(), vec![Val::I32(1)]);
+    assert_eq!(run(&mut inst, "grow", &[Val::I32(2)]).unwrap(), vec![Val::I32(1)]);
+    assert_eq!(run(&mut inst, "size", &[]).unwrap(), vec![Val::I32(3)]);
+    assert_eq!(run(&mut inst, "grow", &[Val::I32(2)]).unwrap(), vec![Val::I32(-1)]);
+    assert_eq!(run(&mut inst, "load", &[Val::I32(3 * 65536 - 4)]).unwrap(), vec![Val::I32(0)]);
+    assert_eq!(run(&mut inst, "bump", &[]).unwrap(), vec![Val::I64(8)]);
+    assert_eq!(run(&mut inst, "host", &[Val::I32(21)]).unwrap(), vec![Val::I32(42)]);
+    assert_eq!(*seen.lock().unwrap(), vec![(21, 99)]);
+    assert_eq!(
+        run(&mut inst, "mv", &[Val::I32(3), Val::I64(4)]).unwrap(),
+        vec![Val::I64(4), Val::I32(3), Val::F64(2.5)]
+    );
+    let a = u128::from_le_bytes([1, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0, 4, 0, 0, 0]);
+    let b = u128::from_le_bytes([10, 0, 0, 0, 20, 0, 0, 0, 30, 0, 0, 0, 40, 0, 0, 0]);
+    let sum = u128::from_le_bytes([11, 0, 0, 0, 22, 0, 0, 0, 33, 0, 0, 0, 44, 0, 0, 0]);
+    assert_eq!(run(&mut inst, "simd", &[Val::V128(a), Val::V128(b)]).unwrap(), vec![Val::V128(sum)]);
+    run(&mut inst, "fill", &[Val::I32(100), Val::I32(7), Val::I32(3)]).unwrap();
+    assert_eq!(run(&mut inst, "load", &[Val::I32(100)]).unwrap(), vec![Val::I32(0x070707)]);
+    assert_eq!(run(&mut inst, "tail", &[Val::I32(9)]).unwrap(), vec![Val::I32(10)]);
+    assert_eq!(run(&mut inst, "is_null", &[Val::I32(0)]).unwrap(), vec![Val::I32(0)]);
+    assert_eq!(run(&mut inst, "is_null", &[Val::I32(3)]).unwrap(), vec![Val::I32(1)]);
+
+    let traps = [
+        ("load", vec![Val::I32(3 * 65536 - 3)], TrapCode::HeapOutOfBounds),
+        ("load", vec![Val::I32(-1)], TrapCode::HeapOutOfBounds),
+        ("call", vec![Val::I32(2), Val::I32(0)], TrapCode::IndirectCallToNull),
+        ("call", vec![Val::I32(4), Val::I32(0)], TrapCode::TableOutOfBounds),
+        ("div", vec![Val::I32(1), Val::I32(0)], TrapCode::IntegerDivByZero),
+        ("div", vec![Val::I32(i32::MIN), Val::I32(-1)], TrapCode::IntegerOverflow),
+        ("unreachable", vec![], TrapCode::Unreachable),
+        ("recurse", vec![Val::I32(0)], TrapCode::StackOverflow),
+        ("fill", vec![Val::I32(3 * 65536 - 1), Val::I32(0), Val::I32(2)], TrapCode::HeapOutOfBounds),
+    ];
+    for (f, args, code) in traps {
+        inst.reset().unwrap();
+        assert_eq!(trap_of(run(&mut inst, f, &args)), code, "{f}({args:?})");
+    }
+}
+
+#[test]
+fn program_with_static_heap() {
+    check_program(&compile(PROGRAM, |c| c));
+}
+
+#[test]
+fn program_with_bounds_checked_heap() {
+    check_program(&compile(PROGRAM, |c| c.with_reserved_size(1 << 20).with_guard_size(0)));
+}
+
+#[test]
+fn program_unoptimised() {
+    check_program(&compile(PROGRAM, |c| c.with_opt_level(lucetc::OptLevel::None)));
+}
+
+#[test]
+fn signature_mismatch_traps() {
+    let c = compile(
+        r#"(module
+          (type $a (func (result i32)))
+          (type $b (func (param i32) (result i32)))
+          (table funcref (elem $f))
+          (func $f (result i32) i32.const 1)
+          (func (export "good") (result i32) i32.const 0 call_indirect (type $a))
+          (func (export "bad") (result i32) i32.const 0 i32.const 0 call_indirect (type $b)))"#,
+        |c| c,
+    );
+    let mut inst = instance(&c, &Linker::new());
+    assert_eq!(run(&mut inst, "good", &[]).unwrap(), vec![Val::I32(1)]);
+    assert_eq!(trap_of(run(&mut inst, "bad", &[])), TrapCode::BadSignature);
+}
