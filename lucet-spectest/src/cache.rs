@@ -28,6 +28,39 @@ pub enum CompileError {
     Cache { path: String, reason: String },
 }
 
+/// Which WebAssembly features modules may use.
+///
+/// The Wasm 2.0 suite expects some modules to be rejected that later versions
+/// accept (a second memory, a non-zero memory index byte), so each suite is run
+/// with the feature set it was written for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Features {
+    /// Exactly WebAssembly 2.0.
+    Wasm2,
+    /// Everything lucetc supports (Wasm 2.0 plus tail calls, extended constant
+    /// expressions, multi-memory, memory64 and relaxed SIMD).
+    Latest,
+}
+
+impl Features {
+    /// The feature set for a script: [`Features::Wasm2`] below a directory named
+    /// `wasm-2.0`, [`Features::Latest`] otherwise.
+    pub fn for_script(path: &Path) -> Features {
+        if path.components().any(|c| c.as_os_str() == "wasm-2.0") {
+            Features::Wasm2
+        } else {
+            Features::Latest
+        }
+    }
+
+    fn wasm_features(self) -> lucetc::WasmFeatures {
+        match self {
+            Features::Wasm2 => lucetc::wasm2_features(),
+            Features::Latest => lucetc::wasm_features(),
+        }
+    }
+}
+
 /// Compiles wasm bytes to shared objects in a cache directory.
 #[derive(Debug, Clone)]
 pub struct ModuleCache {
@@ -67,17 +100,19 @@ impl ModuleCache {
         &self.dir
     }
 
-    fn key(&self, wasm: &[u8]) -> String {
+    fn key(&self, wasm: &[u8], features: Features) -> String {
         let mut hasher = Sha256::new();
         hasher.update(self.identity.as_bytes());
+        hasher.update([0]);
+        hasher.update(format!("{:?}", features.wasm_features()).as_bytes());
         hasher.update([0]);
         hasher.update(wasm);
         hasher.finalize().iter().map(|b| format!("{b:02x}")).collect()
     }
 
     /// The path of the compiled `.so` for `wasm`, compiling it if it is not cached.
-    pub fn compile(&self, wasm: &[u8]) -> Result<PathBuf, CompileError> {
-        let key = self.key(wasm);
+    pub fn compile(&self, wasm: &[u8], features: Features) -> Result<PathBuf, CompileError> {
+        let key = self.key(wasm, features);
         let so = self.dir.join(format!("{key}.so"));
         let err = self.dir.join(format!("{key}.err"));
         if so.exists() {
@@ -89,7 +124,7 @@ impl ModuleCache {
         // lucetc promises not to panic on any input; should it break that promise the
         // suite must still report the module as a failure rather than abort.
         let result = catch_unwind(AssertUnwindSafe(|| {
-            lucetc::Lucetc::try_from_bytes(wasm).and_then(|c| c.shared_object_file(&so))
+            lucetc::Lucetc::try_from_bytes_with_features(wasm, features.wasm_features()).and_then(|c| c.shared_object_file(&so))
         }));
         match result {
             Ok(Ok(())) => Ok(so),

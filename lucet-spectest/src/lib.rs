@@ -21,8 +21,8 @@ mod spectest_host;
 mod traps;
 mod values;
 
-pub use cache::{CompileError, ModuleCache, CACHE_ENV};
-pub use runner::{run_wast_file, run_wast_source, Failure, FileReport};
+pub use cache::{CompileError, Features, ModuleCache, CACHE_ENV};
+pub use runner::{run_wast_file, run_wast_source, Failure, FileReport, TRACE_ENV};
 pub use spectest_host::{spectest_wasm, SPECTEST_NAME, SPECTEST_WAT};
 pub use traps::acceptable_codes;
 
@@ -95,28 +95,54 @@ impl Summary {
         format!("{} passed, {} failed", self.passed(), self.failed())
     }
 
-    /// Everything as one JSON document.
-    pub fn to_json(&self) -> serde_json::Value {
-        let files: Vec<serde_json::Value> = self
-            .files
-            .iter()
-            .map(|f| {
-                serde_json::json!({
-                    "path": f.path.display().to_string(),
-                    "passed": f.passed,
-                    "failed": f.failed,
-                    "seconds": f.elapsed.as_secs_f64(),
-                    "failures": f.failures.iter().map(|x| serde_json::json!({
-                        "line": x.line,
-                        "column": x.column,
-                        "directive": x.directive,
-                        "reason": x.reason,
-                    })).collect::<Vec<_>>(),
-                })
-            })
-            .collect();
-        serde_json::json!({ "files": files, "passed": self.passed(), "failed": self.failed() })
+    /// Everything as one JSON document:
+    /// `{"files": [{"path", "passed", "failed", "seconds", "failures": [{"line", "column",
+    /// "directive", "reason"}]}], "passed": N, "failed": N}`.
+    pub fn to_json(&self) -> String {
+        let mut out = String::from("{\n  \"files\": [");
+        for (i, f) in self.files.iter().enumerate() {
+            out += if i == 0 { "\n" } else { ",\n" };
+            out += &format!(
+                "    {{\"path\": {}, \"passed\": {}, \"failed\": {}, \"seconds\": {:.3}, \"failures\": [",
+                json_string(&f.path.display().to_string()),
+                f.passed,
+                f.failed,
+                f.elapsed.as_secs_f64()
+            );
+            for (j, x) in f.failures.iter().enumerate() {
+                out += if j == 0 { "\n" } else { ",\n" };
+                out += &format!(
+                    "      {{\"line\": {}, \"column\": {}, \"directive\": {}, \"reason\": {}}}",
+                    x.line,
+                    x.column,
+                    json_string(x.directive),
+                    json_string(&x.reason)
+                );
+            }
+            out += if f.failures.is_empty() { "]}" } else { "\n    ]}" };
+        }
+        out += &format!("\n  ],\n  \"passed\": {},\n  \"failed\": {}\n}}", self.passed(), self.failed());
+        out
     }
+}
+
+/// `s` as a JSON string literal.
+fn json_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }
 
 /// The line printed for a finished script.

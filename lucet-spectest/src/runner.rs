@@ -5,7 +5,7 @@
 //! directives are executed in order against one [`MmapRegion`] that lives as long as
 //! the file. Traps are caught in-process by the runtime; nothing forks.
 
-use crate::cache::{CompileError, ModuleCache};
+use crate::cache::{CompileError, Features, ModuleCache};
 use crate::spectest_host::{spectest_wasm, SPECTEST_NAME};
 use crate::traps::acceptable_codes;
 use crate::values::{arg_to_val, matches, show, show_expected};
@@ -20,6 +20,9 @@ use wast::lexer::Lexer;
 use wast::parser::{self, ParseBuffer};
 use wast::token::Span;
 use wast::{QuoteWat, Wast, WastDirective, WastExecute, WastInvoke, Wat};
+
+/// Set this environment variable to print each directive to stderr before it runs.
+pub const TRACE_ENV: &str = "LUCET_SPECTEST_TRACE";
 
 /// One assertion or directive that did not do what the script says.
 #[derive(Debug, Clone)]
@@ -102,8 +105,9 @@ pub fn run_wast_source(path: &Path, text: &str, cache: &ModuleCache) -> FileRepo
         }
     };
 
-    let prepared = prepare_modules(&mut wast.directives, cache);
-    let mut run = ScriptRun::new(text, cache);
+    let features = Features::for_script(path);
+    let prepared = prepare_modules(&mut wast.directives, cache, features);
+    let mut run = ScriptRun::new(path, text, cache);
     run.execute(wast.directives, prepared);
     FileReport {
         path: path.to_path_buf(),
@@ -123,7 +127,11 @@ enum Prepared {
 
 /// Encodes every module of the script and compiles them all in parallel. The result
 /// is indexed like `directives`.
-fn prepare_modules(directives: &mut [WastDirective<'_>], cache: &ModuleCache) -> Vec<Option<Prepared>> {
+fn prepare_modules(
+    directives: &mut [WastDirective<'_>],
+    cache: &ModuleCache,
+    features: Features,
+) -> Vec<Option<Prepared>> {
     let encoded: Vec<Option<Result<Vec<u8>, String>>> = directives
         .iter_mut()
         .map(|d| {
@@ -145,7 +153,7 @@ fn prepare_modules(directives: &mut [WastDirective<'_>], cache: &ModuleCache) ->
         .into_par_iter()
         .map(|e| {
             e.map(|r| match r {
-                Ok(bytes) => Prepared::Compiled(cache.compile(&bytes)),
+                Ok(bytes) => Prepared::Compiled(cache.compile(&bytes, features)),
                 Err(msg) => Prepared::Unencodable(msg),
             })
         })
@@ -183,6 +191,7 @@ enum Outcome {
 }
 
 struct ScriptRun<'a> {
+    path: &'a Path,
     text: &'a str,
     cache: &'a ModuleCache,
     region: Option<Arc<MmapRegion>>,
@@ -248,8 +257,9 @@ fn slots_needed(directives: &[WastDirective<'_>]) -> usize {
 }
 
 impl<'a> ScriptRun<'a> {
-    fn new(text: &'a str, cache: &'a ModuleCache) -> ScriptRun<'a> {
+    fn new(path: &'a Path, text: &'a str, cache: &'a ModuleCache) -> ScriptRun<'a> {
         ScriptRun {
+            path,
             text,
             cache,
             region: None,
@@ -276,7 +286,7 @@ impl<'a> ScriptRun<'a> {
         self.region = Some(region);
         let so = self
             .cache
-            .compile(&spectest_wasm())
+            .compile(&spectest_wasm(), Features::Wasm2)
             .map_err(|e| format!("cannot compile the spectest module: {e}"))?;
         let idx = self
             .instantiate(&so)
@@ -297,9 +307,16 @@ impl<'a> ScriptRun<'a> {
             }
             return;
         }
+        // A crash of the whole process (a runtime bug) gives no report, so this
+        // names the directive that was running.
+        let trace = std::env::var_os(TRACE_ENV).is_some();
         for (i, directive) in directives.into_iter().enumerate() {
             let name = directive_name(&directive);
             let span = directive.span();
+            if trace {
+                let (line, _) = span.linecol_in(self.text);
+                eprintln!("{}:{}: {name}", self.path.display(), line + 1);
+            }
             let assertion = is_assertion(&directive);
             match self.directive(directive, prepared[i].take()) {
                 Ok(()) if assertion => self.passed += 1,
@@ -480,7 +497,15 @@ impl<'a> ScriptRun<'a> {
         match self.instances[idx].run(invoke.name, &args) {
             Ok(RunResult::Returned(v)) => Outcome::Values(v.values().to_vec()),
             Ok(RunResult::Yielded(_)) => Outcome::Error("the guest yielded, which no spec test does".into()),
-            Err(RtError::RuntimeFault(details)) => Outcome::Trap(details.trap_code, details.to_string()),
+            Err(RtError::RuntimeFault(details)) => {
+                // WebAssembly keeps every change made before a trap and lets the
+                // instances run again, so the fault is accepted rather than reset. A
+                // call that crossed into other instances may have left them marked too.
+                for instance in &mut self.instances {
+                    instance.clear_trap();
+                }
+                Outcome::Trap(details.trap_code, details.to_string())
+            }
             Err(e) => Outcome::Error(format!("cannot invoke {:?}: {e}", invoke.name)),
         }
     }
@@ -501,6 +526,7 @@ impl<'a> ScriptRun<'a> {
     fn register(&mut self, name: &str, idx: usize) -> Result<(), String> {
         self.linker
             .instance(name, &self.instances[idx])
+            .map(|_| ())
             .map_err(|e| format!("cannot register the instance as {name:?}: {e}"))
     }
 }

@@ -62,7 +62,7 @@ fn run() -> anyhow::Result<bool> {
     }
     let mut out = stdout.lock();
     if args.json {
-        writeln!(out, "{}", serde_json::to_string_pretty(&summary.to_json())?)?;
+        writeln!(out, "{}", summary.to_json())?;
     } else {
         writeln!(out, "{}", summary.total_line())?;
     }
