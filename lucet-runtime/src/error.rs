@@ -106,7 +106,8 @@ impl fmt::Display for FaultDetails {
 /// Why a run was terminated.
 pub enum TerminationDetails {
     /// A hostcall ended the run with a value of its own (e.g. a WASI exit code).
-    Provided(Box<dyn Any + Send>),
+    /// `Sync` so that [`Error`] can cross threads (`anyhow`, thread results).
+    Provided(Box<dyn Any + Send + Sync>),
     /// A `KillSwitch` stopped the guest.
     Remote,
     /// The run exceeded its timeout.

@@ -89,7 +89,7 @@ impl Vmctx {
     ///
     /// Frames between the guest entry and this call are abandoned, not unwound, so
     /// drop every borrow (`heap()`, `get_embed_ctx*()`) before calling it.
-    pub fn terminate<D: Any + Send + 'static>(&self, details: D) -> ! {
+    pub fn terminate<D: Any + Send + Sync + 'static>(&self, details: D) -> ! {
         self.terminate_with(TerminationDetails::Provided(Box::new(details)))
     }
 
