@@ -24,8 +24,9 @@ mod link;
 mod trampolines;
 
 pub use config::{parse_size, OptLevel, TargetCpu, DEFAULT_GUARD_SIZE, DEFAULT_RESERVED_SIZE};
-pub use env::module::wasm_features;
+pub use env::module::{wasm2_features, wasm_features};
 pub use error::Error;
+pub use wasmparser::WasmFeatures;
 
 use compile::{compile_clif, guarded};
 use config::Config;
@@ -45,6 +46,7 @@ use std::path::Path;
 pub struct Lucetc {
     /// Always the binary encoding, already validated.
     wasm: Vec<u8>,
+    features: WasmFeatures,
     config: Config,
 }
 
@@ -56,8 +58,17 @@ impl Lucetc {
         Lucetc::try_from_bytes(bytes)
     }
 
-    /// Accepts a module in the binary format or the text format, and validates it.
+    /// Accepts a module in the binary format or the text format, and validates it with
+    /// every feature lucetc supports ([`wasm_features`]).
     pub fn try_from_bytes(bytes: impl AsRef<[u8]>) -> Result<Lucetc, Error> {
+        Lucetc::try_from_bytes_with_features(bytes, wasm_features())
+    }
+
+    /// Like [`Lucetc::try_from_bytes`], but accepts only the given WebAssembly features
+    /// (for example [`wasm2_features`] to reject what Wasm 2.0 forbids, such as a second
+    /// memory). Features lucetc cannot compile are never accepted.
+    pub fn try_from_bytes_with_features(bytes: impl AsRef<[u8]>, features: WasmFeatures) -> Result<Lucetc, Error> {
+        let features = features & wasm_features();
         let bytes = bytes.as_ref();
         let wasm = guarded("reading the module", || {
             let wasm = if bytes.starts_with(b"\0asm") {
@@ -76,10 +87,10 @@ impl Lucetc {
                 })?;
                 wat::parse_str(text).map_err(|e| Error::InvalidWat(e.to_string()))?
             };
-            wasmparser::Validator::new_with_features(wasm_features()).validate_all(&wasm)?;
+            wasmparser::Validator::new_with_features(features).validate_all(&wasm)?;
             Ok(wasm)
         })?;
-        Ok(Lucetc { wasm, config: Config::default() })
+        Ok(Lucetc { wasm, features, config: Config::default() })
     }
 
     pub fn with_opt_level(mut self, opt_level: OptLevel) -> Self {
@@ -126,7 +137,7 @@ impl Lucetc {
     pub fn clif_ir(&self, out: impl AsRef<Path>) -> Result<(), Error> {
         let text = guarded("translating the module", || {
             let isa = self.config.isa()?;
-            let parsed = env::module::parse(&self.wasm, &self.config)?;
+            let parsed = env::module::parse(&self.wasm, self.features, &self.config)?;
             let mut info = ModuleInfo::new(parsed.data);
             // Same function ids as the object file would use.
             info.func_ids = (0..info.num_defined_funcs()).collect();
@@ -145,7 +156,7 @@ impl Lucetc {
     fn object_bytes(&self) -> Result<Vec<u8>, Error> {
         guarded("compiling the module", || {
             let isa = self.config.isa()?;
-            let parsed = env::module::parse(&self.wasm, &self.config)?;
+            let parsed = env::module::parse(&self.wasm, self.features, &self.config)?;
             let mut info = ModuleInfo::new(parsed.data);
             info.data.target = TargetInfo {
                 triple: isa.triple().to_string(),

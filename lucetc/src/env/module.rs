@@ -30,7 +30,21 @@ pub struct ParsedModule<'a> {
     pub bodies: Vec<FuncBody<'a>>,
 }
 
-/// The WebAssembly features lucetc accepts: Wasm 2.0 and the later proposals that
+/// Exactly the features of WebAssembly 2.0 (for tests that expect later additions,
+/// such as several memories, to be rejected).
+pub fn wasm2_features() -> WasmFeatures {
+    WasmFeatures::FLOATS
+        | WasmFeatures::GC_TYPES
+        | WasmFeatures::MUTABLE_GLOBAL
+        | WasmFeatures::SATURATING_FLOAT_TO_INT
+        | WasmFeatures::SIGN_EXTENSION
+        | WasmFeatures::MULTI_VALUE
+        | WasmFeatures::BULK_MEMORY
+        | WasmFeatures::REFERENCE_TYPES
+        | WasmFeatures::SIMD
+}
+
+/// The WebAssembly features lucetc accepts by default: Wasm 2.0 and the later proposals that
 /// cranelift-wasm 0.112 translates.
 pub fn wasm_features() -> WasmFeatures {
     WasmFeatures::FLOATS
@@ -127,8 +141,8 @@ fn const_expr(e: &wasmparser::ConstExpr<'_>) -> Result<ConstExpr, Error> {
 }
 
 /// Validates `wasm` and records everything about it except the code.
-pub fn parse<'a>(wasm: &'a [u8], config: &Config) -> Result<ParsedModule<'a>, Error> {
-    let mut validator = Validator::new_with_features(wasm_features());
+pub fn parse<'a>(wasm: &'a [u8], features: WasmFeatures, config: &Config) -> Result<ParsedModule<'a>, Error> {
+    let mut validator = Validator::new_with_features(features);
     let mut data = ModuleData {
         compiler_version: lucet_module::COMPILER_VERSION.to_string(),
         ..ModuleData::default()
