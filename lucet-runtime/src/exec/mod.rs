@@ -443,6 +443,8 @@ pub(crate) unsafe fn yield_current(val: Option<Box<dyn Any + Send>>) -> Option<B
 ///
 /// # Safety
 /// As for [`terminate_current`]: the frames of the hostcall's callers are abandoned.
+// Interface for hostcall helpers; not every build of the crate calls it.
+#[allow(dead_code)]
 pub(crate) unsafe fn terminate_on_panic<R>(f: impl FnOnce() -> R) -> R {
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
         Ok(r) => r,
@@ -466,11 +468,15 @@ pub(crate) unsafe fn terminate_on_panic<R>(f: impl FnOnce() -> R) -> R {
 
 /// Whether a guest is running on this thread right now (i.e. we are inside a hostcall
 /// or builtin).
+// Interface for hostcall helpers; not every build of the crate calls it.
+#[allow(dead_code)]
 pub(crate) fn in_guest() -> bool {
     !current_frame().is_null()
 }
 
 /// The vmctx of the innermost guest running on this thread, if any.
+// Interface for hostcall helpers; not every build of the crate calls it.
+#[allow(dead_code)]
 pub(crate) fn current_vmctx() -> Option<*mut u8> {
     let frame = current_frame();
     if frame.is_null() {
