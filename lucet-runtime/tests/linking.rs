@@ -1,0 +1,112 @@
+//! Cross-instance linking: functions, memories, tables and globals shared between
+//! instances, and host closures as imports.
+
+mod common;
+use common::*;
+use lucet_runtime::{DlModule, Error, FuncType, Global, Linker, Region, Trap, Val, ValType};
+
+const EXPORTER: &str = r#"(module
+  (memory (export "mem") 1 10)
+  (table (export "tab") 4 funcref)
+  (global (export "g") (mut i32) (i32.const 5))
+  (global (export "base") i32 (i32.const 32))
+  (func $seven (export "seven") (result i32) i32.const 7)
+  (func (export "grow") (param i32) (result i32) local.get 0 memory.grow)
+  (func (export "read") (param i32) (result i32) local.get 0 i32.load8_u)
+  (func (export "get_g") (result i32) global.get 0)
+  (elem (i32.const 0) $seven)
+)"#;
+
+const IMPORTER: &str = r#"(module
+  (import "ex" "mem" (memory 1))
+  (import "ex" "tab" (table 1 funcref))
+  (import "ex" "g" (global $g (mut i32)))
+  (import "ex" "base" (global $base i32))
+  (import "ex" "seven" (func $seven (result i32)))
+  (import "host" "add3" (func $add3 (param i32 i32 i32) (result i32)))
+  (import "host" "fail" (func $fail))
+  (import "host" "k" (global $k i64))
+  (type $r (func (result i32)))
+  (global $derived i32 (global.get $base))
+  (data (global.get $base) "linked")
+  (elem (i32.const 1) $eight)
+  (func $eight (result i32) i32.const 8)
+  (func (export "call_seven") (result i32) call $seven)
+  (func (export "via_table") (param i32) (result i32) local.get 0 call_indirect (type $r))
+  (func (export "set_g") (param i32) local.get 0 global.set $g)
+  (func (export "size") (result i32) memory.size)
+  (func (export "grow") (param i32) (result i32) local.get 0 memory.grow)
+  (func (export "add3") (param i32 i32 i32) (result i32) local.get 0 local.get 1 local.get 2 call $add3)
+  (func (export "fail") call $fail)
+  (func (export "k") (result i64) global.get $k)
+  (func (export "derived") (result i32) global.get $derived)
+)"#;
+
+#[test]
+fn instances_share_functions_memory_tables_and_globals() {
+    let region = region(3);
+    let ex_mod = DlModule::load(compile_wat(EXPORTER)).unwrap();
+    let mut ex = region.new_instance(ex_mod).unwrap();
+
+    let mut linker = Linker::new();
+    linker.instance("ex", &ex).unwrap();
+    let ty = FuncType { params: vec![ValType::I32; 3], results: vec![ValType::I32] };
+    linker.func_new("host", "add3", ty, |args| {
+        let s: i32 = args.iter().map(|a| if let Val::I32(v) = a { *v } else { 0 }).sum();
+        Ok(vec![Val::I32(s)])
+    });
+    linker.func_new("host", "fail", FuncType::default(), |_| Err(Trap::new("nope")));
+    linker.define("host", "k", Global::new(Val::I64(-3), false));
+
+    let im_mod = DlModule::load_unresolved(compile_wat(IMPORTER)).unwrap();
+    let mut im = region.new_instance_builder(im_mod).with_linker(&linker).build().unwrap();
+
+    // The data segment landed in the exporter's memory.
+    assert_eq!(&ex.heap()[32..38], b"linked");
+    assert_eq!(im.run("call_seven", &[]).unwrap().unwrap_returned().as_i32(), 7);
+    assert_eq!(im.run("via_table", &[0i32.into()]).unwrap().unwrap_returned().as_i32(), 7);
+    assert_eq!(im.run("via_table", &[1i32.into()]).unwrap().unwrap_returned().as_i32(), 8);
+    im.run("set_g", &[42i32.into()]).unwrap();
+    assert_eq!(ex.run("get_g", &[]).unwrap().unwrap_returned().as_i32(), 42);
+    assert_eq!(ex.get_global("g").unwrap(), Val::I32(42));
+    assert_eq!(im.run("derived", &[]).unwrap().unwrap_returned().as_i32(), 32);
+    assert_eq!(im.run("k", &[]).unwrap().unwrap_returned().as_i64(), -3);
+
+    // Growing the shared memory from either side is seen by both.
+    assert_eq!(im.run("grow", &[2i32.into()]).unwrap().unwrap_returned().as_i32(), 1);
+    assert_eq!(ex.run("grow", &[1i32.into()]).unwrap().unwrap_returned().as_i32(), 3);
+    assert_eq!(im.run("size", &[]).unwrap().unwrap_returned().as_i32(), 4);
+    assert_eq!(ex.heap().len(), 4 * 65536);
+
+    // Host closures.
+    assert_eq!(im.run("add3", &[1i32.into(), 2i32.into(), 3i32.into()]).unwrap().unwrap_returned().as_i32(), 6);
+    let e = im.run("fail", &[]).unwrap_err();
+    assert!(matches!(e, Error::RuntimeTerminated(_)) && e.to_string().contains("nope"), "{e}");
+    im.reset().unwrap();
+    assert_eq!(im.run("call_seven", &[]).unwrap().unwrap_returned().as_i32(), 7);
+
+    // The importer keeps the exporter alive (and its slot in use).
+    drop(ex);
+    assert_eq!(region.free_slots(), 1);
+    assert_eq!(im.run("call_seven", &[]).unwrap().unwrap_returned().as_i32(), 7);
+    drop(im);
+    drop(linker);
+    assert_eq!(region.free_slots(), 3);
+}
+
+#[test]
+fn link_errors_name_the_import() {
+    let region = region(2);
+    let ex = region.new_instance(DlModule::load(compile_wat(EXPORTER)).unwrap()).unwrap();
+    let mut linker = Linker::new();
+    linker.instance("ex", &ex).unwrap();
+    // "seven" is a function: importing it as a global fails with a clear message.
+    let so = compile_wat(r#"(module (import "ex" "seven" (global i32)))"#);
+    let e = region.new_instance_builder(DlModule::load_unresolved(so).unwrap()).with_linker(&linker).build().unwrap_err();
+    let msg = e.to_string();
+    assert!(matches!(e, Error::UnresolvedImport(_)) && msg.contains("`ex`.`seven`") && msg.contains("a function"), "{msg}");
+    // Wrong function type.
+    let so = compile_wat(r#"(module (import "ex" "seven" (func (result i64))))"#);
+    let e = region.new_instance_builder(DlModule::load_unresolved(so).unwrap()).with_linker(&linker).build().unwrap_err();
+    assert!(e.to_string().contains("() -> (i64)"), "{e}");
+}
