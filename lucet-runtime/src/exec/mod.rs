@@ -187,9 +187,15 @@ struct RunFrame {
 thread_local! {
     /// The frame of the innermost guest running on this thread, or null. Const-initialised
     /// and without a destructor, so reading it is a plain TLS load, safe in a signal handler.
+    /// `enter` writes it before any guest code runs on the thread, so even a dynamically
+    /// loaded copy of this library has its TLS block allocated before the handler reads it.
     static CURRENT: Cell<*mut RunFrame> = const { Cell::new(ptr::null_mut()) };
 }
 
+// Never inlined: LLVM treats a thread-local's address as constant within a function, so
+// an inlined read after `yield_current` (which may return on another thread) could use
+// the address computed before the yield, i.e. the old thread's variable.
+#[inline(never)]
 fn current_frame() -> *mut RunFrame {
     CURRENT.try_with(|c| c.get()).unwrap_or(ptr::null_mut())
 }
@@ -206,8 +212,9 @@ pub(crate) struct ExecState {
 // SAFETY: the frame is owned exclusively by this `ExecState` and everything it points at
 // (the lookup, yielded values) is `Send`. A yielded guest may be resumed on another
 // thread: its stack is not the thread's, and `yield_current` reads no thread-local after
-// it is resumed. Hostcalls must not keep thread-bound values (such as `Rc`s shared with
-// the thread) alive across `yield_current`; that is documented on the public yield API.
+// it is resumed. A hostcall that yields must therefore not keep thread-bound values
+// (such as `Rc`s shared with the thread) alive across the yield if the host may resume
+// the instance on another thread.
 unsafe impl Send for ExecState {}
 
 impl Default for ExecState {
