@@ -1,1 +1,410 @@
-fn main(){}
+//! `lucet-wasi`: runs a WASI program compiled by lucetc (or a `.wasm`/`.wat` file,
+//! compiled on the fly and cached).
+//!
+//! Exit statuses (also in the crate README):
+//! - the guest's `proc_exit` code, or 0 when its entry point returns;
+//! - 1: a host-side failure while running (I/O error, hostcall failure);
+//! - 2: bad usage, or the module cannot be read, compiled, loaded or instantiated;
+//! - 124: `--timeout` expired;
+//! - 125: the guest trapped.
+
+use anyhow::{anyhow, bail};
+use clap::Parser;
+use lucet_runtime::{DlModule, Error, Limits, MmapRegion, Region, Val, ValType};
+use lucet_wasi::WasiCtxBuilder;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// Exit status for a failure of the host while running the guest.
+const EXIT_HOST_ERROR: u8 = 1;
+/// Exit status for bad usage or a module that cannot be loaded.
+const EXIT_USAGE: u8 = 2;
+/// Exit status when `--timeout` stops the guest.
+const EXIT_TIMEOUT: i32 = 124;
+/// Exit status when the guest traps.
+const EXIT_TRAP: u8 = 125;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "lucet-wasi",
+    version,
+    about = "Runs a WASI program compiled by lucetc",
+    long_about = "Runs a WASI program compiled by lucetc. MODULE is a .so from lucetc, or a .wasm/.wat file that \
+                  is compiled first (and cached). Nothing of the host is visible to the guest unless given: no \
+                  environment variables without --env/--inherit-env, no files without --dir.",
+    after_help = "Exit status: the guest's proc_exit code (0 if its entry point returns); 1 host error; \
+                  2 usage or module loading error; 124 timeout; 125 the guest trapped."
+)]
+struct Cli {
+    /// Give the guest a host directory: HOST, HOST::GUEST, or HOST:GUEST (GUEST defaults to HOST). Repeatable.
+    #[arg(long = "dir", value_name = "HOST[::GUEST]")]
+    dirs: Vec<String>,
+
+    /// Set an environment variable for the guest (K=V, or K to copy the host's value). Repeatable.
+    #[arg(long = "env", value_name = "K=V")]
+    envs: Vec<String>,
+
+    /// Pass the whole host environment to the guest.
+    #[arg(long)]
+    inherit_env: bool,
+
+    /// The export to run.
+    #[arg(long, value_name = "NAME", default_value = "_start")]
+    entrypoint: String,
+
+    /// Call the export NAME with ARGS (parsed by its signature) and print its results, instead of running the program.
+    #[arg(long, value_name = "NAME", conflicts_with = "entrypoint")]
+    invoke: Option<String>,
+
+    /// Most linear memory the guest may use, e.g. 64MiB (default: 4GiB, the wasm32 maximum).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    max_heap_size: Option<usize>,
+
+    /// Size of the guest's native stack, e.g. 8MiB (default: 2MiB).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    stack_size: Option<usize>,
+
+    /// Stop the guest after this long, e.g. 10s, 500ms, 2m (exit status 124).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    timeout: Option<Duration>,
+
+    /// Compile a .wasm/.wat module into a temporary file instead of the cache.
+    #[arg(long)]
+    no_cache: bool,
+
+    /// Where compiled modules are cached (default: $LUCET_WASI_CACHE_DIR, else ~/.cache/lucet-wasi).
+    #[arg(long, value_name = "DIR")]
+    cache_dir: Option<PathBuf>,
+
+    /// The module: a lucetc-compiled .so, or a .wasm/.wat file.
+    #[arg(value_name = "MODULE")]
+    module: PathBuf,
+
+    /// Arguments for the guest (or for the --invoke function).
+    #[arg(value_name = "ARGS", trailing_var_arg = true, allow_hyphen_values = true)]
+    args: Vec<String>,
+}
+
+/// A failure with the exit status it should produce.
+struct Failure {
+    status: u8,
+    error: anyhow::Error,
+}
+
+fn usage(error: anyhow::Error) -> Failure {
+    Failure { status: EXIT_USAGE, error }
+}
+
+fn host(error: anyhow::Error) -> Failure {
+    Failure { status: EXIT_HOST_ERROR, error }
+}
+
+fn parse_size(s: &str) -> Result<usize, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num.parse().map_err(|_| format!("`{s}` is not a size; write e.g. 65536, 64KiB, 16MiB or 1GiB"))?;
+    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        _ => return Err(format!("`{s}` has an unknown unit; use KiB, MiB or GiB")),
+    };
+    n.checked_mul(mult)
+        .and_then(|b| usize::try_from(b).ok())
+        .ok_or_else(|| format!("`{s}` is too large"))
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: f64 = num.parse().map_err(|_| format!("`{s}` is not a duration; write e.g. 10s, 500ms or 2m"))?;
+    let secs = match unit.trim() {
+        "" | "s" => n,
+        "ms" => n / 1000.0,
+        "us" => n / 1e6,
+        "m" | "min" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => return Err(format!("`{s}` has an unknown unit; use ms, s, m or h")),
+    };
+    Duration::try_from_secs_f64(secs).map_err(|_| format!("`{s}` is not a usable duration"))
+}
+
+/// Splits `--dir` values: Wasmtime's `HOST::GUEST`, Lucet's `HOST:GUEST`, or `HOST`.
+fn parse_dir(s: &str) -> (String, String) {
+    if let Some((h, g)) = s.split_once("::") {
+        (h.to_owned(), g.to_owned())
+    } else if let Some((h, g)) = s.rsplit_once(':') {
+        (h.to_owned(), g.to_owned())
+    } else {
+        (s.to_owned(), s.to_owned())
+    }
+}
+
+fn is_shared_object(bytes: &[u8]) -> bool {
+    bytes.starts_with(b"\x7fELF")
+}
+
+fn default_cache_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("LUCET_WASI_CACHE_DIR") {
+        return PathBuf::from(d);
+    }
+    if let Some(d) = std::env::var_os("XDG_CACHE_HOME") {
+        return PathBuf::from(d).join("lucet-wasi");
+    }
+    if let Some(h) = std::env::var_os("HOME") {
+        return PathBuf::from(h).join(".cache").join("lucet-wasi");
+    }
+    std::env::temp_dir().join("lucet-wasi-cache")
+}
+
+/// Compiles a `.wasm`/`.wat` into a `.so`, in the cache keyed by the content's hash
+/// and the compiler's version, unless `--no-cache`.
+#[cfg(feature = "compile")]
+fn compile(cli: &Cli, bytes: &[u8], keep: &mut Option<tempfile_dir::TempDir>) -> Result<PathBuf, Failure> {
+    use sha2::{Digest, Sha256};
+    let compile_to = |out: &Path| -> Result<(), Failure> {
+        lucetc::Lucetc::try_from_bytes(bytes)
+            .and_then(|c| c.shared_object_file(out))
+            .map_err(|e| usage(anyhow!("cannot compile {}: {e}", cli.module.display())))
+    };
+    if cli.no_cache {
+        let dir = tempfile_dir::TempDir::new().map_err(|e| host(anyhow!("cannot create a temporary directory: {e}")))?;
+        let out = dir.path().join("module.so");
+        compile_to(&out)?;
+        *keep = Some(dir);
+        return Ok(out);
+    }
+    let mut h = Sha256::new();
+    h.update(lucet_module::COMPILER_VERSION.as_bytes());
+    h.update(lucet_module::FORMAT_VERSION.to_le_bytes());
+    h.update(bytes);
+    let key: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    let dir = cli.cache_dir.clone().unwrap_or_else(default_cache_dir);
+    let out = dir.join(format!("{key}.so"));
+    if out.exists() {
+        return Ok(out);
+    }
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| host(anyhow!("cannot create the cache directory {}: {e}; pass --no-cache or --cache-dir", dir.display())))?;
+    // Compile beside the final name and rename, so concurrent runs never see a
+    // half-written file.
+    let tmp = dir.join(format!("{key}.{}.tmp.so", std::process::id()));
+    compile_to(&tmp)?;
+    std::fs::rename(&tmp, &out).map_err(|e| host(anyhow!("cannot store {} in the cache: {e}", out.display())))?;
+    Ok(out)
+}
+
+#[cfg(not(feature = "compile"))]
+fn compile(cli: &Cli, _bytes: &[u8], _keep: &mut Option<tempfile_dir::TempDir>) -> Result<PathBuf, Failure> {
+    Err(usage(anyhow!(
+        "{} is not a compiled module, and this lucet-wasi was built without the `compile` feature; \
+         compile it with `lucetc-wasi -o module.so {}` first",
+        cli.module.display(),
+        cli.module.display()
+    )))
+}
+
+/// A directory removed on drop, for `--no-cache` builds.
+mod tempfile_dir {
+    use std::path::{Path, PathBuf};
+
+    pub struct TempDir(PathBuf);
+
+    impl TempDir {
+        #[allow(dead_code)]
+        pub fn new() -> std::io::Result<TempDir> {
+            let base = std::env::temp_dir();
+            for n in 0..1000u32 {
+                let p = base.join(format!("lucet-wasi-{}-{n}", std::process::id()));
+                match std::fs::create_dir(&p) {
+                    Ok(()) => return Ok(TempDir(p)),
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                    Err(e) => return Err(e),
+                }
+            }
+            Err(std::io::Error::other("no free temporary directory name"))
+        }
+
+        #[allow(dead_code)]
+        pub fn path(&self) -> &Path {
+            &self.0
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+fn parse_val(ty: ValType, s: &str) -> anyhow::Result<Val> {
+    fn int<T: TryFrom<i128>>(s: &str) -> Option<T> {
+        let (neg, body) = match s.strip_prefix('-') {
+            Some(b) => (true, b),
+            None => (false, s),
+        };
+        let v = match body.strip_prefix("0x") {
+            Some(h) => i128::from_str_radix(h, 16).ok()?,
+            None => body.parse::<i128>().ok()?,
+        };
+        T::try_from(if neg { -v } else { v }).ok()
+    }
+    Ok(match ty {
+        ValType::I32 => Val::I32(
+            int::<i32>(s)
+                .or_else(|| int::<u32>(s).map(|v| v as i32))
+                .ok_or_else(|| anyhow!("`{s}` is not an i32"))?,
+        ),
+        ValType::I64 => Val::I64(
+            int::<i64>(s)
+                .or_else(|| int::<u64>(s).map(|v| v as i64))
+                .ok_or_else(|| anyhow!("`{s}` is not an i64"))?,
+        ),
+        ValType::F32 => Val::F32(s.parse().map_err(|_| anyhow!("`{s}` is not an f32"))?),
+        ValType::F64 => Val::F64(s.parse().map_err(|_| anyhow!("`{s}` is not an f64"))?),
+        other => bail!("--invoke cannot pass {other} arguments from the command line"),
+    })
+}
+
+fn show_val(v: &Val) -> String {
+    match v {
+        Val::I32(x) => x.to_string(),
+        Val::I64(x) => x.to_string(),
+        Val::F32(x) => x.to_string(),
+        Val::F64(x) => x.to_string(),
+        Val::V128(x) => format!("{x:#034x}"),
+        Val::FuncRef(x) | Val::ExternRef(x) => format!("{x:#x}"),
+    }
+}
+
+fn run(cli: Cli) -> Result<u8, Failure> {
+    let bytes = std::fs::read(&cli.module)
+        .map_err(|e| usage(anyhow!("cannot read module {}: {e}", cli.module.display())))?;
+    let mut keep = None;
+    let so_path = if is_shared_object(&bytes) { cli.module.clone() } else { compile(&cli, &bytes, &mut keep)? };
+    drop(bytes);
+    let module = DlModule::load(&so_path).map_err(|e| usage(anyhow!(e)))?;
+
+    let mut limits = Limits::default();
+    if let Some(h) = cli.max_heap_size {
+        limits.heap_memory_size = h;
+    }
+    if let Some(s) = cli.stack_size {
+        limits.stack_size = s;
+    }
+    let region = MmapRegion::create(1, &limits).map_err(|e| host(anyhow!(e)))?;
+
+    let mut wasi = WasiCtxBuilder::new().inherit_stdio();
+    wasi = wasi.arg(cli.module.to_string_lossy());
+    wasi = wasi.args(&cli.args);
+    if cli.inherit_env {
+        wasi = wasi.inherit_env();
+    }
+    for e in &cli.envs {
+        match e.split_once('=') {
+            Some((k, v)) => wasi = wasi.env(k, v),
+            None => match std::env::var(e) {
+                Ok(v) => wasi = wasi.env(e, v),
+                Err(_) => return Err(usage(anyhow!("--env {e}: no `=` and no host variable of that name; write --env {e}=VALUE"))),
+            },
+        }
+    }
+    for d in &cli.dirs {
+        let (h, g) = parse_dir(d);
+        wasi = wasi.preopened_dir(h, g);
+    }
+    let ctx = wasi.build().map_err(|e| usage(anyhow!(e)))?;
+
+    let mut inst = match region.new_instance(module) {
+        Ok(i) => i,
+        Err(e @ Error::InstantiationTrap(_)) => return Err(Failure { status: EXIT_TRAP, error: anyhow!(e) }),
+        Err(e) => return Err(usage(anyhow!(e))),
+    };
+    inst.insert_embed_ctx(ctx);
+
+    if let Some(t) = cli.timeout {
+        // The runtime has no way to interrupt a guest from another thread yet, so a
+        // timeout ends the whole process; this command runs one guest, so nothing
+        // else is lost.
+        std::thread::spawn(move || {
+            std::thread::sleep(t);
+            eprintln!("error: the guest did not finish within {t:?} (--timeout)");
+            std::process::exit(EXIT_TIMEOUT);
+        });
+    }
+
+    let (name, args) = match &cli.invoke {
+        Some(f) => {
+            let ty = inst.export_func_type(f).cloned().ok_or_else(|| {
+                let names: Vec<&str> = inst.exports().collect();
+                usage(anyhow!("the module exports no function `{f}`; its exports are: {}", names.join(", ")))
+            })?;
+            if ty.params.len() != cli.args.len() {
+                return Err(usage(anyhow!(
+                    "`{f}` has signature {ty}, so it takes {} argument(s), but {} were given",
+                    ty.params.len(),
+                    cli.args.len()
+                )));
+            }
+            let vals = ty
+                .params
+                .iter()
+                .zip(&cli.args)
+                .map(|(t, s)| parse_val(*t, s))
+                .collect::<anyhow::Result<Vec<_>>>()
+                .map_err(|e| usage(e.context(format!("bad argument for `{f}` ({ty})"))))?;
+            (f.clone(), vals)
+        }
+        None => (cli.entrypoint.clone(), Vec::new()),
+    };
+
+    match inst.run(&name, &args) {
+        Ok(res) => {
+            if cli.invoke.is_some() {
+                let ret = res.returned().map_err(|e| host(anyhow!(e)))?;
+                for v in ret.values() {
+                    println!("{}", show_val(v));
+                }
+            }
+            Ok(0)
+        }
+        Err(e) => {
+            if let Some(code) = lucet_wasi::exit_code(&e) {
+                return Ok((code & 0xff) as u8);
+            }
+            match e {
+                Error::RuntimeFault(_) | Error::InstantiationTrap(_) => Err(Failure { status: EXIT_TRAP, error: anyhow!(e) }),
+                Error::SymbolNotFound(_) | Error::InvalidArgument(_) => Err(usage(anyhow!(e))),
+                other => Err(host(anyhow!(other))),
+            }
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    // Never a backtrace: a panic here is a bug, reported in one line.
+    std::panic::set_hook(Box::new(|info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".to_owned());
+        let at = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
+        eprintln!("error: internal error: {msg}{at}");
+    }));
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(f) => {
+            let msg = format!("{:#}", f.error).replace('\n', " ");
+            eprintln!("error: {msg}");
+            ExitCode::from(f.status)
+        }
+    }
+}
