@@ -20,12 +20,16 @@ use std::any::{Any, TypeId};
 use std::cell::{BorrowError, BorrowMutError, Ref, RefCell, RefMut, UnsafeCell};
 use std::collections::HashMap;
 use std::ops::{Deref, DerefMut};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 
 pub(crate) const HOST_PAGE: usize = crate::limits::HOST_PAGE_SIZE;
 const WASM_PAGE: u64 = crate::limits::WASM_PAGE_SIZE as u64;
 /// Tables never grow past this many elements, whatever their declared maximum.
 const MAX_TABLE_ELEMENTS: u64 = 10_000_000;
+
+/// Bumped whenever an instance gains a dependency, so others recompute what they reach.
+static LINK_GENERATION: AtomicU64 = AtomicU64::new(1);
 
 /// The `Arc`-shared home of an instance.
 pub(crate) struct InstanceCell(UnsafeCell<Instance>);
@@ -73,7 +77,7 @@ impl std::fmt::Debug for InstanceHandle {
 enum State {
     Ready,
     Yielded,
-    Faulted(String),
+    Faulted,
     Terminated,
 }
 
@@ -120,6 +124,8 @@ pub struct Instance {
     deps: Vec<Arc<InstanceCell>>,
     /// vmctx of every instance reachable through imports (they run on our stack).
     linked_vmctxs: Vec<*mut u8>,
+    /// `LINK_GENERATION` when `lookup`/`linked_vmctxs` were computed.
+    link_gen: u64,
     lookup: Arc<dyn TrapLookup>,
     exec: ExecState,
     state: State,
@@ -250,6 +256,7 @@ impl InstanceBuilder {
                 host_globals: Vec::new(),
                 deps: Vec::new(),
                 linked_vmctxs: Vec::new(),
+                link_gen: 0,
                 lookup: Arc::new(MultiCodeMap { maps: vec![] }),
                 exec: ExecState::new(),
                 state: State::Ready,
@@ -277,24 +284,20 @@ impl InstanceBuilder {
         }
         inst.link_imports(dl, &self.imports)?;
         inst.create_definitions(dl)?;
-        let mut maps = vec![dl.code_map().clone()];
-        let mut vmctxs = Vec::new();
-        for d in &inst.deps {
-            // SAFETY: dependencies are alive (we hold them) and not borrowed mutably
-            // while we link against them.
-            let di = unsafe { &*d.get() };
-            for m in &di.lookup_maps() {
-                if !maps.iter().any(|x| Arc::ptr_eq(x, m)) {
-                    maps.push(m.clone());
-                }
+        // Instances whose tables we write keep us alive: their funcref elements may
+        // point into our vmctx and code (Wasm lets segments applied before a failing
+        // one persist, even when instantiation then fails).
+        let me_arc = inst.arc();
+        for t in inst.tables.clone() {
+            if t.owner != self_ptr && t.ty.elem == lucet_module::RefType::FuncRef {
+                // SAFETY: the owner is alive (held in our deps) and idle while we link.
+                let owner = unsafe { &mut *t.owner };
+                owner.add_dep(&me_arc);
             }
-            vmctxs.push(di.vmctx);
-            vmctxs.extend_from_slice(&di.linked_vmctxs);
         }
-        vmctxs.sort();
-        vmctxs.dedup();
-        inst.linked_vmctxs = vmctxs;
-        inst.lookup = Arc::new(MultiCodeMap { maps });
+        drop(me_arc);
+        LINK_GENERATION.fetch_add(1, Ordering::Relaxed);
+        inst.relink();
         inst.initialize()?;
         Ok(handle)
     }
@@ -318,14 +321,43 @@ impl Instance {
         self.module.module_data()
     }
 
-    fn lookup_maps(&self) -> Vec<Arc<crate::module::CodeMap>> {
-        // The lookup is always a MultiCodeMap built by `build`.
-        let mut v = vec![self.dl().code_map().clone()];
-        for d in &self.deps {
-            // SAFETY: dependencies are kept alive by `deps`.
-            v.extend(unsafe { &*d.get() }.lookup_maps());
+    /// Every instance reachable through `deps` (including this one), each once.
+    fn reachable(&self) -> Vec<*const Instance> {
+        let mut seen: Vec<*const Instance> = vec![self];
+        let mut i = 0;
+        while i < seen.len() {
+            // SAFETY: everything in `seen` is this instance or kept alive through deps.
+            let inst = unsafe { &*seen[i] };
+            for d in &inst.deps {
+                let p = d.get() as *const Instance;
+                if !seen.contains(&p) {
+                    seen.push(p);
+                }
+            }
+            i += 1;
         }
-        v
+        seen
+    }
+
+    /// Recomputes what a run of this instance may reach: the code maps the signal
+    /// handler consults and the vmctxs whose stack limit must follow our stack.
+    fn relink(&mut self) {
+        let mut maps: Vec<Arc<crate::module::CodeMap>> = Vec::new();
+        let mut vmctxs = Vec::new();
+        for p in self.reachable() {
+            // SAFETY: reachable instances are alive (see `reachable`).
+            let inst = unsafe { &*p };
+            let m = inst.dl().code_map();
+            if !maps.iter().any(|x| Arc::ptr_eq(x, m)) {
+                maps.push(m.clone());
+            }
+            if p != self as *const Instance {
+                vmctxs.push(inst.vmctx);
+            }
+        }
+        self.linked_vmctxs = vmctxs;
+        self.lookup = Arc::new(MultiCodeMap { maps });
+        self.link_gen = LINK_GENERATION.load(Ordering::Relaxed);
     }
 
     pub(crate) fn funcref_ptr(&self, index: u32) -> *mut FuncRef {
@@ -783,7 +815,10 @@ impl Instance {
         match &self.state {
             State::Ready => Ok(()),
             State::Yielded => Err(Error::InstanceNotReturned),
-            State::Faulted(why) => Err(Error::InstanceNeedsReset(why.clone())),
+            // A trap ends only the call that trapped (WebAssembly semantics, and the
+            // original Lucet's behaviour for non-fatal faults): memory, tables and globals
+            // keep their state and the instance can run again.
+            State::Faulted => Ok(()),
             State::Terminated => Err(Error::InstanceNeedsReset("it was terminated".into())),
         }
     }
@@ -817,6 +852,9 @@ impl Instance {
             callee: fr.func_ptr,
             values: self.pending.as_mut().expect("just set").values.as_mut_ptr(),
         };
+        if self.link_gen != LINK_GENERATION.load(Ordering::Relaxed) {
+            self.relink();
+        }
         self.set_stack_limits();
         let stack = self.guest_stack();
         let lookup = self.lookup.clone();
@@ -867,7 +905,7 @@ impl Instance {
                 let function = self.function_at(rip).or_else(|| trap.function.map(|f| self.dl().function_name(f)));
                 let details =
                     FaultDetails { trap_code: trap.code, function, wasm_offset: trap.wasm_offset, rip, fault_addr };
-                self.state = State::Faulted(details.to_string());
+                self.state = State::Faulted;
                 Err(Error::RuntimeFault(details))
             }
         }
@@ -928,15 +966,6 @@ impl Instance {
         self.initialize()
     }
 
-    /// Accepts the last trap the way WebAssembly does: memory, tables and globals stay
-    /// as the trap left them and the instance can run again without a reset. (Test
-    /// harnesses need this; most hosts should `reset()`.)
-    pub fn clear_trap(&mut self) {
-        if matches!(self.state, State::Faulted(_)) {
-            self.state = State::Ready;
-        }
-    }
-
     pub fn is_ready(&self) -> bool {
         matches!(self.state, State::Ready)
     }
@@ -944,7 +973,7 @@ impl Instance {
         matches!(self.state, State::Yielded)
     }
     pub fn is_faulted(&self) -> bool {
-        matches!(self.state, State::Faulted(_))
+        matches!(self.state, State::Faulted)
     }
     pub fn is_terminated(&self) -> bool {
         matches!(self.state, State::Terminated)

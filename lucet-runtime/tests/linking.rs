@@ -87,11 +87,28 @@ fn instances_share_functions_memory_tables_and_globals() {
 
     // The importer keeps the exporter alive (and its slot in use).
     drop(ex);
+    drop(linker);
     assert_eq!(region.free_slots(), 1);
     assert_eq!(im.run("call_seven", &[]).unwrap().unwrap_returned().as_i32(), 7);
-    drop(im);
+}
+
+#[test]
+fn importers_keep_exporters_alive_and_release_them() {
+    let region = region(2);
+    let ex = region.new_instance(DlModule::load(compile_wat(EXPORTER)).unwrap()).unwrap();
+    let mut linker = Linker::new();
+    linker.instance("ex", &ex).unwrap();
+    let so = compile_wat(
+        r#"(module (import "ex" "mem" (memory 1)) (import "ex" "seven" (func $s (result i32)))
+             (func (export "f") (result i32) call $s i32.const 0 i32.load8_u i32.add))"#,
+    );
+    let mut im = region.new_instance_builder(DlModule::load_unresolved(so).unwrap()).with_linker(&linker).build().unwrap();
+    drop(ex);
     drop(linker);
-    assert_eq!(region.free_slots(), 3);
+    assert_eq!(region.free_slots(), 0);
+    assert_eq!(im.run("f", &[]).unwrap().unwrap_returned().as_i32(), 7);
+    drop(im);
+    assert_eq!(region.free_slots(), 2);
 }
 
 #[test]
@@ -109,4 +126,27 @@ fn link_errors_name_the_import() {
     let so = compile_wat(r#"(module (import "ex" "seven" (func (result i64))))"#);
     let e = region.new_instance_builder(DlModule::load_unresolved(so).unwrap()).with_linker(&linker).build().unwrap_err();
     assert!(e.to_string().contains("() -> (i64)"), "{e}");
+}
+
+#[test]
+fn elements_written_by_a_failed_instantiation_stay_callable() {
+    let region = region(3);
+    let mt = compile_wat(
+        r#"(module (table (export "tab") 10 funcref) (type $r (func (result i32)))
+             (func (export "call") (param i32) (result i32) local.get 0 call_indirect (type $r)))"#,
+    );
+    let mut mt = region.new_instance(DlModule::load(mt).unwrap()).unwrap();
+    let mut linker = Linker::new();
+    linker.instance("Mt", &mt).unwrap();
+    let bad = compile_wat(
+        r#"(module (table (import "Mt" "tab") 10 funcref) (func $f (result i32) i32.const 0)
+             (func $g (result i32) unreachable)
+             (elem (i32.const 7) $f) (elem (i32.const 6) $g) (elem (i32.const 8) $f $f $f $f $f))"#,
+    );
+    let e = region.new_instance_builder(DlModule::load_unresolved(bad).unwrap()).with_linker(&linker).build().unwrap_err();
+    assert!(matches!(e, Error::InstantiationTrap(_)), "{e}");
+    assert_eq!(mt.run("call", &[7i32.into()]).unwrap().unwrap_returned().as_i32(), 0);
+    // A trap in the other module's code, reached through the table, is still a trap.
+    let e = mt.run("call", &[6i32.into()]).unwrap_err();
+    assert!(matches!(e, Error::RuntimeFault(ref d) if d.trap_code == lucet_runtime::TrapCode::Unreachable), "{e}");
 }

@@ -14,10 +14,8 @@ fn expect_trap(inst: &mut InstanceHandle, func: &str, args: &[Val], code: TrapCo
         }
         other => panic!("{func}: expected a {code} trap, got {other:?}"),
     }
-    // Not runnable until reset.
-    let e = inst.run("ok", &[]).unwrap_err();
-    assert!(matches!(e, Error::InstanceNeedsReset(_)), "{e}");
-    assert!(e.to_string().contains("reset()"), "{e}");
+    // As in WebAssembly, a trap ends only the call: the instance runs again as is.
+    assert_eq!(inst.run("ok", &[]).unwrap().unwrap_returned().as_i32(), 42, "right after {func}");
     inst.reset().unwrap();
     assert_eq!(inst.run("ok", &[]).unwrap().unwrap_returned().as_i32(), 42, "after {func}");
 }
@@ -50,12 +48,16 @@ fn fault_details_are_descriptive() {
 }
 
 #[test]
-fn clear_trap_keeps_state() {
+fn state_survives_a_trap_until_reset() {
     let mut inst = instance("traps.wat");
     inst.run("store", &[Val::I32(77)]).unwrap();
     assert!(inst.run("unreachable", &[]).is_err());
-    inst.clear_trap();
+    assert!(inst.is_faulted());
     assert_eq!(inst.run("load", &[]).unwrap().unwrap_returned().as_i32(), 77);
+    assert!(inst.run("stack_overflow", &[Val::I32(0)]).is_err());
+    assert_eq!(inst.run("load", &[]).unwrap().unwrap_returned().as_i32(), 77);
+    inst.reset().unwrap();
+    assert_eq!(inst.run("load", &[]).unwrap().unwrap_returned().as_i32(), 0);
 }
 
 #[test]
