@@ -1,7 +1,6 @@
 //! The command line shared by the `lucetc` and `lucetc-wasi` binaries.
 
 use crate::{parse_size, Lucetc, OptLevel, TargetCpu};
-use anyhow::Context;
 use clap::{CommandFactory, FromArgMatches, Parser, ValueEnum};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -97,8 +96,14 @@ fn run(args: Args) -> anyhow::Result<()> {
         Emit::Clif => "clif",
     };
     let output = args.output.unwrap_or_else(|| args.input.with_extension(extension));
+    let input = args.input.display().to_string();
+    // A read error already names the file; everything else gets the file name prefixed.
+    let named = |e: crate::Error| match e {
+        e @ crate::Error::Read { .. } => anyhow::Error::new(e),
+        e => anyhow::Error::new(e).context(input.clone()),
+    };
     let compiler = Lucetc::new(&args.input)
-        .with_context(|| format!("cannot compile {}", args.input.display()))?
+        .map_err(named)?
         .with_opt_level(args.opt_level.into())
         .with_target_cpu(match args.target_cpu {
             CliTargetCpu::Baseline => TargetCpu::Baseline,
@@ -111,7 +116,7 @@ fn run(args: Args) -> anyhow::Result<()> {
         Emit::Obj => compiler.object_file(&output),
         Emit::Clif => compiler.clif_ir(&output),
     };
-    result.with_context(|| format!("cannot compile {}", args.input.display()))
+    result.map_err(named)
 }
 
 /// Parses the command line, compiles, and reports any failure as one `error:` line.

@@ -3,19 +3,21 @@ use std::path::PathBuf;
 /// Everything that can go wrong between reading a module and writing its shared object.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("cannot read {}: {source}", path.display())]
-    Read { path: PathBuf, source: std::io::Error },
+    // The I/O error is part of the message rather than a `source`, so that error
+    // chains printed in full do not repeat it.
+    #[error("cannot read {}: {error}", path.display())]
+    Read { path: PathBuf, error: std::io::Error },
 
-    #[error("cannot write {}: {source}", path.display())]
-    Write { path: PathBuf, source: std::io::Error },
+    #[error("cannot write {}: {error}", path.display())]
+    Write { path: PathBuf, error: std::io::Error },
 
     /// The input is not a well-formed, valid WebAssembly module.
     #[error("invalid WebAssembly at byte offset {offset:#x}: {message}")]
     InvalidWasm { offset: usize, message: String },
 
     /// The input looked like WebAssembly text but did not parse.
-    #[error("invalid WebAssembly text: {0}")]
-    InvalidWat(String),
+    #[error("invalid WebAssembly text at line {line}, column {column}: {message}")]
+    InvalidWat { line: usize, column: usize, message: String },
 
     /// The module is valid but uses something this compiler cannot translate.
     #[error("unsupported WebAssembly feature: {0}")]

@@ -54,7 +54,7 @@ impl Lucetc {
     /// Reads a `.wasm` or `.wat` file.
     pub fn new(input: impl AsRef<Path>) -> Result<Lucetc, Error> {
         let path = input.as_ref();
-        let bytes = std::fs::read(path).map_err(|source| Error::Read { path: path.to_path_buf(), source })?;
+        let bytes = std::fs::read(path).map_err(|error| Error::Read { path: path.to_path_buf(), error })?;
         Lucetc::try_from_bytes(bytes)
     }
 
@@ -85,7 +85,7 @@ impl Lucetc {
                               format must be UTF-8"
                         .into(),
                 })?;
-                wat::parse_str(text).map_err(|e| Error::InvalidWat(e.to_string()))?
+                parse_wat(text)?
             };
             wasmparser::Validator::new_with_features(features).validate_all(&wasm)?;
             Ok(wasm)
@@ -188,4 +188,15 @@ impl Lucetc {
             emitter.finish(&info.data)
         })
     }
+}
+
+/// Encodes WebAssembly text, reporting errors as one line with their position.
+fn parse_wat(text: &str) -> Result<Vec<u8>, Error> {
+    let at = |e: wast::Error| {
+        let (line, column) = e.span().linecol_in(text);
+        Error::InvalidWat { line: line + 1, column: column + 1, message: e.message() }
+    };
+    let buf = wast::parser::ParseBuffer::new(text).map_err(at)?;
+    let mut wat = wast::parser::parse::<wast::Wat>(&buf).map_err(at)?;
+    wat.encode().map_err(at)
 }

@@ -12,7 +12,7 @@ pub fn write_atomically(out: &Path, fill: impl FnOnce(&Path) -> Result<(), Error
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    let write_err = |source| Error::Write { path: out.to_path_buf(), source };
+    let write_err = |error| Error::Write { path: out.to_path_buf(), error };
     let tmp = tempfile::Builder::new()
         .prefix(".lucetc-")
         .suffix(".tmp")
@@ -27,16 +27,16 @@ pub fn write_atomically(out: &Path, fill: impl FnOnce(&Path) -> Result<(), Error
 
 pub fn write_bytes(out: &Path, bytes: &[u8]) -> Result<(), Error> {
     write_atomically(out, |tmp| {
-        let mut f = std::fs::File::create(tmp).map_err(|source| Error::Write { path: out.to_path_buf(), source })?;
-        f.write_all(bytes).map_err(|source| Error::Write { path: out.to_path_buf(), source })
+        let mut f = std::fs::File::create(tmp).map_err(|error| Error::Write { path: out.to_path_buf(), error })?;
+        f.write_all(bytes).map_err(|error| Error::Write { path: out.to_path_buf(), error })
     })
 }
 
 /// Links `object` (the bytes of a relocatable object) into the shared object `out`.
 pub fn link_shared_object(object: &[u8], out: &Path) -> Result<(), Error> {
-    let dir = tempfile::tempdir().map_err(|source| Error::Write { path: std::env::temp_dir(), source })?;
+    let dir = tempfile::tempdir().map_err(|error| Error::Write { path: std::env::temp_dir(), error })?;
     let obj_path = dir.path().join("module.o");
-    std::fs::write(&obj_path, object).map_err(|source| Error::Write { path: obj_path.clone(), source })?;
+    std::fs::write(&obj_path, object).map_err(|error| Error::Write { path: obj_path.clone(), error })?;
     write_atomically(out, |tmp| {
         // `cc` knows where libm lives; libcalls cranelift emits (e.g. `fma`) resolve there.
         // The object defines no entry point and needs no C runtime start files.
@@ -55,7 +55,7 @@ pub fn link_shared_object(object: &[u8], out: &Path) -> Result<(), Error> {
             }
             other => other,
         }
-        .map_err(|source| Error::Write { path: out.to_path_buf(), source })?;
+        .map_err(|error| Error::Write { path: out.to_path_buf(), error })?;
         if !output.status.success() {
             return Err(Error::Link {
                 output: out.to_path_buf(),
