@@ -71,6 +71,14 @@ global_asm!(
     ".hidden exec_test_hostcall",
     "exec_test_hostcall:",
     "jmp qword ptr [rdi]",
+    // Calls the hostcall, then overflows the stack.
+    ".globl exec_test_hostcall_then_recurse",
+    ".hidden exec_test_hostcall_then_recurse",
+    "exec_test_hostcall_then_recurse:",
+    "sub rsp, 8",
+    "call qword ptr [rdi]",
+    "add rsp, 8",
+    "jmp exec_test_recurse",
     ".globl exec_test_rsp",
     ".hidden exec_test_rsp",
     "exec_test_rsp:",
@@ -119,6 +127,7 @@ extern "C" {
     fn exec_test_div0_site();
     fn exec_test_recurse();
     fn exec_test_hostcall();
+    fn exec_test_hostcall_then_recurse();
     fn exec_test_rsp();
     fn exec_test_mxcsr();
     fn exec_test_clobber();
@@ -521,6 +530,29 @@ fn resume_on_another_thread() {
     let mut h = h;
     assert!(matches!(h.resume(Some(Box::new(22u64))), GuestExit::Returned));
     assert_eq!(h.result(), 42);
+}
+
+extern "C" fn hostcall_yield_once(_vmctx: *mut TestVmctx) -> u64 {
+    // SAFETY: called from guest code, on the guest stack.
+    unsafe { yield_current(None) };
+    0
+}
+
+#[test]
+fn trap_after_resuming_on_a_fresh_thread() {
+    let mut h = Harness::new();
+    h.vmctx.hostcall = hostcall_yield_once as *const () as usize;
+    assert!(matches!(h.run(exec_test_hostcall_then_recurse), GuestExit::Yielded(None)));
+    // The new thread has never run a guest: resume must give it a signal stack big
+    // enough for the overflow that follows.
+    let mut h = std::thread::spawn(move || {
+        let mut h = h;
+        assert_eq!(expect_fault(h.resume(None)).0.code, TrapCode::StackOverflow);
+        h
+    })
+    .join()
+    .unwrap();
+    assert!(matches!(h.run(exec_test_const), GuestExit::Returned));
 }
 
 #[test]
