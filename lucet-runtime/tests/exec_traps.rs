@@ -111,7 +111,9 @@ fn many_traps_and_stack_overflows_in_a_row() {
 fn hostcall_terminates_the_run() {
     let mut inst = traps_instance();
     match inst.run("terminate", &[42i32.into()]) {
-        Err(Error::RuntimeTerminated(TerminationDetails::Provided(b))) => assert_eq!(b.downcast_ref::<i32>(), Some(&42)),
+        Err(Error::RuntimeTerminated(TerminationDetails::Provided(b))) => {
+            assert_eq!(b.downcast_ref::<i32>(), Some(&42))
+        }
         other => panic!("expected termination, got {other:?}"),
     }
     assert!(inst.is_terminated());

@@ -254,7 +254,7 @@ impl ExecState {
     pub(crate) unsafe fn run(&mut self, stack: &GuestStack, entry: Entry, lookup: &Arc<dyn TrapLookup>) -> GuestExit {
         assert!(!self.yielded, "ExecState::run called while the guest is yielded; resume or abandon it first");
         assert!(
-            stack.top % 16 == 0 && stack.guard_start <= stack.guard_end && stack.guard_end + 64 <= stack.top,
+            stack.top & 15 == 0 && stack.guard_start <= stack.guard_end && stack.guard_end + 64 <= stack.top,
             "malformed guest stack {stack:?}: top must be 16-byte aligned and above at least 64 usable bytes"
         );
         signals::prepare_thread();
@@ -373,9 +373,9 @@ impl ExecState {
                 // SAFETY: as above.
                 let details = unsafe { (*frame).terminated.take() };
                 self.clear();
-                GuestExit::Terminated(details.unwrap_or_else(|| {
-                    TerminationDetails::Other("terminated without details".to_string())
-                }))
+                GuestExit::Terminated(
+                    details.unwrap_or_else(|| TerminationDetails::Other("terminated without details".to_string())),
+                )
             }
             EXIT_YIELDED => {
                 self.yielded = true;
