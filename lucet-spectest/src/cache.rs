@@ -92,7 +92,7 @@ impl ModuleCache {
         }
         let target = std::env::var_os("CARGO_TARGET_DIR")
             .map(PathBuf::from)
-            .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("target"));
+            .unwrap_or_else(|| workspace_root().join("target"));
         target.join("lucet-spectest-cache")
     }
 
@@ -171,4 +171,10 @@ fn tempfile_in(dir: &Path) -> std::io::Result<(PathBuf, fs::File)> {
             Err(e) => return Err(e),
         }
     }
+}
+
+/// The workspace this crate was built in.
+fn workspace_root() -> PathBuf {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest.parent().unwrap_or(manifest).to_path_buf()
 }

@@ -497,15 +497,9 @@ impl<'a> ScriptRun<'a> {
         match self.instances[idx].run(invoke.name, &args) {
             Ok(RunResult::Returned(v)) => Outcome::Values(v.values().to_vec()),
             Ok(RunResult::Yielded(_)) => Outcome::Error("the guest yielded, which no spec test does".into()),
-            Err(RtError::RuntimeFault(details)) => {
-                // WebAssembly keeps every change made before a trap and lets the
-                // instances run again, so the fault is accepted rather than reset. A
-                // call that crossed into other instances may have left them marked too.
-                for instance in &mut self.instances {
-                    instance.clear_trap();
-                }
-                Outcome::Trap(details.trap_code, details.to_string())
-            }
+            // No reset: WebAssembly keeps every change made before a trap, and the
+            // runtime lets a faulted instance run again.
+            Err(RtError::RuntimeFault(details)) => Outcome::Trap(details.trap_code, details.to_string()),
             Err(e) => Outcome::Error(format!("cannot invoke {:?}: {e}", invoke.name)),
         }
     }
