@@ -118,6 +118,8 @@ pub struct Instance {
     pub(crate) dropped_data: Vec<bool>,
     pub(crate) dropped_elem: Vec<bool>,
     max_heap: u64,
+    // Boxed because FuncRefs point at them: their addresses must not move.
+    #[allow(clippy::vec_box)]
     host_funcs: Vec<Box<HostFuncCtx>>,
     host_globals: Vec<Global>,
     /// Instances this one imports from (directly).
@@ -351,7 +353,7 @@ impl Instance {
             if !maps.iter().any(|x| Arc::ptr_eq(x, m)) {
                 maps.push(m.clone());
             }
-            if p != self as *const Instance {
+            if !std::ptr::eq(p, self) {
                 vmctxs.push(inst.vmctx);
             }
         }
@@ -964,6 +966,14 @@ impl Instance {
         self.clean_borrows();
         self.state = State::Ready;
         self.initialize()
+    }
+
+    /// Forgets that the last run trapped (`is_faulted()` becomes false). Running again
+    /// does not require it: a trap ends only the call that trapped.
+    pub fn clear_trap(&mut self) {
+        if matches!(self.state, State::Faulted) {
+            self.state = State::Ready;
+        }
     }
 
     pub fn is_ready(&self) -> bool {
