@@ -582,9 +582,6 @@ impl WasiCtx {
             // leave the sandbox; Wasmtime refuses it the same way.
             return Err(Errno::INVAL);
         }
-        if old_path.ends_with('/') || new_path.ends_with('/') {
-            return trailing_slash_error(&old_dir.dir, old_path);
-        }
         old_dir.dir.hard_link(old_path, &new_dir.dir, new_path)?;
         Ok(())
     }
@@ -623,9 +620,7 @@ impl WasiCtx {
             if oflags & (oflags::CREAT | oflags::TRUNC) != 0 {
                 return Err(Errno::INVAL);
             }
-            if base & (rights::FD_WRITE | rights::FD_ALLOCATE | rights::FD_FILESTAT_SET_SIZE) != 0
-                && base & rights::FD_WRITE != 0
-            {
+            if base & rights::FD_WRITE != 0 {
                 // A directory cannot be opened for writing.
                 let meta = if follow { ds.dir.metadata(path) } else { ds.dir.symlink_metadata(path) };
                 if let Ok(meta) = meta {
@@ -645,9 +640,7 @@ impl WasiCtx {
         }
 
         let read = base & (rights::FD_READ | rights::FD_READDIR) != 0;
-        let write = base
-            & (rights::FD_WRITE | rights::FD_ALLOCATE | rights::FD_FILESTAT_SET_SIZE | rights::FD_DATASYNC)
-            != 0;
+        let write = base & (rights::FD_WRITE | rights::FD_ALLOCATE | rights::FD_FILESTAT_SET_SIZE) != 0;
         let mut opts = OpenOptions::new();
         opts.maybe_dir(true);
         if oflags & oflags::CREAT != 0 {
@@ -667,7 +660,10 @@ impl WasiCtx {
         if read || !write {
             opts.read(true);
         }
-        if fdflags & fdflags::APPEND != 0 {
+        // std-style options refuse append together with truncate, which POSIX
+        // allows; such files get O_APPEND right after opening instead.
+        let append_later = fdflags & fdflags::APPEND != 0 && oflags & oflags::TRUNC != 0;
+        if fdflags & fdflags::APPEND != 0 && !append_later {
             opts.append(true);
         }
         if fdflags & fdflags::NONBLOCK != 0 {
@@ -692,6 +688,10 @@ impl WasiCtx {
                 return Err(e.into());
             }
         };
+        if append_later {
+            let fl = rustix::fs::fcntl_getfl(file.as_fd())?;
+            rustix::fs::fcntl_setfl(file.as_fd(), fl | rustix::fs::OFlags::APPEND)?;
+        }
         let is_dir = file.metadata().map(|m| m.is_dir()).unwrap_or(false);
         let d = if is_dir {
             let dir = Dir::from_std_file(file.into_std());
@@ -747,7 +747,14 @@ impl WasiCtx {
         let old_path = guest_path(m, old_path, old_len)?;
         let new_path = guest_path(m, new_path, new_len)?;
         if new_path.ends_with('/') {
-            return trailing_slash_error(&dir.dir, new_path);
+            // A link name cannot name a directory, so a trailing slash only ever
+            // fails: EEXIST if something is there, ENOTDIR if it is not a
+            // directory, ENOENT if nothing is (as Linux reports).
+            return match dir.dir.symlink_metadata(new_path.trim_end_matches('/')) {
+                Ok(m) if m.is_dir() => Err(Errno::EXIST),
+                Ok(_) => Err(Errno::NOTDIR),
+                Err(e) => Err(e.into()),
+            };
         }
         // Where a symlink points is only checked when it is followed, so an
         // absolute or escaping target is harmless to create; cap-std refuses them
