@@ -108,7 +108,11 @@ fn show_core_expected(c: &WastRetCore<'_>) -> String {
             V128Pattern::F32x4(l) => format!("(v128.const f32x4 {})", join(l.iter().map(show_nan32).collect())),
             V128Pattern::F64x2(l) => format!("(v128.const f64x2 {})", join(l.iter().map(show_nan64).collect())),
         },
-        WastRetCore::RefNull(Some(h)) => format!("(ref.null {h:?})"),
+        WastRetCore::RefNull(Some(h)) => match abstract_heap(h) {
+            Ok(RefKind::Func) => "(ref.null func)".into(),
+            Ok(RefKind::Extern) => "(ref.null extern)".into(),
+            Err(_) => format!("(ref.null {h:?})"),
+        },
         WastRetCore::RefNull(None) => "(ref.null)".into(),
         WastRetCore::RefExtern(Some(n)) => format!("(ref.extern {n})"),
         WastRetCore::RefExtern(None) => "(ref.extern)".into(),
