@@ -90,19 +90,15 @@ pub fn repo_path(rel: &str) -> PathBuf {
 /// Compiles a guest (`.wasm` or `.wat`, repository-relative) into a `.so` with the
 /// lucetc library, reusing an earlier result for the same input and compiler.
 ///
-/// The key covers the input bytes, the `.so` format and compiler versions, and
-/// the test executable's modification time: lucetc is linked into it, so a
-/// changed compiler means a rebuilt executable and a fresh cache entry.
+/// The cache key covers the input bytes and the compiler's own sources (lucetc
+/// and the lucet-module contract), so every change to the compiler gets fresh
+/// `.so` files while test binaries built from the same compiler share them.
 pub fn compiled_guest(rel: &str) -> PathBuf {
     let src = repo_path(rel);
     let bytes = std::fs::read(&src).unwrap_or_else(|e| panic!("cannot read {}: {e}", src.display()));
     let mut h = Sha256::new();
     h.update(&bytes);
-    h.update(lucet_module::FORMAT_VERSION.to_le_bytes());
-    h.update(lucet_module::COMPILER_VERSION.as_bytes());
-    if let Ok(mtime) = std::env::current_exe().and_then(|p| p.metadata()).and_then(|m| m.modified()) {
-        h.update(format!("{mtime:?}").as_bytes());
-    }
+    h.update(compiler_fingerprint());
     let digest: String = h.finalize().iter().take(12).map(|b| format!("{b:02x}")).collect();
     let stem = src.file_stem().and_then(|s| s.to_str()).unwrap_or("guest");
     let out = scratch_dir("so-cache").join(format!("{stem}-{digest}.so"));
@@ -114,6 +110,39 @@ pub fn compiled_guest(rel: &str) -> PathBuf {
             .unwrap_or_else(|e| panic!("lucetc failed on {rel}: {e}"));
     }
     out
+}
+
+/// A hash of everything that determines lucetc's output besides its input.
+fn compiler_fingerprint() -> &'static [u8] {
+    static FINGERPRINT: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    FINGERPRINT.get_or_init(|| {
+        let mut files = Vec::new();
+        for dir in ["lucetc", "lucet-module"] {
+            collect_files(&repo_path(dir).join("src"), &mut files);
+            files.push(repo_path(dir).join("Cargo.toml"));
+        }
+        files.sort();
+        let mut h = Sha256::new();
+        h.update(lucet_module::FORMAT_VERSION.to_le_bytes());
+        h.update(lucet_module::COMPILER_VERSION.as_bytes());
+        for f in files {
+            h.update(f.to_string_lossy().as_bytes());
+            h.update(std::fs::read(&f).unwrap_or_default());
+        }
+        h.finalize().to_vec()
+    })
+}
+
+fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            collect_files(&path, out);
+        } else {
+            out.push(path);
+        }
+    }
 }
 
 /// Runs a command to completion, capturing its output.
