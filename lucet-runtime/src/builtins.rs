@@ -25,7 +25,7 @@ unsafe extern "C" fn memory_grow(vmctx: *mut u8, mem: u32, delta: i64) -> i64 {
     }
     // SAFETY: the owner is this instance or one it keeps alive.
     let owner = unsafe { &mut *loc.owner };
-    owner.grow_defined_memory(loc.def, loc.ty, delta as u64).map(|p| p as i64).unwrap_or(-1)
+    owner.grow_defined_memory(&loc, delta as u64).map(|p| p as i64).unwrap_or(-1)
 }
 
 unsafe extern "C" fn memory_fill(vmctx: *mut u8, mem: u32, dst: u64, val: u32, len: u64) -> u32 {

@@ -9,7 +9,7 @@ use crate::error::FaultDetails;
 use crate::exec::{Entry, ExecState, GuestExit, GuestStack, TrapLookup};
 use crate::linker::{Extern, Func, FuncKind, Global, GlobalKind, HostFuncCtx, Linker, Memory, Table};
 use crate::module::{unresolved, DlModule, Module, MultiCodeMap, ResolvedImport};
-use crate::region::mmap::{MmapRegion, Slot};
+use crate::region::mmap::{HeapArea, MmapRegion, Slot};
 use crate::val::{RunResult, UntypedRetVal, Val, YieldedVal};
 use crate::Error;
 use lucet_module::{
@@ -87,6 +87,8 @@ pub(crate) struct MemLoc {
     pub def: *mut MemoryDef,
     /// The instance that defines it.
     pub owner: *mut Instance,
+    /// Index among the owner's defined memories.
+    pub defined: usize,
     pub ty: lucet_module::MemoryType,
 }
 
@@ -136,6 +138,8 @@ pub struct Instance {
     pub(crate) heap_borrow: RefCell<()>,
     pub(crate) embed_ctx: HashMap<TypeId, RefCell<Box<dyn Any>>>,
     me: Weak<InstanceCell>,
+    /// Heaps of defined memories after the first.
+    extra_heaps: Vec<HeapArea>,
     // Dropped last: the heap and stack must outlive everything that points into them.
     slot: Slot,
 }
@@ -198,17 +202,11 @@ impl InstanceBuilder {
 
         // Check the module fits the slot before taking one.
         let limits = *self.region.limits();
-        let n_def_mem = data.memory_plans.len() - data.num_imported_memories();
-        if n_def_mem > 1 {
-            return Err(Error::LimitsExceeded(format!(
-                "module {path} defines {n_def_mem} memories, but a slot holds one; multiple defined memories are \
-                 not supported yet"
-            )));
-        }
         let max_heap = self.heap_limit.unwrap_or(usize::MAX).min(limits.heap_memory_size) as u64;
-        for plan in data.memory_plans.iter().skip(data.num_imported_memories()) {
+        for (i, plan) in data.memory_plans.iter().skip(data.num_imported_memories()).enumerate() {
             let need = plan.reserved_size.saturating_add(plan.guard_size);
-            if need > limits.heap_address_space_size as u64 {
+            // Only the first defined memory lives in the slot's heap reservation.
+            if i == 0 && need > limits.heap_address_space_size as u64 {
                 return Err(Error::LimitsExceeded(format!(
                     "module {path} was compiled for a heap reservation of {} bytes plus a {}-byte guard \
                      ({need} bytes), but the region's Limits::heap_address_space_size is {}; raise \
@@ -234,6 +232,14 @@ impl InstanceBuilder {
             )));
         }
 
+        // The first defined memory lives in the slot; any others (multi-memory) get
+        // reservations of their own.
+        let mut extra_heaps = Vec::new();
+        for plan in data.memory_plans.iter().skip(data.num_imported_memories() + 1) {
+            let need = plan.reserved_size.saturating_add(plan.guard_size).max(max_heap);
+            let need = usize::try_from(need).map_err(|_| Error::LimitsExceeded(format!("module {path} needs a heap reservation of {need} bytes")))?;
+            extra_heaps.push(HeapArea::reserve(need)?);
+        }
         let slot = self.region.take_slot()?;
         let layout = VmctxLayout::new(data);
         // SAFETY: non-zero size, valid alignment.
@@ -267,6 +273,7 @@ impl InstanceBuilder {
                 heap_borrow: RefCell::new(()),
                 embed_ctx: HashMap::new(),
                 me: me.clone(),
+                extra_heaps,
                 slot,
             }))
         });
@@ -510,9 +517,10 @@ impl Instance {
         let me: *mut Instance = self;
         for (i, plan) in data.memory_plans.iter().skip(data.num_imported_memories()).enumerate() {
             let def = self.def_memory_ptr(i as u32);
+            let base = self.heap_area(i).base;
             // SAFETY: offset inside the vmctx.
-            unsafe { *def = MemoryDef { base: self.slot.heap, current_length: 0 } };
-            self.memories.push(MemLoc { def, owner: me, ty: plan.memory });
+            unsafe { *def = MemoryDef { base, current_length: 0 } };
+            self.memories.push(MemLoc { def, owner: me, defined: i, ty: plan.memory });
         }
         for (i, t) in data.defined_tables.iter().enumerate() {
             let def = self.def_table_ptr(i as u32);
@@ -553,10 +561,11 @@ impl Instance {
         let module = self.module.clone();
         let data = module.module_data();
         // Memories: zero and shrink to the initial size.
-        self.slot.zero_heap();
         for (i, plan) in data.memory_plans.iter().skip(data.num_imported_memories()).enumerate() {
             let len = plan.memory.min_pages * WASM_PAGE;
-            self.slot.set_heap_accessible(len as usize)?;
+            let area = self.heap_area(i);
+            area.zero();
+            area.set_accessible(len as usize)?;
             // SAFETY: defined memory i of this vmctx.
             unsafe { (*self.def_memory_ptr(i as u32)).current_length = len };
         }
@@ -712,7 +721,15 @@ impl Instance {
     }
 
     /// Grows defined memory (in this instance); returns the old size in pages.
-    pub(crate) fn grow_defined_memory(&mut self, def: *mut MemoryDef, ty: lucet_module::MemoryType, delta: u64) -> Option<u64> {
+    fn heap_area(&mut self, defined: usize) -> &mut HeapArea {
+        match defined {
+            0 => &mut self.slot.heap,
+            n => &mut self.extra_heaps[n - 1],
+        }
+    }
+
+    pub(crate) fn grow_defined_memory(&mut self, loc: &MemLoc, delta: u64) -> Option<u64> {
+        let (def, ty) = (loc.def, loc.ty);
         // SAFETY: `def` is one of this instance's MemoryDefs.
         let cur = unsafe { (*def).current_length };
         let old_pages = cur / WASM_PAGE;
@@ -726,7 +743,7 @@ impl Instance {
             return Some(old_pages);
         }
         let new_len = new_pages * WASM_PAGE;
-        self.slot.set_heap_accessible(new_len as usize).ok()?;
+        self.heap_area(loc.defined).set_accessible(usize::try_from(new_len).ok()?).ok()?;
         // SAFETY: as above.
         unsafe { (*def).current_length = new_len };
         Some(old_pages)

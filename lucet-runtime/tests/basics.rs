@@ -145,3 +145,24 @@ fn region_exhaustion_and_reuse() {
     let mut c = region.new_instance(module).unwrap();
     assert_eq!(c.run("add", &[1i32.into(), 2i32.into()]).unwrap().unwrap_returned().as_i32(), 3);
 }
+
+#[test]
+fn several_memories() {
+    let so = compile_wat(
+        r#"(module (memory $a 1) (memory $b 2 3)
+             (data (memory $b) (i32.const 5) "b")
+             (func (export "load_b") (param i32) (result i32) local.get 0 i32.load8_u $b)
+             (func (export "grow_b") (param i32) (result i32) local.get 0 memory.grow $b)
+             (func (export "size_b") (result i32) memory.size $b)
+             (func (export "size_a") (result i32) memory.size $a))"#,
+    );
+    let mut inst = region(1).new_instance(lucet_runtime::DlModule::load(so).unwrap()).unwrap();
+    assert_eq!(inst.run("load_b", &[5i32.into()]).unwrap().unwrap_returned().as_i32(), b'b' as i32);
+    assert_eq!(inst.run("grow_b", &[1i32.into()]).unwrap().unwrap_returned().as_i32(), 2);
+    assert_eq!(inst.run("grow_b", &[1i32.into()]).unwrap().unwrap_returned().as_i32(), -1);
+    assert_eq!(inst.run("size_a", &[]).unwrap().unwrap_returned().as_i32(), 1);
+    let e = inst.run("load_b", &[(3 * 65536i32).into()]).unwrap_err();
+    assert!(matches!(e, Error::RuntimeFault(_)), "{e}");
+    inst.reset().unwrap();
+    assert_eq!(inst.run("size_b", &[]).unwrap().unwrap_returned().as_i32(), 2);
+}

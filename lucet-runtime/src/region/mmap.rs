@@ -133,7 +133,13 @@ impl MmapRegion {
         // SAFETY: offsets inside this slot.
         let (guard_start, stack_bottom) =
             unsafe { (slot_base.add(stack_guard), slot_base.add(stack_guard + STACK_GUARD_SIZE)) };
-        Ok(Slot { region, index, heap: slot_base, accessible: 0, guard_start, stack_bottom })
+        let heap = HeapArea {
+            base: slot_base,
+            reservation: self.limits.heap_address_space_size,
+            accessible: 0,
+            owned: false,
+        };
+        Ok(Slot { region, index, heap, guard_start, stack_bottom })
     }
 
     fn give_back(&self, index: usize) {
@@ -168,9 +174,8 @@ impl Region for MmapRegion {
 pub(crate) struct Slot {
     region: Arc<MmapRegion>,
     index: usize,
-    pub heap: *mut u8,
-    /// Bytes of the heap currently readable and writable.
-    accessible: usize,
+    /// The heap of memory 0, at the start of the slot.
+    pub heap: HeapArea,
     pub guard_start: *mut u8,
     pub stack_bottom: *mut u8,
 }
@@ -184,34 +189,72 @@ impl Slot {
         // SAFETY: the stack is the last `stack_size` bytes of the slot.
         unsafe { self.stack_bottom.add(self.region.limits.stack_size) }
     }
+}
 
-    /// Makes the first `len` bytes of the heap accessible. Growing only changes
-    /// protections; shrinking (reset) also discards the contents, so the heap reads as
-    /// zeroes again.
-    pub fn set_heap_accessible(&mut self, len: usize) -> Result<(), Error> {
-        let len = len.next_multiple_of(HOST_PAGE);
-        if len > self.region.limits.heap_address_space_size {
-            return Err(Error::LimitsExceeded(format!(
-                "a heap of {len} bytes does not fit the slot's heap_address_space_size of {}",
-                self.region.limits.heap_address_space_size
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.heap.release();
+        // SAFETY: the stack belongs to this slot and no guest runs on it any more.
+        unsafe {
+            libc::madvise(self.stack_bottom as *mut _, self.region.limits.stack_size, libc::MADV_DONTNEED);
+        }
+        self.region.give_back(self.index);
+    }
+}
+
+/// A heap reservation whose accessible prefix is the memory's current size.
+pub(crate) struct HeapArea {
+    pub base: *mut u8,
+    reservation: usize,
+    /// Bytes currently readable and writable.
+    accessible: usize,
+    /// Whether this area owns its mapping (extra memories) or lives in a slot.
+    owned: bool,
+}
+
+impl HeapArea {
+    /// A separate reservation, for memories beyond the first one of an instance.
+    pub fn reserve(reservation: usize) -> Result<HeapArea, Error> {
+        let reservation = reservation.next_multiple_of(HOST_PAGE).max(HOST_PAGE);
+        // SAFETY: an anonymous PROT_NONE reservation; no existing memory is affected.
+        let base = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                reservation,
+                libc::PROT_NONE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                -1,
+                0,
+            )
+        };
+        if base == libc::MAP_FAILED {
+            return Err(Error::Region(format!(
+                "cannot reserve {reservation} bytes for an additional memory: {}",
+                std::io::Error::last_os_error()
             )));
         }
-        if len > self.accessible {
-            // SAFETY: the range is inside this slot's heap reservation (checked above),
-            // which only this instance uses.
-            let rc = unsafe {
-                libc::mprotect(
-                    self.heap.add(self.accessible) as *mut _,
-                    len - self.accessible,
-                    libc::PROT_READ | libc::PROT_WRITE,
-                )
-            };
-            if rc != 0 {
-                return Err(Error::Internal(format!("mprotect of the heap failed: {}", std::io::Error::last_os_error())));
-            }
-        } else if len < self.accessible {
-            // SAFETY: as above; nothing refers to heap contents across a reset.
-            let rc = unsafe { libc::mprotect(self.heap.add(len) as *mut _, self.accessible - len, libc::PROT_NONE) };
+        Ok(HeapArea { base: base as *mut u8, reservation, accessible: 0, owned: true })
+    }
+
+    /// Makes the first `len` bytes accessible. Growing only changes protections;
+    /// shrinking (reset) makes the rest inaccessible again.
+    pub fn set_accessible(&mut self, len: usize) -> Result<(), Error> {
+        let len = len.next_multiple_of(HOST_PAGE);
+        if len > self.reservation {
+            return Err(Error::LimitsExceeded(format!(
+                "a heap of {len} bytes does not fit its reservation of {} bytes (Limits::heap_address_space_size)",
+                self.reservation
+            )));
+        }
+        let (start, size, prot) = if len > self.accessible {
+            (self.accessible, len - self.accessible, libc::PROT_READ | libc::PROT_WRITE)
+        } else {
+            (len, self.accessible - len, libc::PROT_NONE)
+        };
+        if size > 0 {
+            // SAFETY: the range is inside this heap's reservation (checked above), which
+            // only its instance uses.
+            let rc = unsafe { libc::mprotect(self.base.add(start) as *mut _, size, prot) };
             if rc != 0 {
                 return Err(Error::Internal(format!("mprotect of the heap failed: {}", std::io::Error::last_os_error())));
             }
@@ -221,23 +264,25 @@ impl Slot {
     }
 
     /// Zeroes the accessible heap by handing its pages back to the kernel.
-    pub fn zero_heap(&mut self) {
+    pub fn zero(&mut self) {
         if self.accessible > 0 {
-            // SAFETY: MADV_DONTNEED on our own private anonymous mapping: the pages read
+            // SAFETY: MADV_DONTNEED on a private anonymous mapping we own: the pages read
             // back as zeroes on next access.
-            unsafe { libc::madvise(self.heap as *mut _, self.accessible, libc::MADV_DONTNEED) };
+            unsafe { libc::madvise(self.base as *mut _, self.accessible, libc::MADV_DONTNEED) };
         }
+    }
+
+    fn release(&mut self) {
+        self.zero();
+        let _ = self.set_accessible(0);
     }
 }
 
-impl Drop for Slot {
+impl Drop for HeapArea {
     fn drop(&mut self) {
-        self.zero_heap();
-        let _ = self.set_heap_accessible(0);
-        // SAFETY: the stack belongs to this slot and no guest runs on it any more.
-        unsafe {
-            libc::madvise(self.stack_bottom as *mut _, self.region.limits.stack_size, libc::MADV_DONTNEED);
+        if self.owned {
+            // SAFETY: our own reservation; the instance using it is being dropped.
+            unsafe { libc::munmap(self.base as *mut _, self.reservation) };
         }
-        self.region.give_back(self.index);
     }
 }
