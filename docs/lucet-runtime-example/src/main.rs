@@ -46,17 +46,15 @@ fn main() -> anyhow::Result<()> {
         Limits::default().with_heap_memory_size(100 * 16 * 64 * 1024)
     };
 
-    // load the compiled Lucet module
     let dl_module = DlModule::load(&args.module)?;
-    // create a new memory region with one slot
+    // One slot: this program runs a single instance. The region reserves the
+    // slot's address space now, so instantiating maps nothing new.
     let region = MmapRegion::create(1, &limits)?;
-    // instantiate the module in the memory region
     let mut instance = region.new_instance(dl_module)?;
-    // prepare the WASI context, inheriting stdio handles from the host executable
+    // The guest prints through WASI; let it use this process's stdout and stderr.
     let wasi_ctx = WasiCtxBuilder::new().inherit_stdio().build()?;
     instance.insert_embed_ctx(wasi_ctx);
 
-    // run the WASI main function
     match instance.run("_start", &[]) {
         Ok(_) => {}
         // A guest may end `_start` with an explicit `exit(0)`. That is success,
@@ -72,7 +70,8 @@ fn main() -> anyhow::Result<()> {
         Err(e) => return Err(e).context("running `_start`"),
     }
 
-    // call an exported function of the same instance
+    // `_start` returned, so the instance is still usable: its exports can be
+    // called with whatever state `_start` left behind.
     let retval = instance.run("add", &[5i32.into(), 3i32.into()])?.unwrap_returned();
     println!("add(5, 3) = {}", i32::from(retval));
     Ok(())
