@@ -1,0 +1,52 @@
+;; Small exports over individual WASI calls, for tests of the context and the
+;; hostcall layer. Scratch space: results at 0..64, iovecs at 16, data at 4096.
+(module
+  (import "wasi_snapshot_preview1" "args_sizes_get" (func $args_sizes_get (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "args_get" (func $args_get (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "environ_sizes_get" (func $environ_sizes_get (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "environ_get" (func $environ_get (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_read" (func $fd_read (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "clock_time_get" (func $clock_time_get (param i32 i64 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "random_get" (func $random_get (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "proc_exit" (func $proc_exit (param i32)))
+  (memory (export "memory") 1)
+
+  (func (export "args_count") (result i32)
+    (drop (call $args_sizes_get (i32.const 0) (i32.const 4)))
+    (i32.load (i32.const 0)))
+  (func (export "args_buf_size") (result i32)
+    (drop (call $args_sizes_get (i32.const 0) (i32.const 4)))
+    (i32.load (i32.const 4)))
+  ;; Pointers at 2048, strings at 4096.
+  (func (export "args_get") (result i32) (call $args_get (i32.const 2048) (i32.const 4096)))
+  (func (export "env_count") (result i32)
+    (drop (call $environ_sizes_get (i32.const 0) (i32.const 4)))
+    (i32.load (i32.const 0)))
+  (func (export "env_get") (result i32) (call $environ_get (i32.const 2048) (i32.const 4096)))
+
+  ;; Writes [ptr, ptr+len) to fd; the count written is at 8.
+  (func (export "write") (param $fd i32) (param $p i32) (param $l i32) (result i32)
+    (i32.store (i32.const 16) (local.get $p))
+    (i32.store (i32.const 20) (local.get $l))
+    (call $fd_write (local.get $fd) (i32.const 16) (i32.const 1) (i32.const 8)))
+  ;; An iovec that points past the end of memory.
+  (func (export "write_out_of_bounds") (result i32)
+    (i32.store (i32.const 16) (i32.const 65000))
+    (i32.store (i32.const 20) (i32.const 1000))
+    (call $fd_write (i32.const 1) (i32.const 16) (i32.const 1) (i32.const 8)))
+  ;; The result pointer itself out of bounds.
+  (func (export "clock_out_of_bounds") (result i32)
+    (call $clock_time_get (i32.const 0) (i64.const 1) (i32.const 65532)))
+  (func (export "read") (param $fd i32) (result i32)
+    (i32.store (i32.const 16) (i32.const 4096))
+    (i32.store (i32.const 20) (i32.const 256))
+    (call $fd_read (local.get $fd) (i32.const 16) (i32.const 1) (i32.const 8)))
+  (func (export "count") (result i32) (i32.load (i32.const 8)))
+  (func (export "clock") (param $id i32) (result i32)
+    (call $clock_time_get (local.get $id) (i64.const 1) (i32.const 24)))
+  (func (export "clock_value") (result i64) (i64.load (i32.const 24)))
+  (func (export "random") (param $len i32) (result i32)
+    (call $random_get (i32.const 4096) (local.get $len)))
+  (func (export "exit") (param $code i32) (call $proc_exit (local.get $code)))
+)
