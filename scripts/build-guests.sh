@@ -4,7 +4,11 @@
 # The tests never run this: they use the committed `.wasm` files, so the guest
 # toolchains are only needed to change a guest. Run it from anywhere:
 #
-#     scripts/build-guests.sh
+#     scripts/build-guests.sh           rebuild the fixtures in place
+#     scripts/build-guests.sh --check   rebuild into a scratch directory and report
+#                                       fixtures that differ from their sources
+#                                       (exit status 1); the same toolchain
+#                                       versions give the same bytes
 #
 # Toolchains it needs:
 #   - Rust with the wasm32-wasip1 target:   rustup target add wasm32-wasip1
@@ -22,6 +26,21 @@
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+check=false
+case "${1:-}" in
+    "") ;;
+    --check) check=true ;;
+    *)
+        echo "usage: $0 [--check]" >&2
+        exit 2
+        ;;
+esac
+# Where the fixtures go: the repository itself, or a mirror of it to compare.
+out_root="$root"
+if $check; then
+    out_root="$(mktemp -d)"
+    trap 'rm -rf "$out_root"' EXIT
+fi
 # Guest builds get their own target directory so they never contend with, or
 # invalidate, the host workspace's build.
 target_dir="${root}/target/guests"
@@ -45,34 +64,52 @@ fi
 # machine produces the same bytes.
 remap="--remap-path-prefix=${root}=. --remap-path-prefix=${CARGO_HOME:-$HOME/.cargo}=cargo"
 
+# Paths below are relative to the repository root.
 rust_guest() { # <crate dir> <artifact name> <output> [extra rustc args...]
     local dir="$1" artifact="$2" out="$3"
     shift 3
-    echo "building ${out#"$root"/}"
-    (cd "$dir" && CARGO_TARGET_DIR="$target_dir" RUSTFLAGS="$remap" \
+    echo "building $out"
+    (cd "${root}/${dir}" && CARGO_TARGET_DIR="$target_dir" RUSTFLAGS="$remap" \
         cargo rustc --quiet --release --target wasm32-wasip1 -- "$@")
-    cp "${target_dir}/wasm32-wasip1/release/${artifact}.wasm" "$out"
+    mkdir -p "$(dirname "${out_root}/${out}")"
+    cp "${target_dir}/wasm32-wasip1/release/${artifact}.wasm" "${out_root}/${out}"
 }
 
-c_guest() { # <output> <clang args...>
-    local out="$1"
-    shift
-    echo "building ${out#"$root"/}"
-    "$clang" --target=wasm32-wasi --sysroot="$sysroot" -O2 -ffile-prefix-map="${root}=." "$@" -o "$out"
+c_guest() { # <output> <source> [extra clang args...]
+    local out="$1" src="$2"
+    shift 2
+    echo "building $out"
+    mkdir -p "$(dirname "${out_root}/${out}")"
+    "$clang" --target=wasm32-wasi --sysroot="$sysroot" -O2 -ffile-prefix-map="${root}=." "$@" \
+        "${root}/${src}" -o "${out_root}/${out}"
 }
 
 # A command module exports only `_start` unless told otherwise; `add` is
 # exported for the host that calls into the instance after `_start`.
-rust_guest "${root}/examples/hello-rust" hello-rust "${root}/examples/hello-rust/hello-rust.wasm" \
+rust_guest examples/hello-rust hello-rust examples/hello-rust/hello-rust.wasm \
     -C link-arg=--export=add
 
-c_guest "${root}/examples/hello-c/hello-c.wasm" "${root}/examples/hello-c/hello.c"
+c_guest examples/hello-c/hello-c.wasm examples/hello-c/hello.c
 
-rust_guest "${root}/examples/calculator/plugins/add-rust" calc_plugin_add \
-    "${root}/examples/calculator/plugins/add-rust/add.wasm"
+rust_guest examples/calculator/plugins/add-rust calc_plugin_add examples/calculator/plugins/add-rust/add.wasm
 
 # A reactor: no `main`, the host calls the exports (after `_initialize`).
-c_guest "${root}/examples/calculator/plugins/mul-c/mul.wasm" -mexec-model=reactor \
-    "${root}/examples/calculator/plugins/mul-c/mul.c"
+c_guest examples/calculator/plugins/mul-c/mul.wasm examples/calculator/plugins/mul-c/mul.c -mexec-model=reactor
 
-echo "done"
+if $check; then
+    stale=0
+    for f in $(cd "$out_root" && find . -name '*.wasm' | sort); do
+        f="${f#./}"
+        if ! cmp -s "${out_root}/${f}" "${root}/${f}"; then
+            echo "differs from its source: $f" >&2
+            stale=1
+        fi
+    done
+    if [ "$stale" = 1 ]; then
+        echo "run scripts/build-guests.sh to update the fixtures (or check the toolchain versions)" >&2
+        exit 1
+    fi
+    echo "all fixtures match their sources"
+else
+    echo "done"
+fi
