@@ -11,7 +11,7 @@ use crate::exec::{TrapInfo, TrapLookup};
 use crate::hostcall::lookup_hostcall;
 use crate::Error;
 use lucet_module::{
-    FuncType, ImportKind, ModuleData, ModuleDescriptor, TrapCode, TrapSite, FORMAT_VERSION, MAGIC, MODULE_SYMBOL,
+    ExportKind, FuncType, ImportKind, ModuleData, ModuleDescriptor, TrapCode, TrapSite, FORMAT_VERSION, MAGIC, MODULE_SYMBOL,
 };
 use std::collections::HashMap;
 use std::ffi::{CStr, CString};
@@ -163,11 +163,9 @@ impl DlModule {
                 ),
             ));
         }
-        for (i, f) in data.functions.iter().enumerate() {
-            if f.type_index as usize >= data.types.len() || (i >= n_imported) != f.code.is_some() {
-                return Err(invalid(&shown, format!("function {i} has inconsistent metadata; recompile the module")));
-            }
-        }
+        validate_metadata(&data).map_err(|e| {
+            invalid(&shown, format!("inconsistent metadata ({e}); recompile the module with this version of lucetc"))
+        })?;
         check_cpu_features(&shown, &data)?;
 
         let type_ids = data.types.iter().map(intern_signature).collect::<Vec<_>>();
@@ -254,6 +252,54 @@ impl Drop for DlModule {
         // is gone no code or data from the object is in use any more.
         unsafe { libc::dlclose(self.handle) };
     }
+}
+
+/// Checks every index in the metadata, so instantiation can index without panicking
+/// even if the metadata was tampered with.
+fn validate_metadata(d: &ModuleData) -> Result<(), String> {
+    let n_types = d.types.len();
+    let n_funcs = d.functions.len();
+    let n_imp_funcs = d.num_imported_funcs();
+    let n_tables = d.num_imported_tables() + d.defined_tables.len();
+    let n_mems = d.memory_plans.len();
+    let n_globals = d.num_imported_globals() + d.defined_globals.len();
+    if d.num_imported_memories() > n_mems {
+        return Err("more imported memories than memory plans".into());
+    }
+    let mut imp_func = 0;
+    for imp in &d.imports {
+        if let ImportKind::Func(t) = imp.kind {
+            if t as usize >= n_types {
+                return Err(format!("import `{}`.`{}` has type {t} of {n_types}", imp.module, imp.field));
+            }
+            if d.functions.get(imp_func).map(|f| f.type_index) != Some(t) {
+                return Err(format!("imported function {imp_func} disagrees with its import"));
+            }
+            imp_func += 1;
+        }
+    }
+    for (i, f) in d.functions.iter().enumerate() {
+        if f.type_index as usize >= n_types || (i >= n_imp_funcs) != f.code.is_some() {
+            return Err(format!("function {i} is malformed"));
+        }
+    }
+    for e in &d.exports {
+        let ok = match e.kind {
+            ExportKind::Func(i) => (i as usize) < n_funcs,
+            ExportKind::Table(i) => (i as usize) < n_tables,
+            ExportKind::Memory(i) => (i as usize) < n_mems,
+            ExportKind::Global(i) => (i as usize) < n_globals,
+        };
+        if !ok {
+            return Err(format!("export `{}` refers to a missing item", e.name));
+        }
+    }
+    if let Some(s) = d.start {
+        if s as usize >= n_funcs {
+            return Err(format!("start function {s} does not exist"));
+        }
+    }
+    Ok(())
 }
 
 fn dlerror_text() -> String {
