@@ -8,6 +8,7 @@ use std::path::PathBuf;
 
 fn build_out_of_tree_host() -> PathBuf {
     let manifest_dir = repo_path("tests/out-of-tree-host");
+    assert!(!manifest_dir.join(".cargo").exists(), "the out-of-tree host must not need a .cargo/config of its own");
     // The same dependency versions as the workspace, so the build needs no
     // registry access and compiles what the workspace already tested. Cargo
     // drops the entries this crate does not use.
