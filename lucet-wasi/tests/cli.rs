@@ -1,0 +1,184 @@
+//! The `lucet-wasi` command: what it runs, what the guest sees, and the one-line
+//! errors and exit statuses it gives for traps, timeouts and bad input.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn guest() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/guests/cli.wat")
+}
+
+fn cache_dir() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("lucet-wasi-cli-cache")
+}
+
+fn lucet_wasi(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_lucet-wasi"))
+        .arg("--cache-dir")
+        .arg(cache_dir())
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run lucet-wasi")
+}
+
+fn run_guest(opts: &[&str], guest_args: &[&str]) -> Output {
+    let g = guest();
+    let mut args: Vec<&str> = opts.to_vec();
+    args.push(g.to_str().unwrap());
+    args.extend_from_slice(guest_args);
+    lucet_wasi(&args)
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// The error is one line, starts with `error:`, and has no panic or backtrace.
+fn assert_one_line_error(o: &Output, needle: &str) {
+    let e = stderr(o);
+    assert_eq!(e.lines().count(), 1, "one line expected, got: {e}");
+    assert!(e.starts_with("error:"), "{e}");
+    assert!(e.contains(needle), "expected {needle:?} in: {e}");
+    assert!(!e.contains("panicked") && !e.contains("backtrace"), "{e}");
+}
+
+#[test]
+fn runs_a_wat_file_and_caches_it() {
+    let o = run_guest(&[], &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "hello\n");
+    let o = run_guest(&["--no-cache"], &[]);
+    assert_eq!(stdout(&o), "hello\n");
+    assert!(std::fs::read_dir(cache_dir()).unwrap().any(|e| e.unwrap().path().extension().is_some_and(|x| x == "so")));
+}
+
+#[test]
+fn exit_status_is_the_proc_exit_code_and_args_are_passed() {
+    let o = run_guest(&["--entrypoint", "exit_args_count"], &["a", "--not-a-flag", "c"]);
+    assert_eq!(o.status.code(), Some(4), "argv[0] plus three: {}", stderr(&o));
+}
+
+#[test]
+fn environment_is_empty_unless_given() {
+    let o = Command::new(env!("CARGO_BIN_EXE_lucet-wasi"))
+        .arg("--cache-dir")
+        .arg(cache_dir())
+        .args(["--entrypoint", "exit_env_count"])
+        .arg(guest())
+        .env("LUCET_WASI_SECRET", "1")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "no --env: empty environment; {}", stderr(&o));
+    let o = run_guest(&["--entrypoint", "exit_env_count", "--env", "A=1", "--env", "B=2=3"], &[]);
+    assert_eq!(o.status.code(), Some(2));
+    let o = Command::new(env!("CARGO_BIN_EXE_lucet-wasi"))
+        .arg("--cache-dir")
+        .arg(cache_dir())
+        .args(["--entrypoint", "exit_env_count", "--inherit-env"])
+        .arg(guest())
+        .env("LUCET_WASI_SECRET", "1")
+        .output()
+        .unwrap();
+    assert!(o.status.code().unwrap_or(0) > 0, "--inherit-env passes the host environment");
+}
+
+#[test]
+fn invoke_parses_arguments_by_signature() {
+    let o = run_guest(&["--invoke", "add"], &["5", "3"]);
+    assert_eq!((o.status.code(), stdout(&o).as_str()), (Some(0), "8\n"), "{}", stderr(&o));
+    let o = run_guest(&["--invoke", "add64"], &["-1", "0x10"]);
+    assert_eq!(stdout(&o), "15\n");
+    let o = run_guest(&["--invoke", "fmul"], &["1.5", "2"]);
+    assert_eq!(stdout(&o), "3\n");
+    let o = run_guest(&["--invoke", "add"], &["5"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_one_line_error(&o, "takes 2 argument");
+    let o = run_guest(&["--invoke", "add"], &["5", "three"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_one_line_error(&o, "`three` is not an i32");
+    let o = run_guest(&["--invoke", "nope"], &[]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_one_line_error(&o, "add");
+}
+
+#[test]
+fn a_trap_is_one_line_and_status_125() {
+    let o = run_guest(&["--entrypoint", "trap"], &[]);
+    assert_eq!(o.status.code(), Some(125));
+    assert_one_line_error(&o, "guest trapped");
+    assert!(stderr(&o).contains("trap"), "{}", stderr(&o));
+}
+
+#[test]
+fn a_timeout_stops_a_runaway_guest_with_status_124() {
+    let start = Instant::now();
+    let o = run_guest(&["--timeout", "500ms", "--entrypoint", "spin"], &[]);
+    assert_eq!(o.status.code(), Some(124));
+    assert_one_line_error(&o, "timeout");
+    assert!(start.elapsed() < Duration::from_secs(60));
+}
+
+#[test]
+fn bad_input_is_one_line_and_status_2() {
+    let o = lucet_wasi(&["--no-such-flag", "x.so"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(!stderr(&o).contains("panicked"));
+    let o = lucet_wasi(&["/no/such/module.so"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_one_line_error(&o, "cannot read module");
+    let tmp = tempfile::tempdir().unwrap();
+    let junk = tmp.path().join("junk.wasm");
+    std::fs::write(&junk, b"\0asm\x01\0\0\0\x05garbage").unwrap();
+    let o = lucet_wasi(&[junk.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_one_line_error(&o, "cannot compile");
+    let o = lucet_wasi(&["--dir", "/no/such/dir::/", guest().to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_one_line_error(&o, "/no/such/dir");
+}
+
+#[test]
+fn a_module_from_another_format_version_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let so = tmp.path().join("cli.so");
+    lucetc::Lucetc::try_from_bytes(std::fs::read(guest()).unwrap()).unwrap().shared_object_file(&so).unwrap();
+    let mut bytes = std::fs::read(&so).unwrap();
+    let at = bytes.windows(8).position(|w| w == lucet_module::MAGIC).expect("descriptor magic") + 8;
+    let bumped = lucet_module::FORMAT_VERSION + 1;
+    bytes[at..at + 4].copy_from_slice(&bumped.to_le_bytes());
+    std::fs::write(&so, &bytes).unwrap();
+    let o = lucet_wasi(&[so.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_one_line_error(&o, "format version");
+}
+
+#[test]
+fn dir_accepts_wasmtime_and_lucet_forms() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("data.txt"), "file contents").unwrap();
+    let host = tmp.path().to_str().unwrap().to_owned();
+    for (spec, name) in [(format!("{host}::/sandbox"), "/sandbox"), (format!("{host}:guest"), "guest"), (host.clone(), host.as_str())] {
+        let o = run_guest(&["--dir", &spec, "--entrypoint", "read_file"], &[]);
+        assert_eq!(o.status.code(), Some(0), "--dir {spec}: {}", stderr(&o));
+        assert_eq!(stdout(&o), format!("{name}\nfile contents"), "--dir {spec}");
+    }
+}
+
+#[test]
+fn version_and_help() {
+    let o = lucet_wasi(&["--version"]);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(stdout(&o).starts_with("lucet-wasi "));
+    let o = lucet_wasi(&["--help"]);
+    assert_eq!(o.status.code(), Some(0));
+    let h = stdout(&o);
+    for flag in ["--dir", "--env", "--inherit-env", "--invoke", "--entrypoint", "--max-heap-size", "--stack-size", "--timeout", "--no-cache", "124", "125"] {
+        assert!(h.contains(flag), "--help mentions {flag}");
+    }
+}
