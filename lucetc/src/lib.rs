@@ -42,12 +42,23 @@ use std::path::Path;
 /// lucetc::Lucetc::new("hello.wasm")?.shared_object_file("hello.so")?;
 /// # Ok(()) }
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Lucetc {
     /// Always the binary encoding, already validated.
     wasm: Vec<u8>,
     features: WasmFeatures,
     config: Config,
+}
+
+impl std::fmt::Debug for Lucetc {
+    // The module's bytes would drown everything else.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lucetc")
+            .field("wasm_len", &self.wasm.len())
+            .field("features", &self.features)
+            .field("config", &self.config)
+            .finish()
+    }
 }
 
 impl Lucetc {
