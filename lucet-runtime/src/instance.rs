@@ -1036,6 +1036,29 @@ impl Instance {
         }
     }
 
+    /// The original Lucet's name for [`Instance::heap_u32s`].
+    pub fn heap_u32(&self) -> &[u32] {
+        self.heap_u32s()
+    }
+
+    /// The original Lucet's name for [`Instance::heap_u32s_mut`].
+    pub fn heap_u32_mut(&mut self) -> &mut [u32] {
+        self.heap_u32s_mut()
+    }
+
+    /// Grows memory 0 by `additional_pages` from the host; returns the old size in pages.
+    pub fn grow_memory(&mut self, additional_pages: u32) -> Result<u32, Error> {
+        let loc = *self.memories.first().ok_or_else(|| Error::InvalidArgument("the module has no memory".into()))?;
+        // SAFETY: the owner is this instance or one it keeps alive; no guest runs now
+        // (`&mut self`).
+        let owner = unsafe { &mut *loc.owner };
+        owner.grow_defined_memory(&loc, additional_pages as u64).map(|p| p as u32).ok_or_else(|| {
+            Error::LimitsExceeded(format!(
+                "cannot grow the heap by {additional_pages} pages: past the memory's maximum or Limits::heap_memory_size"
+            ))
+        })
+    }
+
     pub fn heap_u32s_mut(&mut self) -> &mut [u32] {
         match self.memory_slice(0) {
             // SAFETY: as in `heap_u32s`, with exclusive access.

@@ -100,6 +100,21 @@ impl Vmctx {
         unsafe { crate::exec::terminate_current(details) }
     }
 
+    /// Runs a hostcall body so that a panic in it ends the run with
+    /// `TerminationDetails::HostcallPanic` instead of aborting the process (a panic
+    /// cannot unwind through guest frames, and `extern "C"` functions abort on unwind).
+    ///
+    /// ```ignore
+    /// unsafe extern "C" fn my_hostcall(vmctx: &Vmctx, x: u32) -> u32 {
+    ///     vmctx.catch_panics(|vmctx| vmctx.heap()[x as usize] as u32)
+    /// }
+    /// ```
+    pub fn catch_panics<R>(&self, f: impl FnOnce(&Vmctx) -> R) -> R {
+        // SAFETY: as in `terminate_with`; on a panic, `f`'s frames were already
+        // unwound by `catch_unwind`.
+        unsafe { crate::exec::terminate_on_panic(|| f(self)) }
+    }
+
     /// Suspends the run: `run`/`resume` returns `RunResult::Yielded` with no value.
     pub fn yield_(&self) {
         // SAFETY: as in `terminate_with`.

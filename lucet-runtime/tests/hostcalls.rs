@@ -14,6 +14,7 @@ const GUEST: &str = r#"(module
   (import "custom" "write_hello" (func $write_hello (param i32)))
   (import "custom" "borrow_and_stop" (func $borrow_and_stop))
   (import "custom" "ask_host" (func $ask (param i32) (result i32)))
+  (import "custom" "panics" (func $panics))
   (memory (export "memory") 1)
   (data (i32.const 8) "\01\02\03\04")
   (func (export "double") (param i32) (result i32) local.get 0 call $double)
@@ -21,6 +22,7 @@ const GUEST: &str = r#"(module
   (func (export "bump") (param i64) local.get 0 call $bump)
   (func (export "hello") i32.const 100 call $write_hello)
   (func (export "stop") call $borrow_and_stop)
+  (func (export "panic") call $panics)
   (func (export "ask") (param i32) (result i32) local.get 0 call $ask i32.const 1 i32.add)
 )"#;
 
@@ -55,7 +57,12 @@ unsafe extern "C" fn ask_host(vmctx: &Vmctx, q: i32) -> i32 {
     vmctx.yield_val_expecting_val::<i32, i32>(q)
 }
 
-static HOSTCALLS: [HostcallDef; 6] = [
+unsafe extern "C" fn panics(vmctx: &Vmctx) {
+    vmctx.catch_panics(|_| panic!("hostcall bug"))
+}
+
+static HOSTCALLS: [HostcallDef; 7] = [
+    HostcallDef { module: "custom", name: "panics", params: &[], results: &[], func: panics as *const u8 },
     HostcallDef { module: "custom", name: "double", params: &[ValType::I32], results: &[ValType::I32], func: double as *const u8 },
     HostcallDef {
         module: "custom",
@@ -137,4 +144,15 @@ fn signature_mismatch_is_an_unresolved_import() {
     let msg = DlModule::load(so).unwrap_err().to_string();
     assert!(msg.contains("(i64) -> (i32)") && msg.contains("(i32) -> (i32)"), "{msg}");
     let _ = region(1).free_slots();
+}
+
+#[test]
+fn a_panicking_hostcall_terminates_the_run() {
+    let mut inst = guest();
+    match inst.run("panic", &[]) {
+        Err(Error::RuntimeTerminated(TerminationDetails::HostcallPanic(m))) => assert!(m.contains("hostcall bug")),
+        other => panic!("{other:?}"),
+    }
+    inst.reset().unwrap();
+    assert_eq!(inst.run("double", &[2i32.into()]).unwrap().unwrap_returned().as_i32(), 4);
 }
