@@ -23,7 +23,7 @@ use anyhow::{anyhow, bail, Context};
 use clap::Parser;
 use lucet_runtime::{DlModule, Error, InstanceHandle, Limits, MmapRegion, Region};
 use lucet_wasi::WasiCtxBuilder;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// A plugin gets this much linear memory at most: enough for a small C plugin,
 /// and a bound on what a misbehaving one can take.
@@ -61,7 +61,7 @@ fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-fn load_plugin(region: &MmapRegion, path: &PathBuf) -> anyhow::Result<InstanceHandle> {
+fn load_plugin(region: &MmapRegion, path: &Path) -> anyhow::Result<InstanceHandle> {
     if !path.exists() {
         bail!("no such file; compile the plugin first with `lucetc-wasi -o {} PLUGIN.wasm`", path.display());
     }
