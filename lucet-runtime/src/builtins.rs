@@ -151,6 +151,7 @@ mod tests {
 
     #[test]
     fn table_order_matches_the_contract() {
+        // SAFETY: `table()` points at a static array of `Builtin::COUNT` entries.
         let t = unsafe { std::slice::from_raw_parts(table(), Builtin::COUNT) };
         assert_eq!(t[Builtin::MemoryGrow as usize], memory_grow as *const u8);
         assert_eq!(t[Builtin::TableInit as usize], table_init as *const u8);

@@ -9,7 +9,20 @@
 //! signal handlers and come back as [`Error::RuntimeFault`] with a [`TrapCode`], after
 //! which the instance can be `reset()` and reused. Hostcalls see the calling instance
 //! through [`Vmctx`]. Native hostcalls are registered in-process
-//! ([`register_hostcalls`]), so host programs need no special linker flags.
+//! ([`register_hostcalls`]), so host programs need no special linker flags. Modules
+//! loaded with [`DlModule::load_unresolved`] can also import functions, memories,
+//! tables and globals from other instances or from Rust closures through a [`Linker`].
+//!
+//! ```no_run
+//! use lucet_runtime::{DlModule, Limits, MmapRegion, Region};
+//!
+//! let module = DlModule::load("add.so")?;
+//! let region = MmapRegion::create(1, &Limits::default())?;
+//! let mut instance = region.new_instance(module)?;
+//! let sum: i32 = instance.run("add", &[5i32.into(), 3i32.into()])?.unwrap_returned().into();
+//! assert_eq!(sum, 8);
+//! # Ok::<(), lucet_runtime::Error>(())
+//! ```
 //!
 //! `docs/architecture.md` at the repository root describes the memory layout and the
 //! safety argument.
