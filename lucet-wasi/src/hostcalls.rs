@@ -152,7 +152,8 @@ fn read_subs_v0(m: &GuestMemory, ptr: u32, n: u32) -> WasiResult<Vec<Sub>> {
 fn write_events(m: &mut GuestMemory, out: u32, nevents: u32, events: &[Event]) -> WasiResult<()> {
     let size = std::mem::size_of::<Event>() as u32;
     for (i, e) in events.iter().enumerate() {
-        m.write(out + i as u32 * size, e)?;
+        let at = (i as u32).checked_mul(size).and_then(|o| o.checked_add(out)).ok_or(Errno::FAULT)?;
+        m.write(at, e)?;
     }
     m.write(nevents, &(events.len() as u32))
 }

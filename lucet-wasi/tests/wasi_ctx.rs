@@ -183,3 +183,15 @@ fn wasi_unstable_programs_run() {
     let err = inst.run("_start", &[]).expect_err("exits");
     assert_eq!(lucet_wasi::exit_code(&err), Some(9));
 }
+
+#[test]
+fn poll_oneoff_waits_for_a_clock() {
+    let mut inst = common::instance("basics.wat", WasiCtxBuilder::new().build().unwrap());
+    let start = std::time::Instant::now();
+    assert_eq!(call(&mut inst, "poll_sleep", &[50_000_000i64.into()]), 0);
+    assert!(start.elapsed() >= std::time::Duration::from_millis(50));
+    assert_eq!(call(&mut inst, "count", &[]), 1);
+    assert_eq!(inst.run("event_userdata", &[]).unwrap().unwrap_returned().as_u64(), 0x1234);
+    assert_eq!(call(&mut inst, "event_type", &[]), 0, "a clock event");
+    assert_eq!(call(&mut inst, "poll_none", &[]), Errno::INVAL.0 as i32, "no subscriptions");
+}

@@ -10,6 +10,7 @@
   (import "wasi_snapshot_preview1" "clock_time_get" (func $clock_time_get (param i32 i64 i32) (result i32)))
   (import "wasi_snapshot_preview1" "random_get" (func $random_get (param i32 i32) (result i32)))
   (import "wasi_snapshot_preview1" "proc_exit" (func $proc_exit (param i32)))
+  (import "wasi_snapshot_preview1" "poll_oneoff" (func $poll_oneoff (param i32 i32 i32 i32) (result i32)))
   (memory (export "memory") 1)
 
   (func (export "args_count") (result i32)
@@ -49,4 +50,19 @@
   (func (export "random") (param $len i32) (result i32)
     (call $random_get (i32.const 4096) (local.get $len)))
   (func (export "exit") (param $code i32) (call $proc_exit (local.get $code)))
+
+  ;; Waits $ns nanoseconds on the monotonic clock through poll_oneoff: one clock
+  ;; subscription at 128 (userdata 0x1234), the event written at 256, the count at 8.
+  (func (export "poll_sleep") (param $ns i64) (result i32)
+    (i64.store (i32.const 128) (i64.const 0x1234))
+    (i32.store8 (i32.const 136) (i32.const 0))
+    (i32.store (i32.const 144) (i32.const 1))
+    (i64.store (i32.const 152) (local.get $ns))
+    (i64.store (i32.const 160) (i64.const 0))
+    (i32.store16 (i32.const 168) (i32.const 0))
+    (call $poll_oneoff (i32.const 128) (i32.const 256) (i32.const 1) (i32.const 8)))
+  (func (export "event_userdata") (result i64) (i64.load (i32.const 256)))
+  (func (export "event_type") (result i32) (i32.load8_u (i32.const 266)))
+  (func (export "poll_none") (result i32)
+    (call $poll_oneoff (i32.const 128) (i32.const 256) (i32.const 0) (i32.const 8)))
 )
