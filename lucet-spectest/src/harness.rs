@@ -96,10 +96,14 @@ pub fn test_main(root: &Path, only: Option<&[&str]>) -> ExitCode {
     let mut summary = Summary::default();
     let mut failed_tests = Vec::new();
     for (name, file) in &selected {
+        // The name goes out before the script runs, so that if a runtime bug takes
+        // the process down the last line says which script did it.
+        print!("test {name} ... ");
+        let _ = std::io::stdout().flush();
         let report: FileReport = run_wast_file(file, &cache);
         let status = if report.failed == 0 { "ok" } else { "FAILED" };
         println!(
-            "test {name} ... {status} ({} passed, {} failed, {:.1}s)",
+            "{status} ({} passed, {} failed, {:.1}s)",
             report.passed,
             report.failed,
             report.elapsed.as_secs_f64()

@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use wast::lexer::Lexer;
+use wast::lexer::{Lexer, TokenKind};
 use wast::parser::{self, ParseBuffer};
 use wast::token::Span;
 use wast::{QuoteWat, Wast, WastDirective, WastExecute, WastInvoke, Wat};
@@ -84,31 +84,60 @@ fn single_failure_at(
 /// Runs a script whose text is `text`; `path` is used only in the report.
 pub fn run_wast_source(path: &Path, text: &str, cache: &ModuleCache) -> FileReport {
     let start = Instant::now();
-    let mut lexer = Lexer::new(text);
-    // names.wast deliberately uses bidirectional-override and other look-alike
-    // characters in names; the spec allows them.
-    lexer.allow_confusing_unicode(true);
-    let buf = match ParseBuffer::new_with_lexer(lexer) {
-        Ok(buf) => buf,
+    // First the whole script at once; if that fails, each top-level form on its own,
+    // so that one form the parser does not understand costs that form only.
+    let whole = match parse_buffer(text) {
+        Ok(buf) => Some(buf),
         Err(e) => {
             let (line, col) = e.span().linecol_in(text);
             let reason = format!("cannot parse the script: {}", e.message());
             return single_failure_at(path, start, (line + 1, col + 1), "script", reason);
         }
     };
-    let mut wast = match parser::parse::<Wast<'_>>(&buf) {
-        Ok(w) => w,
-        Err(e) => {
-            let (line, col) = e.span().linecol_in(text);
-            let reason = format!("cannot parse the script: {}", e.message());
-            return single_failure_at(path, start, (line + 1, col + 1), "script", reason);
-        }
+    let mut items = Vec::new();
+    let whole_parse = whole.as_ref().map(parser::parse::<Wast<'_>>);
+    let ranges = match &whole_parse {
+        Some(Ok(_)) => Vec::new(),
+        Some(Err(_)) | None => match top_level_forms(text) {
+            Ok(r) => r,
+            Err(e) => {
+                let (line, col) = e.span().linecol_in(text);
+                let reason = format!("cannot parse the script: {}", e.message());
+                return single_failure_at(path, start, (line + 1, col + 1), "script", reason);
+            }
+        },
     };
+    let form_buffers: Vec<(usize, &str, Result<ParseBuffer<'_>, wast::Error>)> =
+        ranges.iter().map(|&(s, e)| (s, &text[s..e], parse_buffer(&text[s..e]))).collect();
+    match whole_parse {
+        Some(Ok(wast)) => items.extend(wast.directives.into_iter().map(|d| Item::Directive(0, d))),
+        _ => {
+            for (base, form, buf) in &form_buffers {
+                let parsed = match buf {
+                    Ok(b) => parser::parse::<Wast<'_>>(b).map_err(|e| (e.span().offset(), e.message())),
+                    Err(e) => Err((e.span().offset(), e.message())),
+                };
+                match parsed {
+                    Ok(w) => items.extend(w.directives.into_iter().map(|d| Item::Directive(*base, d))),
+                    Err((at, message)) => {
+                        let directive = form_keyword(form);
+                        items.push(Item::Unparsable {
+                            offset: base + at,
+                            directive,
+                            reason: format!("cannot parse this directive: {message}"),
+                            module_rejected: matches!(directive, "assert_invalid" | "assert_malformed")
+                                && error_in_first_inner_form(form, at),
+                        })
+                    }
+                }
+            }
+        }
+    }
 
     let features = Features::for_script(path);
-    let prepared = prepare_modules(&mut wast.directives, cache, features);
+    let prepared = prepare_modules(&mut items, cache, features);
     let mut run = ScriptRun::new(path, text, cache);
-    run.execute(wast.directives, prepared);
+    run.execute(items, prepared);
     FileReport {
         path: path.to_path_buf(),
         passed: run.passed,
@@ -116,6 +145,83 @@ pub fn run_wast_source(path: &Path, text: &str, cache: &ModuleCache) -> FileRepo
         failures: run.failures,
         elapsed: start.elapsed(),
     }
+}
+
+fn parse_buffer(text: &str) -> Result<ParseBuffer<'_>, wast::Error> {
+    let mut lexer = Lexer::new(text);
+    // names.wast deliberately uses bidirectional-override and other look-alike
+    // characters in names; the spec allows them.
+    lexer.allow_confusing_unicode(true);
+    ParseBuffer::new_with_lexer(lexer)
+}
+
+/// Byte ranges of the script's top-level parenthesised forms.
+fn top_level_forms(text: &str) -> Result<Vec<(usize, usize)>, wast::Error> {
+    let mut lexer = Lexer::new(text);
+    lexer.allow_confusing_unicode(true);
+    let mut forms = Vec::new();
+    let mut depth = 0usize;
+    let mut start = 0;
+    for token in lexer.iter(0) {
+        let token = token?;
+        match token.kind {
+            TokenKind::LParen => {
+                if depth == 0 {
+                    start = token.offset;
+                }
+                depth += 1;
+            }
+            TokenKind::RParen => {
+                depth = depth.checked_sub(1).ok_or_else(|| {
+                    wast::Error::new(Span::from_offset(token.offset), "unbalanced `)`".to_string())
+                })?;
+                if depth == 0 {
+                    forms.push((start, token.offset + 1));
+                }
+            }
+            _ => {}
+        }
+    }
+    if depth != 0 {
+        return Err(wast::Error::new(Span::from_offset(start), "unclosed `(`".to_string()));
+    }
+    Ok(forms)
+}
+
+/// Whether byte `at` of `form` (a whole `( ... )` form) lies inside the first
+/// parenthesised form nested in it — the module of an `assert_invalid`.
+fn error_in_first_inner_form(form: &str, at: usize) -> bool {
+    let Some(body) = form.get(1..form.len().saturating_sub(1)) else { return false };
+    let Ok(inner) = top_level_forms(body) else { return false };
+    inner.first().is_some_and(|&(s, e)| (s + 1..e + 1).contains(&at))
+}
+
+/// The directive keyword a form starts with, for reporting a form that does not parse.
+fn form_keyword(form: &str) -> &'static str {
+    const KEYWORDS: &[&str] = &[
+        "assert_return",
+        "assert_trap",
+        "assert_exhaustion",
+        "assert_invalid",
+        "assert_malformed",
+        "assert_unlinkable",
+        "assert_exception",
+        "module",
+        "register",
+        "invoke",
+    ];
+    let word = form.trim_start_matches('(').trim_start();
+    KEYWORDS.iter().find(|k| word.starts_with(*k)).copied().unwrap_or("directive")
+}
+
+/// One top-level form of a script.
+enum Item<'a> {
+    /// A directive and the byte offset its spans are relative to.
+    Directive(usize, WastDirective<'a>),
+    /// A form the parser rejected; it counts as one failure, except that an
+    /// `assert_invalid` or `assert_malformed` whose module is what fails to parse has
+    /// had its module rejected, as it asserts.
+    Unparsable { offset: usize, directive: &'static str, reason: String, module_rejected: bool },
 }
 
 /// A module of the script after encoding and compiling.
@@ -126,15 +232,12 @@ enum Prepared {
 }
 
 /// Encodes every module of the script and compiles them all in parallel. The result
-/// is indexed like `directives`.
-fn prepare_modules(
-    directives: &mut [WastDirective<'_>],
-    cache: &ModuleCache,
-    features: Features,
-) -> Vec<Option<Prepared>> {
-    let encoded: Vec<Option<Result<Vec<u8>, String>>> = directives
+/// is indexed like `items`.
+fn prepare_modules(items: &mut [Item<'_>], cache: &ModuleCache, features: Features) -> Vec<Option<Prepared>> {
+    let encoded: Vec<Option<Result<Vec<u8>, String>>> = items
         .iter_mut()
-        .map(|d| {
+        .map(|item| {
+            let Item::Directive(_, d) = item else { return None };
             let encode_quote = |q: &mut QuoteWat<'_>| q.encode().map_err(|e| e.message());
             let encode_wat = |w: &mut Wat<'_>| w.encode().map_err(|e| e.message());
             match d {
@@ -240,17 +343,18 @@ fn is_assertion(d: &WastDirective<'_>) -> bool {
 
 /// How many instances a script may create: one per module directive (and per
 /// attempted instantiation), plus the `spectest` instance.
-fn slots_needed(directives: &[WastDirective<'_>]) -> usize {
-    1 + directives
+fn slots_needed(items: &[Item<'_>]) -> usize {
+    1 + items
         .iter()
-        .filter(|d| {
+        .filter(|item| {
             matches!(
-                d,
+                item,
+                Item::Directive(_, d) if matches!(d,
                 WastDirective::Module(_)
                     | WastDirective::ModuleInstance { .. }
                     | WastDirective::AssertUnlinkable { .. }
                     | WastDirective::AssertTrap { exec: WastExecute::Wat(_), .. }
-                    | WastDirective::AssertReturn { exec: WastExecute::Wat(_), .. }
+                    | WastDirective::AssertReturn { exec: WastExecute::Wat(_), .. })
             )
         })
         .count()
@@ -273,8 +377,9 @@ impl<'a> ScriptRun<'a> {
         }
     }
 
-    fn fail(&mut self, span: Span, directive: &'static str, reason: String) {
-        let (line, col) = span.linecol_in(self.text);
+    /// Records a failure of the directive at byte `offset` of the script.
+    fn fail(&mut self, offset: usize, directive: &'static str, reason: String) {
+        let (line, col) = Span::from_offset(offset).linecol_in(self.text);
         self.failures.push(Failure { line: line + 1, column: col + 1, directive, reason });
     }
 
@@ -295,33 +400,48 @@ impl<'a> ScriptRun<'a> {
         Ok(())
     }
 
-    fn execute(&mut self, directives: Vec<WastDirective<'_>>, mut prepared: Vec<Option<Prepared>>) {
-        if let Err(reason) = self.setup(slots_needed(&directives)) {
-            for d in &directives {
-                if is_assertion(d) {
-                    self.fail(d.span(), directive_name(d), reason.clone());
+    fn execute(&mut self, items: Vec<Item<'_>>, mut prepared: Vec<Option<Prepared>>) {
+        if let Err(reason) = self.setup(slots_needed(&items)) {
+            for item in &items {
+                match item {
+                    Item::Directive(base, d) if is_assertion(d) => {
+                        self.fail(base + d.span().offset(), directive_name(d), reason.clone())
+                    }
+                    Item::Directive(..) => {}
+                    Item::Unparsable { offset, directive, reason, .. } => self.fail(*offset, directive, reason.clone()),
                 }
             }
             if self.failures.is_empty() {
-                self.fail(Span::from_offset(0), "script", reason);
+                self.fail(0, "script", reason);
             }
             return;
         }
         // A crash of the whole process (a runtime bug) gives no report, so this
         // names the directive that was running.
         let trace = std::env::var_os(TRACE_ENV).is_some();
-        for (i, directive) in directives.into_iter().enumerate() {
+        for (i, item) in items.into_iter().enumerate() {
+            let (base, directive) = match item {
+                Item::Directive(base, d) => (base, d),
+                Item::Unparsable { module_rejected: true, .. } => {
+                    self.passed += 1;
+                    continue;
+                }
+                Item::Unparsable { offset, directive, reason, module_rejected: false } => {
+                    self.fail(offset, directive, reason);
+                    continue;
+                }
+            };
             let name = directive_name(&directive);
-            let span = directive.span();
+            let offset = base + directive.span().offset();
             if trace {
-                let (line, _) = span.linecol_in(self.text);
+                let (line, _) = Span::from_offset(offset).linecol_in(self.text);
                 eprintln!("{}:{}: {name}", self.path.display(), line + 1);
             }
             let assertion = is_assertion(&directive);
             match self.directive(directive, prepared[i].take()) {
                 Ok(()) if assertion => self.passed += 1,
                 Ok(()) => {}
-                Err(reason) => self.fail(span, name, reason),
+                Err(reason) => self.fail(offset, name, reason),
             }
         }
     }

@@ -42,3 +42,12 @@ fn unparsable_script_is_one_failure_with_its_line() {
     assert_eq!(report.failed, 1);
     assert_eq!(report.failures[0].line, 2);
 }
+
+#[test]
+fn an_unparsable_form_fails_alone() {
+    let report = run_wast_file(&script("partly_unparsable.wast"), &cache());
+    assert_eq!(report.passed, 3, "{:#?}", report.failures);
+    assert_eq!(report.failed, 1);
+    assert_eq!(report.failures[0].line, 5);
+    assert_eq!(report.failures[0].directive, "assert_return");
+}
