@@ -25,7 +25,8 @@ fn docs_example_with_default_limits() {
 #[test]
 fn docs_example_explains_a_missing_module() {
     let dir = tempfile::tempdir().unwrap();
-    let out = run(Command::new(workspace_bin("lucet-runtime-example", "lucet-runtime-example")).current_dir(dir.path()));
+    let out =
+        run(Command::new(workspace_bin("lucet-runtime-example", "lucet-runtime-example")).current_dir(dir.path()));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "stderr: {stderr}");
     assert!(stderr.contains("example.so does not exist") && stderr.contains("lucetc-wasi"), "stderr: {stderr}");
