@@ -534,6 +534,18 @@ mod tests {
     }
 
     #[test]
+    fn cpu_feature_names() {
+        assert!(host_has_feature("sse2"));
+        assert_eq!(host_has_feature("has_sse41"), std::arch::is_x86_feature_detected!("sse4.1"));
+        assert_eq!(host_has_feature("sse4.2"), std::arch::is_x86_feature_detected!("sse4.2"));
+        assert!(!host_has_feature("quantum"));
+        let mut d = ModuleData::default();
+        d.target.cpu_features = vec!["sse2".into(), "quantum".into()];
+        let e = check_cpu_features("m.so", &d).unwrap_err().to_string();
+        assert!(e.contains("quantum") && e.contains("--target-cpu baseline"), "{e}");
+    }
+
+    #[test]
     fn code_map_lookup() {
         let site = TrapSite { offset: 4, code: TrapCode::Unreachable, wasm_offset: Some(9) };
         let m = CodeMap {
