@@ -2,7 +2,7 @@
 
 use crate::env::func::{FuncEnv, FUNC_NAMESPACE};
 use crate::env::module::FuncBody;
-use crate::env::{wasm_signature, ModuleInfo};
+use crate::env::ModuleInfo;
 use crate::error::Error;
 use cranelift_codegen::control::ControlPlane;
 use cranelift_codegen::ir::{self, UserFuncName};
@@ -51,8 +51,8 @@ fn translate(
     body: FuncBody<'_>,
 ) -> Result<ir::Function, Error> {
     let defined = body.index - info.num_imported_funcs;
-    let name = UserFuncName::user(FUNC_NAMESPACE, info.func_ids[defined as usize]);
-    let mut func = ir::Function::with_name_signature(name, wasm_signature(info.func_type(body.index)));
+    let name = UserFuncName::user(FUNC_NAMESPACE, info.body_ids[defined as usize]);
+    let mut func = ir::Function::with_name_signature(name, info.body_signature(body.index));
     let mut env = FuncEnv::new(info, isa);
     let mut validator = body.validator.into_validator(Default::default());
     translator.translate_body(&mut validator, body.body, &mut func, &mut env)?;
@@ -140,6 +140,30 @@ pub fn clif_functions(info: &ModuleInfo, isa: &dyn TargetIsa, bodies: Vec<FuncBo
             guarded(&format!("translating function {label}"), || {
                 let func = translate(info, isa, translator, body)?;
                 Ok(format!("; wasm function {label}\n{}", func.display()))
+            })
+        })
+        .collect()
+}
+
+/// Compiles the `SystemV` entry points of the functions whose bodies use the `tail`
+/// convention, in defined-function order (`None` for the others).
+pub fn compile_entries(info: &ModuleInfo, isa: &dyn TargetIsa) -> Result<Vec<Option<CompiledFunction>>, Error> {
+    (info.num_imported_funcs..info.data.functions.len() as u32)
+        .into_par_iter()
+        .map(|index| {
+            if !info.is_tail(index) {
+                return Ok(None);
+            }
+            let label = format!("entry of function {}", function_label(info, index));
+            guarded(&label, || {
+                let defined = (index - info.num_imported_funcs) as usize;
+                let func = crate::trampolines::tail_entry(
+                    info.func_ids[defined],
+                    info.func_type(index),
+                    info.body_ids[defined],
+                    info.body_signature(index),
+                );
+                compile_clif(isa, func, &label).map(Some)
             })
         })
         .collect()

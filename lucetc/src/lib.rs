@@ -31,7 +31,7 @@ pub use wasmparser::WasmFeatures;
 use compile::{compile_clif, guarded};
 use config::Config;
 use env::ModuleInfo;
-use lucet_module::{FunctionCode, TargetInfo};
+use lucet_module::TargetInfo;
 use rayon::prelude::*;
 use std::path::Path;
 
@@ -150,8 +150,11 @@ impl Lucetc {
             let isa = self.config.isa()?;
             let parsed = env::module::parse(&self.wasm, self.features, &self.config)?;
             let mut info = ModuleInfo::new(parsed.data);
-            // Same function ids as the object file would use.
-            info.func_ids = (0..info.num_defined_funcs()).collect();
+            info.set_tail_funcs(&parsed.tail_funcs);
+            // Entry points are numbered as in the object file; `tail` bodies after them.
+            let n = info.num_defined_funcs();
+            info.func_ids = (0..n).collect();
+            info.body_ids = (0..n).map(|d| if info.tail.get(d as usize) == Some(&true) { n + d } else { d }).collect();
             let mut text = compile::clif_functions(&info, &*isa, parsed.bodies)?.join("\n");
             for (t, ty) in info.data.types.iter().enumerate() {
                 text.push_str(&format!("\n; host-to-wasm trampoline for type {t} {ty}\n"));
@@ -169,6 +172,7 @@ impl Lucetc {
             let isa = self.config.isa()?;
             let parsed = env::module::parse(&self.wasm, self.features, &self.config)?;
             let mut info = ModuleInfo::new(parsed.data);
+            info.set_tail_funcs(&parsed.tail_funcs);
             info.data.target = TargetInfo {
                 triple: isa.triple().to_string(),
                 cpu_features: config::cpu_features(&*isa),
@@ -191,11 +195,12 @@ impl Lucetc {
                 })
                 .collect::<Result<_, Error>>()?;
             let (host_to_wasm, wasm_to_host): (Vec<_>, Vec<_>) = glue.into_iter().unzip();
+            let entries = compile::compile_entries(&info, &*isa)?;
+            let codes = emitter.define_code(&functions, &entries, &host_to_wasm, &wasm_to_host)?;
             let first = info.num_imported_funcs as usize;
-            for (entry, f) in info.data.functions[first..].iter_mut().zip(&functions) {
-                entry.code = Some(FunctionCode { len: f.code.len() as u32, traps: f.traps.clone() });
+            for (entry, code) in info.data.functions[first..].iter_mut().zip(codes) {
+                entry.code = Some(code);
             }
-            emitter.define_code(&functions, &host_to_wasm, &wasm_to_host)?;
             emitter.finish(&info.data)
         })
     }

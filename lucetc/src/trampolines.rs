@@ -91,3 +91,30 @@ pub fn wasm_to_host(type_index: u32, ty: &FuncType) -> ir::Function {
     b.finalize();
     func
 }
+
+/// A `SystemV` entry point `fn(vmctx, params...) -> results` that calls the body
+/// `body_id` (same parameters, `tail` convention) and returns its results.
+pub fn tail_entry(entry_id: u32, ty: &FuncType, body_id: u32, body_sig: Signature) -> ir::Function {
+    use crate::env::func::FUNC_NAMESPACE;
+    let name = UserFuncName::user(FUNC_NAMESPACE, entry_id);
+    let mut func = ir::Function::with_name_signature(name, wasm_signature(ty));
+    let body_sig = func.import_signature(body_sig);
+    let body_name = func.declare_imported_user_function(ir::UserExternalName { namespace: FUNC_NAMESPACE, index: body_id });
+    let body = func.import_function(ir::ExtFuncData {
+        name: ir::ExternalName::user(body_name),
+        signature: body_sig,
+        colocated: true,
+    });
+    let mut fctx = FunctionBuilderContext::new();
+    let mut b = FunctionBuilder::new(&mut func, &mut fctx);
+    let block = b.create_block();
+    b.append_block_params_for_function_params(block);
+    b.switch_to_block(block);
+    b.seal_block(block);
+    let args = b.block_params(block).to_vec();
+    let call = b.ins().call(body, &args);
+    let results = b.inst_results(call).to_vec();
+    b.ins().return_(&results);
+    b.finalize();
+    func
+}

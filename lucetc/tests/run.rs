@@ -156,3 +156,35 @@ fn signature_mismatch_traps() {
     assert_eq!(run(&mut inst, "good", &[]).unwrap(), vec![Val::I32(1)]);
     assert_eq!(trap_of(run(&mut inst, "bad", &[])), TrapCode::BadSignature);
 }
+
+#[test]
+fn direct_tail_calls_reuse_the_frame() {
+    let c = compile(
+        r#"(module
+          (type $t (func (param i32) (result i32)))
+          (table funcref (elem $even))
+          (func $even (export "even") (param i32) (result i32)
+            local.get 0 i32.eqz if (result i32) i32.const 44 else local.get 0 i32.const 1 i32.sub return_call $odd end)
+          (func $odd (export "odd") (param i32) (result i32)
+            local.get 0 i32.eqz if (result i32) i32.const 99 else local.get 0 i32.const 1 i32.sub return_call $even end)
+          (func $div (param i32 i32) (result i32) local.get 0 local.get 1 i32.div_u)
+          (func (export "div") (param i32 i32) (result i32) local.get 0 local.get 1 return_call $div)
+          (func (export "via_table") (param i32) (result i32) local.get 0 i32.const 0 call_indirect (type $t))
+          (func (export "plain") (param i32) (result i32) local.get 0 i32.const 1 i32.add))"#,
+        |c| c,
+    );
+    let mut inst = instance(&c, &Linker::new());
+    assert_eq!(run(&mut inst, "even", &[Val::I32(1_000_000)]).unwrap(), vec![Val::I32(44)]);
+    assert_eq!(run(&mut inst, "odd", &[Val::I32(1_000_001)]).unwrap(), vec![Val::I32(44)]);
+    assert_eq!(run(&mut inst, "via_table", &[Val::I32(7)]).unwrap(), vec![Val::I32(99)]);
+    assert_eq!(run(&mut inst, "plain", &[Val::I32(7)]).unwrap(), vec![Val::I32(8)]);
+    assert_eq!(run(&mut inst, "div", &[Val::I32(7), Val::I32(2)]).unwrap(), vec![Val::I32(3)]);
+    // A trap inside a tail-convention body is still attributed to its function.
+    match run(&mut inst, "div", &[Val::I32(7), Val::I32(0)]) {
+        Err(Error::RuntimeFault(d)) => {
+            assert_eq!(d.trap_code, TrapCode::IntegerDivByZero);
+            assert!(d.function.is_some(), "{d:?}");
+        }
+        other => panic!("expected a trap, got {other:?}"),
+    }
+}

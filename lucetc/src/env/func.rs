@@ -348,13 +348,15 @@ impl cranelift_wasm::FuncEnvironment for FuncEnv<'_> {
 
     fn make_direct_func(&mut self, func: &mut ir::Function, index: FuncIndex) -> WasmResult<ir::FuncRef> {
         let i = index.as_u32();
-        let signature = func.import_signature(wasm_signature(self.module.func_type(i)));
-        let (name, colocated) = if i < self.module.num_imported_funcs {
-            (UserExternalName { namespace: IMPORT_NAMESPACE, index: i }, false)
+        let (name, colocated, sig) = if i < self.module.num_imported_funcs {
+            let sig = wasm_signature(self.module.func_type(i));
+            (UserExternalName { namespace: IMPORT_NAMESPACE, index: i }, false, sig)
         } else {
-            let id = self.module.func_ids[(i - self.module.num_imported_funcs) as usize];
-            (UserExternalName { namespace: FUNC_NAMESPACE, index: id }, true)
+            // Direct calls go straight to the body, skipping any entry wrapper.
+            let id = self.module.body_ids[(i - self.module.num_imported_funcs) as usize];
+            (UserExternalName { namespace: FUNC_NAMESPACE, index: id }, true, self.module.body_signature(i))
         };
+        let signature = func.import_signature(sig);
         let name = ExternalName::user(func.declare_imported_user_function(name));
         Ok(func.import_function(ExtFuncData { name, signature, colocated }))
     }
@@ -394,8 +396,10 @@ impl cranelift_wasm::FuncEnvironment for FuncEnv<'_> {
         Ok(Some(self.call_funcref(builder, sig_ref, funcref, call_args)))
     }
 
-    // The SystemV convention has no tail calls, so a tail call is an ordinary call
-    // followed by a return: the same results, but the stack grows with the call depth.
+    // Only bodies in the `tail` convention can tail-call each other. Everything else
+    // (imports, `call_indirect` targets) is `SystemV`, which has no tail calls, so those
+    // become an ordinary call followed by a return: the same results, but the stack
+    // grows with the call depth.
     fn translate_return_call(
         &mut self,
         builder: &mut FunctionBuilder,
@@ -403,6 +407,15 @@ impl cranelift_wasm::FuncEnvironment for FuncEnv<'_> {
         callee: ir::FuncRef,
         call_args: &[ir::Value],
     ) -> WasmResult<()> {
+        // A function that makes direct tail calls has a `tail` body, and so do its targets.
+        if self.module.is_tail(callee_index.as_u32()) {
+            let vmctx = Self::vmctx_value(builder.func);
+            let mut args = Vec::with_capacity(call_args.len() + 1);
+            args.push(vmctx);
+            args.extend_from_slice(call_args);
+            builder.ins().return_call(callee, &args);
+            return Ok(());
+        }
         let call = self.translate_call(builder, callee_index, callee, call_args)?;
         Self::return_results(builder, call);
         Ok(())
