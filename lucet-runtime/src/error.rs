@@ -13,13 +13,7 @@ pub enum Error {
 
     /// The module was compiled by a lucetc whose `.so` format differs from this runtime's.
     #[error("module {path} has format version {found} (built by lucetc {compiler}), but this lucet-runtime expects format version {expected}; recompile it with lucetc {runtime_version}")]
-    VersionMismatch {
-        path: String,
-        found: u32,
-        expected: u32,
-        compiler: String,
-        runtime_version: &'static str,
-    },
+    VersionMismatch { path: String, found: u32, expected: u32, compiler: String, runtime_version: &'static str },
 
     /// The module uses CPU features this machine lacks.
     #[error("module {path} was compiled for CPU features this host lacks ({missing}); recompile it with `lucetc --target-cpu baseline`")]

@@ -13,8 +13,8 @@ use crate::region::mmap::{HeapArea, MmapRegion, Slot};
 use crate::val::{RunResult, UntypedRetVal, Val, YieldedVal};
 use crate::Error;
 use lucet_module::{
-    ConstExpr, ConstOp, ExportKind, FuncRef, FuncType, GlobalType, ImportKind, MemoryDef, ModuleData,
-    SegmentKind, TableDef, TableType, TrapCode, ValType, VmctxHeader, VmctxLayout, VALUE_SLOT_SIZE,
+    ConstExpr, ConstOp, ExportKind, FuncRef, FuncType, GlobalType, ImportKind, MemoryDef, ModuleData, SegmentKind,
+    TableDef, TableType, TrapCode, ValType, VmctxHeader, VmctxLayout, VALUE_SLOT_SIZE,
 };
 use std::any::{Any, TypeId};
 use std::cell::{BorrowError, BorrowMutError, Ref, RefCell, RefMut, UnsafeCell};
@@ -237,7 +237,9 @@ impl InstanceBuilder {
         let mut extra_heaps = Vec::new();
         for plan in data.memory_plans.iter().skip(data.num_imported_memories() + 1) {
             let need = plan.reserved_size.saturating_add(plan.guard_size).max(max_heap);
-            let need = usize::try_from(need).map_err(|_| Error::LimitsExceeded(format!("module {path} needs a heap reservation of {need} bytes")))?;
+            let need = usize::try_from(need).map_err(|_| {
+                Error::LimitsExceeded(format!("module {path} needs a heap reservation of {need} bytes"))
+            })?;
             extra_heaps.push(HeapArea::reserve(need)?);
         }
         let slot = self.region.take_slot()?;
@@ -452,7 +454,9 @@ impl Instance {
                         ));
                     }
                     // SAFETY: offset inside the vmctx for imported memory nm.
-                    unsafe { *(self.vmctx.add(self.layout.imported_memory(nm) as usize) as *mut *mut MemoryDef) = loc.def };
+                    unsafe {
+                        *(self.vmctx.add(self.layout.imported_memory(nm) as usize) as *mut *mut MemoryDef) = loc.def
+                    };
                     self.memories.push(loc);
                     nm += 1;
                 }
@@ -473,10 +477,15 @@ impl Instance {
                         (None, _) => true,
                     };
                     if cur < want.min || !max_ok || want.elem != loc.ty.elem {
-                        return Err(mismatch(format!("table {want:?}"), format!("table {:?} of {cur} elements", loc.ty)));
+                        return Err(mismatch(
+                            format!("table {want:?}"),
+                            format!("table {:?} of {cur} elements", loc.ty),
+                        ));
                     }
                     // SAFETY: offset inside the vmctx for imported table nt.
-                    unsafe { *(self.vmctx.add(self.layout.imported_table(nt) as usize) as *mut *mut TableDef) = loc.def };
+                    unsafe {
+                        *(self.vmctx.add(self.layout.imported_table(nt) as usize) as *mut *mut TableDef) = loc.def
+                    };
                     self.tables.push(loc);
                     nt += 1;
                 }
@@ -698,7 +707,9 @@ impl Instance {
         }
         // SAFETY: both ranges were bounds-checked above; the segment bytes are not in
         // guest memory, so they do not overlap.
-        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr().add(src as usize), base.add(dst as usize), len as usize) };
+        unsafe {
+            std::ptr::copy_nonoverlapping(bytes.as_ptr().add(src as usize), base.add(dst as usize), len as usize)
+        };
         Ok(())
     }
 
@@ -750,7 +761,14 @@ impl Instance {
     }
 
     /// Grows defined table `defined` of this instance; returns the old size.
-    pub(crate) fn grow_defined_table(&mut self, defined: usize, def: *mut TableDef, ty: TableType, delta: u32, init: usize) -> Option<u32> {
+    pub(crate) fn grow_defined_table(
+        &mut self,
+        defined: usize,
+        def: *mut TableDef,
+        ty: TableType,
+        delta: u32,
+        init: usize,
+    ) -> Option<u32> {
         let v = &mut self.defined_tables[defined];
         let old = v.len() as u64;
         let new = old.checked_add(delta as u64)?;
@@ -821,9 +839,7 @@ impl Instance {
                     msg.push_str(&format!("its function exports are: {}", funcs.join(", ")));
                 }
                 if name == "main" && funcs.contains(&"_start") {
-                    msg.push_str(
-                        ". This is a WASI command: run `_start` instead of `main` (it calls main and exits)",
-                    );
+                    msg.push_str(". This is a WASI command: run `_start` instead of `main` (it calls main and exits)");
                 }
                 Err(Error::SymbolNotFound(msg))
             }
@@ -1079,9 +1095,9 @@ impl Instance {
     }
 
     pub fn get_embed_ctx<T: Any>(&self) -> Option<Result<Ref<'_, T>, BorrowError>> {
-        self.embed_ctx.get(&TypeId::of::<T>()).map(|c| {
-            c.try_borrow().map(|b| Ref::map(b, |b| b.downcast_ref::<T>().expect("keyed by its TypeId")))
-        })
+        self.embed_ctx
+            .get(&TypeId::of::<T>())
+            .map(|c| c.try_borrow().map(|b| Ref::map(b, |b| b.downcast_ref::<T>().expect("keyed by its TypeId"))))
     }
 
     pub fn get_embed_ctx_mut<T: Any>(&mut self) -> Option<Result<RefMut<'_, T>, BorrowMutError>> {
@@ -1117,7 +1133,11 @@ impl Instance {
         let data = self.data();
         match kind {
             ExportKind::Func(i) => Extern::Func(Func {
-                kind: FuncKind::Instance { owner, funcref: self.funcref_ptr(i), ty: data.func_type(i).cloned().unwrap_or_default() },
+                kind: FuncKind::Instance {
+                    owner,
+                    funcref: self.funcref_ptr(i),
+                    ty: data.func_type(i).cloned().unwrap_or_default(),
+                },
             }),
             ExportKind::Global(i) => {
                 let ty = self.global_type(i);

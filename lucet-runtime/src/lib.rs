@@ -40,13 +40,15 @@ mod val;
 mod vmctx;
 
 pub use error::{Error, FaultDetails, TerminationDetails};
+pub use hostcall::{
+    has_hostcall_module, lookup_hostcall, lucet_internal_ensure_linked, register_hostcalls, HostcallDef,
+};
 pub use instance::{Instance, InstanceBuilder, InstanceHandle};
 pub use limits::{Limits, WASM_PAGE_SIZE};
 pub use linker::{Extern, Func, Global, Linker, Memory, Table, Trap};
 pub use lucet_module::{FuncType, GlobalType, ModuleData};
+pub use lucet_module::{TrapCode, ValType};
 pub use module::{DlModule, Module};
 pub use region::{MmapRegion, Region};
-pub use hostcall::{has_hostcall_module, lookup_hostcall, lucet_internal_ensure_linked, register_hostcalls, HostcallDef};
-pub use lucet_module::{TrapCode, ValType};
 pub use val::{RunResult, UntypedRetVal, Val, YieldedVal};
 pub use vmctx::Vmctx;

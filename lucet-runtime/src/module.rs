@@ -11,7 +11,8 @@ use crate::exec::{TrapInfo, TrapLookup};
 use crate::hostcall::lookup_hostcall;
 use crate::Error;
 use lucet_module::{
-    ExportKind, FuncType, ImportKind, ModuleData, ModuleDescriptor, TrapCode, TrapSite, FORMAT_VERSION, MAGIC, MODULE_SYMBOL,
+    ExportKind, FuncType, ImportKind, ModuleData, ModuleDescriptor, TrapCode, TrapSite, FORMAT_VERSION, MAGIC,
+    MODULE_SYMBOL,
 };
 use std::collections::HashMap;
 use std::ffi::{CStr, CString};
@@ -137,7 +138,10 @@ impl DlModule {
         // the dynamic linker has applied its relocations.
         let d = unsafe { std::ptr::read(desc) };
         if d.magic != MAGIC || d.format_version != FORMAT_VERSION {
-            return Err(invalid(&shown, "the loaded descriptor differs from the file's; the file changed while loading"));
+            return Err(invalid(
+                &shown,
+                "the loaded descriptor differs from the file's; the file changed while loading",
+            ));
         }
         // SAFETY: metadata_ptr/len describe a read-only byte array inside the loaded
         // object (emitted by lucetc together with the descriptor).
@@ -180,7 +184,12 @@ impl DlModule {
             let code = data.functions[index as usize].code.as_ref().expect("checked above");
             let mut traps = code.traps.clone();
             traps.sort_by_key(|t| t.offset);
-            ranges.push(CodeRange { start: ptr as usize, end: ptr as usize + code.len as usize, func_index: index, traps });
+            ranges.push(CodeRange {
+                start: ptr as usize,
+                end: ptr as usize + code.len as usize,
+                func_index: index,
+                traps,
+            });
         }
         ranges.sort_by_key(|r| r.start);
 
@@ -343,10 +352,8 @@ fn check_file(path: &str, bytes: &[u8]) -> Result<(), Error> {
             ),
         ));
     }
-    let sym = file
-        .dynamic_symbols()
-        .find(|s| s.name() == Ok(MODULE_SYMBOL) && !s.is_undefined())
-        .ok_or_else(not_lucet)?;
+    let sym =
+        file.dynamic_symbols().find(|s| s.name() == Ok(MODULE_SYMBOL) && !s.is_undefined()).ok_or_else(not_lucet)?;
     if (sym.size() as usize) < std::mem::size_of::<ModuleDescriptor>() {
         return Err(not_lucet());
     }
@@ -430,7 +437,9 @@ fn resolve_imports(path: &str, data: &ModuleData, strict: bool) -> Result<Vec<Re
                             def.func_type()
                         )))
                     }
-                    None if strict => return Err(unresolved(path, &imp.module, &imp.field, &format!("function {want}"))),
+                    None if strict => {
+                        return Err(unresolved(path, &imp.module, &imp.field, &format!("function {want}")))
+                    }
                     None => ResolvedImport::Unresolved,
                 }
             }

@@ -6,9 +6,9 @@
 //! its methods reach the owning instance through the header's `instance` field.
 
 use crate::error::TerminationDetails;
-use std::any::Any;
 use crate::instance::Instance;
 use lucet_module::VmctxHeader;
+use std::any::Any;
 use std::any::TypeId;
 use std::cell::{Ref, RefMut};
 
@@ -60,9 +60,9 @@ impl Vmctx {
     /// The embedder context of type `T`. Panics if there is none or it is mutably borrowed.
     pub fn get_embed_ctx<T: Any>(&self) -> Ref<'_, T> {
         let cell = self.embed_cell::<T>();
-        let b = cell.try_borrow().unwrap_or_else(|_| {
-            panic!("the embed context {} is already mutably borrowed", std::any::type_name::<T>())
-        });
+        let b = cell
+            .try_borrow()
+            .unwrap_or_else(|_| panic!("the embed context {} is already mutably borrowed", std::any::type_name::<T>()));
         Ref::map(b, |b| b.downcast_ref::<T>().expect("keyed by its TypeId"))
     }
 

@@ -54,7 +54,7 @@ fn memory_grow_size_and_data() {
     assert_eq!(inst.grow_memory(1).unwrap(), 3);
     assert!(inst.grow_memory(1).is_err(), "past the maximum of 4 pages");
     assert_eq!(inst.heap_u32().len(), 4 * 65536 / 4);
-        inst.heap_mut()[100] = 7;
+    inst.heap_mut()[100] = 7;
     assert_eq!(inst.run("load8", &[Val::I32(100)]).unwrap().unwrap_returned().as_i32(), 7);
 
     // Bulk memory.

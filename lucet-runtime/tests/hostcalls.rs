@@ -63,7 +63,13 @@ unsafe extern "C" fn panics(vmctx: &Vmctx) {
 
 static HOSTCALLS: [HostcallDef; 7] = [
     HostcallDef { module: "custom", name: "panics", params: &[], results: &[], func: panics as *const u8 },
-    HostcallDef { module: "custom", name: "double", params: &[ValType::I32], results: &[ValType::I32], func: double as *const u8 },
+    HostcallDef {
+        module: "custom",
+        name: "double",
+        params: &[ValType::I32],
+        results: &[ValType::I32],
+        func: double as *const u8,
+    },
     HostcallDef {
         module: "custom",
         name: "sum_bytes",
@@ -71,10 +77,34 @@ static HOSTCALLS: [HostcallDef; 7] = [
         results: &[ValType::I64],
         func: sum_bytes as *const u8,
     },
-    HostcallDef { module: "custom", name: "bump_counter", params: &[ValType::I64], results: &[], func: bump_counter as *const u8 },
-    HostcallDef { module: "custom", name: "write_hello", params: &[ValType::I32], results: &[], func: write_hello as *const u8 },
-    HostcallDef { module: "custom", name: "borrow_and_stop", params: &[], results: &[], func: borrow_and_stop as *const u8 },
-    HostcallDef { module: "custom", name: "ask_host", params: &[ValType::I32], results: &[ValType::I32], func: ask_host as *const u8 },
+    HostcallDef {
+        module: "custom",
+        name: "bump_counter",
+        params: &[ValType::I64],
+        results: &[],
+        func: bump_counter as *const u8,
+    },
+    HostcallDef {
+        module: "custom",
+        name: "write_hello",
+        params: &[ValType::I32],
+        results: &[],
+        func: write_hello as *const u8,
+    },
+    HostcallDef {
+        module: "custom",
+        name: "borrow_and_stop",
+        params: &[],
+        results: &[],
+        func: borrow_and_stop as *const u8,
+    },
+    HostcallDef {
+        module: "custom",
+        name: "ask_host",
+        params: &[ValType::I32],
+        results: &[ValType::I32],
+        func: ask_host as *const u8,
+    },
 ];
 
 fn guest() -> lucet_runtime::InstanceHandle {

@@ -102,7 +102,8 @@ fn importers_keep_exporters_alive_and_release_them() {
         r#"(module (import "ex" "mem" (memory 1)) (import "ex" "seven" (func $s (result i32)))
              (func (export "f") (result i32) call $s i32.const 0 i32.load8_u i32.add))"#,
     );
-    let mut im = region.new_instance_builder(DlModule::load_unresolved(so).unwrap()).with_linker(&linker).build().unwrap();
+    let mut im =
+        region.new_instance_builder(DlModule::load_unresolved(so).unwrap()).with_linker(&linker).build().unwrap();
     drop(ex);
     drop(linker);
     assert_eq!(region.free_slots(), 0);
@@ -119,12 +120,17 @@ fn link_errors_name_the_import() {
     linker.instance("ex", &ex).unwrap();
     // "seven" is a function: importing it as a global fails with a clear message.
     let so = compile_wat(r#"(module (import "ex" "seven" (global i32)))"#);
-    let e = region.new_instance_builder(DlModule::load_unresolved(so).unwrap()).with_linker(&linker).build().unwrap_err();
+    let e =
+        region.new_instance_builder(DlModule::load_unresolved(so).unwrap()).with_linker(&linker).build().unwrap_err();
     let msg = e.to_string();
-    assert!(matches!(e, Error::UnresolvedImport(_)) && msg.contains("`ex`.`seven`") && msg.contains("a function"), "{msg}");
+    assert!(
+        matches!(e, Error::UnresolvedImport(_)) && msg.contains("`ex`.`seven`") && msg.contains("a function"),
+        "{msg}"
+    );
     // Wrong function type.
     let so = compile_wat(r#"(module (import "ex" "seven" (func (result i64))))"#);
-    let e = region.new_instance_builder(DlModule::load_unresolved(so).unwrap()).with_linker(&linker).build().unwrap_err();
+    let e =
+        region.new_instance_builder(DlModule::load_unresolved(so).unwrap()).with_linker(&linker).build().unwrap_err();
     assert!(e.to_string().contains("() -> (i64)"), "{e}");
 }
 
@@ -143,7 +149,8 @@ fn elements_written_by_a_failed_instantiation_stay_callable() {
              (func $g (result i32) unreachable)
              (elem (i32.const 7) $f) (elem (i32.const 6) $g) (elem (i32.const 8) $f $f $f $f $f))"#,
     );
-    let e = region.new_instance_builder(DlModule::load_unresolved(bad).unwrap()).with_linker(&linker).build().unwrap_err();
+    let e =
+        region.new_instance_builder(DlModule::load_unresolved(bad).unwrap()).with_linker(&linker).build().unwrap_err();
     assert!(matches!(e, Error::InstantiationTrap(_)), "{e}");
     assert_eq!(mt.run("call", &[7i32.into()]).unwrap().unwrap_returned().as_i32(), 0);
     // A trap in the other module's code, reached through the table, is still a trap.

@@ -100,18 +100,16 @@ fn bumped_format_version() {
 
 #[test]
 fn unresolved_imports_are_named() {
-    let so = compile_wat(
-        r#"(module (import "env" "missing" (func (param i32 i64) (result f32))) (func (export "f")))"#,
-    );
+    let so =
+        compile_wat(r#"(module (import "env" "missing" (func (param i32 i64) (result f32))) (func (export "f")))"#);
     let e = DlModule::load(&so).unwrap_err();
     assert!(matches!(e, Error::UnresolvedImport(_)));
     let msg = e.to_string();
     assert!(msg.contains("`env`.`missing`") && msg.contains("(i32, i64) -> (f32)"), "{msg}");
     assert!(msg.contains("register_hostcalls"), "{msg}");
 
-    let so = compile_wat(
-        r#"(module (import "wasi_snapshot_preview1" "fd_close_xyz" (func (param i32) (result i32))))"#,
-    );
+    let so =
+        compile_wat(r#"(module (import "wasi_snapshot_preview1" "fd_close_xyz" (func (param i32) (result i32))))"#);
     let msg = DlModule::load(&so).unwrap_err().to_string();
     assert!(msg.contains("lucet-wasi") && msg.contains("WasiCtx"), "{msg}");
 

@@ -62,15 +62,12 @@ impl MmapRegion {
             .checked_add(STACK_GUARD_SIZE)
             .and_then(|s| s.checked_add(limits.stack_size))
             .ok_or_else(|| Error::Region("the slot size overflows the address space".into()))?;
-        let total = slot_size
-            .checked_mul(slots)
-            .filter(|t| *t < (1usize << 46))
-            .ok_or_else(|| {
-                Error::Region(format!(
-                    "{slots} slots of {slot_size} bytes do not fit in the address space; use fewer slots or a \
+        let total = slot_size.checked_mul(slots).filter(|t| *t < (1usize << 46)).ok_or_else(|| {
+            Error::Region(format!(
+                "{slots} slots of {slot_size} bytes do not fit in the address space; use fewer slots or a \
                      smaller Limits::heap_address_space_size"
-                ))
-            })?;
+            ))
+        })?;
         // SAFETY: an anonymous PROT_NONE reservation; no existing memory is affected.
         let base = unsafe {
             libc::mmap(
@@ -133,12 +130,8 @@ impl MmapRegion {
         // SAFETY: offsets inside this slot.
         let (guard_start, stack_bottom) =
             unsafe { (slot_base.add(stack_guard), slot_base.add(stack_guard + STACK_GUARD_SIZE)) };
-        let heap = HeapArea {
-            base: slot_base,
-            reservation: self.limits.heap_address_space_size,
-            accessible: 0,
-            owned: false,
-        };
+        let heap =
+            HeapArea { base: slot_base, reservation: self.limits.heap_address_space_size, accessible: 0, owned: false };
         Ok(Slot { region, index, heap, guard_start, stack_bottom })
     }
 
@@ -256,7 +249,10 @@ impl HeapArea {
             // only its instance uses.
             let rc = unsafe { libc::mprotect(self.base.add(start) as *mut _, size, prot) };
             if rc != 0 {
-                return Err(Error::Internal(format!("mprotect of the heap failed: {}", std::io::Error::last_os_error())));
+                return Err(Error::Internal(format!(
+                    "mprotect of the heap failed: {}",
+                    std::io::Error::last_os_error()
+                )));
             }
         }
         self.accessible = len;
