@@ -307,3 +307,12 @@ fn cli_compiles_with_flags() {
     let o = Command::new(env!("CARGO_BIN_EXE_lucetc-wasi")).arg(&input).args(["--reserved-size", "3 parsecs"]).output().unwrap();
     assert_eq!(o.status.code(), Some(2));
 }
+
+#[test]
+fn output_is_reproducible() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Lucetc::try_from_bytes(SIMD).unwrap();
+    c.shared_object_file(dir.path().join("a.so")).unwrap();
+    c.shared_object_file(dir.path().join("b.so")).unwrap();
+    assert_eq!(std::fs::read(dir.path().join("a.so")).unwrap(), std::fs::read(dir.path().join("b.so")).unwrap());
+}

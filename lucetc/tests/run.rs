@@ -188,3 +188,11 @@ fn direct_tail_calls_reuse_the_frame() {
         other => panic!("expected a trap, got {other:?}"),
     }
 }
+
+#[test]
+fn native_target_loads_on_the_compiling_host() {
+    let c = compile(PROGRAM, |c| c.with_target_cpu(lucetc::TargetCpu::Native));
+    let features = &c.module.module_data().target.cpu_features;
+    assert!(features.iter().any(|f| f == "sse4.1"), "{features:?}");
+    check_program(&c);
+}
