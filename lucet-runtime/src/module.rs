@@ -460,7 +460,12 @@ fn resolve_imports(path: &str, data: &ModuleData, strict: bool) -> Result<Vec<Re
 }
 
 pub(crate) fn unresolved(path: &str, module: &str, field: &str, what: &str) -> Error {
-    let hint = if module == "wasi_snapshot_preview1" || module == "wasi_unstable" {
+    let hint = if crate::hostcall::has_hostcall_module(module) {
+        format!(
+            "; hostcalls are registered for `{module}`, but none named `{field}` (this runtime or its \
+             hostcall library does not implement it)"
+        )
+    } else if module == "wasi_snapshot_preview1" || module == "wasi_unstable" {
         "; this is a WASI import: depend on the lucet-wasi crate and give the instance a \
          lucet_wasi::WasiCtx (WasiCtxBuilder::new().build()) as its embed context"
             .to_string()

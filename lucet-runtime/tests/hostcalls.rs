@@ -186,3 +186,11 @@ fn a_panicking_hostcall_terminates_the_run() {
     inst.reset().unwrap();
     assert_eq!(inst.run("double", &[2i32.into()]).unwrap().unwrap_returned().as_i32(), 4);
 }
+
+#[test]
+fn a_missing_field_of_a_registered_module_is_named() {
+    register_hostcalls(&HOSTCALLS);
+    let so = compile_wat(r#"(module (import "custom" "triple" (func (param i32) (result i32))))"#);
+    let msg = DlModule::load(so).unwrap_err().to_string();
+    assert!(msg.contains("registered for `custom`, but none named `triple`"), "{msg}");
+}
