@@ -873,6 +873,9 @@ impl Instance {
                 got.join(", ")
             )));
         }
+        for a in args {
+            self.check_funcref(a)?;
+        }
         let mut values = vec![[0u8; VALUE_SLOT_SIZE]; ty.params.len().max(ty.results.len()).max(1)];
         for (slot, a) in values.iter_mut().zip(args) {
             *slot = a.to_slot();
@@ -897,6 +900,29 @@ impl Instance {
         // the right type; the stack is this slot's, unused by anyone else.
         let exit = unsafe { self.exec.run(&stack, entry, &lookup) };
         self.finish(exit)
+    }
+
+    /// A `funcref` from the host must be null or point at a function reference of this
+    /// instance or of one it reaches: guest code will call through it.
+    fn check_funcref(&self, v: &Val) -> Result<(), Error> {
+        let Val::FuncRef(p) = *v else { return Ok(()) };
+        if p == 0 {
+            return Ok(());
+        }
+        let size = std::mem::size_of::<FuncRef>();
+        for i in self.reachable() {
+            // SAFETY: reachable instances are alive (see `reachable`).
+            let inst = unsafe { &*i };
+            let start = inst.vmctx as usize + inst.layout.funcrefs as usize;
+            let end = start + inst.layout.num_funcs as usize * size;
+            if (start..end).contains(&p) && (p - start) % size == 0 {
+                return Ok(());
+            }
+        }
+        Err(Error::InvalidArgument(format!(
+            "funcref {p:#x} is not a function of this instance or of an instance it is linked to; pass a \
+             funcref obtained from one of them (e.g. `Func::as_funcref`) or null"
+        )))
     }
 
     fn guest_stack(&self) -> GuestStack {
@@ -1178,6 +1204,7 @@ impl Instance {
         match self.data().export(name) {
             Some(ExportKind::Global(i)) => {
                 let ty = self.global_type(i);
+                self.check_funcref(&val)?;
                 if !ty.mutable || ty.ty != val.ty() {
                     return Err(Error::InvalidArgument(format!(
                         "global `{name}` is {}{}; cannot set it to a {}",

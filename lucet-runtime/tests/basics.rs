@@ -169,3 +169,18 @@ fn several_memories() {
     inst.reset().unwrap();
     assert_eq!(inst.run("size_b", &[]).unwrap().unwrap_returned().as_i32(), 2);
 }
+
+#[test]
+fn funcref_arguments_are_checked() {
+    let mut inst = instance("state.wat");
+    let e = inst.run("ident_ref", &[Val::FuncRef(0xdead_beef)]).unwrap_err();
+    assert!(matches!(e, Error::InvalidArgument(_)) && e.to_string().contains("funcref"), "{e}");
+    let r = inst.run("ident_ref", &[Val::FuncRef(0)]).unwrap().unwrap_returned();
+    assert_eq!(r.values(), &[Val::FuncRef(0)]);
+    let f = match inst.get_export("incr") {
+        Some(lucet_runtime::Extern::Func(f)) => f.as_funcref().unwrap(),
+        _ => panic!("incr is a function"),
+    };
+    let r = inst.run("ident_ref", &[f]).unwrap().unwrap_returned();
+    assert_eq!(r.values(), &[f]);
+}
