@@ -7,7 +7,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = fs::read_dir(dir) else { return };
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
     for entry in entries.flatten() {
         let path = entry.path();
         if path.is_dir() {
@@ -21,7 +23,12 @@ fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
 fn main() {
     let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
     let root = manifest.parent().unwrap_or(&manifest).to_path_buf();
-    let inputs = [root.join("lucetc/src"), root.join("lucetc/Cargo.toml"), root.join("lucet-module/src"), root.join("lucet-module/Cargo.toml")];
+    let inputs = [
+        root.join("lucetc/src"),
+        root.join("lucetc/Cargo.toml"),
+        root.join("lucet-module/src"),
+        root.join("lucet-module/Cargo.toml"),
+    ];
     let mut files = Vec::new();
     for input in &inputs {
         println!("cargo:rerun-if-changed={}", input.display());
@@ -34,7 +41,12 @@ fn main() {
     files.sort();
     let mut hasher = Sha256::new();
     for file in &files {
-        hasher.update(file.strip_prefix(&root).unwrap_or(file).to_string_lossy().as_bytes());
+        hasher.update(
+            file.strip_prefix(&root)
+                .unwrap_or(file)
+                .to_string_lossy()
+                .as_bytes(),
+        );
         hasher.update([0]);
         hasher.update(fs::read(file).unwrap_or_default());
         hasher.update([0]);

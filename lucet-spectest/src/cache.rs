@@ -74,7 +74,9 @@ impl ModuleCache {
         let dir = dir.into();
         fs::create_dir_all(&dir).map_err(|e| CompileError::Cache {
             path: dir.display().to_string(),
-            reason: format!("cannot create the directory ({e}); set {CACHE_ENV} to a writable directory"),
+            reason: format!(
+                "cannot create the directory ({e}); set {CACHE_ENV} to a writable directory"
+            ),
         })?;
         let identity = format!(
             "lucetc {} format {} sources {}",
@@ -107,7 +109,11 @@ impl ModuleCache {
         hasher.update(format!("{:?}", features.wasm_features()).as_bytes());
         hasher.update([0]);
         hasher.update(wasm);
-        hasher.finalize().iter().map(|b| format!("{b:02x}")).collect()
+        hasher
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
     }
 
     /// The path of the compiled `.so` for `wasm`, compiling it if it is not cached.
@@ -124,7 +130,8 @@ impl ModuleCache {
         // lucetc promises not to panic on any input; should it break that promise the
         // suite must still report the module as a failure rather than abort.
         let result = catch_unwind(AssertUnwindSafe(|| {
-            lucetc::Lucetc::try_from_bytes_with_features(wasm, features.wasm_features()).and_then(|c| c.shared_object_file(&so))
+            lucetc::Lucetc::try_from_bytes_with_features(wasm, features.wasm_features())
+                .and_then(|c| c.shared_object_file(&so))
         }));
         match result {
             Ok(Ok(())) => Ok(so),
@@ -165,7 +172,11 @@ fn tempfile_in(dir: &Path) -> std::io::Result<(PathBuf, fs::File)> {
     loop {
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let path = dir.join(format!(".tmp-{}-{n}", std::process::id()));
-        match fs::OpenOptions::new().write(true).create_new(true).open(&path) {
+        match fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+        {
             Ok(f) => return Ok((path, f)),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
             Err(e) => return Err(e),

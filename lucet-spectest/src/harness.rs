@@ -5,7 +5,9 @@
 //! the same `N passed, N failed` line as the command-line runner, and exits non-zero
 //! if any assertion failed.
 
-use crate::{collect_wast_files, run_wast_file, write_file_report, FileReport, ModuleCache, Summary};
+use crate::{
+    collect_wast_files, run_wast_file, write_file_report, FileReport, ModuleCache, Summary,
+};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -67,12 +69,29 @@ pub fn test_main(root: &Path, only: Option<&[&str]>) -> ExitCode {
     let selected: Vec<(String, PathBuf)> = files
         .into_iter()
         .map(|f| (test_name(root, &f), f))
-        .filter(|(name, _)| only.map_or(true, |o| o.contains(&name.as_str())))
+        .filter(|(name, _)| match only {
+            Some(o) => o.contains(&name.as_str()),
+            None => true,
+        })
         .filter(|(name, _)| {
             args.filters.is_empty()
-                || args.filters.iter().any(|f| if args.exact { name == f } else { name.contains(f.as_str()) })
+                || args.filters.iter().any(|f| {
+                    if args.exact {
+                        name == f
+                    } else {
+                        name.contains(f.as_str())
+                    }
+                })
         })
-        .filter(|(name, _)| !args.skips.iter().any(|s| if args.exact { name == s } else { name.contains(s.as_str()) }))
+        .filter(|(name, _)| {
+            !args.skips.iter().any(|s| {
+                if args.exact {
+                    name == s
+                } else {
+                    name.contains(s.as_str())
+                }
+            })
+        })
         .collect();
     if args.list {
         for (name, _) in &selected {
@@ -129,9 +148,16 @@ pub fn test_main(root: &Path, only: Option<&[&str]>) -> ExitCode {
 /// The spec corpus directory `name` (e.g. `wasm-2.0`): `$LUCET_SPEC_CORPUS/name` if
 /// set, else `../shared/corpora/spec/name` beside the workspace.
 pub fn corpus_dir(name: &str) -> PathBuf {
-    let base = std::env::var_os("LUCET_SPEC_CORPUS").map(PathBuf::from).unwrap_or_else(|| {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("..").join("shared").join("corpora").join("spec")
-    });
+    let base = std::env::var_os("LUCET_SPEC_CORPUS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("..")
+                .join("..")
+                .join("shared")
+                .join("corpora")
+                .join("spec")
+        });
     base.join(name)
 }
 
@@ -141,7 +167,19 @@ mod tests {
 
     #[test]
     fn libtest_arguments() {
-        let a = parse_args(["i32", "--exact", "--test-threads", "2", "--nocapture", "--skip", "simd"].map(String::from).into_iter());
+        let a = parse_args(
+            [
+                "i32",
+                "--exact",
+                "--test-threads",
+                "2",
+                "--nocapture",
+                "--skip",
+                "simd",
+            ]
+            .map(String::from)
+            .into_iter(),
+        );
         assert_eq!(a.filters, vec!["i32".to_string()]);
         assert_eq!(a.skips, vec!["simd".to_string()]);
         assert!(a.exact);

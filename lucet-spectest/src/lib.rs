@@ -33,7 +33,9 @@ use std::path::{Path, PathBuf};
 /// searched recursively, each directory's files in name order.
 pub fn collect_wast_files(paths: &[PathBuf]) -> io::Result<Vec<PathBuf>> {
     fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> io::Result<()> {
-        let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?.map(|e| e.map(|e| e.path())).collect::<Result<_, _>>()?;
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?
+            .map(|e| e.map(|e| e.path()))
+            .collect::<Result<_, _>>()?;
         entries.sort();
         for path in entries {
             if path.is_dir() {
@@ -119,9 +121,17 @@ impl Summary {
                     json_string(&x.reason)
                 );
             }
-            out += if f.failures.is_empty() { "]}" } else { "\n    ]}" };
+            out += if f.failures.is_empty() {
+                "]}"
+            } else {
+                "\n    ]}"
+            };
         }
-        out += &format!("\n  ],\n  \"passed\": {},\n  \"failed\": {}\n}}", self.passed(), self.failed());
+        out += &format!(
+            "\n  ],\n  \"passed\": {},\n  \"failed\": {}\n}}",
+            self.passed(),
+            self.failed()
+        );
         out
     }
 }
@@ -157,15 +167,33 @@ pub fn file_line(report: &FileReport) -> String {
 }
 
 /// Writes the file's line followed by one line per failure (`file:line:col: ...`).
-pub fn write_file_report(out: &mut dyn Write, report: &FileReport, max_failures: Option<usize>) -> io::Result<()> {
+pub fn write_file_report(
+    out: &mut dyn Write,
+    report: &FileReport,
+    max_failures: Option<usize>,
+) -> io::Result<()> {
     writeln!(out, "{}", file_line(report))?;
-    let shown = max_failures.unwrap_or(usize::MAX).min(report.failures.len());
+    let shown = max_failures
+        .unwrap_or(usize::MAX)
+        .min(report.failures.len());
     for f in &report.failures[..shown] {
         let reason = f.reason.replace('\n', " ");
-        writeln!(out, "  {}:{}:{}: {}: {}", report.path.display(), f.line, f.column, f.directive, reason)?;
+        writeln!(
+            out,
+            "  {}:{}:{}: {}: {}",
+            report.path.display(),
+            f.line,
+            f.column,
+            f.directive,
+            reason
+        )?;
     }
     if shown < report.failures.len() {
-        writeln!(out, "  ... and {} more failures in this file", report.failures.len() - shown)?;
+        writeln!(
+            out,
+            "  ... and {} more failures in this file",
+            report.failures.len() - shown
+        )?;
     }
     Ok(())
 }

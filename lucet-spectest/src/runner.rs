@@ -10,7 +10,9 @@ use crate::spectest_host::{spectest_wasm, SPECTEST_NAME};
 use crate::traps::acceptable_codes;
 use crate::values::{arg_to_val, matches, show, show_expected};
 use lucet_module::TrapCode;
-use lucet_runtime::{DlModule, Error as RtError, InstanceHandle, Limits, Linker, MmapRegion, Region, RunResult, Val};
+use lucet_runtime::{
+    DlModule, Error as RtError, InstanceHandle, Limits, Linker, MmapRegion, Region, RunResult, Val,
+};
 use rayon::prelude::*;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -61,7 +63,12 @@ pub fn run_wast_file(path: &Path, cache: &ModuleCache) -> FileReport {
     }
 }
 
-fn single_failure(path: &Path, start: Instant, directive: &'static str, reason: String) -> FileReport {
+fn single_failure(
+    path: &Path,
+    start: Instant,
+    directive: &'static str,
+    reason: String,
+) -> FileReport {
     single_failure_at(path, start, (1, 1), directive, reason)
 }
 
@@ -76,7 +83,12 @@ fn single_failure_at(
         path: path.to_path_buf(),
         passed: 0,
         failed: 1,
-        failures: vec![Failure { line, column, directive, reason }],
+        failures: vec![Failure {
+            line,
+            column,
+            directive,
+            reason,
+        }],
         elapsed: start.elapsed(),
     }
 }
@@ -107,26 +119,34 @@ pub fn run_wast_source(path: &Path, text: &str, cache: &ModuleCache) -> FileRepo
             }
         },
     };
-    let form_buffers: Vec<(usize, &str, Result<ParseBuffer<'_>, wast::Error>)> =
-        ranges.iter().map(|&(s, e)| (s, &text[s..e], parse_buffer(&text[s..e]))).collect();
+    let form_buffers: Vec<(usize, &str, Result<ParseBuffer<'_>, wast::Error>)> = ranges
+        .iter()
+        .map(|&(s, e)| (s, &text[s..e], parse_buffer(&text[s..e])))
+        .collect();
     match whole_parse {
         Some(Ok(wast)) => items.extend(wast.directives.into_iter().map(|d| Item::Directive(0, d))),
         _ => {
             for (base, form, buf) in &form_buffers {
                 let parsed = match buf {
-                    Ok(b) => parser::parse::<Wast<'_>>(b).map_err(|e| (e.span().offset(), e.message())),
+                    Ok(b) => {
+                        parser::parse::<Wast<'_>>(b).map_err(|e| (e.span().offset(), e.message()))
+                    }
                     Err(e) => Err((e.span().offset(), e.message())),
                 };
                 match parsed {
-                    Ok(w) => items.extend(w.directives.into_iter().map(|d| Item::Directive(*base, d))),
+                    Ok(w) => {
+                        items.extend(w.directives.into_iter().map(|d| Item::Directive(*base, d)))
+                    }
                     Err((at, message)) => {
                         let directive = form_keyword(form);
                         items.push(Item::Unparsable {
                             offset: base + at,
                             directive,
                             reason: format!("cannot parse this directive: {message}"),
-                            module_rejected: matches!(directive, "assert_invalid" | "assert_malformed")
-                                && error_in_first_inner_form(form, at),
+                            module_rejected: matches!(
+                                directive,
+                                "assert_invalid" | "assert_malformed"
+                            ) && error_in_first_inner_form(form, at),
                         })
                     }
                 }
@@ -173,7 +193,10 @@ fn top_level_forms(text: &str) -> Result<Vec<(usize, usize)>, wast::Error> {
             }
             TokenKind::RParen => {
                 depth = depth.checked_sub(1).ok_or_else(|| {
-                    wast::Error::new(Span::from_offset(token.offset), "unbalanced `)`".to_string())
+                    wast::Error::new(
+                        Span::from_offset(token.offset),
+                        "unbalanced `)`".to_string(),
+                    )
                 })?;
                 if depth == 0 {
                     forms.push((start, token.offset + 1));
@@ -183,7 +206,10 @@ fn top_level_forms(text: &str) -> Result<Vec<(usize, usize)>, wast::Error> {
         }
     }
     if depth != 0 {
-        return Err(wast::Error::new(Span::from_offset(start), "unclosed `(`".to_string()));
+        return Err(wast::Error::new(
+            Span::from_offset(start),
+            "unclosed `(`".to_string(),
+        ));
     }
     Ok(forms)
 }
@@ -191,9 +217,15 @@ fn top_level_forms(text: &str) -> Result<Vec<(usize, usize)>, wast::Error> {
 /// Whether byte `at` of `form` (a whole `( ... )` form) lies inside the first
 /// parenthesised form nested in it — the module of an `assert_invalid`.
 fn error_in_first_inner_form(form: &str, at: usize) -> bool {
-    let Some(body) = form.get(1..form.len().saturating_sub(1)) else { return false };
-    let Ok(inner) = top_level_forms(body) else { return false };
-    inner.first().is_some_and(|&(s, e)| (s + 1..e + 1).contains(&at))
+    let Some(body) = form.get(1..form.len().saturating_sub(1)) else {
+        return false;
+    };
+    let Ok(inner) = top_level_forms(body) else {
+        return false;
+    };
+    inner
+        .first()
+        .is_some_and(|&(s, e)| (s + 1..e + 1).contains(&at))
 }
 
 /// The directive keyword a form starts with, for reporting a form that does not parse.
@@ -211,7 +243,11 @@ fn form_keyword(form: &str) -> &'static str {
         "invoke",
     ];
     let word = form.trim_start_matches('(').trim_start();
-    KEYWORDS.iter().find(|k| word.starts_with(*k)).copied().unwrap_or("directive")
+    KEYWORDS
+        .iter()
+        .find(|k| word.starts_with(*k))
+        .copied()
+        .unwrap_or("directive")
 }
 
 /// One top-level form of a script.
@@ -221,7 +257,12 @@ enum Item<'a> {
     /// A form the parser rejected; it counts as one failure, except that an
     /// `assert_invalid` or `assert_malformed` whose module is what fails to parse has
     /// had its module rejected, as it asserts.
-    Unparsable { offset: usize, directive: &'static str, reason: String, module_rejected: bool },
+    Unparsable {
+        offset: usize,
+        directive: &'static str,
+        reason: String,
+        module_rejected: bool,
+    },
 }
 
 /// A module of the script after encoding and compiling.
@@ -233,21 +274,34 @@ enum Prepared {
 
 /// Encodes every module of the script and compiles them all in parallel. The result
 /// is indexed like `items`.
-fn prepare_modules(items: &mut [Item<'_>], cache: &ModuleCache, features: Features) -> Vec<Option<Prepared>> {
+fn prepare_modules(
+    items: &mut [Item<'_>],
+    cache: &ModuleCache,
+    features: Features,
+) -> Vec<Option<Prepared>> {
     let encoded: Vec<Option<Result<Vec<u8>, String>>> = items
         .iter_mut()
         .map(|item| {
-            let Item::Directive(_, d) = item else { return None };
+            let Item::Directive(_, d) = item else {
+                return None;
+            };
             let encode_quote = |q: &mut QuoteWat<'_>| q.encode().map_err(|e| e.message());
             let encode_wat = |w: &mut Wat<'_>| w.encode().map_err(|e| e.message());
             match d {
-                WastDirective::Module(q) | WastDirective::ModuleDefinition(q) => Some(encode_quote(q)),
-                WastDirective::AssertMalformed { module, .. } | WastDirective::AssertInvalid { module, .. } => {
-                    Some(encode_quote(module))
+                WastDirective::Module(q) | WastDirective::ModuleDefinition(q) => {
+                    Some(encode_quote(q))
                 }
+                WastDirective::AssertMalformed { module, .. }
+                | WastDirective::AssertInvalid { module, .. } => Some(encode_quote(module)),
                 WastDirective::AssertUnlinkable { module, .. } => Some(encode_wat(module)),
-                WastDirective::AssertTrap { exec: WastExecute::Wat(w), .. }
-                | WastDirective::AssertReturn { exec: WastExecute::Wat(w), .. } => Some(encode_wat(w)),
+                WastDirective::AssertTrap {
+                    exec: WastExecute::Wat(w),
+                    ..
+                }
+                | WastDirective::AssertReturn {
+                    exec: WastExecute::Wat(w),
+                    ..
+                } => Some(encode_wat(w)),
                 _ => None,
             }
         })
@@ -317,7 +371,10 @@ fn directive_name(d: &WastDirective<'_>) -> &'static str {
         WastDirective::AssertInvalid { .. } => "assert_invalid",
         WastDirective::Register { .. } => "register",
         WastDirective::Invoke(_) => "invoke",
-        WastDirective::AssertTrap { exec: WastExecute::Wat(_), .. } => "assert_uninstantiable",
+        WastDirective::AssertTrap {
+            exec: WastExecute::Wat(_),
+            ..
+        } => "assert_uninstantiable",
         WastDirective::AssertTrap { .. } => "assert_trap",
         WastDirective::AssertReturn { .. } => "assert_return",
         WastDirective::AssertExhaustion { .. } => "assert_exhaustion",
@@ -380,7 +437,12 @@ impl<'a> ScriptRun<'a> {
     /// Records a failure of the directive at byte `offset` of the script.
     fn fail(&mut self, offset: usize, directive: &'static str, reason: String) {
         let (line, col) = Span::from_offset(offset).linecol_in(self.text);
-        self.failures.push(Failure { line: line + 1, column: col + 1, directive, reason });
+        self.failures.push(Failure {
+            line: line + 1,
+            column: col + 1,
+            directive,
+            reason,
+        });
     }
 
     /// Sets up the region and the `spectest` instance; on failure every assertion of
@@ -396,7 +458,8 @@ impl<'a> ScriptRun<'a> {
         let idx = self
             .instantiate(&so)
             .map_err(|e| format!("cannot instantiate the spectest module: {}", e.describe()))?;
-        self.register(SPECTEST_NAME, idx).map_err(|e| format!("cannot register the spectest module: {e}"))?;
+        self.register(SPECTEST_NAME, idx)
+            .map_err(|e| format!("cannot register the spectest module: {e}"))?;
         Ok(())
     }
 
@@ -408,7 +471,12 @@ impl<'a> ScriptRun<'a> {
                         self.fail(base + d.span().offset(), directive_name(d), reason.clone())
                     }
                     Item::Directive(..) => {}
-                    Item::Unparsable { offset, directive, reason, .. } => self.fail(*offset, directive, reason.clone()),
+                    Item::Unparsable {
+                        offset,
+                        directive,
+                        reason,
+                        ..
+                    } => self.fail(*offset, directive, reason.clone()),
                 }
             }
             if self.failures.is_empty() {
@@ -422,11 +490,19 @@ impl<'a> ScriptRun<'a> {
         for (i, item) in items.into_iter().enumerate() {
             let (base, directive) = match item {
                 Item::Directive(base, d) => (base, d),
-                Item::Unparsable { module_rejected: true, .. } => {
+                Item::Unparsable {
+                    module_rejected: true,
+                    ..
+                } => {
                     self.passed += 1;
                     continue;
                 }
-                Item::Unparsable { offset, directive, reason, module_rejected: false } => {
+                Item::Unparsable {
+                    offset,
+                    directive,
+                    reason,
+                    module_rejected: false,
+                } => {
                     self.fail(offset, directive, reason);
                     continue;
                 }
@@ -446,10 +522,15 @@ impl<'a> ScriptRun<'a> {
         }
     }
 
-    fn directive(&mut self, d: WastDirective<'_>, prepared: Option<Prepared>) -> Result<(), String> {
+    fn directive(
+        &mut self,
+        d: WastDirective<'_>,
+        prepared: Option<Prepared>,
+    ) -> Result<(), String> {
         match d {
             WastDirective::Module(q) => {
-                let so = compiled(prepared).map_err(|e| format!("the module did not compile: {e}"))?;
+                let so =
+                    compiled(prepared).map_err(|e| format!("the module did not compile: {e}"))?;
                 let name = q.name().map(|id| id.name().to_string());
                 // A failed module leaves no current module, so the directives that
                 // use it fail too rather than silently running against an older one.
@@ -462,14 +543,18 @@ impl<'a> ScriptRun<'a> {
                 Ok(())
             }
             WastDirective::ModuleDefinition(q) => {
-                let so = compiled(prepared).map_err(|e| format!("the module did not compile: {e}"))?;
+                let so =
+                    compiled(prepared).map_err(|e| format!("the module did not compile: {e}"))?;
                 if let Some(id) = q.name() {
                     self.definitions.insert(id.name().to_string(), so);
                 }
                 Ok(())
             }
-            WastDirective::ModuleInstance { instance, module, .. } => {
-                let module = module.ok_or("`module instance` without a module name is not supported")?;
+            WastDirective::ModuleInstance {
+                instance, module, ..
+            } => {
+                let module =
+                    module.ok_or("`module instance` without a module name is not supported")?;
                 let so = self
                     .definitions
                     .get(module.name())
@@ -495,7 +580,9 @@ impl<'a> ScriptRun<'a> {
             WastDirective::AssertReturn { exec, results, .. } => {
                 let values = match self.exec(exec, prepared) {
                     Outcome::Values(v) => v,
-                    Outcome::Trap(code, msg) => return Err(format!("unexpected trap {code:?}: {msg}")),
+                    Outcome::Trap(code, msg) => {
+                        return Err(format!("unexpected trap {code:?}: {msg}"))
+                    }
                     Outcome::Error(msg) => return Err(msg),
                 };
                 if values.len() != results.len() {
@@ -518,50 +605,67 @@ impl<'a> ScriptRun<'a> {
                 Ok(())
             }
             WastDirective::AssertTrap { exec, message, .. } => {
-                let codes = acceptable_codes(message)
-                    .ok_or_else(|| format!("unknown trap message {message:?}: no trap code is known to match it"))?;
+                let codes = acceptable_codes(message).ok_or_else(|| {
+                    format!("unknown trap message {message:?}: no trap code is known to match it")
+                })?;
                 match self.exec(exec, prepared) {
                     Outcome::Trap(code, _) if codes.contains(&code) => Ok(()),
-                    Outcome::Trap(code, msg) => {
-                        Err(format!("expected a trap {message:?} ({codes:?}), got {code:?}: {msg}"))
-                    }
+                    Outcome::Trap(code, msg) => Err(format!(
+                        "expected a trap {message:?} ({codes:?}), got {code:?}: {msg}"
+                    )),
                     Outcome::Values(v) => Err(format!(
                         "expected a trap {message:?}, but it returned {}",
-                        if v.is_empty() { "nothing".to_string() } else { v.iter().map(show).collect::<Vec<_>>().join(" ") }
+                        if v.is_empty() {
+                            "nothing".to_string()
+                        } else {
+                            v.iter().map(show).collect::<Vec<_>>().join(" ")
+                        }
                     )),
-                    Outcome::Error(msg) => Err(format!("expected a trap {message:?}, got an error: {msg}")),
+                    Outcome::Error(msg) => {
+                        Err(format!("expected a trap {message:?}, got an error: {msg}"))
+                    }
                 }
             }
             WastDirective::AssertExhaustion { call, message, .. } => match self.invoke(&call) {
                 Outcome::Trap(TrapCode::StackOverflow, _) => Ok(()),
-                Outcome::Trap(code, msg) => Err(format!("expected exhaustion {message:?}, got trap {code:?}: {msg}")),
-                Outcome::Values(_) => Err(format!("expected exhaustion {message:?}, but it returned")),
-                Outcome::Error(msg) => Err(format!("expected exhaustion {message:?}, got an error: {msg}")),
-            },
-            WastDirective::AssertMalformed { message, .. } | WastDirective::AssertInvalid { message, .. } => {
-                match prepared {
-                    Some(Prepared::Unencodable(_)) | Some(Prepared::Compiled(Err(CompileError::Rejected(_)))) => Ok(()),
-                    Some(Prepared::Compiled(Err(e @ CompileError::Cache { .. }))) => Err(e.to_string()),
-                    Some(Prepared::Compiled(Ok(_))) => {
-                        Err(format!("expected the module to be rejected ({message:?}), but lucetc compiled it"))
-                    }
-                    None => Err("internal: the module was not prepared".into()),
+                Outcome::Trap(code, msg) => Err(format!(
+                    "expected exhaustion {message:?}, got trap {code:?}: {msg}"
+                )),
+                Outcome::Values(_) => {
+                    Err(format!("expected exhaustion {message:?}, but it returned"))
                 }
-            }
+                Outcome::Error(msg) => Err(format!(
+                    "expected exhaustion {message:?}, got an error: {msg}"
+                )),
+            },
+            WastDirective::AssertMalformed { message, .. }
+            | WastDirective::AssertInvalid { message, .. } => match prepared {
+                Some(Prepared::Unencodable(_))
+                | Some(Prepared::Compiled(Err(CompileError::Rejected(_)))) => Ok(()),
+                Some(Prepared::Compiled(Err(e @ CompileError::Cache { .. }))) => Err(e.to_string()),
+                Some(Prepared::Compiled(Ok(_))) => Err(format!(
+                    "expected the module to be rejected ({message:?}), but lucetc compiled it"
+                )),
+                None => Err("internal: the module was not prepared".into()),
+            },
             WastDirective::AssertUnlinkable { message, .. } => {
-                let so = compiled(prepared).map_err(|e| format!("the module did not compile: {e}"))?;
+                let so =
+                    compiled(prepared).map_err(|e| format!("the module did not compile: {e}"))?;
                 match self.instantiate(&so) {
                     Err(InstantiateError::Link(_)) => Ok(()),
                     Err(other) => Err(format!(
                         "expected a link error ({message:?}), got: {}",
                         other.describe()
                     )),
-                    Ok(_) => Err(format!("expected a link error ({message:?}), but the module instantiated")),
+                    Ok(_) => Err(format!(
+                        "expected a link error ({message:?}), but the module instantiated"
+                    )),
                 }
             }
-            WastDirective::AssertException { .. } => {
-                Err("assert_exception needs the exception-handling proposal, which is not supported".into())
-            }
+            WastDirective::AssertException { .. } => Err(
+                "assert_exception needs the exception-handling proposal, which is not supported"
+                    .into(),
+            ),
             WastDirective::Thread(_) | WastDirective::Wait { .. } => {
                 Err("threads are not supported by this runner".into())
             }
@@ -597,8 +701,14 @@ impl<'a> ScriptRun<'a> {
 
     fn instance_index(&self, name: Option<&str>) -> Result<usize, String> {
         match name {
-            Some(n) => self.named.get(n).copied().ok_or_else(|| format!("no module named ${n}")),
-            None => self.current.ok_or_else(|| "no current module (the last module directive failed)".to_string()),
+            Some(n) => self
+                .named
+                .get(n)
+                .copied()
+                .ok_or_else(|| format!("no module named ${n}")),
+            None => self
+                .current
+                .ok_or_else(|| "no current module (the last module directive failed)".to_string()),
         }
     }
 
@@ -616,23 +726,36 @@ impl<'a> ScriptRun<'a> {
         }
         match self.instances[idx].run(invoke.name, &args) {
             Ok(RunResult::Returned(v)) => Outcome::Values(v.values().to_vec()),
-            Ok(RunResult::Yielded(_)) => Outcome::Error("the guest yielded, which no spec test does".into()),
+            Ok(RunResult::Yielded(_)) => {
+                Outcome::Error("the guest yielded, which no spec test does".into())
+            }
             // No reset: WebAssembly keeps every change made before a trap, and the
             // runtime lets a faulted instance run again.
-            Err(RtError::RuntimeFault(details)) => Outcome::Trap(details.trap_code, details.to_string()),
+            Err(RtError::RuntimeFault(details)) => {
+                Outcome::Trap(details.trap_code, details.to_string())
+            }
             Err(e) => Outcome::Error(format!("cannot invoke {:?}: {e}", invoke.name)),
         }
     }
 
     fn instantiate(&mut self, so: &Path) -> Result<usize, InstantiateError> {
-        let region = self.region.as_ref().ok_or_else(|| InstantiateError::Other("no region".into()))?;
+        let region = self
+            .region
+            .as_ref()
+            .ok_or_else(|| InstantiateError::Other("no region".into()))?;
         let module = DlModule::load_unresolved(so)
             .map_err(|e| InstantiateError::Build(format!("cannot load {}: {e}", so.display())))?;
-        let instance = region.new_instance_builder(module).with_linker(&self.linker).build().map_err(|e| match e {
-            RtError::InstantiationTrap(d) | RtError::RuntimeFault(d) => InstantiateError::Trap(d.trap_code, d.to_string()),
-            RtError::UnresolvedImport(m) => InstantiateError::Link(m),
-            other => InstantiateError::Other(other.to_string()),
-        })?;
+        let instance = region
+            .new_instance_builder(module)
+            .with_linker(&self.linker)
+            .build()
+            .map_err(|e| match e {
+                RtError::InstantiationTrap(d) | RtError::RuntimeFault(d) => {
+                    InstantiateError::Trap(d.trap_code, d.to_string())
+                }
+                RtError::UnresolvedImport(m) => InstantiateError::Link(m),
+                other => InstantiateError::Other(other.to_string()),
+            })?;
         self.instances.push(instance);
         Ok(self.instances.len() - 1)
     }

@@ -30,8 +30,10 @@ pub const SPECTEST_NAME: &str = "spectest";
 /// The module as wasm bytes.
 pub fn spectest_wasm() -> Vec<u8> {
     // The text is a constant checked by the unit test below, so these cannot fail.
-    let buf = wast::parser::ParseBuffer::new(SPECTEST_WAT).expect("the built-in spectest module lexes");
-    let mut wat: wast::Wat<'_> = wast::parser::parse(&buf).expect("the built-in spectest module parses");
+    let buf =
+        wast::parser::ParseBuffer::new(SPECTEST_WAT).expect("the built-in spectest module lexes");
+    let mut wat: wast::Wat<'_> =
+        wast::parser::parse(&buf).expect("the built-in spectest module parses");
     wat.encode().expect("the built-in spectest module encodes")
 }
 

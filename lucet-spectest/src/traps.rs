@@ -22,7 +22,10 @@ pub fn acceptable_codes(message: &str) -> Option<&'static [TrapCode]> {
         ("invalid conversion to integer", &[BadConversionToInteger]),
         ("unreachable", &[Unreachable]),
         ("call stack exhausted", &[StackOverflow]),
-        ("null function reference", &[IndirectCallToNull, NullReference]),
+        (
+            "null function reference",
+            &[IndirectCallToNull, NullReference],
+        ),
         ("null reference", &[NullReference, IndirectCallToNull]),
         ("unaligned atomic", &[HeapMisaligned]),
         // Older phrasings that some proposal repositories still use.
@@ -30,7 +33,10 @@ pub fn acceptable_codes(message: &str) -> Option<&'static [TrapCode]> {
         ("elements segment dropped", &[TableOutOfBounds]),
         ("memory access out of bounds", &[HeapOutOfBounds]),
     ];
-    TABLE.iter().find(|(phrase, _)| message.contains(phrase)).map(|(_, codes)| *codes)
+    TABLE
+        .iter()
+        .find(|(phrase, _)| message.contains(phrase))
+        .map(|(_, codes)| *codes)
 }
 
 #[cfg(test)]
@@ -39,10 +45,22 @@ mod tests {
 
     #[test]
     fn spec_messages_map() {
-        assert_eq!(acceptable_codes("out of bounds memory access"), Some(&[TrapCode::HeapOutOfBounds][..]));
-        assert_eq!(acceptable_codes("undefined element"), Some(&[TrapCode::TableOutOfBounds][..]));
-        assert_eq!(acceptable_codes("uninitialized element 2"), Some(&[TrapCode::IndirectCallToNull][..]));
-        assert_eq!(acceptable_codes("unreachable executed"), Some(&[TrapCode::Unreachable][..]));
+        assert_eq!(
+            acceptable_codes("out of bounds memory access"),
+            Some(&[TrapCode::HeapOutOfBounds][..])
+        );
+        assert_eq!(
+            acceptable_codes("undefined element"),
+            Some(&[TrapCode::TableOutOfBounds][..])
+        );
+        assert_eq!(
+            acceptable_codes("uninitialized element 2"),
+            Some(&[TrapCode::IndirectCallToNull][..])
+        );
+        assert_eq!(
+            acceptable_codes("unreachable executed"),
+            Some(&[TrapCode::Unreachable][..])
+        );
         assert!(acceptable_codes("something new").is_none());
     }
 }

@@ -32,7 +32,9 @@ pub fn arg_to_val(arg: &WastArg<'_>) -> Result<Val, String> {
             RefKind::Extern => Val::ExternRef(0),
         },
         WastArgCore::RefExtern(n) => extern_ref(*n),
-        WastArgCore::RefHost(_) => return Err("`ref.host` arguments are not supported (GC proposal)".into()),
+        WastArgCore::RefHost(_) => {
+            return Err("`ref.host` arguments are not supported (GC proposal)".into())
+        }
     })
 }
 
@@ -43,11 +45,17 @@ enum RefKind {
 
 fn abstract_heap(heap: &HeapType<'_>) -> Result<RefKind, String> {
     match heap {
-        HeapType::Abstract { shared: false, ty: AbstractHeapType::Func | AbstractHeapType::NoFunc } => Ok(RefKind::Func),
-        HeapType::Abstract { shared: false, ty: AbstractHeapType::Extern | AbstractHeapType::NoExtern } => {
-            Ok(RefKind::Extern)
-        }
-        other => Err(format!("reference type {other:?} is not supported (only funcref and externref)")),
+        HeapType::Abstract {
+            shared: false,
+            ty: AbstractHeapType::Func | AbstractHeapType::NoFunc,
+        } => Ok(RefKind::Func),
+        HeapType::Abstract {
+            shared: false,
+            ty: AbstractHeapType::Extern | AbstractHeapType::NoExtern,
+        } => Ok(RefKind::Extern),
+        other => Err(format!(
+            "reference type {other:?} is not supported (only funcref and externref)"
+        )),
     }
 }
 
@@ -59,7 +67,9 @@ pub fn show(val: &Val) -> String {
         Val::F32(v) => format!("(f32.const {} (0x{:08x}))", v, v.to_bits()),
         Val::F64(v) => format!("(f64.const {} (0x{:016x}))", v, v.to_bits()),
         Val::V128(v) => {
-            let lanes: Vec<String> = (0..4).map(|i| format!("0x{:08x}", (v >> (32 * i)) as u32)).collect();
+            let lanes: Vec<String> = (0..4)
+                .map(|i| format!("0x{:08x}", (v >> (32 * i)) as u32))
+                .collect();
             format!("(v128.const i32x4 {})", lanes.join(" "))
         }
         Val::FuncRef(0) => "(ref.null func)".into(),
@@ -101,12 +111,30 @@ fn show_core_expected(c: &WastRetCore<'_>) -> String {
         WastRetCore::F32(p) => format!("(f32.const {})", show_nan32(p)),
         WastRetCore::F64(p) => format!("(f64.const {})", show_nan64(p)),
         WastRetCore::V128(p) => match p {
-            V128Pattern::I8x16(l) => format!("(v128.const i8x16 {})", join(l.iter().map(|x| x.to_string()).collect())),
-            V128Pattern::I16x8(l) => format!("(v128.const i16x8 {})", join(l.iter().map(|x| x.to_string()).collect())),
-            V128Pattern::I32x4(l) => format!("(v128.const i32x4 {})", join(l.iter().map(|x| x.to_string()).collect())),
-            V128Pattern::I64x2(l) => format!("(v128.const i64x2 {})", join(l.iter().map(|x| x.to_string()).collect())),
-            V128Pattern::F32x4(l) => format!("(v128.const f32x4 {})", join(l.iter().map(show_nan32).collect())),
-            V128Pattern::F64x2(l) => format!("(v128.const f64x2 {})", join(l.iter().map(show_nan64).collect())),
+            V128Pattern::I8x16(l) => format!(
+                "(v128.const i8x16 {})",
+                join(l.iter().map(|x| x.to_string()).collect())
+            ),
+            V128Pattern::I16x8(l) => format!(
+                "(v128.const i16x8 {})",
+                join(l.iter().map(|x| x.to_string()).collect())
+            ),
+            V128Pattern::I32x4(l) => format!(
+                "(v128.const i32x4 {})",
+                join(l.iter().map(|x| x.to_string()).collect())
+            ),
+            V128Pattern::I64x2(l) => format!(
+                "(v128.const i64x2 {})",
+                join(l.iter().map(|x| x.to_string()).collect())
+            ),
+            V128Pattern::F32x4(l) => format!(
+                "(v128.const f32x4 {})",
+                join(l.iter().map(show_nan32).collect())
+            ),
+            V128Pattern::F64x2(l) => format!(
+                "(v128.const f64x2 {})",
+                join(l.iter().map(show_nan64).collect())
+            ),
         },
         WastRetCore::RefNull(Some(h)) => match abstract_heap(h) {
             Ok(RefKind::Func) => "(ref.null func)".into(),
@@ -117,7 +145,10 @@ fn show_core_expected(c: &WastRetCore<'_>) -> String {
         WastRetCore::RefExtern(Some(n)) => format!("(ref.extern {n})"),
         WastRetCore::RefExtern(None) => "(ref.extern)".into(),
         WastRetCore::RefFunc(_) => "(ref.func)".into(),
-        WastRetCore::Either(alts) => format!("(either {})", join(alts.iter().map(show_core_expected).collect())),
+        WastRetCore::Either(alts) => format!(
+            "(either {})",
+            join(alts.iter().map(show_core_expected).collect())
+        ),
         other => format!("{other:?}"),
     }
 }
@@ -144,12 +175,30 @@ fn f64_matches(p: &NanPattern<F64>, bits: u64) -> bool {
 fn v128_matches(p: &V128Pattern, v: u128) -> bool {
     let lane = |bits: u32, i: usize| (v >> (bits as usize * i)) & ((1u128 << bits) - 1);
     match p {
-        V128Pattern::I8x16(l) => l.iter().enumerate().all(|(i, x)| lane(8, i) == *x as u8 as u128),
-        V128Pattern::I16x8(l) => l.iter().enumerate().all(|(i, x)| lane(16, i) == *x as u16 as u128),
-        V128Pattern::I32x4(l) => l.iter().enumerate().all(|(i, x)| lane(32, i) == *x as u32 as u128),
-        V128Pattern::I64x2(l) => l.iter().enumerate().all(|(i, x)| lane(64, i) == *x as u64 as u128),
-        V128Pattern::F32x4(l) => l.iter().enumerate().all(|(i, p)| f32_matches(p, lane(32, i) as u32)),
-        V128Pattern::F64x2(l) => l.iter().enumerate().all(|(i, p)| f64_matches(p, lane(64, i) as u64)),
+        V128Pattern::I8x16(l) => l
+            .iter()
+            .enumerate()
+            .all(|(i, x)| lane(8, i) == *x as u8 as u128),
+        V128Pattern::I16x8(l) => l
+            .iter()
+            .enumerate()
+            .all(|(i, x)| lane(16, i) == *x as u16 as u128),
+        V128Pattern::I32x4(l) => l
+            .iter()
+            .enumerate()
+            .all(|(i, x)| lane(32, i) == *x as u32 as u128),
+        V128Pattern::I64x2(l) => l
+            .iter()
+            .enumerate()
+            .all(|(i, x)| lane(64, i) == *x as u64 as u128),
+        V128Pattern::F32x4(l) => l
+            .iter()
+            .enumerate()
+            .all(|(i, p)| f32_matches(p, lane(32, i) as u32)),
+        V128Pattern::F64x2(l) => l
+            .iter()
+            .enumerate()
+            .all(|(i, p)| f64_matches(p, lane(64, i) as u64)),
     }
 }
 
@@ -169,13 +218,21 @@ fn core_matches(expected: &WastRetCore<'_>, actual: &Val) -> Result<bool, String
         (WastRetCore::F64(p), Val::F64(a)) => f64_matches(p, a.to_bits()),
         (WastRetCore::V128(p), Val::V128(a)) => v128_matches(p, *a),
         (WastRetCore::RefNull(heap), Val::FuncRef(a)) => {
-            *a == 0 && heap.as_ref().map_or(Ok(true), |h| abstract_heap(h).map(|k| matches!(k, RefKind::Func)))?
+            *a == 0
+                && heap.as_ref().map_or(Ok(true), |h| {
+                    abstract_heap(h).map(|k| matches!(k, RefKind::Func))
+                })?
         }
         (WastRetCore::RefNull(heap), Val::ExternRef(a)) => {
-            *a == 0 && heap.as_ref().map_or(Ok(true), |h| abstract_heap(h).map(|k| matches!(k, RefKind::Extern)))?
+            *a == 0
+                && heap.as_ref().map_or(Ok(true), |h| {
+                    abstract_heap(h).map(|k| matches!(k, RefKind::Extern))
+                })?
         }
         (WastRetCore::RefExtern(None), Val::ExternRef(a)) => *a != 0,
-        (WastRetCore::RefExtern(Some(n)), Val::ExternRef(a)) => Val::ExternRef(*a) == extern_ref(*n),
+        (WastRetCore::RefExtern(Some(n)), Val::ExternRef(a)) => {
+            Val::ExternRef(*a) == extern_ref(*n)
+        }
         // The script cannot name a particular function instance, only that the
         // reference is not null.
         (WastRetCore::RefFunc(_), Val::FuncRef(a)) => *a != 0,
@@ -196,7 +253,12 @@ fn core_matches(expected: &WastRetCore<'_>, actual: &Val) -> Result<bool, String
             | WastRetCore::RefI31
             | WastRetCore::RefI31Shared,
             _,
-        ) => return Err(format!("expectation {} needs the GC proposal, which is not supported", show_core_expected(expected))),
+        ) => {
+            return Err(format!(
+                "expectation {} needs the GC proposal, which is not supported",
+                show_core_expected(expected)
+            ))
+        }
         _ => false,
     })
 }

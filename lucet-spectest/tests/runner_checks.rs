@@ -9,7 +9,10 @@ fn cache() -> ModuleCache {
 }
 
 fn script(name: &str) -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join("scripts").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join("scripts")
+        .join(name)
 }
 
 #[test]
@@ -38,7 +41,11 @@ fn false_assertions_fail() {
 
 #[test]
 fn unparsable_script_is_one_failure_with_its_line() {
-    let report = lucet_spectest::run_wast_source(Path::new("bad.wast"), "(module)\n(assert_return (invoke", &cache());
+    let report = lucet_spectest::run_wast_source(
+        Path::new("bad.wast"),
+        "(module)\n(assert_return (invoke",
+        &cache(),
+    );
     assert_eq!(report.failed, 1);
     assert_eq!(report.failures[0].line, 2);
 }

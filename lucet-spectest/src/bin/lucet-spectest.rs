@@ -45,8 +45,12 @@ fn main() -> ExitCode {
 
 fn run() -> anyhow::Result<bool> {
     let args = Args::parse();
-    let dir = args.cache_dir.clone().unwrap_or_else(ModuleCache::default_dir);
-    let cache = ModuleCache::new(&dir).with_context(|| format!("set --cache-dir or {CACHE_ENV}"))?;
+    let dir = args
+        .cache_dir
+        .clone()
+        .unwrap_or_else(ModuleCache::default_dir);
+    let cache =
+        ModuleCache::new(&dir).with_context(|| format!("set --cache-dir or {CACHE_ENV}"))?;
     let stdout = std::io::stdout();
     let summary = run_paths(&args.paths, &cache, |report| {
         if !args.json {
