@@ -501,7 +501,17 @@ impl Instance {
                     }
                     match &g.kind {
                         GlobalKind::Instance { owner, .. } => self.add_dep(owner),
-                        GlobalKind::Host { .. } => self.host_globals.push(g.clone()),
+                        GlobalKind::Host { .. } => {
+                            // Guest code would call through a non-null funcref; a host
+                            // global cannot prove that it names a real function.
+                            if let Val::FuncRef(p @ 1..) = g.get() {
+                                return Err(mismatch(
+                                    format!("global {want:?}"),
+                                    format!("a host global holding funcref {p:#x}; host funcref globals must be null"),
+                                ));
+                            }
+                            self.host_globals.push(g.clone())
+                        }
                     }
                     let p = g.storage();
                     // SAFETY: offset inside the vmctx for imported global ng.
