@@ -925,7 +925,10 @@ impl Instance {
             let inst = unsafe { &*i };
             let start = inst.vmctx as usize + inst.layout.funcrefs as usize;
             let end = start + inst.layout.num_funcs as usize * size;
-            if (start..end).contains(&p) && (p - start) % size == 0 {
+            // `is_multiple_of` is newer than the workspace's minimum Rust version.
+            #[allow(clippy::manual_is_multiple_of)]
+            let aligned = (p - start) % size == 0;
+            if (start..end).contains(&p) && aligned {
                 return Ok(());
             }
         }
