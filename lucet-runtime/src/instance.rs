@@ -927,7 +927,7 @@ impl Instance {
             let end = start + inst.layout.num_funcs as usize * size;
             // `is_multiple_of` is newer than the workspace's minimum Rust version.
             #[allow(clippy::manual_is_multiple_of)]
-            let aligned = (p - start) % size == 0;
+            let aligned = p.wrapping_sub(start) % size == 0;
             if (start..end).contains(&p) && aligned {
                 return Ok(());
             }
