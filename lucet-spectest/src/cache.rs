@@ -61,6 +61,34 @@ impl Features {
     }
 }
 
+/// A generation of the cache that has not been used for this long is deleted.
+pub const STALE_AFTER: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Written whenever a generation is opened; its modification time says when it was
+/// last used.
+const LAST_USED: &str = "last-used";
+
+/// Deletes the other generations under `root` that nobody has used for
+/// [`STALE_AFTER`]. Only directories named like a generation are touched, and
+/// failures are ignored: pruning is housekeeping, never a reason to fail a run.
+fn prune_stale_generations(root: &Path, current: &str) {
+    let Ok(entries) = fs::read_dir(root) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let is_generation = name.len() == 16 && name.bytes().all(|b| b.is_ascii_hexdigit());
+        if !is_generation || name == current {
+            continue;
+        }
+        let path = entry.path();
+        let last_used = fs::metadata(path.join(LAST_USED)).or_else(|_| fs::metadata(&path)).and_then(|m| m.modified());
+        let stale = last_used.ok().and_then(|t| t.elapsed().ok()).is_some_and(|age| age > STALE_AFTER);
+        if stale {
+            let _ = fs::remove_dir_all(&path);
+        }
+    }
+}
+
 /// Compiles wasm bytes to shared objects in a cache directory.
 #[derive(Debug, Clone)]
 pub struct ModuleCache {
@@ -69,21 +97,29 @@ pub struct ModuleCache {
 }
 
 impl ModuleCache {
-    /// Uses `dir`, creating it if needed.
-    pub fn new(dir: impl Into<PathBuf>) -> Result<ModuleCache, CompileError> {
-        let dir = dir.into();
-        fs::create_dir_all(&dir).map_err(|e| CompileError::Cache {
-            path: dir.display().to_string(),
-            reason: format!(
-                "cannot create the directory ({e}); set {CACHE_ENV} to a writable directory"
-            ),
-        })?;
+    /// Uses `root`, creating it if needed.
+    ///
+    /// Each compiler identity gets its own subdirectory of `root`, so that while
+    /// lucetc is being changed the results of earlier versions do not pile up: a
+    /// subdirectory no process has opened for [`STALE_AFTER`] is deleted.
+    pub fn new(root: impl Into<PathBuf>) -> Result<ModuleCache, CompileError> {
+        let root = root.into();
         let identity = format!(
             "lucetc {} format {} sources {}",
             lucet_module::COMPILER_VERSION,
             lucet_module::FORMAT_VERSION,
             env!("LUCETC_SOURCE_FINGERPRINT"),
         );
+        let generation: String =
+            Sha256::digest(identity.as_bytes()).iter().take(8).map(|b| format!("{b:02x}")).collect();
+        let dir = root.join(&generation);
+        let cache_error = |e: std::io::Error| CompileError::Cache {
+            path: dir.display().to_string(),
+            reason: format!("cannot use the directory ({e}); set {CACHE_ENV} to a writable directory"),
+        };
+        fs::create_dir_all(&dir).map_err(cache_error)?;
+        fs::write(dir.join(LAST_USED), identity.as_bytes()).map_err(cache_error)?;
+        prune_stale_generations(&root, &generation);
         Ok(ModuleCache { dir, identity })
     }
 
@@ -117,6 +153,9 @@ impl ModuleCache {
     }
 
     /// The path of the compiled `.so` for `wasm`, compiling it if it is not cached.
+    ///
+    /// Safe to call from several threads and processes at once: results are
+    /// written under a temporary name and renamed into place.
     pub fn compile(&self, wasm: &[u8], features: Features) -> Result<PathBuf, CompileError> {
         let key = self.key(wasm, features);
         let so = self.dir.join(format!("{key}.so"));
