@@ -314,6 +314,14 @@ impl InstanceBuilder {
     }
 }
 
+fn restore_stack_limits(saved: Vec<(*mut VmctxHeader, usize)>) {
+    for (h, limit) in saved {
+        // SAFETY: saved by `set_stack_limits` from vmctxs of instances that are still
+        // alive (the running instance keeps them).
+        unsafe { (*h).stack_limit = limit };
+    }
+}
+
 fn ty_name(k: &Extern) -> &'static str {
     match k {
         Extern::Func(_) => "a function",
@@ -903,12 +911,13 @@ impl Instance {
         if self.link_gen != LINK_GENERATION.load(Ordering::Relaxed) {
             self.relink();
         }
-        self.set_stack_limits();
+        let saved = self.set_stack_limits();
         let stack = self.guest_stack();
         let lookup = self.lookup.clone();
         // SAFETY: the entry was built from this module's trampoline and a funcref of
         // the right type; the stack is this slot's, unused by anyone else.
         let exit = unsafe { self.exec.run(&stack, entry, &lookup) };
+        restore_stack_limits(saved);
         self.finish(exit)
     }
 
@@ -947,13 +956,21 @@ impl Instance {
     }
 
     /// Every instance reachable through imports runs on our stack during our calls,
-    /// so their prologue checks must compare against our stack's limit.
-    fn set_stack_limits(&mut self) {
+    /// so their prologue checks must compare against our stack's limit. Returns the
+    /// previous limits: when this run is nested in a hostcall of another run, that run's
+    /// limits must be back in place when we return to it.
+    fn set_stack_limits(&mut self) -> Vec<(*mut VmctxHeader, usize)> {
         let limit = self.slot.stack_bottom as usize + self.slot.limits().hostcall_reservation;
+        let mut saved = Vec::with_capacity(1 + self.linked_vmctxs.len());
         for &v in std::iter::once(&self.vmctx).chain(self.linked_vmctxs.iter()) {
+            let h = v as *mut VmctxHeader;
             // SAFETY: the vmctxs of live instances (kept alive through deps).
-            unsafe { (*(v as *mut VmctxHeader)).stack_limit = limit };
+            unsafe {
+                saved.push((h, (*h).stack_limit));
+                (*h).stack_limit = limit;
+            }
         }
+        saved
     }
 
     fn finish(&mut self, exit: GuestExit) -> Result<RunResult, Error> {
@@ -1021,9 +1038,10 @@ impl Instance {
             return Err(Error::InstanceNotYielded);
         }
         self.state = State::Ready;
-        self.set_stack_limits();
+        let saved = self.set_stack_limits();
         // SAFETY: the guest yielded on this instance's stack and has not been abandoned.
         let exit = unsafe { self.exec.resume(val) };
+        restore_stack_limits(saved);
         self.finish(exit)
     }
 

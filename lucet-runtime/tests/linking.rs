@@ -157,3 +157,47 @@ fn elements_written_by_a_failed_instantiation_stay_callable() {
     let e = mt.run("call", &[6i32.into()]).unwrap_err();
     assert!(matches!(e, Error::RuntimeFault(ref d) if d.trap_code == lucet_runtime::TrapCode::Unreachable), "{e}");
 }
+
+struct Nested(lucet_runtime::InstanceHandle);
+
+unsafe extern "C" fn run_nested(vmctx: &lucet_runtime::Vmctx) -> i32 {
+    let mut n = vmctx.get_embed_ctx_mut::<Nested>();
+    n.0.run("depth", &[100i32.into()]).unwrap().unwrap_returned().as_i32()
+}
+
+static NESTED: [lucet_runtime::HostcallDef; 1] = [lucet_runtime::HostcallDef {
+    module: "nesting",
+    name: "run_nested",
+    params: &[],
+    results: &[ValType::I32],
+    func: run_nested as *const u8,
+}];
+
+#[test]
+fn a_nested_run_restores_the_outer_stack_limits() {
+    lucet_runtime::register_hostcalls(&NESTED);
+    // Created first, so (with top-down mmap) above the importer's region: its own stack
+    // limit is above the importer's stack, and a stale limit would trap at once.
+    let ex_region = region(1);
+    let im_region = region(1);
+    let ex_so = compile_wat(
+        r#"(module (func $d (export "depth") (param i32) (result i32)
+             local.get 0 i32.eqz if (result i32) i32.const 0 else
+             local.get 0 i32.const 1 i32.sub call $d i32.const 1 i32.add end))"#,
+    );
+    let ex = ex_region.new_instance(DlModule::load(ex_so).unwrap()).unwrap();
+    let mut linker = Linker::new();
+    linker.instance("ex", &ex).unwrap();
+    let im_so = compile_wat(
+        r#"(module (import "ex" "depth" (func $d (param i32) (result i32)))
+             (import "nesting" "run_nested" (func $n (result i32)))
+             (func (export "go") (result i32) call $n i32.const 50 call $d i32.add))"#,
+    );
+    let mut im = im_region
+        .new_instance_builder(DlModule::load_unresolved(im_so).unwrap())
+        .with_linker(&linker)
+        .with_embed_ctx(Nested(ex))
+        .build()
+        .unwrap();
+    assert_eq!(im.run("go", &[]).unwrap().unwrap_returned().as_i32(), 150);
+}
