@@ -398,7 +398,23 @@ fn main() -> ExitCode {
         let at = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
         eprintln!("error: internal error: {msg}{at}");
     }));
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => {
+            // --help and --version
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            // clap's own report spans several lines (tips, usage); keep the
+            // statement of the problem, on one line like every other error.
+            let text = e.to_string();
+            let problem: Vec<&str> =
+                text.lines().map(str::trim).take_while(|l| !l.is_empty()).collect();
+            eprintln!("{}; see `lucet-wasi --help`", problem.join(" "));
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
     match run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(f) => {
