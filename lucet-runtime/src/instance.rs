@@ -1200,8 +1200,8 @@ impl Instance {
                 let ty = self.global_type(i);
                 Extern::Global(Global { kind: GlobalKind::Instance { owner, ptr: self.globals[i as usize], ty } })
             }
-            ExportKind::Table(i) => Extern::Table(Table { owner, index: i }),
-            ExportKind::Memory(i) => Extern::Memory(Memory { owner, index: i }),
+            ExportKind::Table(i) => Extern::Table(Table { owner, index: i, _not_send: std::marker::PhantomData }),
+            ExportKind::Memory(i) => Extern::Memory(Memory { owner, index: i, _not_send: std::marker::PhantomData }),
         }
     }
 

@@ -132,6 +132,8 @@ pub struct Table {
     pub(crate) owner: Arc<InstanceCell>,
     /// Index in the owner's table index space.
     pub(crate) index: u32,
+    /// Reads race with the owner's runs on other threads, so handles stay on one thread.
+    pub(crate) _not_send: std::marker::PhantomData<*const ()>,
 }
 
 impl Table {
@@ -156,6 +158,8 @@ impl Table {
 pub struct Memory {
     pub(crate) owner: Arc<InstanceCell>,
     pub(crate) index: u32,
+    /// As for `Table`.
+    pub(crate) _not_send: std::marker::PhantomData<*const ()>,
 }
 
 impl Memory {
