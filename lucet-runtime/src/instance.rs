@@ -304,10 +304,11 @@ impl InstanceBuilder {
                 // SAFETY: the owner is alive (held in our deps) and idle while we link.
                 let owner = unsafe { &mut *t.owner };
                 owner.add_dep(&me_arc);
+                // Everything that reaches the owner now reaches us too.
+                LINK_GENERATION.fetch_add(1, Ordering::Relaxed);
             }
         }
         drop(me_arc);
-        LINK_GENERATION.fetch_add(1, Ordering::Relaxed);
         inst.relink();
         inst.initialize()?;
         Ok(handle)
