@@ -58,7 +58,9 @@ fn compile_cached(wasm: &Path, cache: &Path) -> Result<PathBuf, String> {
     let out = cache.join(format!("{key}.so"));
     if !out.exists() {
         std::fs::create_dir_all(cache).map_err(|e| e.to_string())?;
-        let tmp = cache.join(format!("{key}.{}.tmp.so", std::process::id()));
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, Ordering::SeqCst);
+        let tmp = cache.join(format!("{key}.{}.{n}.tmp.so", std::process::id()));
         lucetc::Lucetc::try_from_bytes(&bytes)
             .and_then(|c| c.shared_object_file(&tmp))
             .map_err(|e| format!("compile: {e}"))?;

@@ -22,7 +22,11 @@ pub fn compile(name: &str) -> PathBuf {
     std::fs::create_dir_all(&dir).expect("create the guest cache dir");
     let out = dir.join(format!("{:016x}.so", h.finish()));
     if !out.exists() {
-        let tmp = dir.join(format!("{:016x}.{}.tmp.so", h.finish(), std::process::id()));
+        // Tests run on several threads of one process: the temporary name must be
+        // unique per call, not just per process.
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let tmp = dir.join(format!("{:016x}.{}.{n}.tmp.so", h.finish(), std::process::id()));
         lucetc::Lucetc::try_from_bytes(wat.as_bytes())
             .and_then(|c| c.shared_object_file(&tmp))
             .unwrap_or_else(|e| panic!("lucetc failed on {name}: {e}"));
