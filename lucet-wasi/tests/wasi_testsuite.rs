@@ -5,7 +5,8 @@
 //!
 //! `cargo test -p lucet-wasi --test wasi_testsuite [-- FILTER...]` prints one line per
 //! failure and finally `N passed, N failed`. Compiled modules are cached under
-//! `target/wasi-testsuite-cache`, so only the first run compiles.
+//! `target/wasi-testsuite-cache/<build of the command>`, so only the first run after
+//! a rebuild compiles.
 //! `WASI_TESTSUITE_DIR` overrides where the suite is found.
 
 use std::path::{Path, PathBuf};
@@ -187,7 +188,22 @@ fn main() {
     cases.retain(|c| filters.is_empty() || filters.iter().any(|f| c.name.contains(f.as_str())));
 
     let bin = PathBuf::from(env!("CARGO_BIN_EXE_lucet-wasi"));
-    let cache = workspace_root().join("target/wasi-testsuite-cache");
+    // The command caches by content and compiler version; while the compiler is
+    // being changed its version stays the same, so this harness also keys its
+    // cache on the build of the command (which contains the compiler).
+    let build = std::fs::metadata(&bin)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let caches = workspace_root().join("target/wasi-testsuite-cache");
+    if let Ok(old) = std::fs::read_dir(&caches) {
+        for d in old.flatten().filter(|d| d.file_name() != build.to_string().as_str()) {
+            let _ = std::fs::remove_dir_all(d.path()).or_else(|_| std::fs::remove_file(d.path()));
+        }
+    }
+    let cache = caches.join(build.to_string());
     let next = AtomicUsize::new(0);
     let failures = Mutex::new(Vec::new());
     let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(4);
