@@ -52,6 +52,69 @@ pub struct InstanceHandle {
     inner: Arc<InstanceCell>,
 }
 
+impl Drop for InstanceHandle {
+    fn drop(&mut self) {
+        collect_cycles(&self.inner);
+    }
+}
+
+/// A reference to an instance from an export handle. Like an `InstanceHandle`, dropping
+/// it may free a group of instances that only keep each other alive.
+#[derive(Clone)]
+pub(crate) struct OwnerRef(pub Arc<InstanceCell>);
+
+impl Deref for OwnerRef {
+    type Target = Arc<InstanceCell>;
+    fn deref(&self) -> &Arc<InstanceCell> {
+        &self.0
+    }
+}
+
+impl Drop for OwnerRef {
+    fn drop(&mut self) {
+        collect_cycles(&self.0);
+    }
+}
+
+/// Called when `root` (an `Arc` the caller is about to drop) loses a user-held
+/// reference. Instances form cycles when one imports a funcref table from another
+/// (the table's owner keeps the importer alive). If every reference to the instances
+/// reachable from `root` now comes from those instances themselves (plus the caller's
+/// `root`), nothing outside can reach them any more: their dependency lists are
+/// emptied, which breaks the cycles and frees them once `root` is dropped.
+fn collect_cycles(root: &Arc<InstanceCell>) {
+    // SAFETY: `root` is alive; no run is in progress on it (the handle is being
+    // dropped, or an export handle that cannot coexist with a `&mut` use of it).
+    let members = unsafe { &*root.get() }.reachable();
+    if members.len() < 2 {
+        return;
+    }
+    let mut internal = vec![0usize; members.len()];
+    for &m in &members {
+        // SAFETY: members are kept alive by `root` through deps.
+        for d in unsafe { &(*m).deps } {
+            if let Some(i) = members.iter().position(|&x| x == d.get() as *const Instance) {
+                internal[i] += 1;
+            }
+        }
+    }
+    for (i, &m) in members.iter().enumerate() {
+        // SAFETY: as above; the cell is the instance's `Arc` allocation.
+        let strong = unsafe { &*m }.me.strong_count();
+        let held_by_caller = usize::from(std::ptr::eq(m, root.get()));
+        if strong != internal[i] + held_by_caller {
+            return;
+        }
+    }
+    let mut released = Vec::new();
+    for &m in &members {
+        // SAFETY: as above; taking the lists only moves the `Arc`s into `released`,
+        // so every member stays alive until `released` is dropped below.
+        released.push(std::mem::take(unsafe { &mut (*(m as *mut Instance)).deps }));
+    }
+    drop(released);
+}
+
 impl Deref for InstanceHandle {
     type Target = Instance;
     fn deref(&self) -> &Instance {
@@ -383,6 +446,10 @@ impl Instance {
     pub(crate) fn funcref_ptr(&self, index: u32) -> *mut FuncRef {
         // SAFETY: callers pass a function index of this module.
         unsafe { self.vmctx.add(self.layout.funcref(index) as usize) as *mut FuncRef }
+    }
+
+    pub(crate) fn owner_ref(&self) -> OwnerRef {
+        OwnerRef(self.arc())
     }
 
     pub(crate) fn arc(&self) -> Arc<InstanceCell> {
@@ -1187,7 +1254,7 @@ impl Instance {
     }
 
     pub(crate) fn extern_for(&self, kind: ExportKind) -> Extern {
-        let owner = self.arc();
+        let owner = self.owner_ref();
         let data = self.data();
         match kind {
             ExportKind::Func(i) => Extern::Func(Func {

@@ -6,7 +6,7 @@
 //! Memories, tables and globals are shared by pointer: the importer's vmctx points at
 //! the exporter's state, and the importer keeps the exporter alive.
 
-use crate::instance::{InstanceCell, InstanceHandle, MemLoc, TableLoc};
+use crate::instance::{InstanceHandle, MemLoc, OwnerRef, TableLoc};
 use crate::val::Val;
 use crate::TerminationDetails;
 use lucet_module::{FuncRef, FuncType, GlobalType, MemoryType, TableType, VALUE_SLOT_SIZE};
@@ -52,7 +52,7 @@ pub struct Func {
 
 #[derive(Clone)]
 pub(crate) enum FuncKind {
-    Instance { owner: Arc<InstanceCell>, funcref: *mut FuncRef, ty: FuncType },
+    Instance { owner: OwnerRef, funcref: *mut FuncRef, ty: FuncType },
     Host { ty: FuncType, callback: Arc<HostFn> },
 }
 
@@ -88,7 +88,7 @@ pub struct Global {
 
 #[derive(Clone)]
 pub(crate) enum GlobalKind {
-    Instance { owner: Arc<InstanceCell>, ptr: *mut [u8; 16], ty: GlobalType },
+    Instance { owner: OwnerRef, ptr: *mut [u8; 16], ty: GlobalType },
     Host { storage: Arc<HostGlobal>, ty: GlobalType },
 }
 
@@ -129,7 +129,7 @@ impl Global {
 /// A table exported by an instance.
 #[derive(Clone)]
 pub struct Table {
-    pub(crate) owner: Arc<InstanceCell>,
+    pub(crate) owner: OwnerRef,
     /// Index in the owner's table index space.
     pub(crate) index: u32,
     /// Reads race with the owner's runs on other threads, so handles stay on one thread.
@@ -156,7 +156,7 @@ impl Table {
 /// A memory exported by an instance.
 #[derive(Clone)]
 pub struct Memory {
-    pub(crate) owner: Arc<InstanceCell>,
+    pub(crate) owner: OwnerRef,
     pub(crate) index: u32,
     /// As for `Table`.
     pub(crate) _not_send: std::marker::PhantomData<*const ()>,

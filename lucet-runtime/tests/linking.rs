@@ -90,6 +90,10 @@ fn instances_share_functions_memory_tables_and_globals() {
     drop(linker);
     assert_eq!(region.free_slots(), 1);
     assert_eq!(im.run("call_seven", &[]).unwrap().unwrap_returned().as_i32(), 7);
+    // The importer filled the exporter's table, so they keep each other alive; once
+    // nothing outside holds either, both are freed.
+    drop(im);
+    assert_eq!(region.free_slots(), 3);
 }
 
 #[test]
@@ -156,6 +160,12 @@ fn elements_written_by_a_failed_instantiation_stay_callable() {
     // A trap in the other module's code, reached through the table, is still a trap.
     let e = mt.run("call", &[6i32.into()]).unwrap_err();
     assert!(matches!(e, Error::RuntimeFault(ref d) if d.trap_code == lucet_runtime::TrapCode::Unreachable), "{e}");
+    let tab = mt.get_export("tab");
+    drop(mt);
+    drop(linker);
+    assert_eq!(region.free_slots(), 1, "an export handle still holds the table's owner");
+    drop(tab);
+    assert_eq!(region.free_slots(), 3);
 }
 
 struct Nested(lucet_runtime::InstanceHandle);
