@@ -195,3 +195,29 @@ fn poll_oneoff_waits_for_a_clock() {
     assert_eq!(call(&mut inst, "event_type", &[]), 0, "a clock event");
     assert_eq!(call(&mut inst, "poll_none", &[]), Errno::INVAL.0 as i32, "no subscriptions");
 }
+
+/// A reader that fails the way a buggy embedder's would.
+struct PanickingReader;
+
+impl std::io::Read for PanickingReader {
+    fn read(&mut self, _: &mut [u8]) -> std::io::Result<usize> {
+        panic!("the embedder's reader broke")
+    }
+}
+
+#[test]
+fn a_panicking_hostcall_terminates_the_run_and_the_instance_recovers() {
+    let ctx = WasiCtxBuilder::new().stdin(PanickingReader).build().unwrap();
+    let mut inst = common::instance("basics.wat", ctx);
+    let err = inst.run("read", &[0.into()]).expect_err("the hostcall panicked");
+    match &err {
+        Error::RuntimeTerminated(TerminationDetails::HostcallPanic(msg)) => {
+            assert!(msg.contains("the embedder's reader broke"), "{msg}")
+        }
+        other => panic!("unexpected {other}"),
+    }
+    // No borrow of the heap or the context is left behind.
+    assert!(!inst.heap().is_empty());
+    inst.reset().unwrap();
+    assert_eq!(call(&mut inst, "clock", &[1.into()]), 0);
+}
