@@ -185,3 +185,19 @@ fn version_and_help() {
         assert!(h.contains(flag), "--help mentions {flag}");
     }
 }
+
+#[test]
+fn heap_and_stack_limits_apply() {
+    let o = run_guest(&["--max-heap-size", "1MiB", "--invoke", "grow"], &["100"]);
+    assert_eq!(stdout(&o), "-1\n", "growing past --max-heap-size fails: {}", stderr(&o));
+    let o = run_guest(&["--max-heap-size", "1MiB", "--invoke", "grow"], &["15"]);
+    assert_eq!(stdout(&o), "1\n");
+    let o = run_guest(&["--stack-size", "16MiB", "--invoke", "depth"], &["100000"]);
+    assert_eq!((o.status.code(), stdout(&o).as_str()), (Some(0), "100000\n"), "{}", stderr(&o));
+    let o = run_guest(&["--stack-size", "1MiB", "--invoke", "depth"], &["10000000"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert_one_line_error(&o, "StackOverflow");
+    let o = run_guest(&["--max-heap-size", "lots"], &[]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_one_line_error(&o, "not a size");
+}

@@ -35,6 +35,11 @@
   (func (export "fmul") (param f64 f64) (result f64) (f64.mul (local.get 0) (local.get 1)))
   (func (export "trap") unreachable)
   (func (export "spin") (loop $l (br $l)))
+  (func (export "grow") (param i32) (result i32) (memory.grow (local.get 0)))
+  (func $depth (export "depth") (param i32) (result i32)
+    (if (result i32) (local.get 0)
+      (then (i32.add (call $depth (i32.sub (local.get 0) (i32.const 1))) (i32.const 1)))
+      (else (i32.const 0))))
 
   ;; Prints the name of preopen 3, a newline, then the contents of data.txt in it.
   (func (export "read_file")
