@@ -8,7 +8,9 @@
 use crate::error::FaultDetails;
 use crate::exec::{Entry, ExecState, GuestExit, GuestStack, TrapLookup};
 use crate::linker::{Extern, Func, FuncKind, Global, GlobalKind, HostFuncCtx, Linker, Memory, Table};
-use crate::module::{unresolved, DlModule, Module, MultiCodeMap, ResolvedImport};
+use crate::module::{
+    describe_global, describe_memory, describe_table, unresolved, DlModule, Module, MultiCodeMap, ResolvedImport,
+};
 use crate::region::mmap::{HeapArea, MmapRegion, Slot};
 use crate::val::{RunResult, UntypedRetVal, Val, YieldedVal};
 use crate::Error;
@@ -511,7 +513,7 @@ impl Instance {
                     let Some(Extern::Memory(m)) = def else {
                         return Err(match def {
                             Some(o) => mismatch("a memory".into(), ty_name(o).into()),
-                            None => unresolved(path, &imp.module, &imp.field, &format!("memory {want:?}")),
+                            None => unresolved(path, &imp.module, &imp.field, &describe_memory(want)),
                         });
                     };
                     self.add_dep(&m.owner);
@@ -525,8 +527,8 @@ impl Instance {
                     };
                     if cur_pages < want.min_pages || !max_ok || want.memory64 != loc.ty.memory64 {
                         return Err(mismatch(
-                            format!("memory {want:?}"),
-                            format!("memory {:?} of {cur_pages} pages", loc.ty),
+                            describe_memory(want),
+                            format!("{} currently of {cur_pages} pages", describe_memory(&loc.ty)),
                         ));
                     }
                     // SAFETY: offset inside the vmctx for imported memory nm.
@@ -540,7 +542,7 @@ impl Instance {
                     let Some(Extern::Table(t)) = def else {
                         return Err(match def {
                             Some(o) => mismatch("a table".into(), ty_name(o).into()),
-                            None => unresolved(path, &imp.module, &imp.field, &format!("table {want:?}")),
+                            None => unresolved(path, &imp.module, &imp.field, &describe_table(want)),
                         });
                     };
                     self.add_dep(&t.owner);
@@ -554,8 +556,8 @@ impl Instance {
                     };
                     if cur < want.min || !max_ok || want.elem != loc.ty.elem {
                         return Err(mismatch(
-                            format!("table {want:?}"),
-                            format!("table {:?} of {cur} elements", loc.ty),
+                            describe_table(want),
+                            format!("{} currently of {cur} elements", describe_table(&loc.ty)),
                         ));
                     }
                     // SAFETY: offset inside the vmctx for imported table nt.
@@ -569,11 +571,11 @@ impl Instance {
                     let Some(Extern::Global(g)) = def else {
                         return Err(match def {
                             Some(o) => mismatch("a global".into(), ty_name(o).into()),
-                            None => unresolved(path, &imp.module, &imp.field, &format!("global {want:?}")),
+                            None => unresolved(path, &imp.module, &imp.field, &describe_global(want)),
                         });
                     };
                     if g.ty() != *want {
-                        return Err(mismatch(format!("global {want:?}"), format!("global {:?}", g.ty())));
+                        return Err(mismatch(describe_global(want), describe_global(&g.ty())));
                     }
                     match &g.kind {
                         GlobalKind::Instance { owner, .. } => self.add_dep(owner),
@@ -582,7 +584,7 @@ impl Instance {
                             // global cannot prove that it names a real function.
                             if let Val::FuncRef(p @ 1..) = g.get() {
                                 return Err(mismatch(
-                                    format!("global {want:?}"),
+                                    describe_global(want),
                                     format!("a host global holding funcref {p:#x}; host funcref globals must be null"),
                                 ));
                             }

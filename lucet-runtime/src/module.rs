@@ -445,9 +445,9 @@ fn resolve_imports(path: &str, data: &ModuleData, strict: bool) -> Result<Vec<Re
             }
             other if strict => {
                 let what = match other {
-                    ImportKind::Table(t) => format!("table {t:?}"),
-                    ImportKind::Memory(m) => format!("memory {m:?}"),
-                    ImportKind::Global(g) => format!("global {g:?}"),
+                    ImportKind::Table(t) => describe_table(t),
+                    ImportKind::Memory(m) => describe_memory(m),
+                    ImportKind::Global(g) => describe_global(g),
                     ImportKind::Func(_) => unreachable!(),
                 };
                 return Err(unresolved(path, &imp.module, &imp.field, &what));
@@ -457,6 +457,32 @@ fn resolve_imports(path: &str, data: &ModuleData, strict: bool) -> Result<Vec<Re
         out.push(resolved);
     }
     Ok(out)
+}
+
+/// `global i32`, `global (mut i64)`.
+pub(crate) fn describe_global(g: &lucet_module::GlobalType) -> String {
+    if g.mutable {
+        format!("global (mut {})", g.ty)
+    } else {
+        format!("global {}", g.ty)
+    }
+}
+
+/// `memory 1..2 pages`, `memory64 1.. pages`.
+pub(crate) fn describe_memory(m: &lucet_module::MemoryType) -> String {
+    let kind = if m.memory64 { "memory64" } else { "memory" };
+    let max = m.max_pages.map(|x| x.to_string()).unwrap_or_default();
+    format!("{kind} {}..{max} pages", m.min_pages)
+}
+
+/// `table 10..20 funcref`.
+pub(crate) fn describe_table(t: &lucet_module::TableType) -> String {
+    let max = t.max.map(|x| x.to_string()).unwrap_or_default();
+    let elem = match t.elem {
+        lucet_module::RefType::FuncRef => "funcref",
+        lucet_module::RefType::ExternRef => "externref",
+    };
+    format!("table {}..{max} {elem}", t.min)
 }
 
 pub(crate) fn unresolved(path: &str, module: &str, field: &str, what: &str) -> Error {

@@ -211,3 +211,27 @@ fn a_nested_run_restores_the_outer_stack_limits() {
         .unwrap();
     assert_eq!(im.run("go", &[]).unwrap().unwrap_returned().as_i32(), 150);
 }
+
+#[test]
+fn import_types_are_described_readably() {
+    let region = region(2);
+    let ex = region.new_instance(DlModule::load(compile_wat(EXPORTER)).unwrap()).unwrap();
+    let mut linker = Linker::new();
+    linker.instance("ex", &ex).unwrap();
+    let so = compile_wat(r#"(module (import "ex" "g" (global i64)))"#);
+    let msg = region
+        .new_instance_builder(DlModule::load_unresolved(so).unwrap())
+        .with_linker(&linker)
+        .build()
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("as global i64, but the linker provides global (mut i32)"), "{msg}");
+    let so = compile_wat(r#"(module (import "ex" "mem" (memory 2 5)))"#);
+    let msg = region
+        .new_instance_builder(DlModule::load_unresolved(so).unwrap())
+        .with_linker(&linker)
+        .build()
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("memory 2..5 pages") && msg.contains("memory 1..10 pages currently of 1 pages"), "{msg}");
+}
