@@ -12,7 +12,7 @@ use anyhow::{anyhow, bail};
 use clap::Parser;
 use lucet_runtime::{DlModule, Error, Limits, MmapRegion, Region, Val, ValType};
 use lucet_wasi::WasiCtxBuilder;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -148,6 +148,7 @@ fn is_shared_object(bytes: &[u8]) -> bool {
     bytes.starts_with(b"\x7fELF")
 }
 
+#[cfg(feature = "compile")]
 fn default_cache_dir() -> PathBuf {
     if let Some(d) = std::env::var_os("LUCET_WASI_CACHE_DIR") {
         return PathBuf::from(d);
@@ -166,7 +167,7 @@ fn default_cache_dir() -> PathBuf {
 #[cfg(feature = "compile")]
 fn compile(cli: &Cli, bytes: &[u8], keep: &mut Option<tempfile_dir::TempDir>) -> Result<PathBuf, Failure> {
     use sha2::{Digest, Sha256};
-    let compile_to = |out: &Path| -> Result<(), Failure> {
+    let compile_to = |out: &std::path::Path| -> Result<(), Failure> {
         lucetc::Lucetc::try_from_bytes(bytes)
             .and_then(|c| c.shared_object_file(out))
             .map_err(|e| usage(anyhow!("cannot compile {}: {e}", cli.module.display())))
