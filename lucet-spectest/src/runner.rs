@@ -529,12 +529,16 @@ impl<'a> ScriptRun<'a> {
     ) -> Result<(), String> {
         match d {
             WastDirective::Module(q) => {
+                let name = q.name().map(|id| id.name().to_string());
+                // A failed module leaves no current module (and its name names
+                // nothing), so the directives that use it fail too rather than
+                // silently running against an older one.
+                self.current = None;
+                if let Some(name) = &name {
+                    self.named.remove(name);
+                }
                 let so =
                     compiled(prepared).map_err(|e| format!("the module did not compile: {e}"))?;
-                let name = q.name().map(|id| id.name().to_string());
-                // A failed module leaves no current module, so the directives that
-                // use it fail too rather than silently running against an older one.
-                self.current = None;
                 let idx = self.instantiate(&so).map_err(|e| e.describe())?;
                 self.current = Some(idx);
                 if let Some(name) = name {
@@ -553,6 +557,10 @@ impl<'a> ScriptRun<'a> {
             WastDirective::ModuleInstance {
                 instance, module, ..
             } => {
+                self.current = None;
+                if let Some(name) = instance {
+                    self.named.remove(name.name());
+                }
                 let module =
                     module.ok_or("`module instance` without a module name is not supported")?;
                 let so = self
@@ -560,7 +568,6 @@ impl<'a> ScriptRun<'a> {
                     .get(module.name())
                     .cloned()
                     .ok_or_else(|| format!("no module definition named ${}", module.name()))?;
-                self.current = None;
                 let idx = self.instantiate(&so).map_err(|e| e.describe())?;
                 self.current = Some(idx);
                 if let Some(name) = instance {

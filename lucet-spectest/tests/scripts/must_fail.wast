@@ -30,3 +30,7 @@
 (assert_malformed (module quote "(func)") "unexpected token")
 (assert_unlinkable (module (import "spectest" "print" (func))) "unknown import")
 (assert_trap (module (memory 1) (data (i32.const 0) "x")) "out of bounds memory access")
+(module $named (func (export "one") (result i32) (i32.const 1)))
+(module $named (func (export "one") (result i32) (i64.const 1))) ;; fails
+(assert_return (invoke "one") (i32.const 1))
+(assert_return (invoke $named "one") (i32.const 1))
