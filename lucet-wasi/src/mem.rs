@@ -8,6 +8,12 @@
 use crate::types::{Errno, Iovec, WasiResult};
 use zerocopy::{FromBytes, Immutable, IntoBytes};
 
+/// Most bytes one read or write call moves; the rest is a short read or write.
+pub const MAX_TRANSFER: usize = 16 << 20;
+
+/// Most iovecs one call looks at (Linux's `IOV_MAX`).
+pub const MAX_IOVECS: u32 = 1024;
+
 pub struct GuestMemory<'a> {
     mem: &'a mut [u8],
 }
@@ -60,8 +66,11 @@ impl<'a> GuestMemory<'a> {
         std::str::from_utf8(self.slice(ptr, len)?).map_err(|_| Errno::ILSEQ)
     }
 
-    /// An array of `count` iovecs at `ptr`, each checked to lie inside memory.
+    /// An array of `count` iovecs at `ptr`, each checked to lie inside memory. Only
+    /// the first [`MAX_IOVECS`] are used (a short transfer, as the caller sees from
+    /// the count returned), so a guest cannot make the host allocate without bound.
     pub fn read_iovecs(&self, ptr: u32, count: u32) -> WasiResult<Vec<Iovec>> {
+        let count = count.min(MAX_IOVECS);
         let size = std::mem::size_of::<Iovec>() as u32;
         let total = count.checked_mul(size).ok_or(Errno::FAULT)?;
         self.range(ptr, total)?;
@@ -74,11 +83,18 @@ impl<'a> GuestMemory<'a> {
         Ok(out)
     }
 
-    /// Gathers the bytes of a list of iovecs (for writes).
+    /// Gathers the bytes of a list of iovecs (for writes), at most [`MAX_TRANSFER`]
+    /// of them: iovecs may repeat the same memory, so their total is not bounded by
+    /// the guest's memory, and a short write is always allowed.
     pub fn gather(&self, iovs: &[Iovec]) -> WasiResult<Vec<u8>> {
         let mut out = Vec::new();
         for iov in iovs {
-            out.extend_from_slice(self.slice(iov.buf, iov.buf_len)?);
+            let room = MAX_TRANSFER - out.len();
+            if room == 0 {
+                break;
+            }
+            let take = (iov.buf_len as usize).min(room) as u32;
+            out.extend_from_slice(self.slice(iov.buf, take)?);
         }
         Ok(out)
     }
@@ -99,9 +115,9 @@ impl<'a> GuestMemory<'a> {
     }
 }
 
-/// Total length of a list of iovecs, saturating at what fits in guest memory.
+/// Total length of a list of iovecs, capped at [`MAX_TRANSFER`].
 pub fn iovecs_len(iovs: &[Iovec]) -> usize {
-    iovs.iter().map(|i| i.buf_len as usize).fold(0usize, |a, b| a.saturating_add(b))
+    iovs.iter().map(|i| i.buf_len as usize).fold(0usize, |a, b| a.saturating_add(b)).min(MAX_TRANSFER)
 }
 
 #[cfg(test)]
@@ -130,5 +146,14 @@ mod tests {
         let iovs = m.read_iovecs(0, 1).unwrap();
         assert_eq!(m.scatter(&iovs, b"abcdef").unwrap(), 4);
         assert_eq!(m.slice(32, 4).unwrap(), b"abcd");
+    }
+
+    #[test]
+    fn repeated_iovecs_are_capped() {
+        let mut buf = vec![0u8; 64];
+        let m = GuestMemory::new(&mut buf);
+        let iovs = vec![Iovec { buf: 0, buf_len: 64 }; (MAX_TRANSFER / 64) * 3];
+        assert_eq!(m.gather(&iovs).unwrap().len(), MAX_TRANSFER);
+        assert_eq!(iovecs_len(&iovs), MAX_TRANSFER);
     }
 }

@@ -155,7 +155,7 @@ fn guest_path<'m>(m: &'m GuestMemory, ptr: u32, len: u32) -> WasiResult<&'m str>
 }
 
 fn read_stream(r: &mut dyn Read, m: &mut GuestMemory, iovs: &[Iovec]) -> WasiResult<usize> {
-    let mut buf = vec![0u8; iovecs_len(iovs).min(1 << 20)];
+    let mut buf = vec![0u8; iovecs_len(iovs)];
     let n = loop {
         match r.read(&mut buf) {
             Ok(n) => break n,
@@ -371,7 +371,7 @@ impl WasiCtx {
     pub(crate) fn fd_pread(&self, m: &mut GuestMemory, fd: u32, iovs: u32, n: u32, offset: u64, out: u32) -> WasiResult<()> {
         let f = self.file(fd, rights::FD_READ | rights::FD_SEEK)?;
         let iovs = m.read_iovecs(iovs, n)?;
-        let mut buf = vec![0u8; iovecs_len(&iovs).min(1 << 24)];
+        let mut buf = vec![0u8; iovecs_len(&iovs)];
         let got = rustix::io::pread(f.as_fd(), &mut buf, offset)?;
         let placed = m.scatter(&iovs, &buf[..got])?;
         m.write(out, &(placed as u32))
