@@ -23,6 +23,10 @@ pub enum CompileError {
     /// lucetc refused the module (malformed or invalid wasm, or a feature it lacks).
     #[error("lucetc rejected the module: {0}")]
     Rejected(String),
+    /// lucetc panicked, which it promises never to do: a compiler bug, never a
+    /// legitimate rejection.
+    #[error("lucetc panicked (a compiler bug): {0}")]
+    Panicked(String),
     /// The cache could not be read or written.
     #[error("module cache {path}: {reason}")]
     Cache { path: String, reason: String },
@@ -72,7 +76,9 @@ const LAST_USED: &str = "last-used";
 /// [`STALE_AFTER`]. Only directories named like a generation are touched, and
 /// failures are ignored: pruning is housekeeping, never a reason to fail a run.
 fn prune_stale_generations(root: &Path, current: &str) {
-    let Ok(entries) = fs::read_dir(root) else { return };
+    let Ok(entries) = fs::read_dir(root) else {
+        return;
+    };
     for entry in entries.flatten() {
         let name = entry.file_name();
         let Some(name) = name.to_str() else { continue };
@@ -81,8 +87,13 @@ fn prune_stale_generations(root: &Path, current: &str) {
             continue;
         }
         let path = entry.path();
-        let last_used = fs::metadata(path.join(LAST_USED)).or_else(|_| fs::metadata(&path)).and_then(|m| m.modified());
-        let stale = last_used.ok().and_then(|t| t.elapsed().ok()).is_some_and(|age| age > STALE_AFTER);
+        let last_used = fs::metadata(path.join(LAST_USED))
+            .or_else(|_| fs::metadata(&path))
+            .and_then(|m| m.modified());
+        let stale = last_used
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > STALE_AFTER);
         if stale {
             let _ = fs::remove_dir_all(&path);
         }
@@ -110,12 +121,17 @@ impl ModuleCache {
             lucet_module::FORMAT_VERSION,
             env!("LUCETC_SOURCE_FINGERPRINT"),
         );
-        let generation: String =
-            Sha256::digest(identity.as_bytes()).iter().take(8).map(|b| format!("{b:02x}")).collect();
+        let generation: String = Sha256::digest(identity.as_bytes())
+            .iter()
+            .take(8)
+            .map(|b| format!("{b:02x}"))
+            .collect();
         let dir = root.join(&generation);
         let cache_error = |e: std::io::Error| CompileError::Cache {
             path: dir.display().to_string(),
-            reason: format!("cannot use the directory ({e}); set {CACHE_ENV} to a writable directory"),
+            reason: format!(
+                "cannot use the directory ({e}); set {CACHE_ENV} to a writable directory"
+            ),
         };
         fs::create_dir_all(&dir).map_err(cache_error)?;
         fs::write(dir.join(LAST_USED), identity.as_bytes()).map_err(cache_error)?;
@@ -186,7 +202,7 @@ impl ModuleCache {
                     .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
                     .unwrap_or_else(|| "unknown panic".to_string());
                 // Not remembered: a panic is a compiler bug that should be seen again.
-                Err(CompileError::Rejected(format!("lucetc panicked: {what}")))
+                Err(CompileError::Panicked(what))
             }
         }
     }

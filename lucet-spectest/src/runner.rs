@@ -649,7 +649,9 @@ impl<'a> ScriptRun<'a> {
             | WastDirective::AssertInvalid { message, .. } => match prepared {
                 Some(Prepared::Unencodable(_))
                 | Some(Prepared::Compiled(Err(CompileError::Rejected(_)))) => Ok(()),
-                Some(Prepared::Compiled(Err(e @ CompileError::Cache { .. }))) => Err(e.to_string()),
+                Some(Prepared::Compiled(Err(
+                    e @ (CompileError::Cache { .. } | CompileError::Panicked(_)),
+                ))) => Err(e.to_string()),
                 Some(Prepared::Compiled(Ok(_))) => Err(format!(
                     "expected the module to be rejected ({message:?}), but lucetc compiled it"
                 )),
