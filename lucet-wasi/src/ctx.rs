@@ -31,7 +31,11 @@ pub enum Error {
 
     /// A guest path for a preopen is empty or contains a NUL byte.
     #[error("guest path {guest:?} for host directory {host} is not usable: {reason}")]
-    InvalidGuestPath { host: PathBuf, guest: String, reason: &'static str },
+    InvalidGuestPath {
+        host: PathBuf,
+        guest: String,
+        reason: &'static str,
+    },
 }
 
 /// Where a guest's standard input comes from.
@@ -69,7 +73,10 @@ impl OutputCapture {
 
 impl Write for OutputCapture {
     fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
-        self.buf.lock().unwrap_or_else(|e| e.into_inner()).extend_from_slice(data);
+        self.buf
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend_from_slice(data);
         Ok(data.len())
     }
     fn flush(&mut self) -> std::io::Result<()> {
@@ -197,13 +204,16 @@ impl WasiCtxBuilder {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        self.args.extend(args.into_iter().map(|a| a.as_ref().to_owned()));
+        self.args
+            .extend(args.into_iter().map(|a| a.as_ref().to_owned()));
         self
     }
 
     /// Passes the host process's arguments.
     pub fn inherit_args(mut self) -> Self {
-        self.args = std::env::args_os().map(|a| a.to_string_lossy().into_owned()).collect();
+        self.args = std::env::args_os()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
         self
     }
 
@@ -277,8 +287,15 @@ impl WasiCtxBuilder {
 
     /// Gives the guest the host directory `host_path`, visible as `guest_path`. The
     /// guest can reach only what lies beneath it.
-    pub fn preopened_dir(mut self, host_path: impl AsRef<Path>, guest_path: impl AsRef<str>) -> Self {
-        self.preopens.push((host_path.as_ref().to_owned(), guest_path.as_ref().to_owned()));
+    pub fn preopened_dir(
+        mut self,
+        host_path: impl AsRef<Path>,
+        guest_path: impl AsRef<str>,
+    ) -> Self {
+        self.preopens.push((
+            host_path.as_ref().to_owned(),
+            guest_path.as_ref().to_owned(),
+        ));
         self
     }
 
@@ -308,7 +325,11 @@ impl WasiCtxBuilder {
             }
             env.push(format!("{k}={v}\0").into_bytes());
         }
-        let mut ctx = WasiCtx { args, env, fds: BTreeMap::new() };
+        let mut ctx = WasiCtx {
+            args,
+            env,
+            fds: BTreeMap::new(),
+        };
         let stream = |kind| Descriptor {
             kind,
             rights_base: rights::STREAM_BASE,
@@ -320,15 +341,32 @@ impl WasiCtxBuilder {
         ctx.fds.insert(2, stream(Kind::Stdout(self.stderr)));
         for (n, (host, guest)) in self.preopens.into_iter().enumerate() {
             if guest.is_empty() || guest.contains('\0') {
-                let reason = if guest.is_empty() { "it is empty" } else { "it contains a NUL byte" };
-                return Err(Error::InvalidGuestPath { host, guest, reason });
+                let reason = if guest.is_empty() {
+                    "it is empty"
+                } else {
+                    "it contains a NUL byte"
+                };
+                return Err(Error::InvalidGuestPath {
+                    host,
+                    guest,
+                    reason,
+                });
             }
-            let dir = Dir::open_ambient_dir(&host, ambient_authority())
-                .map_err(|source| Error::Preopen { host: host.clone(), guest: guest.clone(), source })?;
+            let dir = Dir::open_ambient_dir(&host, ambient_authority()).map_err(|source| {
+                Error::Preopen {
+                    host: host.clone(),
+                    guest: guest.clone(),
+                    source,
+                }
+            })?;
             ctx.fds.insert(
                 3 + n as u32,
                 Descriptor {
-                    kind: Kind::Dir(DirState { dir, preopen: Some(guest), readdir_cache: None }),
+                    kind: Kind::Dir(DirState {
+                        dir,
+                        preopen: Some(guest),
+                        readdir_cache: None,
+                    }),
                     rights_base: rights::DIR_BASE,
                     rights_inheriting: rights::DIR_INHERITING,
                     stream_flags: 0,

@@ -39,7 +39,10 @@ fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
 }
 
 /// Runs one WASI operation for the calling instance and turns its outcome into an errno.
-fn dispatch(vmctx: &Vmctx, f: impl FnOnce(&mut WasiCtx, &mut GuestMemory) -> WasiResult<()>) -> u32 {
+fn dispatch(
+    vmctx: &Vmctx,
+    f: impl FnOnce(&mut WasiCtx, &mut GuestMemory) -> WasiResult<()>,
+) -> u32 {
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         if !vmctx.contains_embed_ctx::<WasiCtx>() {
             return None;
@@ -113,18 +116,34 @@ fn read_subs(m: &GuestMemory, ptr: u32, n: u32) -> WasiResult<Vec<Sub>> {
     let size = std::mem::size_of::<Subscription>() as u32;
     let mut subs = Vec::with_capacity(n as usize);
     for i in 0..n {
-        let at = i.checked_mul(size).and_then(|o| o.checked_add(ptr)).ok_or(Errno::FAULT)?;
+        let at = i
+            .checked_mul(size)
+            .and_then(|o| o.checked_add(ptr))
+            .ok_or(Errno::FAULT)?;
         let s: Subscription = m.read(at)?;
         let kind = match s.tag {
             eventtype::CLOCK => {
-                let c = <SubscriptionClock as zerocopy::FromBytes>::read_from_prefix(&s.u).map_err(|_| Errno::FAULT)?.0;
-                SubKind::Clock { id: c.id, timeout: c.timeout, abstime: c.flags & subclockflags::ABSTIME != 0 }
+                let c = <SubscriptionClock as zerocopy::FromBytes>::read_from_prefix(&s.u)
+                    .map_err(|_| Errno::FAULT)?
+                    .0;
+                SubKind::Clock {
+                    id: c.id,
+                    timeout: c.timeout,
+                    abstime: c.flags & subclockflags::ABSTIME != 0,
+                }
             }
-            eventtype::FD_READ => SubKind::Read(u32::from_le_bytes([s.u[0], s.u[1], s.u[2], s.u[3]])),
-            eventtype::FD_WRITE => SubKind::Write(u32::from_le_bytes([s.u[0], s.u[1], s.u[2], s.u[3]])),
+            eventtype::FD_READ => {
+                SubKind::Read(u32::from_le_bytes([s.u[0], s.u[1], s.u[2], s.u[3]]))
+            }
+            eventtype::FD_WRITE => {
+                SubKind::Write(u32::from_le_bytes([s.u[0], s.u[1], s.u[2], s.u[3]]))
+            }
             _ => SubKind::Bad,
         };
-        subs.push(Sub { userdata: s.userdata, kind });
+        subs.push(Sub {
+            userdata: s.userdata,
+            kind,
+        });
     }
     Ok(subs)
 }
@@ -133,18 +152,34 @@ fn read_subs_v0(m: &GuestMemory, ptr: u32, n: u32) -> WasiResult<Vec<Sub>> {
     let size = std::mem::size_of::<SubscriptionV0>() as u32;
     let mut subs = Vec::with_capacity(n as usize);
     for i in 0..n {
-        let at = i.checked_mul(size).and_then(|o| o.checked_add(ptr)).ok_or(Errno::FAULT)?;
+        let at = i
+            .checked_mul(size)
+            .and_then(|o| o.checked_add(ptr))
+            .ok_or(Errno::FAULT)?;
         let s: SubscriptionV0 = m.read(at)?;
         let kind = match s.tag {
             eventtype::CLOCK => {
-                let c = <SubscriptionClockV0 as zerocopy::FromBytes>::read_from_prefix(&s.u).map_err(|_| Errno::FAULT)?.0;
-                SubKind::Clock { id: c.id, timeout: c.timeout, abstime: c.flags & subclockflags::ABSTIME != 0 }
+                let c = <SubscriptionClockV0 as zerocopy::FromBytes>::read_from_prefix(&s.u)
+                    .map_err(|_| Errno::FAULT)?
+                    .0;
+                SubKind::Clock {
+                    id: c.id,
+                    timeout: c.timeout,
+                    abstime: c.flags & subclockflags::ABSTIME != 0,
+                }
             }
-            eventtype::FD_READ => SubKind::Read(u32::from_le_bytes([s.u[0], s.u[1], s.u[2], s.u[3]])),
-            eventtype::FD_WRITE => SubKind::Write(u32::from_le_bytes([s.u[0], s.u[1], s.u[2], s.u[3]])),
+            eventtype::FD_READ => {
+                SubKind::Read(u32::from_le_bytes([s.u[0], s.u[1], s.u[2], s.u[3]]))
+            }
+            eventtype::FD_WRITE => {
+                SubKind::Write(u32::from_le_bytes([s.u[0], s.u[1], s.u[2], s.u[3]]))
+            }
             _ => SubKind::Bad,
         };
-        subs.push(Sub { userdata: s.userdata, kind });
+        subs.push(Sub {
+            userdata: s.userdata,
+            kind,
+        });
     }
     Ok(subs)
 }
@@ -152,7 +187,10 @@ fn read_subs_v0(m: &GuestMemory, ptr: u32, n: u32) -> WasiResult<Vec<Sub>> {
 fn write_events(m: &mut GuestMemory, out: u32, nevents: u32, events: &[Event]) -> WasiResult<()> {
     let size = std::mem::size_of::<Event>() as u32;
     for (i, e) in events.iter().enumerate() {
-        let at = (i as u32).checked_mul(size).and_then(|o| o.checked_add(out)).ok_or(Errno::FAULT)?;
+        let at = (i as u32)
+            .checked_mul(size)
+            .and_then(|o| o.checked_add(out))
+            .ok_or(Errno::FAULT)?;
         m.write(at, e)?;
     }
     m.write(nevents, &(events.len() as u32))
@@ -301,7 +339,10 @@ fn unstable_table() -> &'static [HostcallDef] {
         let mut t: Vec<HostcallDef> = PREVIEW1
             .iter()
             .filter(|d| d.name != "sock_accept" && !UNSTABLE_ONLY.iter().any(|u| u.name == d.name))
-            .map(|d| HostcallDef { module: "wasi_unstable", ..*d })
+            .map(|d| HostcallDef {
+                module: "wasi_unstable",
+                ..*d
+            })
             .collect();
         t.extend_from_slice(UNSTABLE_ONLY);
         t

@@ -45,9 +45,10 @@ pub use hostcalls::{wasi_hostcalls, ExitCode};
 /// The exit code of a run that ended with the guest calling `proc_exit`.
 pub fn exit_code(err: &lucet_runtime::Error) -> Option<u32> {
     match err {
-        lucet_runtime::Error::RuntimeTerminated(details) => {
-            details.provided_details().and_then(|d| d.downcast_ref::<ExitCode>()).map(|c| c.0)
-        }
+        lucet_runtime::Error::RuntimeTerminated(details) => details
+            .provided_details()
+            .and_then(|d| d.downcast_ref::<ExitCode>())
+            .map(|c| c.0),
         _ => None,
     }
 }

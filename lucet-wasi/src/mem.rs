@@ -51,7 +51,8 @@ impl<'a> GuestMemory<'a> {
     /// Writes a plain-data value (a number or a `#[repr(C)]` ABI struct) at `ptr`.
     pub fn write<T: IntoBytes + Immutable>(&mut self, ptr: u32, value: &T) -> WasiResult<()> {
         let bytes = value.as_bytes();
-        self.slice_mut(ptr, bytes.len() as u32)?.copy_from_slice(bytes);
+        self.slice_mut(ptr, bytes.len() as u32)?
+            .copy_from_slice(bytes);
         Ok(())
     }
 
@@ -107,7 +108,8 @@ impl<'a> GuestMemory<'a> {
                 break;
             }
             let n = (iov.buf_len as usize).min(data.len());
-            self.slice_mut(iov.buf, n as u32)?.copy_from_slice(&data[..n]);
+            self.slice_mut(iov.buf, n as u32)?
+                .copy_from_slice(&data[..n]);
             data = &data[n..];
             placed += n;
         }
@@ -117,7 +119,10 @@ impl<'a> GuestMemory<'a> {
 
 /// Total length of a list of iovecs, capped at [`MAX_TRANSFER`].
 pub fn iovecs_len(iovs: &[Iovec]) -> usize {
-    iovs.iter().map(|i| i.buf_len as usize).fold(0usize, |a, b| a.saturating_add(b)).min(MAX_TRANSFER)
+    iovs.iter()
+        .map(|i| i.buf_len as usize)
+        .fold(0usize, |a, b| a.saturating_add(b))
+        .min(MAX_TRANSFER)
 }
 
 #[cfg(test)]
@@ -140,9 +145,23 @@ mod tests {
     fn iovecs_are_checked() {
         let mut buf = vec![0u8; 64];
         let mut m = GuestMemory::new(&mut buf);
-        m.write(0, &Iovec { buf: 32, buf_len: 40 }).unwrap();
+        m.write(
+            0,
+            &Iovec {
+                buf: 32,
+                buf_len: 40,
+            },
+        )
+        .unwrap();
         assert_eq!(m.read_iovecs(0, 1).map(|v| v.len()), Err(Errno::FAULT));
-        m.write(0, &Iovec { buf: 32, buf_len: 4 }).unwrap();
+        m.write(
+            0,
+            &Iovec {
+                buf: 32,
+                buf_len: 4,
+            },
+        )
+        .unwrap();
         let iovs = m.read_iovecs(0, 1).unwrap();
         assert_eq!(m.scatter(&iovs, b"abcdef").unwrap(), 4);
         assert_eq!(m.slice(32, 4).unwrap(), b"abcd");
@@ -152,7 +171,13 @@ mod tests {
     fn repeated_iovecs_are_capped() {
         let mut buf = vec![0u8; 64];
         let m = GuestMemory::new(&mut buf);
-        let iovs = vec![Iovec { buf: 0, buf_len: 64 }; (MAX_TRANSFER / 64) * 3];
+        let iovs = vec![
+            Iovec {
+                buf: 0,
+                buf_len: 64
+            };
+            (MAX_TRANSFER / 64) * 3
+        ];
         assert_eq!(m.gather(&iovs).unwrap().len(), MAX_TRANSFER);
         assert_eq!(iovecs_len(&iovs), MAX_TRANSFER);
     }

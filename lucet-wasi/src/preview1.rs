@@ -5,10 +5,12 @@
 //! directory handle, which refuses `..` past that directory, absolute paths and
 //! symlinks leading outside; that is the whole sandbox for the filesystem.
 
-use crate::ctx::{DirState, Descriptor, Input, Kind, Output, WasiCtx};
+use crate::ctx::{Descriptor, DirState, Input, Kind, Output, WasiCtx};
 use crate::mem::{iovecs_len, GuestMemory};
 use crate::types::*;
-use cap_fs_ext::{DirExt, FollowSymlinks, OpenOptionsFollowExt, OpenOptionsMaybeDirExt, OpenOptionsSyncExt};
+use cap_fs_ext::{
+    DirExt, FollowSymlinks, OpenOptionsFollowExt, OpenOptionsMaybeDirExt, OpenOptionsSyncExt,
+};
 use cap_std::fs::{Dir, File, FileTypeExt, Metadata, MetadataExt, OpenOptions};
 use fs_set_times::{SetTimes, SystemTimeSpec};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -30,7 +32,11 @@ pub(crate) struct Sub {
 }
 
 pub(crate) enum SubKind {
-    Clock { id: u32, timeout: u64, abstime: bool },
+    Clock {
+        id: u32,
+        timeout: u64,
+        abstime: bool,
+    },
     Read(u32),
     Write(u32),
     /// An unknown tag: reported back as an EINVAL event.
@@ -56,7 +62,9 @@ fn filetype_of(ft: cap_std::fs::FileType) -> u8 {
 }
 
 pub(crate) fn file_filetype(f: &File) -> u8 {
-    f.metadata().map(|m| filetype_of(m.file_type())).unwrap_or(filetype::UNKNOWN)
+    f.metadata()
+        .map(|m| filetype_of(m.file_type()))
+        .unwrap_or(filetype::UNKNOWN)
 }
 
 fn nanos(secs: i64, nsec: i64) -> u64 {
@@ -104,15 +112,19 @@ impl TimeSpec {
     fn for_fd(self) -> SystemTimeSpec {
         match self {
             TimeSpec::Now => SystemTimeSpec::SymbolicNow,
-            TimeSpec::At(ns) => SystemTimeSpec::Absolute(SystemTime::UNIX_EPOCH + Duration::from_nanos(ns)),
+            TimeSpec::At(ns) => {
+                SystemTimeSpec::Absolute(SystemTime::UNIX_EPOCH + Duration::from_nanos(ns))
+            }
         }
     }
     fn for_path(self) -> cap_fs_ext::SystemTimeSpec {
         match self {
             TimeSpec::Now => cap_fs_ext::SystemTimeSpec::SymbolicNow,
-            TimeSpec::At(ns) => cap_fs_ext::SystemTimeSpec::Absolute(cap_std::time::SystemTime::from_std(
-                SystemTime::UNIX_EPOCH + Duration::from_nanos(ns),
-            )),
+            TimeSpec::At(ns) => {
+                cap_fs_ext::SystemTimeSpec::Absolute(cap_std::time::SystemTime::from_std(
+                    SystemTime::UNIX_EPOCH + Duration::from_nanos(ns),
+                ))
+            }
         }
     }
 }
@@ -203,15 +215,30 @@ impl WasiCtx {
         write_string_list(m, &self.args, argv, buf)
     }
 
-    pub(crate) fn args_sizes_get(&self, m: &mut GuestMemory, argc: u32, size: u32) -> WasiResult<()> {
+    pub(crate) fn args_sizes_get(
+        &self,
+        m: &mut GuestMemory,
+        argc: u32,
+        size: u32,
+    ) -> WasiResult<()> {
         write_list_sizes(m, &self.args, argc, size)
     }
 
-    pub(crate) fn environ_get(&self, m: &mut GuestMemory, environ: u32, buf: u32) -> WasiResult<()> {
+    pub(crate) fn environ_get(
+        &self,
+        m: &mut GuestMemory,
+        environ: u32,
+        buf: u32,
+    ) -> WasiResult<()> {
         write_string_list(m, &self.env, environ, buf)
     }
 
-    pub(crate) fn environ_sizes_get(&self, m: &mut GuestMemory, count: u32, size: u32) -> WasiResult<()> {
+    pub(crate) fn environ_sizes_get(
+        &self,
+        m: &mut GuestMemory,
+        count: u32,
+        size: u32,
+    ) -> WasiResult<()> {
         write_list_sizes(m, &self.env, count, size)
     }
 
@@ -220,7 +247,13 @@ impl WasiCtx {
         m.write(out, &nanos(ts.tv_sec, ts.tv_nsec as i64).max(1))
     }
 
-    pub(crate) fn clock_time_get(&self, m: &mut GuestMemory, id: u32, _precision: u64, out: u32) -> WasiResult<()> {
+    pub(crate) fn clock_time_get(
+        &self,
+        m: &mut GuestMemory,
+        id: u32,
+        _precision: u64,
+        out: u32,
+    ) -> WasiResult<()> {
         m.write(out, &now(id)?)
     }
 
@@ -243,7 +276,10 @@ impl WasiCtx {
 
     pub(crate) fn fd_allocate(&self, fd: u32, offset: u64, len: u64) -> WasiResult<()> {
         let f = self.file(fd, rights::FD_ALLOCATE)?;
-        offset.checked_add(len).filter(|e| *e <= i64::MAX as u64).ok_or(Errno::INVAL)?;
+        offset
+            .checked_add(len)
+            .filter(|e| *e <= i64::MAX as u64)
+            .ok_or(Errno::INVAL)?;
         rustix::fs::fallocate(f.as_fd(), rustix::fs::FallocateFlags::empty(), offset, len)?;
         Ok(())
     }
@@ -327,7 +363,12 @@ impl WasiCtx {
         Ok(())
     }
 
-    pub(crate) fn fd_fdstat_set_rights(&mut self, fd: u32, base: u64, inheriting: u64) -> WasiResult<()> {
+    pub(crate) fn fd_fdstat_set_rights(
+        &mut self,
+        fd: u32,
+        base: u64,
+        inheriting: u64,
+    ) -> WasiResult<()> {
         let d = self.desc_mut(fd)?;
         if base & !d.rights_base != 0 || inheriting & !d.rights_inheriting != 0 {
             return Err(Errno::NOTCAPABLE);
@@ -343,7 +384,10 @@ impl WasiCtx {
         match &d.kind {
             Kind::File(f) => Ok(filestat_of(&f.metadata()?)),
             Kind::Dir(ds) => Ok(filestat_of(&ds.dir.dir_metadata()?)),
-            _ => Ok(Filestat { filetype: d.filetype(), ..Default::default() }),
+            _ => Ok(Filestat {
+                filetype: d.filetype(),
+                ..Default::default()
+            }),
         }
     }
 
@@ -356,19 +400,37 @@ impl WasiCtx {
         Ok(())
     }
 
-    pub(crate) fn fd_filestat_set_times(&self, fd: u32, atim: u64, mtim: u64, fst: u16) -> WasiResult<()> {
+    pub(crate) fn fd_filestat_set_times(
+        &self,
+        fd: u32,
+        atim: u64,
+        mtim: u64,
+        fst: u16,
+    ) -> WasiResult<()> {
         let d = self.desc(fd)?;
         check(d, rights::FD_FILESTAT_SET_TIMES)?;
         let (a, mt) = time_specs(atim, mtim, fst)?;
         match &d.kind {
-            Kind::File(f) => SetTimes::set_times(f, a.map(TimeSpec::for_fd), mt.map(TimeSpec::for_fd))?,
-            Kind::Dir(ds) => SetTimes::set_times(&ds.dir, a.map(TimeSpec::for_fd), mt.map(TimeSpec::for_fd))?,
+            Kind::File(f) => {
+                SetTimes::set_times(f, a.map(TimeSpec::for_fd), mt.map(TimeSpec::for_fd))?
+            }
+            Kind::Dir(ds) => {
+                SetTimes::set_times(&ds.dir, a.map(TimeSpec::for_fd), mt.map(TimeSpec::for_fd))?
+            }
             _ => return Err(Errno::BADF),
         }
         Ok(())
     }
 
-    pub(crate) fn fd_pread(&self, m: &mut GuestMemory, fd: u32, iovs: u32, n: u32, offset: u64, out: u32) -> WasiResult<()> {
+    pub(crate) fn fd_pread(
+        &self,
+        m: &mut GuestMemory,
+        fd: u32,
+        iovs: u32,
+        n: u32,
+        offset: u64,
+        out: u32,
+    ) -> WasiResult<()> {
         let f = self.file(fd, rights::FD_READ | rights::FD_SEEK)?;
         let iovs = m.read_iovecs(iovs, n)?;
         let mut buf = vec![0u8; iovecs_len(&iovs)];
@@ -377,7 +439,15 @@ impl WasiCtx {
         m.write(out, &(placed as u32))
     }
 
-    pub(crate) fn fd_pwrite(&self, m: &mut GuestMemory, fd: u32, iovs: u32, n: u32, offset: u64, out: u32) -> WasiResult<()> {
+    pub(crate) fn fd_pwrite(
+        &self,
+        m: &mut GuestMemory,
+        fd: u32,
+        iovs: u32,
+        n: u32,
+        offset: u64,
+        out: u32,
+    ) -> WasiResult<()> {
         let f = self.file(fd, rights::FD_WRITE | rights::FD_SEEK)?;
         let iovs = m.read_iovecs(iovs, n)?;
         let data = m.gather(&iovs)?;
@@ -387,17 +457,33 @@ impl WasiCtx {
 
     pub(crate) fn fd_prestat_get(&self, m: &mut GuestMemory, fd: u32, out: u32) -> WasiResult<()> {
         match &self.desc(fd)?.kind {
-            Kind::Dir(DirState { preopen: Some(name), .. }) => {
-                let p = Prestat { tag: preopentype::DIR, _pad: [0; 3], pr_name_len: name.len() as u32 };
+            Kind::Dir(DirState {
+                preopen: Some(name),
+                ..
+            }) => {
+                let p = Prestat {
+                    tag: preopentype::DIR,
+                    _pad: [0; 3],
+                    pr_name_len: name.len() as u32,
+                };
                 m.write(out, &p)
             }
             _ => Err(Errno::BADF),
         }
     }
 
-    pub(crate) fn fd_prestat_dir_name(&self, m: &mut GuestMemory, fd: u32, path: u32, len: u32) -> WasiResult<()> {
+    pub(crate) fn fd_prestat_dir_name(
+        &self,
+        m: &mut GuestMemory,
+        fd: u32,
+        path: u32,
+        len: u32,
+    ) -> WasiResult<()> {
         match &self.desc(fd)?.kind {
-            Kind::Dir(DirState { preopen: Some(name), .. }) => {
+            Kind::Dir(DirState {
+                preopen: Some(name),
+                ..
+            }) => {
                 if (len as usize) < name.len() {
                     return Err(Errno::NAMETOOLONG);
                 }
@@ -407,7 +493,14 @@ impl WasiCtx {
         }
     }
 
-    pub(crate) fn fd_read(&mut self, m: &mut GuestMemory, fd: u32, iovs: u32, n: u32, out: u32) -> WasiResult<()> {
+    pub(crate) fn fd_read(
+        &mut self,
+        m: &mut GuestMemory,
+        fd: u32,
+        iovs: u32,
+        n: u32,
+        out: u32,
+    ) -> WasiResult<()> {
         let iovs = m.read_iovecs(iovs, n)?;
         let d = self.desc_mut(fd)?;
         check(d, rights::FD_READ)?;
@@ -422,7 +515,14 @@ impl WasiCtx {
         m.write(out, &(got as u32))
     }
 
-    pub(crate) fn fd_write(&mut self, m: &mut GuestMemory, fd: u32, iovs: u32, n: u32, out: u32) -> WasiResult<()> {
+    pub(crate) fn fd_write(
+        &mut self,
+        m: &mut GuestMemory,
+        fd: u32,
+        iovs: u32,
+        n: u32,
+        out: u32,
+    ) -> WasiResult<()> {
         let iovs = m.read_iovecs(iovs, n)?;
         let d = self.desc_mut(fd)?;
         check(d, rights::FD_WRITE)?;
@@ -452,19 +552,33 @@ impl WasiCtx {
         m.write(out, &(wrote as u32))
     }
 
-    pub(crate) fn fd_readdir(&mut self, m: &mut GuestMemory, fd: u32, buf: u32, len: u32, cookie: u64, out: u32) -> WasiResult<()> {
+    pub(crate) fn fd_readdir(
+        &mut self,
+        m: &mut GuestMemory,
+        fd: u32,
+        buf: u32,
+        len: u32,
+        cookie: u64,
+        out: u32,
+    ) -> WasiResult<()> {
         let d = self.desc_mut(fd)?;
         let Kind::Dir(_) = &d.kind else {
             return Err(Errno::NOTDIR);
         };
         check(d, rights::FD_READDIR)?;
-        let Kind::Dir(ds) = &mut d.kind else { unreachable!() };
+        let Kind::Dir(ds) = &mut d.kind else {
+            unreachable!()
+        };
         if cookie == 0 || ds.readdir_cache.is_none() {
             ds.readdir_cache = Some(read_entries(&ds.dir)?);
         }
         let entries = ds.readdir_cache.as_deref().unwrap_or_default();
         let mut bytes = Vec::new();
-        for (i, e) in entries.iter().enumerate().skip(usize::try_from(cookie).unwrap_or(usize::MAX)) {
+        for (i, e) in entries
+            .iter()
+            .enumerate()
+            .skip(usize::try_from(cookie).unwrap_or(usize::MAX))
+        {
             if bytes.len() >= len as usize {
                 break;
             }
@@ -496,7 +610,11 @@ impl WasiCtx {
 
     pub(crate) fn fd_seek(&mut self, fd: u32, offset: i64, whence: u8) -> WasiResult<u64> {
         let d = self.desc_mut(fd)?;
-        let needed = if offset == 0 && whence == whence::CUR { rights::FD_TELL } else { rights::FD_SEEK };
+        let needed = if offset == 0 && whence == whence::CUR {
+            rights::FD_TELL
+        } else {
+            rights::FD_SEEK
+        };
         let pos = match whence {
             whence::SET => SeekFrom::Start(u64::try_from(offset).map_err(|_| Errno::INVAL)?),
             whence::CUR => SeekFrom::Current(offset),
@@ -519,14 +637,27 @@ impl WasiCtx {
         self.fd_seek(fd, 0, whence::CUR)
     }
 
-    pub(crate) fn path_create_directory(&self, m: &GuestMemory, fd: u32, path: u32, len: u32) -> WasiResult<()> {
+    pub(crate) fn path_create_directory(
+        &self,
+        m: &GuestMemory,
+        fd: u32,
+        path: u32,
+        len: u32,
+    ) -> WasiResult<()> {
         let dir = self.dir(fd, rights::PATH_CREATE_DIRECTORY)?;
         let path = guest_path(m, path, len)?;
         dir.dir.create_dir(path)?;
         Ok(())
     }
 
-    pub(crate) fn path_filestat_get(&self, m: &GuestMemory, fd: u32, flags: u32, path: u32, len: u32) -> WasiResult<Filestat> {
+    pub(crate) fn path_filestat_get(
+        &self,
+        m: &GuestMemory,
+        fd: u32,
+        flags: u32,
+        path: u32,
+        len: u32,
+    ) -> WasiResult<Filestat> {
         let dir = self.dir(fd, rights::PATH_FILESTAT_GET)?;
         let path = guest_path(m, path, len)?;
         let meta = if flags & lookupflags::SYMLINK_FOLLOW != 0 {
@@ -622,16 +753,28 @@ impl WasiCtx {
             }
             if base & rights::FD_WRITE != 0 {
                 // A directory cannot be opened for writing.
-                let meta = if follow { ds.dir.metadata(path) } else { ds.dir.symlink_metadata(path) };
+                let meta = if follow {
+                    ds.dir.metadata(path)
+                } else {
+                    ds.dir.symlink_metadata(path)
+                };
                 if let Ok(meta) = meta {
                     if meta.is_dir() {
                         return Err(Errno::ISDIR);
                     }
                 }
             }
-            let dir = if follow { ds.dir.open_dir(path)? } else { ds.dir.open_dir_nofollow(path)? };
+            let dir = if follow {
+                ds.dir.open_dir(path)?
+            } else {
+                ds.dir.open_dir_nofollow(path)?
+            };
             let d = Descriptor {
-                kind: Kind::Dir(DirState { dir, preopen: None, readdir_cache: None }),
+                kind: Kind::Dir(DirState {
+                    dir,
+                    preopen: None,
+                    readdir_cache: None,
+                }),
                 rights_base: base & rights::DIR_BASE,
                 rights_inheriting: inheriting,
                 stream_flags: 0,
@@ -640,7 +783,8 @@ impl WasiCtx {
         }
 
         let read = base & (rights::FD_READ | rights::FD_READDIR) != 0;
-        let write = base & (rights::FD_WRITE | rights::FD_ALLOCATE | rights::FD_FILESTAT_SET_SIZE) != 0;
+        let write =
+            base & (rights::FD_WRITE | rights::FD_ALLOCATE | rights::FD_FILESTAT_SET_SIZE) != 0;
         let mut opts = OpenOptions::new();
         opts.maybe_dir(true);
         if oflags & oflags::CREAT != 0 {
@@ -678,7 +822,11 @@ impl WasiCtx {
         if fdflags & fdflags::RSYNC != 0 {
             opts.rsync(true);
         }
-        opts.follow(if follow { FollowSymlinks::Yes } else { FollowSymlinks::No });
+        opts.follow(if follow {
+            FollowSymlinks::Yes
+        } else {
+            FollowSymlinks::No
+        });
         let file = match ds.dir.open_with(path, &opts) {
             Ok(f) => f,
             Err(e) => {
@@ -696,19 +844,37 @@ impl WasiCtx {
         let d = if is_dir {
             let dir = Dir::from_std_file(file.into_std());
             Descriptor {
-                kind: Kind::Dir(DirState { dir, preopen: None, readdir_cache: None }),
+                kind: Kind::Dir(DirState {
+                    dir,
+                    preopen: None,
+                    readdir_cache: None,
+                }),
                 rights_base: base & rights::DIR_BASE,
                 rights_inheriting: inheriting,
                 stream_flags: 0,
             }
         } else {
-            Descriptor { kind: Kind::File(file), rights_base: base & rights::FILE_BASE, rights_inheriting: inheriting, stream_flags: 0 }
+            Descriptor {
+                kind: Kind::File(file),
+                rights_base: base & rights::FILE_BASE,
+                rights_inheriting: inheriting,
+                stream_flags: 0,
+            }
         };
         self.insert(d)
     }
 
     #[allow(clippy::too_many_arguments)]
-    pub(crate) fn path_readlink(&self, m: &mut GuestMemory, fd: u32, path: u32, len: u32, buf: u32, buf_len: u32, out: u32) -> WasiResult<()> {
+    pub(crate) fn path_readlink(
+        &self,
+        m: &mut GuestMemory,
+        fd: u32,
+        path: u32,
+        len: u32,
+        buf: u32,
+        buf_len: u32,
+        out: u32,
+    ) -> WasiResult<()> {
         let dir = self.dir(fd, rights::PATH_READLINK)?;
         let path = guest_path(m, path, len)?;
         let target = dir.dir.read_link_contents(path)?;
@@ -718,7 +884,13 @@ impl WasiCtx {
         m.write(out, &(n as u32))
     }
 
-    pub(crate) fn path_remove_directory(&self, m: &GuestMemory, fd: u32, path: u32, len: u32) -> WasiResult<()> {
+    pub(crate) fn path_remove_directory(
+        &self,
+        m: &GuestMemory,
+        fd: u32,
+        path: u32,
+        len: u32,
+    ) -> WasiResult<()> {
         let dir = self.dir(fd, rights::PATH_REMOVE_DIRECTORY)?;
         let path = guest_path(m, path, len)?;
         dir.dir.remove_dir(path)?;
@@ -726,14 +898,25 @@ impl WasiCtx {
     }
 
     #[allow(clippy::too_many_arguments)]
-    pub(crate) fn path_rename(&self, m: &GuestMemory, fd: u32, old_path: u32, old_len: u32, new_fd: u32, new_path: u32, new_len: u32) -> WasiResult<()> {
+    pub(crate) fn path_rename(
+        &self,
+        m: &GuestMemory,
+        fd: u32,
+        old_path: u32,
+        old_len: u32,
+        new_fd: u32,
+        new_path: u32,
+        new_len: u32,
+    ) -> WasiResult<()> {
         let old_dir = self.dir(fd, rights::PATH_RENAME_SOURCE)?;
         let new_dir = self.dir(new_fd, rights::PATH_RENAME_TARGET)?;
         let old_path = guest_path(m, old_path, old_len)?;
         let new_path = guest_path(m, new_path, new_len)?;
         if old_path.ends_with('/') || new_path.ends_with('/') {
             // A trailing slash is only allowed when the source is a directory.
-            let meta = old_dir.dir.symlink_metadata(old_path.trim_end_matches('/'))?;
+            let meta = old_dir
+                .dir
+                .symlink_metadata(old_path.trim_end_matches('/'))?;
             if !meta.is_dir() {
                 return Err(Errno::NOTDIR);
             }
@@ -742,7 +925,15 @@ impl WasiCtx {
         Ok(())
     }
 
-    pub(crate) fn path_symlink(&self, m: &GuestMemory, old_path: u32, old_len: u32, fd: u32, new_path: u32, new_len: u32) -> WasiResult<()> {
+    pub(crate) fn path_symlink(
+        &self,
+        m: &GuestMemory,
+        old_path: u32,
+        old_len: u32,
+        fd: u32,
+        new_path: u32,
+        new_len: u32,
+    ) -> WasiResult<()> {
         let dir = self.dir(fd, rights::PATH_SYMLINK)?;
         let old_path = guest_path(m, old_path, old_len)?;
         let new_path = guest_path(m, new_path, new_len)?;
@@ -763,7 +954,13 @@ impl WasiCtx {
         Ok(())
     }
 
-    pub(crate) fn path_unlink_file(&self, m: &GuestMemory, fd: u32, path: u32, len: u32) -> WasiResult<()> {
+    pub(crate) fn path_unlink_file(
+        &self,
+        m: &GuestMemory,
+        fd: u32,
+        path: u32,
+        len: u32,
+    ) -> WasiResult<()> {
         let dir = self.dir(fd, rights::PATH_UNLINK_FILE)?;
         let path = guest_path(m, path, len)?;
         if path.ends_with('/') {
@@ -791,7 +988,11 @@ impl WasiCtx {
                 ..Default::default()
             };
             match s.kind {
-                SubKind::Clock { id, timeout, abstime } => {
+                SubKind::Clock {
+                    id,
+                    timeout,
+                    abstime,
+                } => {
                     let delay = if abstime {
                         match now(id) {
                             Ok(t) => timeout.saturating_sub(t),
@@ -811,7 +1012,11 @@ impl WasiCtx {
                 }
                 SubKind::Read(fd) | SubKind::Write(fd) => {
                     let is_read = matches!(s.kind, SubKind::Read(_));
-                    let ty = if is_read { eventtype::FD_READ } else { eventtype::FD_WRITE };
+                    let ty = if is_read {
+                        eventtype::FD_READ
+                    } else {
+                        eventtype::FD_WRITE
+                    };
                     let d = match self.desc(fd) {
                         Ok(d) => d,
                         Err(e) => {
@@ -825,10 +1030,17 @@ impl WasiCtx {
                     }
                     match (&d.kind, is_read) {
                         (Kind::Stdin(Input::Inherit), true) => host_fds.push((0, true, i)),
-                        (Kind::Stdout(Output::Inherit(n)), false) => host_fds.push((*n as i32, false, i)),
-                        (Kind::Stdin(_), true) | (Kind::Stdout(_), false) => events.push(ev(Errno::SUCCESS, ty, 0)),
+                        (Kind::Stdout(Output::Inherit(n)), false) => {
+                            host_fds.push((*n as i32, false, i))
+                        }
+                        (Kind::Stdin(_), true) | (Kind::Stdout(_), false) => {
+                            events.push(ev(Errno::SUCCESS, ty, 0))
+                        }
                         (Kind::File(f), true) => {
-                            let avail = match (f.metadata(), rustix::fs::seek(f.as_fd(), rustix::fs::SeekFrom::Current(0))) {
+                            let avail = match (
+                                f.metadata(),
+                                rustix::fs::seek(f.as_fd(), rustix::fs::SeekFrom::Current(0)),
+                            ) {
                                 (Ok(m), Ok(pos)) => m.len().saturating_sub(pos),
                                 _ => 0,
                             };
@@ -859,7 +1071,9 @@ impl WasiCtx {
                 let mut pfds: Vec<PollFd> = borrowed
                     .iter()
                     .zip(&host_fds)
-                    .map(|(b, (_, r, _))| PollFd::new(b, if *r { PollFlags::IN } else { PollFlags::OUT }))
+                    .map(|(b, (_, r, _))| {
+                        PollFd::new(b, if *r { PollFlags::IN } else { PollFlags::OUT })
+                    })
                     .collect();
                 let ts = timeout_ns.map(|ns| rustix::time::Timespec {
                     tv_sec: (ns / 1_000_000_000) as i64,
@@ -879,7 +1093,11 @@ impl WasiCtx {
                     }
                     let mut e = Event {
                         userdata: subs[*i].userdata,
-                        type_: if *r { eventtype::FD_READ } else { eventtype::FD_WRITE },
+                        type_: if *r {
+                            eventtype::FD_READ
+                        } else {
+                            eventtype::FD_WRITE
+                        },
                         ..Default::default()
                     };
                     if rev.contains(PollFlags::HUP) {
@@ -898,7 +1116,11 @@ impl WasiCtx {
             let t = now(clockid::MONOTONIC)?;
             for (deadline, i) in &clocks {
                 if *deadline <= t {
-                    events.push(Event { userdata: subs[*i].userdata, type_: eventtype::CLOCK, ..Default::default() });
+                    events.push(Event {
+                        userdata: subs[*i].userdata,
+                        type_: eventtype::CLOCK,
+                        ..Default::default()
+                    });
                 }
             }
         }
@@ -940,19 +1162,43 @@ fn read_entries(dir: &Dir) -> WasiResult<Vec<ReaddirEntry>> {
     let self_ino = dir.dir_metadata().map(|m| m.ino()).unwrap_or(0);
     let parent_ino = dir.metadata("..").map(|m| m.ino()).unwrap_or(self_ino);
     let mut out = vec![
-        ReaddirEntry { name: b".".to_vec(), ino: self_ino, ty: filetype::DIRECTORY },
-        ReaddirEntry { name: b"..".to_vec(), ino: parent_ino, ty: filetype::DIRECTORY },
+        ReaddirEntry {
+            name: b".".to_vec(),
+            ino: self_ino,
+            ty: filetype::DIRECTORY,
+        },
+        ReaddirEntry {
+            name: b"..".to_vec(),
+            ino: parent_ino,
+            ty: filetype::DIRECTORY,
+        },
     ];
     for entry in dir.entries()? {
         let entry = entry?;
-        let name = entry.file_name().into_string().map_err(|_| Errno::ILSEQ)?.into_bytes();
-        let ty = entry.file_type().map(filetype_of).unwrap_or(filetype::UNKNOWN);
-        out.push(ReaddirEntry { name, ino: entry.ino(), ty });
+        let name = entry
+            .file_name()
+            .into_string()
+            .map_err(|_| Errno::ILSEQ)?
+            .into_bytes();
+        let ty = entry
+            .file_type()
+            .map(filetype_of)
+            .unwrap_or(filetype::UNKNOWN);
+        out.push(ReaddirEntry {
+            name,
+            ino: entry.ino(),
+            ty,
+        });
     }
     Ok(out)
 }
 
-fn write_list_sizes(m: &mut GuestMemory, list: &[Vec<u8>], count: u32, size: u32) -> WasiResult<()> {
+fn write_list_sizes(
+    m: &mut GuestMemory,
+    list: &[Vec<u8>],
+    count: u32,
+    size: u32,
+) -> WasiResult<()> {
     let total: usize = list.iter().map(|s| s.len()).sum();
     m.write(count, &(list.len() as u32))?;
     m.write(size, &(u32::try_from(total).map_err(|_| Errno::OVERFLOW)?))

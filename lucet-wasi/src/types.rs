@@ -294,7 +294,8 @@ pub mod rights {
     /// What a directory may hand down to what is opened beneath it.
     pub const DIR_INHERITING: u64 = DIR_BASE | FILE_BASE;
     /// Standard streams.
-    pub const STREAM_BASE: u64 = FD_READ | FD_WRITE | FD_FDSTAT_SET_FLAGS | FD_FILESTAT_GET | POLL_FD_READWRITE;
+    pub const STREAM_BASE: u64 =
+        FD_READ | FD_WRITE | FD_FDSTAT_SET_FLAGS | FD_FILESTAT_GET | POLL_FD_READWRITE;
     /// A terminal cannot seek or tell.
     pub const TTY_BASE: u64 = STREAM_BASE;
 }

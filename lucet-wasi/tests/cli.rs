@@ -55,13 +55,25 @@ fn runs_a_wat_file_and_caches_it() {
     assert_eq!(stdout(&o), "hello\n");
     let o = run_guest(&["--no-cache"], &[]);
     assert_eq!(stdout(&o), "hello\n");
-    assert!(std::fs::read_dir(cache_dir()).unwrap().any(|e| e.unwrap().path().extension().is_some_and(|x| x == "so")));
+    assert!(std::fs::read_dir(cache_dir()).unwrap().any(|e| e
+        .unwrap()
+        .path()
+        .extension()
+        .is_some_and(|x| x == "so")));
 }
 
 #[test]
 fn exit_status_is_the_proc_exit_code_and_args_are_passed() {
-    let o = run_guest(&["--entrypoint", "exit_args_count"], &["a", "--not-a-flag", "c"]);
-    assert_eq!(o.status.code(), Some(4), "argv[0] plus three: {}", stderr(&o));
+    let o = run_guest(
+        &["--entrypoint", "exit_args_count"],
+        &["a", "--not-a-flag", "c"],
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(4),
+        "argv[0] plus three: {}",
+        stderr(&o)
+    );
 }
 
 #[test]
@@ -74,8 +86,23 @@ fn environment_is_empty_unless_given() {
         .env("LUCET_WASI_SECRET", "1")
         .output()
         .unwrap();
-    assert_eq!(o.status.code(), Some(0), "no --env: empty environment; {}", stderr(&o));
-    let o = run_guest(&["--entrypoint", "exit_env_count", "--env", "A=1", "--env", "B=2=3"], &[]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "no --env: empty environment; {}",
+        stderr(&o)
+    );
+    let o = run_guest(
+        &[
+            "--entrypoint",
+            "exit_env_count",
+            "--env",
+            "A=1",
+            "--env",
+            "B=2=3",
+        ],
+        &[],
+    );
     assert_eq!(o.status.code(), Some(2));
     let o = Command::new(env!("CARGO_BIN_EXE_lucet-wasi"))
         .arg("--cache-dir")
@@ -85,13 +112,21 @@ fn environment_is_empty_unless_given() {
         .env("LUCET_WASI_SECRET", "1")
         .output()
         .unwrap();
-    assert!(o.status.code().unwrap_or(0) > 0, "--inherit-env passes the host environment");
+    assert!(
+        o.status.code().unwrap_or(0) > 0,
+        "--inherit-env passes the host environment"
+    );
 }
 
 #[test]
 fn invoke_parses_arguments_by_signature() {
     let o = run_guest(&["--invoke", "add"], &["5", "3"]);
-    assert_eq!((o.status.code(), stdout(&o).as_str()), (Some(0), "8\n"), "{}", stderr(&o));
+    assert_eq!(
+        (o.status.code(), stdout(&o).as_str()),
+        (Some(0), "8\n"),
+        "{}",
+        stderr(&o)
+    );
     let o = run_guest(&["--invoke", "add64"], &["-1", "0x10"]);
     assert_eq!(stdout(&o), "15\n");
     let o = run_guest(&["--invoke", "fmul"], &["1.5", "2"]);
@@ -129,7 +164,9 @@ fn bad_input_is_one_line_and_status_2() {
     let o = lucet_wasi(&["--no-such-flag", "x.so"]);
     assert_eq!(o.status.code(), Some(2));
     assert_one_line_error(&o, "--no-such-flag");
-    let o = Command::new(env!("CARGO_BIN_EXE_lucet-wasi")).output().unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_lucet-wasi"))
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(2));
     assert_one_line_error(&o, "MODULE");
     let o = lucet_wasi(&["/no/such/module.so"]);
@@ -150,9 +187,16 @@ fn bad_input_is_one_line_and_status_2() {
 fn a_module_from_another_format_version_is_refused() {
     let tmp = tempfile::tempdir().unwrap();
     let so = tmp.path().join("cli.so");
-    lucetc::Lucetc::try_from_bytes(std::fs::read(guest()).unwrap()).unwrap().shared_object_file(&so).unwrap();
+    lucetc::Lucetc::try_from_bytes(std::fs::read(guest()).unwrap())
+        .unwrap()
+        .shared_object_file(&so)
+        .unwrap();
     let mut bytes = std::fs::read(&so).unwrap();
-    let at = bytes.windows(8).position(|w| w == lucet_module::MAGIC).expect("descriptor magic") + 8;
+    let at = bytes
+        .windows(8)
+        .position(|w| w == lucet_module::MAGIC)
+        .expect("descriptor magic")
+        + 8;
     let bumped = lucet_module::FORMAT_VERSION + 1;
     bytes[at..at + 4].copy_from_slice(&bumped.to_le_bytes());
     std::fs::write(&so, &bytes).unwrap();
@@ -166,7 +210,11 @@ fn dir_accepts_wasmtime_and_lucet_forms() {
     let tmp = tempfile::tempdir().unwrap();
     std::fs::write(tmp.path().join("data.txt"), "file contents").unwrap();
     let host = tmp.path().to_str().unwrap().to_owned();
-    for (spec, name) in [(format!("{host}::/sandbox"), "/sandbox"), (format!("{host}:guest"), "guest"), (host.clone(), host.as_str())] {
+    for (spec, name) in [
+        (format!("{host}::/sandbox"), "/sandbox"),
+        (format!("{host}:guest"), "guest"),
+        (host.clone(), host.as_str()),
+    ] {
         let o = run_guest(&["--dir", &spec, "--entrypoint", "read_file"], &[]);
         assert_eq!(o.status.code(), Some(0), "--dir {spec}: {}", stderr(&o));
         assert_eq!(stdout(&o), format!("{name}\nfile contents"), "--dir {spec}");
@@ -181,7 +229,19 @@ fn version_and_help() {
     let o = lucet_wasi(&["--help"]);
     assert_eq!(o.status.code(), Some(0));
     let h = stdout(&o);
-    for flag in ["--dir", "--env", "--inherit-env", "--invoke", "--entrypoint", "--max-heap-size", "--stack-size", "--timeout", "--no-cache", "124", "125"] {
+    for flag in [
+        "--dir",
+        "--env",
+        "--inherit-env",
+        "--invoke",
+        "--entrypoint",
+        "--max-heap-size",
+        "--stack-size",
+        "--timeout",
+        "--no-cache",
+        "124",
+        "125",
+    ] {
         assert!(h.contains(flag), "--help mentions {flag}");
     }
 }
@@ -189,12 +249,25 @@ fn version_and_help() {
 #[test]
 fn heap_and_stack_limits_apply() {
     let o = run_guest(&["--max-heap-size", "1MiB", "--invoke", "grow"], &["100"]);
-    assert_eq!(stdout(&o), "-1\n", "growing past --max-heap-size fails: {}", stderr(&o));
+    assert_eq!(
+        stdout(&o),
+        "-1\n",
+        "growing past --max-heap-size fails: {}",
+        stderr(&o)
+    );
     let o = run_guest(&["--max-heap-size", "1MiB", "--invoke", "grow"], &["15"]);
     assert_eq!(stdout(&o), "1\n");
     let o = run_guest(&["--stack-size", "16MiB", "--invoke", "depth"], &["100000"]);
-    assert_eq!((o.status.code(), stdout(&o).as_str()), (Some(0), "100000\n"), "{}", stderr(&o));
-    let o = run_guest(&["--stack-size", "1MiB", "--invoke", "depth"], &["10000000"]);
+    assert_eq!(
+        (o.status.code(), stdout(&o).as_str()),
+        (Some(0), "100000\n"),
+        "{}",
+        stderr(&o)
+    );
+    let o = run_guest(
+        &["--stack-size", "1MiB", "--invoke", "depth"],
+        &["10000000"],
+    );
     assert_eq!(o.status.code(), Some(125));
     assert_one_line_error(&o, "StackOverflow");
     let o = run_guest(&["--max-heap-size", "lots"], &[]);

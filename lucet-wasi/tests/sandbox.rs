@@ -35,14 +35,25 @@ fn sandbox() -> Sandbox {
     std::os::unix::fs::symlink("../outside.txt", bx.join("up")).unwrap();
     std::os::unix::fs::symlink(&outside, bx.join("abs")).unwrap();
     std::os::unix::fs::symlink("..", bx.join("updir")).unwrap();
-    let ctx = WasiCtxBuilder::new().preopened_dir(&bx, "/").build().unwrap();
+    let ctx = WasiCtxBuilder::new()
+        .preopened_dir(&bx, "/")
+        .build()
+        .unwrap();
     let inst = common::instance("paths.wat", ctx);
-    Sandbox { _tmp: tmp, outside, inst }
+    Sandbox {
+        _tmp: tmp,
+        outside,
+        inst,
+    }
 }
 
 fn open(s: &mut Sandbox, lookup: i32, path: &str) -> i32 {
     let (p, l) = put(&mut s.inst, SCRATCH, path);
-    call(&mut s.inst, "open", &[PREOPEN.into(), lookup.into(), p, l, Val::I32(0)])
+    call(
+        &mut s.inst,
+        "open",
+        &[PREOPEN.into(), lookup.into(), p, l, Val::I32(0)],
+    )
 }
 
 fn two_paths(s: &mut Sandbox, func: &str, a: &str, b: &str) -> i32 {
@@ -73,7 +84,10 @@ fn dotdot_cannot_escape() {
     assert_eq!(open(&mut s, FOLLOW, "sub/../../outside.txt"), PERM);
     assert_eq!(open(&mut s, FOLLOW, ".."), PERM);
     let (p, l) = put(&mut s.inst, SCRATCH, "../outside.txt");
-    assert_eq!(call(&mut s.inst, "stat", &[PREOPEN.into(), FOLLOW.into(), p, l]), PERM);
+    assert_eq!(
+        call(&mut s.inst, "stat", &[PREOPEN.into(), FOLLOW.into(), p, l]),
+        PERM
+    );
 }
 
 #[test]
@@ -90,13 +104,28 @@ fn planted_symlinks_cannot_escape() {
     let mut s = sandbox();
     assert_eq!(open(&mut s, FOLLOW, "up"), PERM, "relative symlink out");
     assert_eq!(open(&mut s, FOLLOW, "abs"), PERM, "absolute symlink out");
-    assert_eq!(open(&mut s, FOLLOW, "updir/outside.txt"), PERM, "symlink to the parent");
+    assert_eq!(
+        open(&mut s, FOLLOW, "updir/outside.txt"),
+        PERM,
+        "symlink to the parent"
+    );
     // Not following the final symlink is not an escape either: it is ELOOP, as
     // O_NOFOLLOW reports.
     assert_eq!(open(&mut s, NOFOLLOW, "up"), Errno::LOOP.0 as i32);
     let (p, l) = put(&mut s.inst, SCRATCH, "up");
-    assert_eq!(call(&mut s.inst, "stat", &[PREOPEN.into(), FOLLOW.into(), p, l]), PERM);
-    assert_eq!(call(&mut s.inst, "stat", &[PREOPEN.into(), NOFOLLOW.into(), p, l]), 0, "lstat of the link itself");
+    assert_eq!(
+        call(&mut s.inst, "stat", &[PREOPEN.into(), FOLLOW.into(), p, l]),
+        PERM
+    );
+    assert_eq!(
+        call(
+            &mut s.inst,
+            "stat",
+            &[PREOPEN.into(), NOFOLLOW.into(), p, l]
+        ),
+        0,
+        "lstat of the link itself"
+    );
 }
 
 #[test]
@@ -105,7 +134,10 @@ fn guest_made_symlinks_cannot_escape() {
     let abs = s.outside.to_string_lossy().into_owned();
     // Whether or not creating such a link is refused, following it must be.
     let made = two_paths(&mut s, "symlink", &abs, "mine");
-    assert!(made == 0 || made == PERM, "symlink to an absolute path: errno {made}");
+    assert!(
+        made == 0 || made == PERM,
+        "symlink to an absolute path: errno {made}"
+    );
     if made == 0 {
         assert_eq!(open(&mut s, FOLLOW, "mine"), PERM);
     }
@@ -125,16 +157,25 @@ fn hard_links_cannot_escape() {
     assert_eq!(two_paths(&mut s, "link", "inside.txt", "../planted"), PERM);
     assert!(!s.outside.parent().unwrap().join("planted").exists());
     // A link through a planted symlink to the parent is refused too.
-    assert_eq!(two_paths(&mut s, "link", "updir/outside.txt", "stolen"), PERM);
+    assert_eq!(
+        two_paths(&mut s, "link", "updir/outside.txt", "stolen"),
+        PERM
+    );
 }
 
 #[test]
 fn renames_and_removals_cannot_escape() {
     let mut s = sandbox();
     let parent = s.outside.parent().unwrap().to_owned();
-    assert_eq!(two_paths(&mut s, "rename", "inside.txt", "../moved.txt"), PERM);
+    assert_eq!(
+        two_paths(&mut s, "rename", "inside.txt", "../moved.txt"),
+        PERM
+    );
     assert!(!parent.join("moved.txt").exists());
-    assert_eq!(two_paths(&mut s, "rename", "../outside.txt", "taken.txt"), PERM);
+    assert_eq!(
+        two_paths(&mut s, "rename", "../outside.txt", "taken.txt"),
+        PERM
+    );
     let (p, l) = put(&mut s.inst, SCRATCH, "../outside.txt");
     assert_eq!(call(&mut s.inst, "unlink", &[PREOPEN.into(), p, l]), PERM);
     let (p, l) = put(&mut s.inst, SCRATCH, "../newdir");

@@ -36,16 +36,33 @@ unsafe extern "C" fn bench_end(_vmctx: &Vmctx) {
 }
 
 static BENCH_HOOKS: &[HostcallDef] = &[
-    HostcallDef { module: "bench", name: "start", params: &[], results: &[], func: bench_start as *const u8 },
-    HostcallDef { module: "bench", name: "end", params: &[], results: &[], func: bench_end as *const u8 },
+    HostcallDef {
+        module: "bench",
+        name: "start",
+        params: &[],
+        results: &[],
+        func: bench_start as *const u8,
+    },
+    HostcallDef {
+        module: "bench",
+        name: "end",
+        params: &[],
+        results: &[],
+        func: bench_end as *const u8,
+    },
 ];
 
 /// Benchmarks that cannot run from the corpus as stored, with the reason.
-const SKIPPED: &[(&str, &str)] =
-    &[("pulldown-cmark/benchmark.wasm", "its input default.input.md is not in the corpus snapshot")];
+const SKIPPED: &[(&str, &str)] = &[(
+    "pulldown-cmark/benchmark.wasm",
+    "its input default.input.md is not in the corpus snapshot",
+)];
 
 fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("crate lives in the workspace").to_owned()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("crate lives in the workspace")
+        .to_owned()
 }
 
 fn compile_cached(wasm: &Path, cache: &Path) -> Result<PathBuf, String> {
@@ -72,22 +89,31 @@ fn compile_cached(wasm: &Path, cache: &Path) -> Result<PathBuf, String> {
 fn expected(dir: &Path, stem: &str, stream: &str) -> Option<String> {
     let own = dir.join(format!("{stem}.{stream}.expected"));
     let fallback = dir.join(format!("default.{stream}.expected"));
-    std::fs::read_to_string(own).or_else(|_| std::fs::read_to_string(fallback)).ok()
+    std::fs::read_to_string(own)
+        .or_else(|_| std::fs::read_to_string(fallback))
+        .ok()
 }
 
 /// Runs one benchmark; returns the measured time between `bench.start` and `bench.end`.
 fn run(wasm: &Path, cache: &Path) -> Result<Option<Duration>, String> {
     let dir = wasm.parent().expect("benchmark folder");
-    let stem = wasm.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+    let stem = wasm
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or_default();
     let so = compile_cached(wasm, cache)?;
     let scratch = tempfile::tempdir().map_err(|e| e.to_string())?;
     for entry in std::fs::read_dir(dir).map_err(|e| e.to_string())? {
         let entry = entry.map_err(|e| e.to_string())?;
         let p = entry.path();
-        if entry.file_type().map(|t| t.is_file()).unwrap_or(false) && p.extension().is_none_or(|x| x != "wasm") {
+        if entry.file_type().map(|t| t.is_file()).unwrap_or(false)
+            && p.extension().is_none_or(|x| x != "wasm")
+        {
             let dest = scratch.path().join(entry.file_name());
             std::fs::copy(&p, &dest).map_err(|e| e.to_string())?;
-            let mut perm = std::fs::metadata(&dest).map_err(|e| e.to_string())?.permissions();
+            let mut perm = std::fs::metadata(&dest)
+                .map_err(|e| e.to_string())?
+                .permissions();
             std::os::unix::fs::PermissionsExt::set_mode(&mut perm, 0o644);
             std::fs::set_permissions(&dest, perm).map_err(|e| e.to_string())?;
         }
@@ -98,7 +124,11 @@ fn run(wasm: &Path, cache: &Path) -> Result<Option<Duration>, String> {
     let out = OutputCapture::new();
     let err = OutputCapture::new();
     let ctx = WasiCtxBuilder::new()
-        .arg(wasm.file_name().and_then(|n| n.to_str()).unwrap_or("benchmark.wasm"))
+        .arg(
+            wasm.file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or("benchmark.wasm"),
+        )
         .stdout(out.clone())
         .stderr(err.clone())
         .preopened_dir(scratch.path(), ".")
@@ -110,11 +140,19 @@ fn run(wasm: &Path, cache: &Path) -> Result<Option<Duration>, String> {
         Ok(_) => {}
         Err(e) => match lucet_wasi::exit_code(&e) {
             Some(0) => {}
-            Some(code) => return Err(format!("exit code {code}; stderr: {}", String::from_utf8_lossy(&err.contents()))),
+            Some(code) => {
+                return Err(format!(
+                    "exit code {code}; stderr: {}",
+                    String::from_utf8_lossy(&err.contents())
+                ))
+            }
             None => {
                 let stderr = String::from_utf8_lossy(&err.contents()).into_owned();
                 let tail: String = stderr.lines().rev().take(3).collect::<Vec<_>>().join(" | ");
-                return Err(format!("{e}; stderr: {}", tail.chars().take(400).collect::<String>()));
+                return Err(format!(
+                    "{e}; stderr: {}",
+                    tail.chars().take(400).collect::<String>()
+                ));
             }
         },
     }
@@ -126,7 +164,11 @@ fn run(wasm: &Path, cache: &Path) -> Result<Option<Duration>, String> {
             // trailing whitespace is not significant (as in sightglass itself).
             if got.trim_end() != want.trim_end() {
                 let show = |s: &str| s.chars().take(200).collect::<String>();
-                problems.push(format!("{stream} {:?}, expected {:?}", show(&got), show(&want)));
+                problems.push(format!(
+                    "{stream} {:?}, expected {:?}",
+                    show(&got),
+                    show(&want)
+                ));
             }
         }
     }
@@ -152,35 +194,58 @@ fn main() {
     };
     let mut wasms = Vec::new();
     let Ok(benches) = std::fs::read_dir(root.join("benchmarks")) else {
-        eprintln!("error: the sightglass corpus is not at {} (set SIGHTGLASS_DIR)", root.display());
+        eprintln!(
+            "error: the sightglass corpus is not at {} (set SIGHTGLASS_DIR)",
+            root.display()
+        );
         std::process::exit(1);
     };
     for b in benches.flatten() {
         if let Ok(files) = std::fs::read_dir(b.path()) {
-            wasms.extend(files.flatten().map(|f| f.path()).filter(|p| p.extension().is_some_and(|x| x == "wasm")));
+            wasms.extend(
+                files
+                    .flatten()
+                    .map(|f| f.path())
+                    .filter(|p| p.extension().is_some_and(|x| x == "wasm")),
+            );
         }
     }
     wasms.sort();
-    wasms.retain(|w| filters.is_empty() || filters.iter().any(|f| w.to_string_lossy().contains(f.as_str())));
+    wasms.retain(|w| {
+        filters.is_empty()
+            || filters
+                .iter()
+                .any(|f| w.to_string_lossy().contains(f.as_str()))
+    });
 
     let cache = workspace_root().join("target/sightglass-cache");
     let next = AtomicUsize::new(0);
     let skipped = AtomicUsize::new(0);
     let failed = Mutex::new(Vec::new());
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(2);
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(2);
     std::thread::scope(|s| {
         for _ in 0..threads {
             s.spawn(|| loop {
                 let i = next.fetch_add(1, Ordering::SeqCst);
                 let Some(w) = wasms.get(i) else { break };
-                let name = w.strip_prefix(root.join("benchmarks")).unwrap_or(w).display().to_string();
+                let name = w
+                    .strip_prefix(root.join("benchmarks"))
+                    .unwrap_or(w)
+                    .display()
+                    .to_string();
                 if let Some((_, why)) = SKIPPED.iter().find(|(n, _)| *n == name) {
                     println!("skip {name}: {why}");
                     skipped.fetch_add(1, Ordering::SeqCst);
                     continue;
                 }
                 match run(w, &cache) {
-                    Ok(t) if times => println!("ok {name}: {}", t.map(|d| format!("{d:?}")).unwrap_or("no bench.end".into())),
+                    Ok(t) if times => println!(
+                        "ok {name}: {}",
+                        t.map(|d| format!("{d:?}")).unwrap_or("no bench.end".into())
+                    ),
                     Ok(_) => {}
                     Err(why) => {
                         println!("FAIL {name}: {why}");
@@ -192,7 +257,10 @@ fn main() {
     });
     let failed = failed.into_inner().unwrap_or_else(|e| e.into_inner()).len();
     let skipped = skipped.into_inner();
-    println!("{} passed, {failed} failed, {skipped} skipped", wasms.len() - failed - skipped);
+    println!(
+        "{} passed, {failed} failed, {skipped} skipped",
+        wasms.len() - failed - skipped
+    );
     if failed > 0 {
         std::process::exit(1);
     }

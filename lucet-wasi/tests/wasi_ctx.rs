@@ -22,10 +22,17 @@ fn strings_at(heap: &[u8], count: usize) -> Vec<String> {
 
 #[test]
 fn args_are_exactly_those_given() {
-    let ctx = WasiCtxBuilder::new().arg("prog").args(["a b", "", "ü"]).build().unwrap();
+    let ctx = WasiCtxBuilder::new()
+        .arg("prog")
+        .args(["a b", "", "ü"])
+        .build()
+        .unwrap();
     let mut inst = common::instance("basics.wat", ctx);
     assert_eq!(call(&mut inst, "args_count", &[]), 4);
-    assert_eq!(call(&mut inst, "args_buf_size", &[]), ("prog a b  ü".len() + 1) as i32);
+    assert_eq!(
+        call(&mut inst, "args_buf_size", &[]),
+        ("prog a b  ü".len() + 1) as i32
+    );
     assert_eq!(call(&mut inst, "args_get", &[]), 0);
     assert_eq!(strings_at(inst.heap(), 4), ["prog", "a b", "", "ü"]);
 }
@@ -36,7 +43,11 @@ fn environment_is_empty_unless_given() {
     let mut inst = common::instance("basics.wat", WasiCtxBuilder::new().build().unwrap());
     assert_eq!(call(&mut inst, "env_count", &[]), 0);
 
-    let ctx = WasiCtxBuilder::new().env("A", "1").envs([("B", "x=y"), ("A", "2")]).build().unwrap();
+    let ctx = WasiCtxBuilder::new()
+        .env("A", "1")
+        .envs([("B", "x=y"), ("A", "2")])
+        .build()
+        .unwrap();
     let mut inst = common::instance("basics.wat", ctx);
     assert_eq!(call(&mut inst, "env_count", &[]), 2);
     assert_eq!(call(&mut inst, "env_get", &[]), 0);
@@ -46,7 +57,9 @@ fn environment_is_empty_unless_given() {
     let mut inst = common::instance("basics.wat", ctx);
     let n = call(&mut inst, "env_count", &[]) as usize;
     assert_eq!(call(&mut inst, "env_get", &[]), 0);
-    assert!(strings_at(inst.heap(), n).iter().any(|e| e == "LUCET_WASI_TEST_SECRET=do-not-leak"));
+    assert!(strings_at(inst.heap(), n)
+        .iter()
+        .any(|e| e == "LUCET_WASI_TEST_SECRET=do-not-leak"));
 }
 
 #[test]
@@ -78,13 +91,18 @@ fn stdout_and_stderr_can_be_captured_and_stdin_supplied() {
     assert_eq!(call(&mut inst, "count", &[]), 0);
     // Unknown descriptors are EBADF.
     let (p, l) = put(&mut inst, SCRATCH, "x");
-    assert_eq!(call(&mut inst, "write", &[7.into(), p, l]), Errno::BADF.0 as i32);
+    assert_eq!(
+        call(&mut inst, "write", &[7.into(), p, l]),
+        Errno::BADF.0 as i32
+    );
 }
 
 #[test]
 fn proc_exit_ends_the_run_with_the_code() {
     let mut inst = common::instance("basics.wat", WasiCtxBuilder::new().build().unwrap());
-    let err = inst.run("exit", &[7.into()]).expect_err("proc_exit ends the run");
+    let err = inst
+        .run("exit", &[7.into()])
+        .expect_err("proc_exit ends the run");
     assert_eq!(lucet_wasi::exit_code(&err), Some(7));
     match &err {
         Error::RuntimeTerminated(TerminationDetails::Provided(d)) => {
@@ -100,19 +118,38 @@ fn proc_exit_ends_the_run_with_the_code() {
 #[test]
 fn bad_pointers_are_efault() {
     let mut inst = common::instance("basics.wat", WasiCtxBuilder::new().build().unwrap());
-    assert_eq!(call(&mut inst, "write_out_of_bounds", &[]), Errno::FAULT.0 as i32);
-    assert_eq!(call(&mut inst, "clock_out_of_bounds", &[]), Errno::FAULT.0 as i32);
+    assert_eq!(
+        call(&mut inst, "write_out_of_bounds", &[]),
+        Errno::FAULT.0 as i32
+    );
+    assert_eq!(
+        call(&mut inst, "clock_out_of_bounds", &[]),
+        Errno::FAULT.0 as i32
+    );
 }
 
 #[test]
 fn clocks_and_random() {
     let mut inst = common::instance("basics.wat", WasiCtxBuilder::new().build().unwrap());
     assert_eq!(call(&mut inst, "clock", &[0.into()]), 0);
-    let wall = inst.run("clock_value", &[]).unwrap().unwrap_returned().as_u64();
-    let host = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64;
-    assert!(host.abs_diff(wall) < 60_000_000_000, "realtime clock is the host's");
+    let wall = inst
+        .run("clock_value", &[])
+        .unwrap()
+        .unwrap_returned()
+        .as_u64();
+    let host = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    assert!(
+        host.abs_diff(wall) < 60_000_000_000,
+        "realtime clock is the host's"
+    );
     assert_eq!(call(&mut inst, "clock", &[1.into()]), 0);
-    assert_eq!(call(&mut inst, "clock", &[99.into()]), Errno::INVAL.0 as i32);
+    assert_eq!(
+        call(&mut inst, "clock", &[99.into()]),
+        Errno::INVAL.0 as i32
+    );
     assert_eq!(call(&mut inst, "random", &[64.into()]), 0);
     assert!(inst.heap()[4096..4160].iter().any(|b| *b != 0));
     assert_eq!(call(&mut inst, "random", &[0.into()]), 0);
@@ -131,13 +168,31 @@ fn missing_context_terminates_with_a_clear_message() {
 
 #[test]
 fn builder_rejects_bad_input_clearly() {
-    let e = WasiCtxBuilder::new().arg("a\0b").build().err().expect("NUL in an argument");
-    assert!(matches!(e, lucet_wasi::Error::ArgContainsNul { index: 0, .. }), "{e}");
-    let e = WasiCtxBuilder::new().env("A=B", "c").build().err().expect("= in a name");
+    let e = WasiCtxBuilder::new()
+        .arg("a\0b")
+        .build()
+        .err()
+        .expect("NUL in an argument");
+    assert!(
+        matches!(e, lucet_wasi::Error::ArgContainsNul { index: 0, .. }),
+        "{e}"
+    );
+    let e = WasiCtxBuilder::new()
+        .env("A=B", "c")
+        .build()
+        .err()
+        .expect("= in a name");
     assert!(e.to_string().contains("contains '='"), "{e}");
-    let e = WasiCtxBuilder::new().preopened_dir("/no/such/dir", "/").build().err().expect("missing dir");
+    let e = WasiCtxBuilder::new()
+        .preopened_dir("/no/such/dir", "/")
+        .build()
+        .err()
+        .expect("missing dir");
     let msg = e.to_string();
-    assert!(msg.contains("/no/such/dir") && msg.contains("exists"), "{msg}");
+    assert!(
+        msg.contains("/no/such/dir") && msg.contains("exists"),
+        "{msg}"
+    );
     fn assert_error<E: std::error::Error + Send + Sync + 'static>() {}
     assert_error::<lucet_wasi::Error>();
 }
@@ -147,22 +202,45 @@ fn hostcall_signatures_match_the_witx() {
     use ValType::{I32, I64};
     let defs = lucet_wasi::wasi_hostcalls();
     let sig = |module: &str, name: &str| {
-        let d = defs.iter().find(|d| d.module == module && d.name == name).unwrap_or_else(|| panic!("{module}::{name}"));
+        let d = defs
+            .iter()
+            .find(|d| d.module == module && d.name == name)
+            .unwrap_or_else(|| panic!("{module}::{name}"));
         (d.params.to_vec(), d.results.to_vec())
     };
     let p1 = "wasi_snapshot_preview1";
     assert_eq!(defs.iter().filter(|d| d.module == p1).count(), 46);
-    assert_eq!(sig(p1, "path_open"), (vec![I32, I32, I32, I32, I32, I64, I64, I32, I32], vec![I32]));
+    assert_eq!(
+        sig(p1, "path_open"),
+        (vec![I32, I32, I32, I32, I32, I64, I64, I32, I32], vec![I32])
+    );
     assert_eq!(sig(p1, "fd_seek"), (vec![I32, I64, I32, I32], vec![I32]));
-    assert_eq!(sig(p1, "fd_pread"), (vec![I32, I32, I32, I64, I32], vec![I32]));
+    assert_eq!(
+        sig(p1, "fd_pread"),
+        (vec![I32, I32, I32, I64, I32], vec![I32])
+    );
     assert_eq!(sig(p1, "clock_time_get"), (vec![I32, I64, I32], vec![I32]));
-    assert_eq!(sig(p1, "path_filestat_set_times"), (vec![I32, I32, I32, I32, I64, I64, I32], vec![I32]));
-    assert_eq!(sig(p1, "fd_fdstat_set_rights"), (vec![I32, I64, I64], vec![I32]));
-    assert_eq!(sig(p1, "sock_recv"), (vec![I32, I32, I32, I32, I32, I32], vec![I32]));
+    assert_eq!(
+        sig(p1, "path_filestat_set_times"),
+        (vec![I32, I32, I32, I32, I64, I64, I32], vec![I32])
+    );
+    assert_eq!(
+        sig(p1, "fd_fdstat_set_rights"),
+        (vec![I32, I64, I64], vec![I32])
+    );
+    assert_eq!(
+        sig(p1, "sock_recv"),
+        (vec![I32, I32, I32, I32, I32, I32], vec![I32])
+    );
     assert_eq!(sig(p1, "proc_exit"), (vec![I32], vec![]));
     assert_eq!(sig(p1, "sched_yield"), (vec![], vec![I32]));
-    assert_eq!(sig("wasi_unstable", "fd_seek"), (vec![I32, I64, I32, I32], vec![I32]));
-    assert!(defs.iter().all(|d| d.module != "wasi_unstable" || d.name != "sock_accept"));
+    assert_eq!(
+        sig("wasi_unstable", "fd_seek"),
+        (vec![I32, I64, I32, I32], vec![I32])
+    );
+    assert!(defs
+        .iter()
+        .all(|d| d.module != "wasi_unstable" || d.name != "sock_accept"));
     // Registered with the runtime without any call beyond building a context.
     let _ = WasiCtxBuilder::new();
     assert!(lucet_runtime::lookup_hostcall(p1, "fd_write").is_some());
@@ -173,13 +251,29 @@ fn hostcall_signatures_match_the_witx() {
 fn wasi_unstable_programs_run() {
     let tmp = tempfile::tempdir().unwrap();
     let out = OutputCapture::new();
-    let ctx = WasiCtxBuilder::new().stdout(out.clone()).preopened_dir(tmp.path(), ".").build().unwrap();
+    let ctx = WasiCtxBuilder::new()
+        .stdout(out.clone())
+        .preopened_dir(tmp.path(), ".")
+        .build()
+        .unwrap();
     let mut inst = common::instance("unstable.wat", ctx);
     assert_eq!(call(&mut inst, "hello", &[]), 0);
     assert_eq!(out.contents(), b"hello, snapshot 0\n");
-    assert_eq!(inst.run("seek_end", &[]).unwrap().unwrap_returned().as_i64(), 13);
-    assert_eq!(inst.run("size", &[]).unwrap().unwrap_returned().as_i64(), 18);
-    assert_eq!(std::fs::read(tmp.path().join("out.txt")).unwrap(), b"hello, snapshot 0\n");
+    assert_eq!(
+        inst.run("seek_end", &[])
+            .unwrap()
+            .unwrap_returned()
+            .as_i64(),
+        13
+    );
+    assert_eq!(
+        inst.run("size", &[]).unwrap().unwrap_returned().as_i64(),
+        18
+    );
+    assert_eq!(
+        std::fs::read(tmp.path().join("out.txt")).unwrap(),
+        b"hello, snapshot 0\n"
+    );
     let err = inst.run("_start", &[]).expect_err("exits");
     assert_eq!(lucet_wasi::exit_code(&err), Some(9));
 }
@@ -191,9 +285,19 @@ fn poll_oneoff_waits_for_a_clock() {
     assert_eq!(call(&mut inst, "poll_sleep", &[50_000_000i64.into()]), 0);
     assert!(start.elapsed() >= std::time::Duration::from_millis(50));
     assert_eq!(call(&mut inst, "count", &[]), 1);
-    assert_eq!(inst.run("event_userdata", &[]).unwrap().unwrap_returned().as_u64(), 0x1234);
+    assert_eq!(
+        inst.run("event_userdata", &[])
+            .unwrap()
+            .unwrap_returned()
+            .as_u64(),
+        0x1234
+    );
     assert_eq!(call(&mut inst, "event_type", &[]), 0, "a clock event");
-    assert_eq!(call(&mut inst, "poll_none", &[]), Errno::INVAL.0 as i32, "no subscriptions");
+    assert_eq!(
+        call(&mut inst, "poll_none", &[]),
+        Errno::INVAL.0 as i32,
+        "no subscriptions"
+    );
 }
 
 /// A reader that fails the way a buggy embedder's would.
@@ -207,9 +311,14 @@ impl std::io::Read for PanickingReader {
 
 #[test]
 fn a_panicking_hostcall_terminates_the_run_and_the_instance_recovers() {
-    let ctx = WasiCtxBuilder::new().stdin(PanickingReader).build().unwrap();
+    let ctx = WasiCtxBuilder::new()
+        .stdin(PanickingReader)
+        .build()
+        .unwrap();
     let mut inst = common::instance("basics.wat", ctx);
-    let err = inst.run("read", &[0.into()]).expect_err("the hostcall panicked");
+    let err = inst
+        .run("read", &[0.into()])
+        .expect_err("the hostcall panicked");
     match &err {
         Error::RuntimeTerminated(TerminationDetails::HostcallPanic(msg)) => {
             assert!(msg.contains("the embedder's reader broke"), "{msg}")

@@ -29,7 +29,10 @@ struct Case {
 }
 
 fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("crate lives in the workspace").to_owned()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("crate lives in the workspace")
+        .to_owned()
 }
 
 fn suite_dir() -> PathBuf {
@@ -60,14 +63,21 @@ fn load_case(wasm: &Path, suite: &Path) -> Result<Case, String> {
     if !sidecar.exists() {
         return Ok(case);
     }
-    let text = std::fs::read_to_string(&sidecar).map_err(|e| format!("cannot read {}: {e}", sidecar.display()))?;
-    let json: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| format!("{} is not JSON: {e}", sidecar.display()))?;
+    let text = std::fs::read_to_string(&sidecar)
+        .map_err(|e| format!("cannot read {}: {e}", sidecar.display()))?;
+    let json: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| format!("{} is not JSON: {e}", sidecar.display()))?;
     if let Some(args) = json.get("args").and_then(|a| a.as_array()) {
-        case.args = args.iter().map(|a| a.as_str().unwrap_or_default().to_owned()).collect();
+        case.args = args
+            .iter()
+            .map(|a| a.as_str().unwrap_or_default().to_owned())
+            .collect();
     }
     if let Some(env) = json.get("env").and_then(|e| e.as_object()) {
-        case.env = env.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned())).collect();
+        case.env = env
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
+            .collect();
     }
     if let Some(root) = json.get("root").and_then(|r| r.as_str()) {
         case.root = Some(sidecar.parent().unwrap_or(Path::new(".")).join(root));
@@ -75,8 +85,14 @@ fn load_case(wasm: &Path, suite: &Path) -> Result<Case, String> {
     if let Some(code) = json.get("exit_code").and_then(|c| c.as_i64()) {
         case.exit_code = code as i32;
     }
-    case.stdout = json.get("stdout").and_then(|s| s.as_str()).map(str::to_owned);
-    case.stderr = json.get("stderr").and_then(|s| s.as_str()).map(str::to_owned);
+    case.stdout = json
+        .get("stdout")
+        .and_then(|s| s.as_str())
+        .map(str::to_owned);
+    case.stderr = json
+        .get("stderr")
+        .and_then(|s| s.as_str())
+        .map(str::to_owned);
     Ok(case)
 }
 
@@ -102,7 +118,8 @@ fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
 }
 
 fn run_case(case: &Case, bin: &Path, cache: &Path) -> Result<(), String> {
-    let scratch = tempfile::tempdir().map_err(|e| format!("cannot create a temporary directory: {e}"))?;
+    let scratch =
+        tempfile::tempdir().map_err(|e| format!("cannot create a temporary directory: {e}"))?;
     let mut cmd = Command::new(bin);
     cmd.arg("--cache-dir").arg(cache);
     for (k, v) in &case.env {
@@ -119,7 +136,9 @@ fn run_case(case: &Case, bin: &Path, cache: &Path) -> Result<(), String> {
     let out = std::fs::File::create(&out_path).map_err(|e| e.to_string())?;
     let err = std::fs::File::create(&err_path).map_err(|e| e.to_string())?;
     cmd.stdin(Stdio::null()).stdout(out).stderr(err);
-    let mut child = cmd.spawn().map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
     let start = Instant::now();
     let status = loop {
         match child.try_wait() {
@@ -133,8 +152,10 @@ fn run_case(case: &Case, bin: &Path, cache: &Path) -> Result<(), String> {
             Err(e) => return Err(format!("waiting for the command failed: {e}")),
         }
     };
-    let stdout = String::from_utf8_lossy(&std::fs::read(&out_path).unwrap_or_default()).into_owned();
-    let stderr = String::from_utf8_lossy(&std::fs::read(&err_path).unwrap_or_default()).into_owned();
+    let stdout =
+        String::from_utf8_lossy(&std::fs::read(&out_path).unwrap_or_default()).into_owned();
+    let stderr =
+        String::from_utf8_lossy(&std::fs::read(&err_path).unwrap_or_default()).into_owned();
     let code = status.code().unwrap_or(-1);
     let mut problems = Vec::new();
     if code != case.exit_code {
@@ -153,7 +174,15 @@ fn run_case(case: &Case, bin: &Path, cache: &Path) -> Result<(), String> {
     if problems.is_empty() {
         Ok(())
     } else {
-        let tail: String = stderr.lines().rev().take(3).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join(" | ");
+        let tail: String = stderr
+            .lines()
+            .rev()
+            .take(3)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect::<Vec<_>>()
+            .join(" | ");
         if case.stderr.is_none() && !tail.is_empty() {
             let short: String = tail.chars().take(400).collect();
             problems.push(format!("stderr: {short}"));
@@ -163,17 +192,28 @@ fn run_case(case: &Case, bin: &Path, cache: &Path) -> Result<(), String> {
 }
 
 fn main() {
-    let filters: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
+    let filters: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
     let suite = suite_dir();
     let mut wasms = Vec::new();
     for lang in ["rust", "c", "assemblyscript"] {
-        let dir = suite.join("tests").join(lang).join("testsuite/wasm32-wasip1");
+        let dir = suite
+            .join("tests")
+            .join(lang)
+            .join("testsuite/wasm32-wasip1");
         let Ok(rd) = std::fs::read_dir(&dir) else {
-            eprintln!("error: the WASI test suite is not at {} (set WASI_TESTSUITE_DIR)", suite.display());
+            eprintln!(
+                "error: the WASI test suite is not at {} (set WASI_TESTSUITE_DIR)",
+                suite.display()
+            );
             std::process::exit(1);
         };
-        let mut found: Vec<PathBuf> =
-            rd.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "wasm")).collect();
+        let mut found: Vec<PathBuf> = rd
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "wasm"))
+            .collect();
         found.sort();
         wasms.extend(found);
     }
@@ -199,14 +239,20 @@ fn main() {
         .unwrap_or(0);
     let caches = workspace_root().join("target/wasi-testsuite-cache");
     if let Ok(old) = std::fs::read_dir(&caches) {
-        for d in old.flatten().filter(|d| d.file_name() != build.to_string().as_str()) {
+        for d in old
+            .flatten()
+            .filter(|d| d.file_name() != build.to_string().as_str())
+        {
             let _ = std::fs::remove_dir_all(d.path()).or_else(|_| std::fs::remove_file(d.path()));
         }
     }
     let cache = caches.join(build.to_string());
     let next = AtomicUsize::new(0);
     let failures = Mutex::new(Vec::new());
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(4);
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(4);
     std::thread::scope(|s| {
         for _ in 0..threads {
             s.spawn(|| loop {
@@ -214,7 +260,10 @@ fn main() {
                 let Some(case) = cases.get(i) else { break };
                 if let Err(why) = run_case(case, &bin, &cache) {
                     println!("FAIL {}: {why}", case.name);
-                    failures.lock().unwrap_or_else(|e| e.into_inner()).push(case.name.clone());
+                    failures
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push(case.name.clone());
                 }
             });
         }
@@ -222,7 +271,11 @@ fn main() {
     for e in &failed_to_load {
         println!("FAIL {e}");
     }
-    let failed = failures.into_inner().unwrap_or_else(|e| e.into_inner()).len() + failed_to_load.len();
+    let failed = failures
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner())
+        .len()
+        + failed_to_load.len();
     let passed = cases.len() + failed_to_load.len() - failed;
     println!("{passed} passed, {failed} failed");
     if failed > 0 {

@@ -82,7 +82,11 @@ struct Cli {
     module: PathBuf,
 
     /// Arguments for the guest (or for the --invoke function).
-    #[arg(value_name = "ARGS", trailing_var_arg = true, allow_hyphen_values = true)]
+    #[arg(
+        value_name = "ARGS",
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
     args: Vec<String>,
 }
 
@@ -93,18 +97,26 @@ struct Failure {
 }
 
 fn usage(error: anyhow::Error) -> Failure {
-    Failure { status: EXIT_USAGE, error }
+    Failure {
+        status: EXIT_USAGE,
+        error,
+    }
 }
 
 fn host(error: anyhow::Error) -> Failure {
-    Failure { status: EXIT_HOST_ERROR, error }
+    Failure {
+        status: EXIT_HOST_ERROR,
+        error,
+    }
 }
 
 fn parse_size(s: &str) -> Result<usize, String> {
     let t = s.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
-    let n: u64 = num.parse().map_err(|_| format!("`{s}` is not a size; write e.g. 65536, 64KiB, 16MiB or 1GiB"))?;
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a size; write e.g. 65536, 64KiB, 16MiB or 1GiB"))?;
     let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
         "" | "b" => 1,
         "k" | "kb" | "kib" => 1 << 10,
@@ -119,9 +131,13 @@ fn parse_size(s: &str) -> Result<usize, String> {
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
     let t = s.trim();
-    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
-    let n: f64 = num.parse().map_err(|_| format!("`{s}` is not a duration; write e.g. 10s, 500ms or 2m"))?;
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a duration; write e.g. 10s, 500ms or 2m"))?;
     let secs = match unit.trim() {
         "" | "s" => n,
         "ms" => n / 1000.0,
@@ -165,7 +181,11 @@ fn default_cache_dir() -> PathBuf {
 /// Compiles a `.wasm`/`.wat` into a `.so`, in the cache keyed by the content's hash
 /// and the compiler's version, unless `--no-cache`.
 #[cfg(feature = "compile")]
-fn compile(cli: &Cli, bytes: &[u8], keep: &mut Option<tempfile_dir::TempDir>) -> Result<PathBuf, Failure> {
+fn compile(
+    cli: &Cli,
+    bytes: &[u8],
+    keep: &mut Option<tempfile_dir::TempDir>,
+) -> Result<PathBuf, Failure> {
     use sha2::{Digest, Sha256};
     let compile_to = |out: &std::path::Path| -> Result<(), Failure> {
         lucetc::Lucetc::try_from_bytes(bytes)
@@ -173,7 +193,8 @@ fn compile(cli: &Cli, bytes: &[u8], keep: &mut Option<tempfile_dir::TempDir>) ->
             .map_err(|e| usage(anyhow!("cannot compile {}: {e}", cli.module.display())))
     };
     if cli.no_cache {
-        let dir = tempfile_dir::TempDir::new().map_err(|e| host(anyhow!("cannot create a temporary directory: {e}")))?;
+        let dir = tempfile_dir::TempDir::new()
+            .map_err(|e| host(anyhow!("cannot create a temporary directory: {e}")))?;
         let out = dir.path().join("module.so");
         compile_to(&out)?;
         *keep = Some(dir);
@@ -189,18 +210,27 @@ fn compile(cli: &Cli, bytes: &[u8], keep: &mut Option<tempfile_dir::TempDir>) ->
     if out.exists() {
         return Ok(out);
     }
-    std::fs::create_dir_all(&dir)
-        .map_err(|e| host(anyhow!("cannot create the cache directory {}: {e}; pass --no-cache or --cache-dir", dir.display())))?;
+    std::fs::create_dir_all(&dir).map_err(|e| {
+        host(anyhow!(
+            "cannot create the cache directory {}: {e}; pass --no-cache or --cache-dir",
+            dir.display()
+        ))
+    })?;
     // Compile beside the final name and rename, so concurrent runs never see a
     // half-written file.
     let tmp = dir.join(format!("{key}.{}.tmp.so", std::process::id()));
     compile_to(&tmp)?;
-    std::fs::rename(&tmp, &out).map_err(|e| host(anyhow!("cannot store {} in the cache: {e}", out.display())))?;
+    std::fs::rename(&tmp, &out)
+        .map_err(|e| host(anyhow!("cannot store {} in the cache: {e}", out.display())))?;
     Ok(out)
 }
 
 #[cfg(not(feature = "compile"))]
-fn compile(cli: &Cli, _bytes: &[u8], _keep: &mut Option<tempfile_dir::TempDir>) -> Result<PathBuf, Failure> {
+fn compile(
+    cli: &Cli,
+    _bytes: &[u8],
+    _keep: &mut Option<tempfile_dir::TempDir>,
+) -> Result<PathBuf, Failure> {
     Err(usage(anyhow!(
         "{} is not a compiled module, and this lucet-wasi was built without the `compile` feature; \
          compile it with `lucetc-wasi -o module.so {}` first",
@@ -287,7 +317,11 @@ fn run(cli: Cli) -> Result<u8, Failure> {
     let bytes = std::fs::read(&cli.module)
         .map_err(|e| usage(anyhow!("cannot read module {}: {e}", cli.module.display())))?;
     let mut keep = None;
-    let so_path = if is_shared_object(&bytes) { cli.module.clone() } else { compile(&cli, &bytes, &mut keep)? };
+    let so_path = if is_shared_object(&bytes) {
+        cli.module.clone()
+    } else {
+        compile(&cli, &bytes, &mut keep)?
+    };
     drop(bytes);
     let module = DlModule::load(&so_path).map_err(|e| usage(anyhow!(e)))?;
 
@@ -311,7 +345,9 @@ fn run(cli: Cli) -> Result<u8, Failure> {
             Some((k, v)) => wasi = wasi.env(k, v),
             None => match std::env::var(e) {
                 Ok(v) => wasi = wasi.env(e, v),
-                Err(_) => return Err(usage(anyhow!("--env {e}: no `=` and no host variable of that name; write --env {e}=VALUE"))),
+                Err(_) => return Err(usage(anyhow!(
+                    "--env {e}: no `=` and no host variable of that name; write --env {e}=VALUE"
+                ))),
             },
         }
     }
@@ -323,7 +359,12 @@ fn run(cli: Cli) -> Result<u8, Failure> {
 
     let mut inst = match region.new_instance(module) {
         Ok(i) => i,
-        Err(e @ Error::InstantiationTrap(_)) => return Err(Failure { status: EXIT_TRAP, error: anyhow!(e) }),
+        Err(e @ Error::InstantiationTrap(_)) => {
+            return Err(Failure {
+                status: EXIT_TRAP,
+                error: anyhow!(e),
+            })
+        }
         Err(e) => return Err(usage(anyhow!(e))),
     };
     inst.insert_embed_ctx(ctx);
@@ -343,7 +384,10 @@ fn run(cli: Cli) -> Result<u8, Failure> {
         Some(f) => {
             let ty = inst.export_func_type(f).cloned().ok_or_else(|| {
                 let names: Vec<&str> = inst.exports().collect();
-                usage(anyhow!("the module exports no function `{f}`; its exports are: {}", names.join(", ")))
+                usage(anyhow!(
+                    "the module exports no function `{f}`; its exports are: {}",
+                    names.join(", ")
+                ))
             })?;
             if ty.params.len() != cli.args.len() {
                 return Err(usage(anyhow!(
@@ -379,7 +423,10 @@ fn run(cli: Cli) -> Result<u8, Failure> {
                 return Ok((code & 0xff) as u8);
             }
             match e {
-                Error::RuntimeFault(_) | Error::InstantiationTrap(_) => Err(Failure { status: EXIT_TRAP, error: anyhow!(e) }),
+                Error::RuntimeFault(_) | Error::InstantiationTrap(_) => Err(Failure {
+                    status: EXIT_TRAP,
+                    error: anyhow!(e),
+                }),
                 Error::SymbolNotFound(_) | Error::InvalidArgument(_) => Err(usage(anyhow!(e))),
                 other => Err(host(anyhow!(other))),
             }
@@ -396,7 +443,10 @@ fn main() -> ExitCode {
             .map(|s| s.to_string())
             .or_else(|| info.payload().downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "unknown panic".to_owned());
-        let at = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
+        let at = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
         eprintln!("error: internal error: {msg}{at}");
     }));
     let cli = match Cli::try_parse() {
@@ -410,8 +460,11 @@ fn main() -> ExitCode {
             // clap's own report spans several lines (tips, usage); keep the
             // statement of the problem, on one line like every other error.
             let text = e.to_string();
-            let problem: Vec<&str> =
-                text.lines().map(str::trim).take_while(|l| !l.is_empty()).collect();
+            let problem: Vec<&str> = text
+                .lines()
+                .map(str::trim)
+                .take_while(|l| !l.is_empty())
+                .collect();
             eprintln!("{}; see `lucet-wasi --help`", problem.join(" "));
             return ExitCode::from(EXIT_USAGE);
         }

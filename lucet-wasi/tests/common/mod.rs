@@ -7,7 +7,9 @@ use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 
 pub fn guest_path(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/guests").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/guests")
+        .join(name)
 }
 
 /// Compiles a guest to a `.so` under the target directory, keyed by its text and
@@ -17,7 +19,10 @@ pub fn compile(name: &str) -> PathBuf {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     wat.hash(&mut h);
     let exe = std::env::current_exe().expect("test binary path");
-    std::fs::metadata(&exe).and_then(|m| m.modified()).ok().hash(&mut h);
+    std::fs::metadata(&exe)
+        .and_then(|m| m.modified())
+        .ok()
+        .hash(&mut h);
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("lucet-wasi-guests");
     std::fs::create_dir_all(&dir).expect("create the guest cache dir");
     let out = dir.join(format!("{:016x}.so", h.finish()));
@@ -26,7 +31,11 @@ pub fn compile(name: &str) -> PathBuf {
         // unique per call, not just per process.
         static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let tmp = dir.join(format!("{:016x}.{}.{n}.tmp.so", h.finish(), std::process::id()));
+        let tmp = dir.join(format!(
+            "{:016x}.{}.{n}.tmp.so",
+            h.finish(),
+            std::process::id()
+        ));
         lucetc::Lucetc::try_from_bytes(wat.as_bytes())
             .and_then(|c| c.shared_object_file(&tmp))
             .unwrap_or_else(|e| panic!("lucetc failed on {name}: {e}"));
@@ -38,7 +47,9 @@ pub fn compile(name: &str) -> PathBuf {
 pub fn instance(name: &str, ctx: WasiCtx) -> InstanceHandle {
     let module = DlModule::load(compile(name)).unwrap_or_else(|e| panic!("load {name}: {e}"));
     let region = MmapRegion::create(1, &Limits::default()).expect("create region");
-    let mut inst = region.new_instance(module).unwrap_or_else(|e| panic!("instantiate {name}: {e}"));
+    let mut inst = region
+        .new_instance(module)
+        .unwrap_or_else(|e| panic!("instantiate {name}: {e}"));
     inst.insert_embed_ctx(ctx);
     inst
 }
