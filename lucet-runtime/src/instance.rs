@@ -445,6 +445,15 @@ impl Instance {
         self.link_gen = LINK_GENERATION.load(Ordering::Relaxed);
     }
 
+    /// The execution state, for the kill switch and timeouts (`kill_switch.rs`).
+    pub(crate) fn exec(&self) -> &ExecState {
+        &self.exec
+    }
+
+    pub(crate) fn exec_mut(&mut self) -> &mut ExecState {
+        &mut self.exec
+    }
+
     pub(crate) fn funcref_ptr(&self, index: u32) -> *mut FuncRef {
         // SAFETY: callers pass a function index of this module.
         unsafe { self.vmctx.add(self.layout.funcref(index) as usize) as *mut FuncRef }

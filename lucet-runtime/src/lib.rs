@@ -27,15 +27,19 @@
 //! `docs/architecture.md` at the repository root describes the memory layout and the
 //! safety argument.
 
+mod async_run;
 mod builtins;
 mod error;
 mod exec;
+mod guest_mem;
 mod hostcall;
 mod instance;
+mod kill_switch;
 mod limits;
 mod linker;
 mod module;
 mod region;
+mod typed;
 mod val;
 mod vmctx;
 
@@ -44,6 +48,7 @@ pub use hostcall::{
     has_hostcall_module, lookup_hostcall, lucet_internal_ensure_linked, register_hostcalls, HostcallDef,
 };
 pub use instance::{Instance, InstanceBuilder, InstanceHandle};
+pub use kill_switch::{KillError, KillSuccess, KillSwitch};
 pub use limits::{Limits, WASM_PAGE_SIZE};
 pub use linker::{Extern, Func, Global, Linker, Memory, Table, Trap};
 pub use lucet_module::{FuncType, GlobalType, ModuleData};
@@ -52,3 +57,56 @@ pub use module::{DlModule, Module};
 pub use region::{MmapRegion, Region};
 pub use val::{RunResult, UntypedRetVal, Val, YieldedVal};
 pub use vmctx::Vmctx;
+
+pub use async_run::RunAsync;
+pub use guest_mem::GuestMemoryError;
+pub use typed::{HostReturn, IntoHostFunc, TypedFunc, WasmParams, WasmResults, WasmTy, WithVmctx};
+
+/// Turns `fn name(vmctx: &Vmctx, params...) -> result` into a hostcall that modules can
+/// import, registered before `main` runs: no linker flags, no registration call.
+///
+/// ```ignore
+/// use lucet_runtime::{lucet_hostcall, Vmctx};
+///
+/// #[lucet_hostcall(module = "env")] // the default; `name = "..."` renames the import
+/// pub unsafe extern "C" fn add_one(vmctx: &Vmctx, x: i32) -> i32 {
+///     x + 1
+/// }
+/// ```
+///
+/// The function keeps its name and becomes `extern "C"`. Its parameters after the
+/// vmctx and its result must be wasm-representable ([`WasmTy`]: `i32`, `u32`, `i64`,
+/// `u64`, `f32`, `f64`) or `()`. A panic in the body ends the run with
+/// `TerminationDetails::HostcallPanic` (it never unwinds through guest frames), and a
+/// kill switch or timeout that fired during the hostcall stops the guest as soon as the
+/// body returns. `Vmctx::yield_val`, `yield_expecting_val` and `terminate` work as in
+/// any hostcall.
+///
+/// Registration uses a constructor in `.init_array`. In a library crate whose other
+/// items the program never uses, the linker may leave the whole object file out; use
+/// (e.g. take the address of) one hostcall of the library from the program to keep it.
+pub use lucet_runtime_macros::lucet_hostcall;
+
+/// Items the `#[lucet_hostcall]` expansion refers to; not a stable interface.
+#[doc(hidden)]
+pub mod __hostcall_support {
+    pub use crate::typed::{HostcallResult, WasmTy};
+
+    /// Runs a hostcall body: a panic ends the run, and so does a kill requested while
+    /// the body ran.
+    ///
+    /// # Safety
+    /// Only from a hostcall called by guest code (on the guest stack, inside a run).
+    pub unsafe fn run_hostcall<R>(body: impl FnOnce() -> R) -> R {
+        // SAFETY: forwarded to the caller.
+        let result = unsafe { crate::exec::terminate_on_panic(body) };
+        // SAFETY: as above; `result` is a plain wasm value, so abandoning it leaks nothing.
+        unsafe { crate::exec::terminate_if_killed() };
+        result
+    }
+
+    /// Called from the generated constructor: it must not unwind out of it.
+    pub fn register_at_load(defs: &'static [crate::HostcallDef]) {
+        let _ = std::panic::catch_unwind(|| crate::register_hostcalls(defs));
+    }
+}

@@ -86,6 +86,7 @@ mod signals;
 #[cfg(test)]
 mod tests;
 
+use crate::kill_switch::{self, KillReason, KillState};
 use crate::TerminationDetails;
 use context::{Context, DEFAULT_FPUCW, DEFAULT_MXCSR};
 use lucet_module::TrapCode;
@@ -94,6 +95,7 @@ use std::cell::Cell;
 use std::ptr::{self, NonNull};
 use std::sync::atomic::{compiler_fence, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// What the signal handler learned about a faulting instruction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -158,6 +160,8 @@ const EXIT_RETURNED: u32 = 1;
 const EXIT_FAULTED: u32 = 2;
 const EXIT_TERMINATED: u32 = 3;
 const EXIT_YIELDED: u32 = 4;
+/// The kill signal's handler stopped the guest; the reason is in `RunFrame::killed`.
+const EXIT_KILLED: u32 = 5;
 
 #[derive(Debug, Clone, Copy)]
 struct FaultRecord {
@@ -182,6 +186,16 @@ struct RunFrame {
     terminated: Option<TerminationDetails>,
     yielded: Option<Box<dyn Any + Send>>,
     resumed: Option<Box<dyn Any + Send>>,
+    /// The instance's kill state (owned by `ExecState::kill`) and the generation of the
+    /// current entry, for the kill signal's handler.
+    kill: *const KillState,
+    kill_gen: u64,
+    /// Why the kill handler stopped the guest (with `EXIT_KILLED`); plain data so the
+    /// handler can write it.
+    killed: Option<KillReason>,
+    /// Whether this entry was made by an async run, whose hostcalls may hand futures
+    /// to the host instead of blocking the thread.
+    is_async: bool,
 }
 
 thread_local! {
@@ -207,6 +221,12 @@ pub(crate) struct ExecState {
     yielded: bool,
     /// Keeps the run's lookup alive while a guest is running or yielded.
     lookup: Option<Arc<dyn TrapLookup>>,
+    /// Shared with the instance's kill switches; see `kill_switch.rs`.
+    kill: Arc<KillState>,
+    /// Limit on the next entry into the guest, taken by it.
+    timeout: Option<Duration>,
+    /// Whether the next entry is made by an async run; taken by it.
+    next_is_async: bool,
 }
 
 // SAFETY: the frame is owned exclusively by this `ExecState` and everything it points at
@@ -236,8 +256,34 @@ impl ExecState {
             terminated: None,
             yielded: None,
             resumed: None,
+            kill: ptr::null(),
+            kill_gen: 0,
+            killed: None,
+            is_async: false,
         });
-        ExecState { frame: NonNull::from(Box::leak(frame)), yielded: false, lookup: None }
+        let kill = Arc::new(KillState::new());
+        let mut frame = NonNull::from(Box::leak(frame));
+        // SAFETY: freshly leaked, ours alone. The `Arc` keeps the state at this address
+        // for as long as the frame exists.
+        unsafe { frame.as_mut().kill = Arc::as_ptr(&kill) };
+        ExecState { frame, yielded: false, lookup: None, kill, timeout: None, next_is_async: false }
+    }
+
+    /// The state the instance's kill switches act on.
+    pub(crate) fn kill_state(&self) -> Arc<KillState> {
+        Arc::clone(&self.kill)
+    }
+
+    /// Limits how long the next entry into the guest (`run` or `resume`) may last;
+    /// `None` removes a limit that was not used.
+    pub(crate) fn set_timeout(&mut self, timeout: Option<Duration>) {
+        self.timeout = timeout;
+    }
+
+    /// Marks the next entry into the guest as made by an async run (see
+    /// [`current_run_is_async`]); `false` removes a mark that was not used.
+    pub(crate) fn set_next_async(&mut self, is_async: bool) {
+        self.next_is_async = is_async;
     }
 
     /// Switches to `stack`, calls `entry.trampoline(entry.vmctx, entry.callee,
@@ -344,6 +390,17 @@ impl ExecState {
         let frame = self.frame.as_ptr();
         // Nested runs (a hostcall running another instance) save and restore the outer
         // frame, so the signal handler always sees the innermost one.
+        let gen = self.kill.begin(kill_switch::current_tid());
+        // SAFETY: no guest runs in the frame yet.
+        unsafe {
+            (*frame).kill_gen = gen;
+            (*frame).killed = None;
+            (*frame).is_async = std::mem::take(&mut self.next_is_async);
+        }
+        let timeout = self.timeout.take();
+        if let Some(t) = timeout {
+            kill_switch::schedule_timeout(&self.kill, gen, t);
+        }
         let outer = CURRENT.with(|c| c.replace(frame));
         compiler_fence(Ordering::SeqCst);
         // SAFETY: `host` is saved here and loaded only by the entry stub, the signal
@@ -352,9 +409,33 @@ impl ExecState {
         unsafe { context::swap(ptr::addr_of_mut!((*frame).host), ptr::addr_of!((*frame).guest)) };
         compiler_fence(Ordering::SeqCst);
         CURRENT.with(|c| c.set(outer));
+        // From here on a kill signal finds the word idle (or, in a nested run, another
+        // frame) and leaves this thread alone.
+        let requested = self.kill.end(gen);
+        if timeout.is_some() {
+            kill_switch::cancel_timeout(&self.kill, gen);
+        }
 
         // SAFETY: the guest side is suspended or gone; the frame is ours again.
         let exit = unsafe { (*frame).exit };
+        // A kill that was accepted wins over a return or a yield that happened before a
+        // signal caught the guest: whoever called `terminate` was told it would stop.
+        // A trap or a hostcall's own termination says more, and is kept.
+        if let Some(reason) = requested {
+            match exit {
+                EXIT_RETURNED | EXIT_KILLED => {
+                    self.clear();
+                    return GuestExit::Terminated(reason.details());
+                }
+                EXIT_YIELDED => {
+                    // SAFETY: as below; the suspended guest is never resumed.
+                    drop(unsafe { (*frame).yielded.take() });
+                    self.abandon();
+                    return GuestExit::Terminated(reason.details());
+                }
+                _ => {}
+            }
+        }
         match exit {
             EXIT_RETURNED => {
                 self.clear();
@@ -377,6 +458,14 @@ impl ExecState {
                     details.unwrap_or_else(|| TerminationDetails::Other("terminated without details".to_string())),
                 )
             }
+            EXIT_KILLED => {
+                // Only reachable if the word changed between the handler's check and
+                // `end`, which nothing does; report what the handler saw.
+                // SAFETY: as above.
+                let reason = unsafe { (*frame).killed }.unwrap_or(KillReason::Remote);
+                self.clear();
+                GuestExit::Terminated(reason.details())
+            }
             EXIT_YIELDED => {
                 self.yielded = true;
                 // SAFETY: as above.
@@ -389,6 +478,7 @@ impl ExecState {
 
 impl Drop for ExecState {
     fn drop(&mut self) {
+        self.kill.retire();
         // SAFETY: the frame came from `Box::leak` in `new`; `&mut self` means no guest is
         // running in it, and a yielded guest is never resumed after this.
         drop(unsafe { Box::from_raw(self.frame.as_ptr()) });
@@ -493,3 +583,63 @@ pub(crate) fn current_vmctx() -> Option<*mut u8> {
         Some(unsafe { (*frame).vmctx })
     }
 }
+
+/// The kill requested for the innermost run on this thread, if any. Hostcalls may poll
+/// it to give up long work early.
+pub(crate) fn current_kill() -> Option<KillReason> {
+    let frame = current_frame();
+    if frame.is_null() {
+        return None;
+    }
+    // SAFETY: a non-null CURRENT points at the live frame of a run on this thread; its
+    // kill state is kept alive by the frame's `ExecState`.
+    unsafe {
+        let (state, gen) = ((*frame).kill, (*frame).kill_gen);
+        state.as_ref().and_then(|s| s.pending(gen))
+    }
+}
+
+/// Called by hostcall wrappers just before they return into guest code: if the run was
+/// asked to stop meanwhile, it stops here instead of waiting for the next kill signal.
+///
+/// # Safety
+/// As for [`terminate_current`].
+pub(crate) unsafe fn terminate_if_killed() {
+    if let Some(reason) = current_kill() {
+        // SAFETY: forwarded to the caller.
+        unsafe { terminate_current(reason.details()) }
+    }
+}
+
+/// Whether the innermost run on this thread was entered by an async run.
+pub(crate) fn current_run_is_async() -> bool {
+    let frame = current_frame();
+    // SAFETY: a non-null CURRENT points at the live frame of a run on this thread.
+    !frame.is_null() && unsafe { (*frame).is_async }
+}
+
+/// A future a hostcall hands to an async run, which polls it and resumes the hostcall
+/// with its output.
+pub(crate) type GuestFuture = std::pin::Pin<Box<dyn std::future::Future<Output = Box<dyn Any + Send>> + Send>>;
+
+/// Suspends the hostcall until the async run driving it has completed `fut`; returns the
+/// value the run resumed it with (the future's output, if the host follows the protocol).
+///
+/// # Safety
+/// As for [`terminate_current`], and the innermost run on this thread must be an async
+/// run ([`current_run_is_async`]).
+pub(crate) unsafe fn yield_future<'a>(
+    fut: std::pin::Pin<Box<dyn std::future::Future<Output = Box<dyn Any + Send>> + Send + 'a>>,
+) -> Option<Box<dyn Any + Send>> {
+    // SAFETY: the future may borrow from this hostcall's frame (`'a`). That frame stays
+    // intact while the guest is suspended: the guest stack is only abandoned by a reset
+    // or drop of the instance, and the async run that receives the future holds the
+    // instance mutably borrowed until it has dropped or completed the future. So the
+    // future never outlives what it borrows, although its type no longer says so.
+    let fut: GuestFuture = unsafe { std::mem::transmute(fut) };
+    // SAFETY: forwarded to the caller.
+    unsafe { yield_current(Some(Box::new(BlockOn(fut)))) }
+}
+
+/// The yielded value that carries a hostcall's future to its async run.
+pub(crate) struct BlockOn(pub GuestFuture);

@@ -9,6 +9,13 @@
 //! fault inside the handler itself — a runtime bug — then kills the process at once
 //! instead of recursing.
 //!
+//! The kill signal (`SIGURG`, see `kill_switch.rs`) has a handler of its own, installed
+//! at the same time with `SA_RESTART` as well, so that the re-sent signals of a kill
+//! waiting for a hostcall to return do not make the hostcall's system calls fail with
+//! `EINTR` where the kernel can restart them. It stops the guest only if the thread was
+//! interrupted in the module's compiled code, the innermost run on the thread is the one
+//! being killed, and the kill is for that run's current generation.
+//!
 //! Every thread that runs a guest gets an alternate signal stack of at least 64 KiB with
 //! a guard page below it, on first use. A thread that already has one at least that big
 //! keeps it; Rust's standard library installs a smaller one on its threads, which is
@@ -16,7 +23,8 @@
 //! altstack of a thread before its thread-locals are destroyed; if it did not, ours is
 //! disabled first).
 
-use super::{context, current_frame, FaultRecord, GuestStack, EXIT_FAULTED};
+use super::{context, current_frame, FaultRecord, GuestStack, RunFrame, EXIT_FAULTED, EXIT_KILLED};
+use crate::kill_switch::{KILLS_IN_FLIGHT, KILL_SIGNAL};
 use lucet_module::TrapCode;
 use std::cell::UnsafeCell;
 use std::mem::MaybeUninit;
@@ -41,6 +49,8 @@ unsafe impl Sync for PreviousActions {}
 
 static PREVIOUS: PreviousActions = PreviousActions(UnsafeCell::new([MaybeUninit::uninit(); 4]));
 static INSTALL: Once = Once::new();
+/// The action installed for the kill signal before ours; same discipline as `PREVIOUS`.
+static PREVIOUS_KILL: PreviousActions = PreviousActions(UnsafeCell::new([MaybeUninit::uninit(); 4]));
 
 /// Makes sure this process's fault handlers and this thread's signal stack are in place.
 /// Called at the start of every run and resume; after the first time it costs a `Once`
@@ -69,6 +79,103 @@ fn install_handlers() {
             assert_eq!(rc, 0, "cannot install the guest fault handler for signal {signum}");
         }
     }
+    // SAFETY: as above, for the kill signal.
+    unsafe {
+        let previous = (*PREVIOUS_KILL.0.get())[0].as_mut_ptr();
+        let rc = libc::sigaction(KILL_SIGNAL, ptr::null(), previous);
+        assert_eq!(rc, 0, "cannot read the current handler of the kill signal");
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = handle_kill as *const () as usize;
+        action.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK | libc::SA_RESTART;
+        libc::sigemptyset(&mut action.sa_mask);
+        let rc = libc::sigaction(KILL_SIGNAL, &action, ptr::null_mut());
+        assert_eq!(rc, 0, "cannot install the kill signal handler");
+    }
+}
+
+/// The kill signal's handler. Async-signal-safe: it reads a thread-local pointer and an
+/// atomic word, calls the run's `TrapLookup`, and writes plain data.
+extern "C" fn handle_kill(signum: c_int, info: *mut siginfo_t, ucontext: *mut c_void) {
+    // SAFETY: as in `handle_fault`.
+    unsafe {
+        if !redirect_killed_guest(ucontext) && KILLS_IN_FLIGHT.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+            forward_kill_signal(signum, info, ucontext);
+        }
+    }
+}
+
+/// If the innermost run on this thread has a kill pending for its current generation
+/// and the thread was interrupted in guest code, stops the guest like a fault would.
+/// Returns whether the signal was for that run (even if it could not act yet).
+///
+/// # Safety
+/// Only from `handle_kill`, with the kernel's arguments.
+unsafe fn redirect_killed_guest(ucontext: *mut c_void) -> bool {
+    if ucontext.is_null() {
+        return false;
+    }
+    let frame = current_frame();
+    if frame.is_null() {
+        return false;
+    }
+    // SAFETY: a non-null CURRENT is the frame of a run on this thread; its kill state is
+    // kept alive by the `ExecState` that owns the frame.
+    let (state, gen, lookup, stack) = unsafe { ((*frame).kill, (*frame).kill_gen, (*frame).lookup, (*frame).stack) };
+    // SAFETY: as above.
+    let Some(reason) = (unsafe { state.as_ref() }).and_then(|s| s.pending(gen)) else { return false };
+    let Some(lookup) = lookup else { return true };
+    // SAFETY: non-null pointer from the kernel.
+    let uc = unsafe { &mut *(ucontext as *mut libc::ucontext_t) };
+    let pc = uc.uc_mcontext.gregs[libc::REG_RIP as usize] as usize;
+    // Anywhere but guest code (a hostcall, a builtin, the runtime's entry and exit) the
+    // thread may hold locks or own resources: leave it; the signal is sent again.
+    // SAFETY: the lookup is kept alive by the `ExecState` for as long as the pointer is set.
+    if (unsafe { lookup.as_ref() }).lookup(pc).is_none() {
+        return true;
+    }
+    // SAFETY: the host side only reads these after it is resumed; both are plain data.
+    unsafe {
+        ptr::addr_of_mut!((*frame).killed).write(Some(reason));
+        ptr::addr_of_mut!((*frame).exit).write(EXIT_KILLED);
+    }
+    redirect_to_host(frame, stack, uc);
+    true
+}
+
+/// Passes a kill signal that was not for a guest to whoever handled it before us. The
+/// default action of `SIGURG` is to ignore it, so for `SIG_DFL` and `SIG_IGN` nothing
+/// is done.
+///
+/// # Safety
+/// Only from `handle_kill`, with the kernel's arguments.
+unsafe fn forward_kill_signal(signum: c_int, info: *mut siginfo_t, ucontext: *mut c_void) {
+    // SAFETY: written before our handler was installed, read-only since.
+    let previous = unsafe { (*PREVIOUS_KILL.0.get())[0].assume_init_ref() };
+    match previous.sa_sigaction {
+        libc::SIG_DFL | libc::SIG_IGN => {}
+        handler if previous.sa_flags & libc::SA_SIGINFO != 0 => {
+            // SAFETY: with SA_SIGINFO the previous owner registered this signature.
+            let f: extern "C" fn(c_int, *mut siginfo_t, *mut c_void) = unsafe { std::mem::transmute(handler) };
+            f(signum, info, ucontext);
+        }
+        handler => {
+            // SAFETY: without SA_SIGINFO the previous owner registered this signature.
+            let f: extern "C" fn(c_int) = unsafe { std::mem::transmute(handler) };
+            f(signum);
+        }
+    }
+}
+
+/// Edits the interrupted context so that returning from the handler loads the run's
+/// host context (see the module documentation of `exec`).
+fn redirect_to_host(frame: *mut RunFrame, stack: GuestStack, uc: &mut libc::ucontext_t) {
+    let gregs = &mut uc.uc_mcontext.gregs;
+    gregs[libc::REG_RIP as usize] = context::restore_address() as i64;
+    // SAFETY: only computes an address inside the frame.
+    gregs[libc::REG_RDI as usize] = unsafe { ptr::addr_of!((*frame).host) } as i64;
+    // `restore` uses no stack, but a signal arriving before it switches stacks would be
+    // delivered on this one: make it the top of the guest stack, not the overflowed guard.
+    gregs[libc::REG_RSP as usize] = (stack.top - 16) as i64;
 }
 
 /// The handler for all four signals. Async-signal-safe: it reads a thread-local pointer,
@@ -129,13 +236,7 @@ unsafe fn redirect_guest_trap(signum: c_int, info: *mut siginfo_t, ucontext: *mu
         ptr::addr_of_mut!((*frame).fault).write(Some(FaultRecord { trap, rip: pc, fault_addr }));
         ptr::addr_of_mut!((*frame).exit).write(EXIT_FAULTED);
     }
-    let gregs = &mut uc.uc_mcontext.gregs;
-    gregs[libc::REG_RIP as usize] = context::restore_address() as i64;
-    // SAFETY: only computes an address inside the frame.
-    gregs[libc::REG_RDI as usize] = unsafe { ptr::addr_of!((*frame).host) } as i64;
-    // `restore` uses no stack, but a signal arriving before it switches stacks would be
-    // delivered on this one: make it the top of the guest stack, not the overflowed guard.
-    gregs[libc::REG_RSP as usize] = (stack.top - 16) as i64;
+    redirect_to_host(frame, stack, uc);
     true
 }
 
