@@ -21,7 +21,7 @@ const EXIT_HOST_ERROR: u8 = 1;
 /// Exit status for bad usage or a module that cannot be loaded.
 const EXIT_USAGE: u8 = 2;
 /// Exit status when `--timeout` stops the guest.
-const EXIT_TIMEOUT: i32 = 124;
+const EXIT_TIMEOUT: u8 = 124;
 /// Exit status when the guest traps.
 const EXIT_TRAP: u8 = 125;
 
@@ -369,17 +369,6 @@ fn run(cli: Cli) -> Result<u8, Failure> {
     };
     inst.insert_embed_ctx(ctx);
 
-    if let Some(t) = cli.timeout {
-        // The runtime has no way to interrupt a guest from another thread yet, so a
-        // timeout ends the whole process; this command runs one guest, so nothing
-        // else is lost.
-        std::thread::spawn(move || {
-            std::thread::sleep(t);
-            eprintln!("error: the guest did not finish within {t:?} (--timeout)");
-            std::process::exit(EXIT_TIMEOUT);
-        });
-    }
-
     let (name, args) = match &cli.invoke {
         Some(f) => {
             let ty = inst.export_func_type(f).cloned().ok_or_else(|| {
@@ -408,7 +397,22 @@ fn run(cli: Cli) -> Result<u8, Failure> {
         None => (cli.entrypoint.clone(), Vec::new()),
     };
 
-    match inst.run(&name, &args) {
+    if let Some(t) = cli.timeout {
+        // The timeout stops the guest as soon as it runs its own code, but a hostcall
+        // blocked in the host (say, reading a terminal) is never interrupted: after a
+        // grace period, end the whole process instead. This command runs one guest, so
+        // nothing else is lost.
+        std::thread::spawn(move || {
+            std::thread::sleep(t.saturating_add(Duration::from_secs(1)));
+            eprintln!("error: the guest did not finish within {t:?} (--timeout); it was blocked in a hostcall");
+            std::process::exit(EXIT_TIMEOUT.into());
+        });
+    }
+    let result = match cli.timeout {
+        Some(t) => inst.run_with_timeout(&name, &args, t),
+        None => inst.run(&name, &args),
+    };
+    match result {
         Ok(res) => {
             if cli.invoke.is_some() {
                 let ret = res.returned().map_err(|e| host(anyhow!(e)))?;
@@ -423,6 +427,10 @@ fn run(cli: Cli) -> Result<u8, Failure> {
                 return Ok((code & 0xff) as u8);
             }
             match e {
+                Error::RuntimeTerminated(lucet_runtime::TerminationDetails::Timeout) => Err(Failure {
+                    status: EXIT_TIMEOUT,
+                    error: anyhow!("the guest did not finish within {:?} (--timeout)", cli.timeout.unwrap_or_default()),
+                }),
                 Error::RuntimeFault(_) | Error::InstantiationTrap(_) => Err(Failure {
                     status: EXIT_TRAP,
                     error: anyhow!(e),
