@@ -51,10 +51,14 @@ impl Emitter {
                 Some(n) => format!("guest_func_{}", sanitize(n)),
                 None => format!("guest_func_{index}"),
             };
-            if !used.insert(name.clone()) {
+            // Declaring a name twice would silently alias two functions.
+            if used.contains(&name) {
                 name = format!("{name}_{index}");
-                used.insert(name.clone());
+                while used.contains(&name) {
+                    name.push('_');
+                }
             }
+            used.insert(name.clone());
             let sig = wasm_signature(info.func_type(index));
             let id = module.declare_function(&name, Linkage::Local, &sig).map_err(object_error)?;
             functions.push(id);

@@ -316,3 +316,40 @@ fn output_is_reproducible() {
     c.shared_object_file(dir.path().join("b.so")).unwrap();
     assert_eq!(std::fs::read(dir.path().join("a.so")).unwrap(), std::fs::read(dir.path().join("b.so")).unwrap());
 }
+
+#[test]
+fn clashing_function_names_stay_distinct() {
+    let dir = tempfile::tempdir().unwrap();
+    let wat = r#"(module
+      (func $0 (export "a") (result i32) i32.const 1)
+      (func $a (export "b") (result i32) i32.const 2)
+      (func (export "c") (result i32) i32.const 3))"#;
+    let mut wasm = wat::parse_str(wat).unwrap();
+    // Append a name section naming functions 0, 1 and 2 "x", "x" and "x_1": the second
+    // "x" becomes `guest_func_x_1`, which the third then clashes with.
+    let names: &[(u32, &str)] = &[(0, "x"), (1, "x"), (2, "x_1")];
+    let mut map = vec![names.len() as u8];
+    for (i, n) in names {
+        map.push(*i as u8);
+        map.push(n.len() as u8);
+        map.extend_from_slice(n.as_bytes());
+    }
+    let mut sub = vec![1u8, map.len() as u8];
+    sub.extend(map);
+    let mut section = vec![4u8];
+    section.extend_from_slice(b"name");
+    section.extend(sub);
+    wasm.push(0);
+    wasm.push(section.len() as u8);
+    wasm.extend(section);
+    let out = dir.path().join("n.so");
+    Lucetc::try_from_bytes(&wasm).unwrap().shared_object_file(&out).unwrap();
+    let bytes = std::fs::read(&out).unwrap();
+    let file = object::File::parse(&*bytes).unwrap();
+    let mut names: Vec<_> = file
+        .symbols()
+        .filter_map(|s| s.name().ok().filter(|n| n.starts_with("guest_func_")).map(str::to_string))
+        .collect();
+    names.sort();
+    assert_eq!(names, ["guest_func_x", "guest_func_x_1", "guest_func_x_1_2"]);
+}
