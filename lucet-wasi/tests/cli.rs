@@ -274,3 +274,25 @@ fn heap_and_stack_limits_apply() {
     assert_eq!(o.status.code(), Some(2));
     assert_one_line_error(&o, "not a size");
 }
+
+#[test]
+fn a_timeout_also_ends_a_guest_blocked_in_a_hostcall() {
+    // stdin is a pipe that stays open and empty, so the guest's fd_read blocks in
+    // the host, where the runtime's timeout cannot reach it.
+    let start = Instant::now();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lucet-wasi"))
+        .arg("--cache-dir")
+        .arg(cache_dir())
+        .args(["--timeout", "300ms", "--entrypoint", "read_stdin"])
+        .arg(guest())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let _keep_open = child.stdin.take();
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(124));
+    assert_one_line_error(&o, "--timeout");
+    assert!(start.elapsed() < Duration::from_secs(30));
+}
