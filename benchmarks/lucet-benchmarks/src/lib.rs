@@ -1,1 +1,48 @@
-//! Benchmarks of lucet against Wasmtime.
+//! Measures lucet against Wasmtime, side by side in the same process.
+//!
+//! Two kinds of figures come out of this crate. The criterion benches
+//! (`benches/runtime.rs`) time the runtime's own costs — instantiate, reset, calls in
+//! both directions, traps — next to the same operation on Wasmtime with its pooling
+//! allocator; the `bench-report` binary turns criterion's output into the ratio table
+//! of `docs/benchmarks.md`. The `lucet-bench` binary runs the sightglass programs
+//! (compute kernels nobody here wrote) under both runtimes, alternating between them,
+//! and writes per-program tables, group geometric means and an SVG chart into the same
+//! document. Building without the default `wasmtime` feature leaves only the lucet side
+//! (`lucet-bench --lucet-only`), which is what the workspace's smoke test uses so that
+//! Wasmtime never enters the default build.
+//!
+//! The pieces: [`compile`] turns `.wasm` into cached `.so` files with lucetc and
+//! remembers how long that took; [`sightglass`] finds the programs, decides which can
+//! run and checks their output; [`lucet_side`] and `wasmtime_side` run one program
+//! once; [`hooks`] is the `bench.start`/`bench.end` clock both share; [`report`] writes
+//! the Markdown and the SVG.
+
+pub mod compile;
+pub mod driver;
+pub mod hooks;
+pub mod lucet_side;
+pub mod machine;
+pub mod report;
+pub mod sightglass;
+#[cfg(feature = "wasmtime")]
+pub mod wasmtime_side;
+
+use std::path::{Path, PathBuf};
+
+/// The workspace root (two levels above this crate).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .nth(2)
+        .expect("the crate lives at benchmarks/lucet-benchmarks in the workspace")
+        .to_owned()
+}
+
+/// What one run of a sightglass program produced.
+#[derive(Debug, Clone, Default)]
+pub struct RunOutput {
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+    /// Time between `bench.start` and `bench.end`, if the program called both.
+    pub measured: Option<std::time::Duration>,
+}

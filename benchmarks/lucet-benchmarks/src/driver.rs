@@ -1,0 +1,199 @@
+//! The sightglass run behind `lucet-bench`: compile each program with both compilers,
+//! run it alternately under both runtimes, check its output, collect the times.
+
+use crate::compile;
+use crate::lucet_side::LucetProgram;
+use crate::report::{ProgramResult, SightglassRun};
+use crate::sightglass::{self, Program};
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// The programs `--quick` runs: small, fast, and one from each kind of toolchain.
+pub const QUICK: &[&str] =
+    &["noop/benchmark.wasm", "shootout/shootout-fib2.wasm", "shootout/shootout-sieve.wasm", "quicksort/benchmark.wasm"];
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub sightglass_dir: PathBuf,
+    pub cache_dir: PathBuf,
+    pub iterations: usize,
+    /// Only these programs (substrings of their names); empty means all.
+    pub filters: Vec<String>,
+    pub quick: bool,
+    /// Run lucet only: no Wasmtime figures, no ratios.
+    pub lucet_only: bool,
+    /// Compile afresh even when the cache has an artifact, so compile times are from this run.
+    pub recompile: bool,
+    pub target_cpu: lucetc::TargetCpu,
+    /// Print one line per program as it completes.
+    pub verbose: bool,
+}
+
+#[cfg(feature = "wasmtime")]
+use crate::wasmtime_side::{WasmtimeProgram, WasmtimeRunner};
+
+/// Stand-ins when Wasmtime is not built: they cannot be constructed, so every use of
+/// them is statically unreachable and the driver needs no feature checks of its own.
+#[cfg(not(feature = "wasmtime"))]
+enum WasmtimeRunner {}
+#[cfg(not(feature = "wasmtime"))]
+enum WasmtimeProgram {}
+
+#[cfg(not(feature = "wasmtime"))]
+impl WasmtimeRunner {
+    fn new() -> Result<WasmtimeRunner, String> {
+        Err("this build has no Wasmtime (the `wasmtime` feature is off); pass --lucet-only".to_owned())
+    }
+    fn precompile(&self, _: &[u8], _: &std::path::Path, _: bool) -> Result<compile::Artifact, compile::Error> {
+        match *self {}
+    }
+    fn load(&self, _: &std::path::Path) -> Result<WasmtimeProgram, String> {
+        match *self {}
+    }
+}
+
+#[cfg(not(feature = "wasmtime"))]
+impl WasmtimeProgram {
+    fn run(&self, _: &str, _: &std::path::Path) -> Result<crate::RunOutput, String> {
+        match *self {}
+    }
+}
+
+/// The two sides of one program, loaded and ready to run.
+struct Loaded {
+    lucet: LucetProgram,
+    wasmtime: Option<WasmtimeProgram>,
+}
+
+/// Runs the selected programs; a program that fails is reported in its result, never
+/// aborting the rest.
+pub fn run(opts: &Options) -> Result<SightglassRun, String> {
+    let started = Instant::now();
+    let (programs, missing) = sightglass::discover(&opts.sightglass_dir)?;
+    let selected: Vec<Program> = programs
+        .into_iter()
+        .filter(|p| !opts.quick || QUICK.contains(&p.name.as_str()))
+        .filter(|p| opts.filters.is_empty() || opts.filters.iter().any(|f| p.name.contains(f.as_str())))
+        .collect();
+    if selected.is_empty() {
+        return Err("no sightglass program matches the selection".to_owned());
+    }
+    let mut excluded: Vec<(String, String)> = if opts.quick || !opts.filters.is_empty() {
+        Vec::new()
+    } else {
+        missing.into_iter().map(|m| (m.name, m.reason)).collect()
+    };
+
+    let wasmtime = if opts.lucet_only { None } else { Some(WasmtimeRunner::new()?) };
+
+    let mut results = Vec::new();
+    for (n, program) in selected.iter().enumerate() {
+        let wasm = match std::fs::read(&program.wasm) {
+            Ok(w) => w,
+            Err(e) => {
+                excluded.push((program.name.clone(), format!("cannot read the module: {e}")));
+                continue;
+            }
+        };
+        if let Err(why) = sightglass::check_runnable(&wasm) {
+            excluded.push((program.name.clone(), why));
+            continue;
+        }
+        let mut result = ProgramResult {
+            name: program.name.clone(),
+            group: program.group.name().to_owned(),
+            lucet_runs: Vec::new(),
+            wasmtime_runs: Vec::new(),
+            lucet_compile: None,
+            wasmtime_compile: None,
+            failure: None,
+        };
+        let loaded = (|| -> Result<Loaded, String> {
+            let so = compile::lucetc(&wasm, &opts.cache_dir, opts.target_cpu, opts.recompile).map_err(|e| e.to_string())?;
+            result.lucet_compile = Some(so.compile_time.as_secs_f64());
+            let wasmtime = match &wasmtime {
+                Some(w) => {
+                    let cwasm = w.precompile(&wasm, &opts.cache_dir, opts.recompile).map_err(|e| e.to_string())?;
+                    result.wasmtime_compile = Some(cwasm.compile_time.as_secs_f64());
+                    Some(w.load(&cwasm.path)?)
+                }
+                None => None,
+            };
+            Ok(Loaded { lucet: LucetProgram::load(&so.path)?, wasmtime })
+        })();
+        match loaded {
+            Ok(loaded) => measure(program, &loaded, opts.iterations, &mut result),
+            Err(e) => result.failure = Some(e),
+        }
+        if opts.verbose {
+            let med = |v: &[f64]| crate::report::median(v).map(crate::report::fmt_secs).unwrap_or_else(|| "—".into());
+            let ratio = result.run_ratio().map(|r| format!("  ratio {r:.2}")).unwrap_or_default();
+            let status = match &result.failure {
+                Some(f) => format!("FAIL {f}"),
+                None => "ok".to_owned(),
+            };
+            eprintln!(
+                "[{}/{}] {}: lucet {} wasmtime {}{ratio}  {status}",
+                n + 1,
+                selected.len(),
+                program.name,
+                med(&result.lucet_runs),
+                med(&result.wasmtime_runs)
+            );
+        }
+        results.push(result);
+    }
+    Ok(SightglassRun {
+        machine: crate::machine::Machine::detect().describe(),
+        command: String::new(),
+        settings: String::new(),
+        iterations: opts.iterations,
+        date: String::new(),
+        wall_seconds: started.elapsed().as_secs_f64(),
+        results,
+        excluded,
+    })
+}
+
+/// Runs the program `iterations` times on each side, alternating, checking the output
+/// of every run; stops a side at its first failure.
+fn measure(program: &Program, loaded: &Loaded, iterations: usize, result: &mut ProgramResult) {
+    let scratch = match sightglass::scratch_copy(program) {
+        Ok(s) => s,
+        Err(e) => {
+            result.failure = Some(e);
+            return;
+        }
+    };
+    let arg0 = program.wasm.file_name().and_then(|n| n.to_str()).unwrap_or("benchmark.wasm");
+    let check = |side: &str, out: Result<crate::RunOutput, String>| -> Result<f64, String> {
+        let out = out.map_err(|e| format!("{side}: {e}"))?;
+        program.check_output(&out).map_err(|e| format!("{side}: {e}"))?;
+        out.measured.map(|d| d.as_secs_f64()).ok_or_else(|| format!("{side}: the program never called bench.end"))
+    };
+    let mut failures = Vec::new();
+    let (mut lucet_ok, mut wasmtime_ok) = (true, true);
+    for _ in 0..iterations {
+        if lucet_ok {
+            match check("lucet", loaded.lucet.run(arg0, scratch.path())) {
+                Ok(t) => result.lucet_runs.push(t),
+                Err(e) => {
+                    failures.push(e);
+                    lucet_ok = false;
+                }
+            }
+        }
+        if let (Some(w), true) = (&loaded.wasmtime, wasmtime_ok) {
+            match check("wasmtime", w.run(arg0, scratch.path())) {
+                Ok(t) => result.wasmtime_runs.push(t),
+                Err(e) => {
+                    failures.push(e);
+                    wasmtime_ok = false;
+                }
+            }
+        }
+    }
+    if !failures.is_empty() {
+        result.failure = Some(failures.join("; "));
+    }
+}
