@@ -120,11 +120,36 @@ impl Descriptor {
     }
 }
 
+/// One of the host process's standard streams, as a descriptor to stat or poll.
+pub(crate) enum HostStream {
+    In(std::io::Stdin),
+    Out(std::io::Stdout),
+    Err(std::io::Stderr),
+}
+
+impl HostStream {
+    /// The stream numbered `fd` (0, 1, anything else is stderr).
+    pub(crate) fn new(fd: i32) -> HostStream {
+        match fd {
+            0 => HostStream::In(std::io::stdin()),
+            1 => HostStream::Out(std::io::stdout()),
+            _ => HostStream::Err(std::io::stderr()),
+        }
+    }
+}
+
+impl std::os::fd::AsFd for HostStream {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        match self {
+            HostStream::In(s) => s.as_fd(),
+            HostStream::Out(s) => s.as_fd(),
+            HostStream::Err(s) => s.as_fd(),
+        }
+    }
+}
+
 fn host_fd_filetype(fd: i32) -> u8 {
-    // SAFETY: 0, 1 and 2 are the process's standard streams; borrowing one only for
-    // an fstat does not close or otherwise disturb it.
-    let bfd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
-    match rustix::fs::fstat(bfd) {
+    match rustix::fs::fstat(HostStream::new(fd)) {
         Ok(st) => match rustix::fs::FileType::from_raw_mode(st.st_mode) {
             rustix::fs::FileType::CharacterDevice => filetype::CHARACTER_DEVICE,
             rustix::fs::FileType::BlockDevice => filetype::BLOCK_DEVICE,

@@ -5,7 +5,7 @@
 //! directory handle, which refuses `..` past that directory, absolute paths and
 //! symlinks leading outside; that is the whole sandbox for the filesystem.
 
-use crate::ctx::{Descriptor, DirState, Input, Kind, Output, WasiCtx};
+use crate::ctx::{Descriptor, DirState, HostStream, Input, Kind, Output, WasiCtx};
 use crate::mem::{iovecs_len, GuestMemory};
 use crate::types::*;
 use cap_fs_ext::{
@@ -1062,11 +1062,9 @@ impl WasiCtx {
             };
             if !host_fds.is_empty() {
                 use rustix::event::{PollFd, PollFlags};
-                let borrowed: Vec<_> = host_fds
+                let borrowed: Vec<HostStream> = host_fds
                     .iter()
-                    // SAFETY: these are the process's standard streams (0, 1, 2), open
-                    // for the life of the process; they are only polled.
-                    .map(|(fd, _, _)| unsafe { std::os::fd::BorrowedFd::borrow_raw(*fd) })
+                    .map(|(fd, _, _)| HostStream::new(*fd))
                     .collect();
                 let mut pfds: Vec<PollFd> = borrowed
                     .iter()

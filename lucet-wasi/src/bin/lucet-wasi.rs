@@ -345,9 +345,11 @@ fn run(cli: Cli) -> Result<u8, Failure> {
             Some((k, v)) => wasi = wasi.env(k, v),
             None => match std::env::var(e) {
                 Ok(v) => wasi = wasi.env(e, v),
-                Err(_) => return Err(usage(anyhow!(
+                Err(_) => {
+                    return Err(usage(anyhow!(
                     "--env {e}: no `=` and no host variable of that name; write --env {e}=VALUE"
-                ))),
+                )))
+                }
             },
         }
     }
@@ -427,10 +429,15 @@ fn run(cli: Cli) -> Result<u8, Failure> {
                 return Ok((code & 0xff) as u8);
             }
             match e {
-                Error::RuntimeTerminated(lucet_runtime::TerminationDetails::Timeout) => Err(Failure {
-                    status: EXIT_TIMEOUT,
-                    error: anyhow!("the guest did not finish within {:?} (--timeout)", cli.timeout.unwrap_or_default()),
-                }),
+                Error::RuntimeTerminated(lucet_runtime::TerminationDetails::Timeout) => {
+                    Err(Failure {
+                        status: EXIT_TIMEOUT,
+                        error: anyhow!(
+                            "the guest did not finish within {:?} (--timeout)",
+                            cli.timeout.unwrap_or_default()
+                        ),
+                    })
+                }
                 Error::RuntimeFault(_) | Error::InstantiationTrap(_) => Err(Failure {
                     status: EXIT_TRAP,
                     error: anyhow!(e),
