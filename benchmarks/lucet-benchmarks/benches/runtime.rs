@@ -12,7 +12,7 @@
 //! printed, and saved to `target/criterion/idle-memory.json` for the report.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use lucet_runtime::{DlModule, FuncType, InstanceHandle, Limits, Linker, MmapRegion, Module, Region, Vmctx};
+use lucet_runtime::{DlModule, InstanceHandle, Limits, Linker, MmapRegion, Module, Region, Vmctx};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -70,7 +70,7 @@ impl Lucet {
         let hostcall_closure =
             DlModule::load_unresolved(lucetc_so(&closure_wat, dir.path(), "closure")).expect("load closure guest");
         let mut linker = Linker::new();
-        linker.func_new("bench_closure", "nop", FuncType { params: vec![], results: vec![] }, |_| Ok(vec![]));
+        linker.func_wrap("bench_closure", "nop", || {});
         let region = MmapRegion::create(SLOTS, &Limits::default()).expect("region");
         Lucet { _dir: dir, region, micro, hostcall, hostcall_closure, linker }
     }
@@ -144,6 +144,8 @@ fn call(c: &mut Criterion, lucet: &Lucet, wt: &Wasmtime) {
     let mut g = c.benchmark_group("call_empty");
     let mut inst = lucet.instance(&lucet.micro);
     g.bench_function("lucet_run", |b| b.iter(|| inst.run("empty", &[]).expect("run")));
+    let empty = inst.typed_func::<(), ()>("empty").expect("export");
+    g.bench_function("lucet_typed", |b| b.iter(|| empty.call(&mut inst, ()).expect("call")));
     drop(inst);
     let (mut store, instance) = wt.instance(&wt.micro);
     let f = typed::<(), ()>(&mut store, &instance, "empty");
@@ -157,9 +159,11 @@ fn call(c: &mut Criterion, lucet: &Lucet, wt: &Wasmtime) {
     g.bench_function("lucet_run", |b| {
         b.iter(|| inst.run("add", &[5i32.into(), 3i32.into()]).expect("run").unwrap_returned())
     });
+    let add = inst.typed_func::<(i32, i32), i32>("add").expect("export");
+    g.bench_function("lucet_typed", |b| b.iter(|| add.call(&mut inst, (5, 3)).expect("call")));
     drop(inst);
-    let add = typed::<(i32, i32), i32>(&mut store, &instance, "add");
-    g.bench_function("wasmtime_typed", |b| b.iter(|| add.call(&mut store, (5, 3)).expect("call")));
+    let wt_add = typed::<(i32, i32), i32>(&mut store, &instance, "add");
+    g.bench_function("wasmtime_typed", |b| b.iter(|| wt_add.call(&mut store, (5, 3)).expect("call")));
     g.finish();
 }
 

@@ -8,9 +8,14 @@ use crate::sightglass::{self, Program};
 use std::path::PathBuf;
 use std::time::Instant;
 
-/// The programs `--quick` runs: small, fast, and one from each kind of toolchain.
-pub const QUICK: &[&str] =
-    &["noop/benchmark.wasm", "shootout/shootout-fib2.wasm", "shootout/shootout-sieve.wasm", "quicksort/benchmark.wasm"];
+/// The programs `--quick` runs: quick to compile and run, one or more from each group,
+/// and reading an input file (bz2) as well as printing only.
+pub const QUICK: &[&str] = &[
+    "noop/benchmark.wasm",
+    "bz2/benchmark.wasm",
+    "libsodium/libsodium-box2.wasm",
+    "shootout/shootout-ackermann.wasm",
+];
 
 #[derive(Debug, Clone)]
 pub struct Options {
