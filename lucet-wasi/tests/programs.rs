@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn guest(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/guests").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/guests")
+        .join(name)
 }
 
 /// `tmp/escape.txt` outside, `tmp/box/` with `input.txt` and `out/`, preopened as `.`.
@@ -34,19 +36,35 @@ fn run(program: &str, extra: &[&str]) -> (Output, tempfile::TempDir) {
 fn rust_std_fs_program() {
     let (out, tmp) = run("fs-rust.wasm", &["--env", "GREETING=hi"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(7), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(7),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(
         stdout,
         "read 11 bytes: hello file\nentries: input.txt out\nenv: [GREETING=hi]\nescape: refused\n"
     );
-    assert_eq!(std::fs::read_to_string(tmp.path().join("box/out/copy.txt")).unwrap(), "hello file\n");
+    assert_eq!(
+        std::fs::read_to_string(tmp.path().join("box/out/copy.txt")).unwrap(),
+        "hello file\n"
+    );
 }
 
 #[test]
 fn c_stdio_program() {
     let (out, tmp) = run("fs-c.wasm", &[]);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(5), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(5),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(stdout, "read 11 bytes: hello file\nescape: refused\n");
-    assert_eq!(std::fs::read_to_string(tmp.path().join("box/out/copy.txt")).unwrap(), "hello file\n");
+    assert_eq!(
+        std::fs::read_to_string(tmp.path().join("box/out/copy.txt")).unwrap(),
+        "hello file\n"
+    );
 }
