@@ -261,6 +261,8 @@ fn kill(c: &mut Criterion, lucet: &Lucet, wt: &Wasmtime) {
                 let returned = Instant::now();
                 assert!(result.is_err(), "a killed run fails");
                 total += returned - killer.join().expect("killer thread");
+                // A terminated instance runs again only after a reset (not timed).
+                inst.reset().expect("reset");
             }
             total
         })

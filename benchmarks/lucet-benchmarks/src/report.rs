@@ -73,6 +73,9 @@ pub struct ProgramResult {
     pub wasmtime_compile: Option<f64>,
     /// Why the program has no (complete) figures; `None` when it ran and printed what it should.
     pub failure: Option<String>,
+    /// Why a program that ran correctly still has no time.
+    #[serde(default)]
+    pub note: Option<String>,
 }
 
 impl ProgramResult {
@@ -185,6 +188,14 @@ pub fn sightglass_markdown(run: &SightglassRun, svg_name: &str) -> String {
         let _ = writeln!(md, "#### Programs that did not run to completion\n");
         for r in failed {
             let _ = writeln!(md, "- `{}`: {}", r.name, r.failure.as_deref().unwrap_or_default().replace('\n', " "));
+        }
+        md.push('\n');
+    }
+    let untimed: Vec<&ProgramResult> = run.results.iter().filter(|r| r.failure.is_none() && r.note.is_some()).collect();
+    if !untimed.is_empty() {
+        let _ = writeln!(md, "#### Programs that ran correctly but have no time\n");
+        for r in untimed {
+            let _ = writeln!(md, "- `{}`: {}", r.name, r.note.as_deref().unwrap_or_default());
         }
         md.push('\n');
     }
