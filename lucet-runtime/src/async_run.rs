@@ -30,11 +30,12 @@ use std::task::{Context, Poll, Wake, Waker};
 #[must_use = "futures do nothing unless polled"]
 pub struct RunAsync<'a> {
     instance: &'a mut Instance,
-    state: AsyncState<'a>,
+    state: AsyncState,
 }
 
-enum AsyncState<'a> {
-    Start { entrypoint: &'a str, args: &'a [Val] },
+enum AsyncState {
+    // Owned, so the future borrows nothing but the instance.
+    Start { entrypoint: String, args: Vec<Val> },
     Resume,
     Waiting(GuestFuture),
     Done,
@@ -45,8 +46,8 @@ impl Instance {
     /// [`Vmctx::block_on`] without blocking the executor's thread. Other yields end the
     /// future with `RunResult::Yielded`, like [`Instance::run`]; continue those with
     /// `resume` (or [`Instance::resume_async`]).
-    pub fn run_async<'a>(&'a mut self, entrypoint: &'a str, args: &'a [Val]) -> RunAsync<'a> {
-        RunAsync { instance: self, state: AsyncState::Start { entrypoint, args } }
+    pub fn run_async(&mut self, entrypoint: &str, args: &[Val]) -> RunAsync<'_> {
+        RunAsync { instance: self, state: AsyncState::Start { entrypoint: entrypoint.to_string(), args: args.to_vec() } }
     }
 
     /// Resumes a yielded instance as a future (see [`Instance::run_async`]).
@@ -64,7 +65,7 @@ impl Future for RunAsync<'_> {
             let result = match std::mem::replace(&mut this.state, AsyncState::Done) {
                 AsyncState::Start { entrypoint, args } => {
                     this.instance.exec_mut().set_next_async(true);
-                    let r = this.instance.run(entrypoint, args);
+                    let r = this.instance.run(&entrypoint, &args);
                     this.instance.exec_mut().set_next_async(false);
                     r
                 }
