@@ -13,6 +13,13 @@
 //! loaded with [`DlModule::load_unresolved`] can also import functions, memories,
 //! tables and globals from other instances or from Rust closures through a [`Linker`].
 //!
+//! A running guest can be stopped from any thread with a [`KillSwitch`]
+//! ([`Instance::kill_switch`]) or a deadline ([`Instance::run_with_timeout`]), without
+//! any instrumentation in the compiled code. Hosts define their own imports with the
+//! [`lucet_hostcall`] attribute or [`Linker::func_wrap`], call exports with Rust types
+//! through [`Instance::typed_func`], and can drive guests from async code
+//! ([`Instance::run_async`], with hostcalls awaiting futures through [`Vmctx::block_on`]).
+//!
 //! ```no_run
 //! use lucet_runtime::{DlModule, Limits, MmapRegion, Region};
 //!

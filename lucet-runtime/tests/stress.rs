@@ -66,7 +66,7 @@ fn killer() -> (mpsc::Sender<KillSwitch>, std::thread::JoinHandle<()>) {
 fn cycle(region: &Arc<lucet_runtime::MmapRegion>, module: &Arc<DlModule>, i: usize, kill: &mpsc::Sender<KillSwitch>) {
     let mut inst = region.new_instance(module.clone()).expect("a free slot for every thread");
     assert_eq!(i32::from(inst.run("work", &[1i32.into()]).unwrap().unwrap_returned()), 44);
-    match inst.run(if i % 2 == 0 { "trap" } else { "oob" }, &[]) {
+    match inst.run(if i & 1 == 0 { "trap" } else { "oob" }, &[]) {
         Err(Error::RuntimeFault(d)) => {
             assert!(matches!(d.trap_code, TrapCode::IntegerDivByZero | TrapCode::HeapOutOfBounds), "{d}")
         }
@@ -74,15 +74,15 @@ fn cycle(region: &Arc<lucet_runtime::MmapRegion>, module: &Arc<DlModule>, i: usi
     }
     // A trap ends only the call: state survives.
     assert_eq!(i32::from(inst.run("work", &[1i32.into()]).unwrap().unwrap_returned()), 46);
-    let r = if i % 2 == 0 {
+    let r = if i & 1 == 0 {
         kill.send(inst.kill_switch()).unwrap();
         inst.run("spin", &[])
     } else {
         inst.run_with_timeout("spin", &[], Duration::from_micros(300))
     };
     match r {
-        Err(Error::RuntimeTerminated(TerminationDetails::Remote)) if i % 2 == 0 => {}
-        Err(Error::RuntimeTerminated(TerminationDetails::Timeout)) if i % 2 == 1 => {}
+        Err(Error::RuntimeTerminated(TerminationDetails::Remote)) if i & 1 == 0 => {}
+        Err(Error::RuntimeTerminated(TerminationDetails::Timeout)) if i & 1 == 1 => {}
         other => panic!("cycle {i}: expected a termination, got {other:?}"),
     }
     inst.reset().unwrap();
