@@ -23,6 +23,10 @@ use wast::parser::{self, ParseBuffer};
 use wast::token::Span;
 use wast::{QuoteWat, Wast, WastDirective, WastExecute, WastInvoke, Wat};
 
+/// How long one call may run. No spec test comes close; the limit is there so that a
+/// miscompiled infinite loop fails its directive instead of hanging the suite.
+pub const INVOKE_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// Set this environment variable to print each directive to stderr before it runs.
 pub const TRACE_ENV: &str = "LUCET_SPECTEST_TRACE";
 
@@ -733,7 +737,7 @@ impl<'a> ScriptRun<'a> {
                 Err(e) => return Outcome::Error(e),
             }
         }
-        match self.instances[idx].run(invoke.name, &args) {
+        match self.instances[idx].run_with_timeout(invoke.name, &args, INVOKE_TIMEOUT) {
             Ok(RunResult::Returned(v)) => Outcome::Values(v.values().to_vec()),
             Ok(RunResult::Yielded(_)) => {
                 Outcome::Error("the guest yielded, which no spec test does".into())
