@@ -221,7 +221,8 @@ fn kill_racing_with_a_trap() {
         let switch = inst.kill_switch();
         let go = Arc::new(Barrier::new(2));
         let go2 = go.clone();
-        let spin = (i % 17) * 300;
+        // Spread the kill and the trap over the same tens of microseconds.
+        let spin = (i % 17) * 1500;
         let killer = std::thread::spawn(move || {
             go2.wait();
             for _ in 0..spin {
@@ -230,7 +231,7 @@ fn kill_racing_with_a_trap() {
             switch.terminate()
         });
         go.wait();
-        let r = inst.run("count_then_trap", &[((i % 13) * 500 + 1).into()]);
+        let r = inst.run("count_then_trap", &[((i % 13) * 150_000 + 1).into()]);
         let said = killer.join().unwrap();
         match r {
             Err(Error::RuntimeFault(d)) => {
