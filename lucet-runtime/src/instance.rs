@@ -16,7 +16,7 @@ use crate::val::{RunResult, UntypedRetVal, Val, YieldedVal};
 use crate::Error;
 use lucet_module::{
     ConstExpr, ConstOp, ExportKind, FuncRef, FuncType, GlobalType, ImportKind, MemoryDef, ModuleData, SegmentKind,
-    TableDef, TableType, TrapCode, ValType, VmctxHeader, VmctxLayout, VALUE_SLOT_SIZE,
+    TableDef, TableType, TrapCode, VmctxHeader, VmctxLayout, VALUE_SLOT_SIZE,
 };
 use std::any::{Any, TypeId};
 use std::cell::{BorrowError, BorrowMutError, Ref, RefCell, RefMut, UnsafeCell};
@@ -166,10 +166,10 @@ pub(crate) struct TableLoc {
     pub ty: TableType,
 }
 
-/// A call that yielded: where its results will appear when it returns.
+/// A call in progress or yielded: its results will appear in `Instance::values`.
 struct Pending {
-    values: Vec<[u8; VALUE_SLOT_SIZE]>,
-    results: Vec<ValType>,
+    /// Module type index of the function called.
+    type_index: u32,
 }
 
 /// A module instantiated in a region slot.
@@ -200,6 +200,12 @@ pub struct Instance {
     state: State,
     start_ran: bool,
     pending: Option<Pending>,
+    /// The value slots of the call in progress. Reused from call to call so a call does
+    /// not allocate; a call never starts while another is in progress or yielded
+    /// (`run` needs `&mut Instance`), so the buffer never moves under a running guest.
+    values: Vec<[u8; VALUE_SLOT_SIZE]>,
+    /// Stack limits replaced by the call in progress (see `set_stack_limits`).
+    saved_limits: Vec<(*mut VmctxHeader, usize)>,
     pub(crate) heap_borrow: RefCell<()>,
     pub(crate) embed_ctx: HashMap<TypeId, RefCell<Box<dyn Any>>>,
     me: Weak<InstanceCell>,
@@ -307,7 +313,7 @@ impl InstanceBuilder {
             })?;
             extra_heaps.push(HeapArea::reserve(need)?);
         }
-        let slot = self.region.take_slot()?;
+        let slot = self.region.take_slot(dl.memory_image())?;
         let layout = VmctxLayout::new(data);
         // SAFETY: non-zero size, valid alignment.
         let vmctx = unsafe { std::alloc::alloc_zeroed(vmctx_alloc_layout(&layout)) };
@@ -332,11 +338,13 @@ impl InstanceBuilder {
                 deps: Vec::new(),
                 linked_vmctxs: Vec::new(),
                 link_gen: 0,
-                lookup: Arc::new(MultiCodeMap { maps: vec![] }),
+                lookup: dl.code_map().clone(),
                 exec: ExecState::new(),
                 state: State::Ready,
                 start_ran: false,
                 pending: None,
+                values: Vec::new(),
+                saved_limits: Vec::new(),
                 heap_borrow: RefCell::new(()),
                 embed_ctx: HashMap::new(),
                 me: me.clone(),
@@ -375,13 +383,14 @@ impl InstanceBuilder {
         }
         drop(me_arc);
         inst.relink();
-        inst.initialize()?;
+        // A slot is handed out clean, so there is nothing to restore.
+        inst.initialize(false)?;
         Ok(handle)
     }
 }
 
-fn restore_stack_limits(saved: Vec<(*mut VmctxHeader, usize)>) {
-    for (h, limit) in saved {
+fn restore_stack_limits(saved: &[(*mut VmctxHeader, usize)]) {
+    for &(h, limit) in saved {
         // SAFETY: saved by `set_stack_limits` from vmctxs of instances that are still
         // alive (the running instance keeps them).
         unsafe { (*h).stack_limit = limit };
@@ -427,6 +436,13 @@ impl Instance {
     /// Recomputes what a run of this instance may reach: the code maps the signal
     /// handler consults and the vmctxs whose stack limit must follow our stack.
     fn relink(&mut self) {
+        if self.deps.is_empty() {
+            // The common case: only our own code runs on our stack.
+            self.linked_vmctxs.clear();
+            self.lookup = self.dl().code_map().clone();
+            self.link_gen = LINK_GENERATION.load(Ordering::Relaxed);
+            return;
+        }
         let mut maps: Vec<Arc<crate::module::CodeMap>> = Vec::new();
         let mut vmctxs = Vec::new();
         for p in self.reachable() {
@@ -639,15 +655,9 @@ impl Instance {
             self.globals.push(p);
         }
         let n_imp = data.num_imported_funcs();
-        for (i, f) in data.functions.iter().enumerate().skip(n_imp) {
-            let fr = FuncRef {
-                func_ptr: dl.function_ptr(i - n_imp),
-                vmctx: self.vmctx,
-                type_id: dl.type_ids()[f.type_index as usize],
-                _pad: 0,
-            };
-            // SAFETY: i is a function index of this module.
-            unsafe { *self.funcref_ptr(i as u32) = fr };
+        for (k, fr) in dl.defined_funcrefs().iter().enumerate() {
+            // SAFETY: n_imp + k is a function index of this module.
+            unsafe { *self.funcref_ptr((n_imp + k) as u32) = FuncRef { vmctx: self.vmctx, ..*fr } };
         }
         Ok(())
     }
@@ -663,14 +673,25 @@ impl Instance {
     }
 
     /// Brings definitions to their initial state, applies segments, runs start.
-    fn initialize(&mut self) -> Result<(), Error> {
+    /// `restore`: the heaps may hold data from earlier runs (a reset), rather than being
+    /// clean (a fresh slot).
+    fn initialize(&mut self, restore: bool) -> Result<(), Error> {
         let module = self.module.clone();
         let data = module.module_data();
-        // Memories: zero and shrink to the initial size.
+        let image = module.as_dl_module().memory_image().cloned();
+        // Memories: back to their clean contents, at the initial size.
         for (i, plan) in data.memory_plans.iter().skip(data.num_imported_memories()).enumerate() {
             let len = plan.memory.min_pages * WASM_PAGE;
             let area = self.heap_area(i);
-            area.zero();
+            if restore {
+                area.restore()?;
+            }
+            // A slot may still carry the image of the module that used it before.
+            // (An image always belongs to memory 0, the first defined one.)
+            let want = if i == 0 { image.as_ref() } else { None };
+            if !area.has_image(want) {
+                area.remove_image()?;
+            }
             area.set_accessible(len as usize)?;
             // SAFETY: defined memory i of this vmctx.
             unsafe { (*self.def_memory_ptr(i as u32)).current_length = len };
@@ -697,6 +718,11 @@ impl Instance {
                 SegmentKind::Active { index, offset } => {
                     let off = self.eval_const(offset).map_err(|e| self.init_error(e))? as u32;
                     if self.table_init(*index, i as u32, off, 0, seg.items.len() as u32).is_err() {
+                        // No data segment may appear applied: a function stored in an
+                        // imported table before the failure can still read the memory.
+                        if image.is_some() {
+                            self.heap_area(0).remove_image()?;
+                        }
                         return Err(Error::InstantiationTrap(self.fault(TrapCode::TableOutOfBounds)));
                     }
                     self.dropped_elem[i] = true;
@@ -705,8 +731,17 @@ impl Instance {
                 SegmentKind::Passive => {}
             }
         }
+        // The image holds exactly the segments it covers (all of memory 0's, all in
+        // bounds), so mapping it is applying them.
+        if let Some(image) = &image {
+            self.heap_area(0).install_image(image)?;
+        }
         for (i, seg) in data.data_segments.iter().enumerate() {
             if let SegmentKind::Active { index, offset } = &seg.kind {
+                if module.as_dl_module().image_covers(i) {
+                    self.dropped_data[i] = true;
+                    continue;
+                }
                 let off = self.eval_const(offset).map_err(|e| self.init_error(e))? as u64;
                 if self.memory_init(*index, i as u32, off, 0, seg.data.len() as u32).is_err() {
                     return Err(Error::InstantiationTrap(self.fault(TrapCode::HeapOutOfBounds)));
@@ -738,6 +773,19 @@ impl Instance {
 
     /// Evaluates a constant expression to the bits of its value.
     pub(crate) fn eval_const(&self, e: &ConstExpr) -> Result<u128, String> {
+        // Almost every initialiser is a single constant, `ref.func` or `global.get`:
+        // evaluate those without a stack (this runs for every element of every segment).
+        if let [op] = e.ops.as_slice() {
+            match *op {
+                ConstOp::I32Const(v) => return Ok(v as u32 as u128),
+                ConstOp::I64Const(v) => return Ok(v as u64 as u128),
+                ConstOp::RefNull => return Ok(0),
+                ConstOp::RefFunc(f) if (f as usize) < self.data().functions.len() => {
+                    return Ok(self.funcref_ptr(f) as usize as u128)
+                }
+                _ => {}
+            }
+        }
         let mut st: Vec<u128> = Vec::with_capacity(2);
         let pop = |st: &mut Vec<u128>| st.pop().ok_or_else(|| "constant expression pops an empty stack".to_string());
         for op in &e.ops {
@@ -957,46 +1005,45 @@ impl Instance {
 
     pub(crate) fn call_index(&mut self, index: u32, args: &[Val]) -> Result<RunResult, Error> {
         self.check_runnable()?;
-        let module = self.module.clone();
+        // Nothing here allocates on the way in: this is the host->guest call path.
+        let module = &self.module;
         let data = module.module_data();
         let f = &data.functions[index as usize];
-        let ty: &FuncType = &data.types[f.type_index as usize];
-        let arg_types: Vec<ValType> = args.iter().map(|a| a.ty()).collect();
-        if arg_types != ty.params {
+        let type_index = f.type_index;
+        let ty: &FuncType = &data.types[type_index as usize];
+        if args.len() != ty.params.len() || args.iter().zip(&ty.params).any(|(a, t)| a.ty() != *t) {
             let name = self.dl().function_name(index);
-            let got: Vec<String> = arg_types.iter().map(|t| t.to_string()).collect();
+            let got: Vec<String> = args.iter().map(|a| a.ty().to_string()).collect();
             return Err(Error::InvalidArgument(format!(
                 "function `{name}` has signature {ty}, but was called with ({})",
                 got.join(", ")
             )));
         }
-        for a in args {
-            self.check_funcref(a)?;
+        let n_slots = ty.params.len().max(ty.results.len()).max(1);
+        let trampoline = module.as_dl_module().trampoline(type_index);
+        if args.iter().any(|a| matches!(a, Val::FuncRef(_))) {
+            for a in args {
+                self.check_funcref(a)?;
+            }
         }
-        let mut values = vec![[0u8; VALUE_SLOT_SIZE]; ty.params.len().max(ty.results.len()).max(1)];
-        for (slot, a) in values.iter_mut().zip(args) {
+        self.values.clear();
+        self.values.resize(n_slots, [0u8; VALUE_SLOT_SIZE]);
+        for (slot, a) in self.values.iter_mut().zip(args) {
             *slot = a.to_slot();
         }
         // SAFETY: funcref of a valid function index, filled at instantiation.
         let fr = unsafe { *self.funcref_ptr(index) };
-        let trampoline = self.dl().trampoline(f.type_index);
-        self.pending = Some(Pending { values, results: ty.results.clone() });
-        let entry = Entry {
-            trampoline,
-            vmctx: fr.vmctx,
-            callee: fr.func_ptr,
-            values: self.pending.as_mut().expect("just set").values.as_mut_ptr(),
-        };
+        self.pending = Some(Pending { type_index });
+        let entry = Entry { trampoline, vmctx: fr.vmctx, callee: fr.func_ptr, values: self.values.as_mut_ptr() };
         if self.link_gen != LINK_GENERATION.load(Ordering::Relaxed) {
             self.relink();
         }
-        let saved = self.set_stack_limits();
+        self.set_stack_limits();
         let stack = self.guest_stack();
-        let lookup = self.lookup.clone();
         // SAFETY: the entry was built from this module's trampoline and a funcref of
         // the right type; the stack is this slot's, unused by anyone else.
-        let exit = unsafe { self.exec.run(&stack, entry, &lookup) };
-        restore_stack_limits(saved);
+        let exit = unsafe { self.exec.run(&stack, entry, &self.lookup) };
+        restore_stack_limits(&self.saved_limits);
         self.finish(exit)
     }
 
@@ -1038,18 +1085,17 @@ impl Instance {
     /// so their prologue checks must compare against our stack's limit. Returns the
     /// previous limits: when this run is nested in a hostcall of another run, that run's
     /// limits must be back in place when we return to it.
-    fn set_stack_limits(&mut self) -> Vec<(*mut VmctxHeader, usize)> {
+    fn set_stack_limits(&mut self) {
         let limit = self.slot.stack_bottom as usize + self.slot.limits().hostcall_reservation;
-        let mut saved = Vec::with_capacity(1 + self.linked_vmctxs.len());
+        self.saved_limits.clear();
         for &v in std::iter::once(&self.vmctx).chain(self.linked_vmctxs.iter()) {
             let h = v as *mut VmctxHeader;
             // SAFETY: the vmctxs of live instances (kept alive through deps).
             unsafe {
-                saved.push((h, (*h).stack_limit));
+                self.saved_limits.push((h, (*h).stack_limit));
                 (*h).stack_limit = limit;
             }
         }
-        saved
     }
 
     fn finish(&mut self, exit: GuestExit) -> Result<RunResult, Error> {
@@ -1057,7 +1103,8 @@ impl Instance {
         match exit {
             GuestExit::Returned => {
                 let p = self.pending.take().expect("a call was pending");
-                let vals = p.results.iter().zip(&p.values).map(|(t, s)| Val::from_slot(*t, s)).collect();
+                let results = &self.module.module_data().types[p.type_index as usize].results;
+                let vals = results.iter().zip(&self.values).map(|(t, s)| Val::from_slot(*t, s)).collect();
                 self.state = State::Ready;
                 Ok(RunResult::Returned(UntypedRetVal::new(vals)))
             }
@@ -1117,10 +1164,10 @@ impl Instance {
             return Err(Error::InstanceNotYielded);
         }
         self.state = State::Ready;
-        let saved = self.set_stack_limits();
+        self.set_stack_limits();
         // SAFETY: the guest yielded on this instance's stack and has not been abandoned.
         let exit = unsafe { self.exec.resume(val) };
-        restore_stack_limits(saved);
+        restore_stack_limits(&self.saved_limits);
         self.finish(exit)
     }
 
@@ -1134,7 +1181,7 @@ impl Instance {
         self.pending = None;
         self.clean_borrows();
         self.state = State::Ready;
-        self.initialize()
+        self.initialize(true)
     }
 
     /// Forgets that the last run trapped (`is_faulted()` becomes false). Running again

@@ -9,9 +9,10 @@
 
 use crate::exec::{TrapInfo, TrapLookup};
 use crate::hostcall::lookup_hostcall;
+use crate::region::mmap::MemoryImage;
 use crate::Error;
 use lucet_module::{
-    ExportKind, FuncType, ImportKind, ModuleData, ModuleDescriptor, TrapCode, TrapSite, FORMAT_VERSION, MAGIC,
+    ExportKind, FuncRef, FuncType, ImportKind, ModuleData, ModuleDescriptor, TrapCode, TrapSite, FORMAT_VERSION, MAGIC,
     MODULE_SYMBOL,
 };
 use std::collections::HashMap;
@@ -49,6 +50,14 @@ pub struct DlModule {
     /// One entry per import, in import order (only meaningful for function imports).
     imports: Vec<ResolvedImport>,
     code_map: Arc<CodeMap>,
+    /// Copy-on-write image of memory 0's initial contents, built once here so that
+    /// instantiation maps it instead of copying data segments.
+    memory_image: Option<Arc<MemoryImage>>,
+    /// `image_covers[i]`: data segment `i` is part of `memory_image`.
+    image_covers: Vec<bool>,
+    /// The FuncRef of every defined function with a null vmctx: instantiation copies
+    /// these and fills in its own vmctx.
+    defined_funcrefs: Vec<FuncRef>,
 }
 
 // SAFETY: the dlopen handle and descriptor pointers refer to immutable, loaded code and
@@ -193,8 +202,29 @@ impl DlModule {
         }
         ranges.sort_by_key(|r| r.start);
 
+        // Without an image (no memfd, say) instantiation applies every segment itself,
+        // which is slower but equivalent.
+        let (memory_image, image_covers) = match MemoryImage::build(&data) {
+            Ok(Some(plan)) => (Some(Arc::new(plan.image)), plan.covered),
+            Ok(None) | Err(_) => (None, Vec::new()),
+        };
+
+        let defined_funcrefs = funcs
+            .iter()
+            .enumerate()
+            .map(|(def, &ptr)| FuncRef {
+                func_ptr: ptr,
+                vmctx: std::ptr::null_mut(),
+                type_id: type_ids[data.functions[n_imported + def].type_index as usize],
+                _pad: 0,
+            })
+            .collect();
+
         guard.0 = std::ptr::null_mut();
         Ok(Arc::new(DlModule {
+            defined_funcrefs,
+            memory_image,
+            image_covers,
             path: shown,
             handle,
             descriptor: desc,
@@ -218,16 +248,22 @@ impl DlModule {
         &self.imports
     }
 
-    pub(crate) fn code_map(&self) -> &Arc<CodeMap> {
-        &self.code_map
+    /// FuncRefs of the defined functions, in definition order, with a null vmctx.
+    pub(crate) fn defined_funcrefs(&self) -> &[FuncRef] {
+        &self.defined_funcrefs
     }
 
-    /// Code address of defined function `def` (definition order).
-    pub(crate) fn function_ptr(&self, def: usize) -> *const u8 {
-        let d = self.descriptor();
-        // SAFETY: the array has `functions_len` entries (checked at load); callers pass
-        // an index below the number of defined functions.
-        unsafe { *d.functions_ptr.add(def.min(d.functions_len as usize - 1)) }
+    pub(crate) fn memory_image(&self) -> Option<&Arc<MemoryImage>> {
+        self.memory_image.as_ref()
+    }
+
+    /// Whether data segment `i` is already part of the memory image.
+    pub(crate) fn image_covers(&self, i: usize) -> bool {
+        self.image_covers.get(i).copied().unwrap_or(false)
+    }
+
+    pub(crate) fn code_map(&self) -> &Arc<CodeMap> {
+        &self.code_map
     }
 
     /// The host->wasm trampoline for module type `ty`.

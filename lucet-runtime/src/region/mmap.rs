@@ -1,7 +1,7 @@
 //! The `mmap`-backed region.
 //!
-//! One `mmap(PROT_NONE, MAP_NORESERVE)` at creation reserves every slot; nothing is
-//! mapped again afterwards. Each slot looks like this (addresses grow to the right):
+//! One `mmap(PROT_NONE, MAP_NORESERVE)` at creation reserves every slot. Each slot looks
+//! like this (addresses grow to the right):
 //!
 //! ```text
 //!  slot base                                                     slot base + slot_size
@@ -14,8 +14,34 @@
 //!
 //! The heap reservation covers the reservation + guard the code was compiled for, so a
 //! 32-bit access can never leave it; past it, the stack guard separates the heap from
-//! the stack. Instantiation only changes protections (`mprotect`), reset and release
-//! return pages to the kernel (`madvise(MADV_DONTNEED)`), which also zeroes them.
+//! the stack.
+//!
+//! # Keeping slots warm
+//!
+//! System calls that change mappings are the dominant cost of creating and discarding
+//! instances (an `mprotect` or `madvise` costs microseconds, and `madvise` also forces
+//! the next run to fault its pages in again). So a slot keeps its state when it is
+//! freed, and the next instance only pays for what differs:
+//!
+//! - The heap stays accessible as the last instance left it; instantiation `mprotect`s
+//!   only the difference to the new memory's initial size.
+//! - The module's copy-on-write [`MemoryImage`] stays mapped; an instance of the same
+//!   module finds its data already in place, and the region prefers handing a module a
+//!   free slot that already holds its image.
+//! - Resetting a heap (on `reset()` and when a slot is freed) looks at the first
+//!   `KEEP_RESIDENT_BYTES`: for small heaps every page, otherwise only the pages that
+//!   `/proc/self/pagemap` shows to have a private copy (written, or read as zeroes). It
+//!   compares each against what it should contain (the image, or zeroes) and rewrites
+//!   only the pages that differ, so the cost follows the number of dirty pages; they
+//!   stay resident and the next run does not fault. Anything beyond the window is
+//!   returned to the kernel with `madvise(MADV_DONTNEED)`, which also restores the
+//!   image's pages there.
+//! - Stacks keep their pages. Guest code never reads stack memory it has not written in
+//!   the same call, so what a previous instance left there is unobservable to wasm.
+//!
+//! The invariant that makes this sound: every byte of a free slot's heap reservation
+//! holds its clean value (the image's byte inside the image, zero elsewhere), and
+//! everything past `accessible` is `PROT_NONE`.
 
 use super::Region;
 use crate::instance::{InstanceBuilder, HOST_PAGE};
@@ -24,8 +50,27 @@ use crate::module::Module;
 use crate::Error;
 use std::sync::{Arc, Mutex, Weak};
 
+pub(crate) use super::image::MemoryImage;
+
 /// Address space between a slot's heap reservation and its stack.
 const STACK_GUARD_SIZE: usize = 64 * 1024;
+
+/// How much of a heap a reset cleans page by page (kept resident) instead of with
+/// `madvise`. Finding the written pages costs a few nanoseconds per page and rewriting
+/// one well under a microsecond, whereas one `madvise` costs several microseconds plus
+/// a page fault for every page touched afterwards.
+pub(crate) const KEEP_RESIDENT_BYTES: usize = 2 << 20;
+
+/// How many free slots `take_slot` looks through for one that already holds the
+/// module's memory image.
+const AFFINITY_SCAN: usize = 64;
+
+/// A free slot and the state its heap was left in.
+struct FreeSlot {
+    index: usize,
+    accessible: usize,
+    image: Option<Arc<MemoryImage>>,
+}
 
 /// A region of `slots` instance slots, each sized by `Limits`.
 pub struct MmapRegion {
@@ -34,7 +79,7 @@ pub struct MmapRegion {
     slot_size: usize,
     capacity: usize,
     limits: Limits,
-    free: Mutex<Vec<usize>>,
+    free: Mutex<Vec<FreeSlot>>,
     weak: Weak<MmapRegion>,
 }
 
@@ -105,7 +150,7 @@ impl MmapRegion {
             slot_size,
             capacity: slots,
             limits,
-            free: Mutex::new((0..slots).rev().collect()),
+            free: Mutex::new((0..slots).rev().map(|index| FreeSlot { index, accessible: 0, image: None }).collect()),
             weak: weak.clone(),
         }))
     }
@@ -115,8 +160,22 @@ impl MmapRegion {
         &self.limits
     }
 
-    pub(crate) fn take_slot(&self) -> Result<Slot, Error> {
-        let index = self.free.lock().unwrap_or_else(|e| e.into_inner()).pop().ok_or_else(|| {
+    /// Takes a free slot, preferably one whose heap already holds `image`.
+    pub(crate) fn take_slot(&self, image: Option<&Arc<MemoryImage>>) -> Result<Slot, Error> {
+        let free = {
+            let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
+            let n = free.len();
+            let warm = image.and_then(|want| {
+                (n.saturating_sub(AFFINITY_SCAN)..n)
+                    .rev()
+                    .find(|&i| free[i].image.as_ref().is_some_and(|have| Arc::ptr_eq(have, want)))
+            });
+            match warm {
+                Some(i) => Some(free.swap_remove(i)),
+                None => free.pop(),
+            }
+        };
+        let free = free.ok_or_else(|| {
             Error::Region(format!(
                 "no free slot: all {} slots of the region are in use; drop an instance or create the region \
                  with more slots",
@@ -124,19 +183,25 @@ impl MmapRegion {
             ))
         })?;
         let region = self.weak.upgrade().expect("a region is alive while it hands out slots");
+        let index = free.index;
         // SAFETY: index < capacity, so the slot lies inside the reservation.
         let slot_base = unsafe { self.base.add(index * self.slot_size) };
         let stack_guard = self.limits.heap_address_space_size;
         // SAFETY: offsets inside this slot.
         let (guard_start, stack_bottom) =
             unsafe { (slot_base.add(stack_guard), slot_base.add(stack_guard + STACK_GUARD_SIZE)) };
-        let heap =
-            HeapArea { base: slot_base, reservation: self.limits.heap_address_space_size, accessible: 0, owned: false };
+        let heap = HeapArea {
+            base: slot_base,
+            reservation: self.limits.heap_address_space_size,
+            accessible: free.accessible,
+            owned: false,
+            image: free.image,
+        };
         Ok(Slot { region, index, heap, guard_start, stack_bottom })
     }
 
-    fn give_back(&self, index: usize) {
-        self.free.lock().unwrap_or_else(|e| e.into_inner()).push(index);
+    fn give_back(&self, slot: FreeSlot) {
+        self.free.lock().unwrap_or_else(|e| e.into_inner()).push(slot);
     }
 }
 
@@ -186,12 +251,13 @@ impl Slot {
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        self.heap.release();
-        // SAFETY: the stack belongs to this slot and no guest runs on it any more.
-        unsafe {
-            libc::madvise(self.stack_bottom as *mut _, self.region.limits.stack_size, libc::MADV_DONTNEED);
+        // A heap that cannot be brought back to its clean state is never handed out
+        // again: the slot is retired rather than risk showing one instance's data to
+        // the next.
+        if self.heap.restore().is_ok() {
+            let image = self.heap.image.take();
+            self.region.give_back(FreeSlot { index: self.index, accessible: self.heap.accessible, image });
         }
-        self.region.give_back(self.index);
     }
 }
 
@@ -203,6 +269,8 @@ pub(crate) struct HeapArea {
     accessible: usize,
     /// Whether this area owns its mapping (extra memories) or lives in a slot.
     owned: bool,
+    /// The memory image mapped at its offset in this heap, if any.
+    image: Option<Arc<MemoryImage>>,
 }
 
 impl HeapArea {
@@ -226,7 +294,7 @@ impl HeapArea {
                 std::io::Error::last_os_error()
             )));
         }
-        Ok(HeapArea { base: base as *mut u8, reservation, accessible: 0, owned: true })
+        Ok(HeapArea { base: base as *mut u8, reservation, accessible: 0, owned: true, image: None })
     }
 
     /// Makes the first `len` bytes accessible. Growing only changes protections;
@@ -259,19 +327,173 @@ impl HeapArea {
         Ok(())
     }
 
-    /// Zeroes the accessible heap by handing its pages back to the kernel.
-    pub fn zero(&mut self) {
-        if self.accessible > 0 {
-            // SAFETY: MADV_DONTNEED on a private anonymous mapping we own: the pages read
-            // back as zeroes on next access.
-            unsafe { libc::madvise(self.base as *mut _, self.accessible, libc::MADV_DONTNEED) };
+    /// Whether `image` is what this heap has mapped.
+    pub fn has_image(&self, image: Option<&Arc<MemoryImage>>) -> bool {
+        match (&self.image, image) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            (None, None) => true,
+            _ => false,
         }
     }
 
-    fn release(&mut self) {
-        self.zero();
-        let _ = self.set_accessible(0);
+    /// Replaces a mapped image by zeroes. The heap must be clean except, possibly,
+    /// inside the image (which this discards).
+    pub fn remove_image(&mut self) -> Result<(), Error> {
+        let Some(old) = self.image.take() else { return Ok(()) };
+        // SAFETY: the image's range lies inside this heap's reservation, which only
+        // its instance uses; a fresh anonymous mapping replaces exactly that range.
+        let p = unsafe {
+            libc::mmap(
+                self.base.add(old.offset) as *mut _,
+                old.len,
+                libc::PROT_NONE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE | libc::MAP_FIXED,
+                -1,
+                0,
+            )
+        };
+        let mut result = if p == libc::MAP_FAILED {
+            Err(std::io::Error::last_os_error())
+        } else {
+            Ok(())
+        };
+        // Keep the protections in step with `accessible`.
+        let rw_end = (old.offset + old.len).min(self.accessible);
+        if result.is_ok() && rw_end > old.offset {
+            // SAFETY: as above; part of the range just mapped.
+            let rc = unsafe {
+                libc::mprotect(self.base.add(old.offset) as *mut _, rw_end - old.offset, libc::PROT_READ | libc::PROT_WRITE)
+            };
+            if rc != 0 {
+                result = Err(std::io::Error::last_os_error());
+            }
+        }
+        result.map_err(|e| Error::Internal(format!("cannot remove a memory image from a heap: {e}")))
     }
+
+    /// Maps `image` (copy-on-write) unless it is already mapped. The heap must be clean,
+    /// carry no other image, and have the image's whole range accessible.
+    pub fn install_image(&mut self, image: &Arc<MemoryImage>) -> Result<(), Error> {
+        if self.has_image(Some(image)) {
+            return Ok(());
+        }
+        debug_assert!(self.image.is_none(), "remove the old image first");
+        if image.offset + image.len > self.accessible {
+            return Err(Error::Internal("a memory image was installed past the accessible heap".into()));
+        }
+        // SAFETY: the range is inside the accessible part of this heap (checked above),
+        // which only its instance uses.
+        unsafe { image.map_into(self.base) }
+            .map_err(|e| Error::Internal(format!("cannot map a memory image into a heap: {e}")))?;
+        self.image = Some(image.clone());
+        Ok(())
+    }
+
+    /// Brings every accessible byte back to its clean value: the image's byte inside the
+    /// image, zero elsewhere. In the first `KEEP_RESIDENT_BYTES`, only pages that may
+    /// have been written are looked at, and only those that differ are rewritten; the
+    /// rest of the heap goes back to the kernel.
+    pub fn restore(&mut self) -> Result<(), Error> {
+        let window = self.accessible.min(KEEP_RESIDENT_BYTES);
+        let pages = window / HOST_PAGE;
+        let mut kept = window;
+        if pages <= DIRECT_SCAN_PAGES {
+            (0..pages).for_each(|p| self.restore_page(p));
+        } else if let Some(pagemap) = pagemap() {
+            // Which pages hold memory of their own: a page never touched, or only read
+            // (the shared zero page), or an untouched image page (the file's page) has
+            // no private copy, so it cannot differ from its clean value.
+            let mut entries = [0u64; 512];
+            let mut first = 0;
+            while first < pages {
+                let n = (pages - first).min(entries.len());
+                let vpn = (self.base as usize + first * HOST_PAGE) / HOST_PAGE;
+                // SAFETY: `entries` is a writable buffer of at least `n * 8` bytes.
+                let got = unsafe {
+                    libc::pread(pagemap, entries.as_mut_ptr() as *mut _, n * 8, (vpn * 8) as libc::off_t)
+                };
+                if got != (n * 8) as isize {
+                    // Give this part back to the kernel instead.
+                    kept = first * HOST_PAGE;
+                    break;
+                }
+                for (k, e) in entries[..n].iter().enumerate() {
+                    if e & (PAGEMAP_PRESENT | PAGEMAP_SWAPPED) != 0 && e & PAGEMAP_FILE == 0 {
+                        self.restore_page(first + k);
+                    }
+                }
+                first += n;
+            }
+        } else {
+            kept = 0;
+        }
+        if self.accessible > kept {
+            // SAFETY: MADV_DONTNEED on our own private mapping: anonymous pages read back
+            // as zeroes and the image's pages as the image.
+            let rc = unsafe {
+                libc::madvise(self.base.add(kept) as *mut _, self.accessible - kept, libc::MADV_DONTNEED)
+            };
+            if rc != 0 {
+                return Err(Error::Internal(format!(
+                    "cannot reset the heap: madvise failed: {}",
+                    std::io::Error::last_os_error()
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Restores accessible page number `page` if it differs from its clean value.
+    fn restore_page(&mut self, page: usize) {
+        let at = page * HOST_PAGE;
+        // SAFETY: the page is inside the accessible heap, which only this heap's instance
+        // uses, and no guest runs while it is restored.
+        let mem = unsafe { std::slice::from_raw_parts_mut(self.base.add(at), HOST_PAGE) };
+        match &self.image {
+            Some(image) if at >= image.offset && at < image.offset + image.len => {
+                let want = &image.bytes()[at - image.offset..at - image.offset + HOST_PAGE];
+                if mem != want {
+                    mem.copy_from_slice(want);
+                }
+            }
+            _ => {
+                if !is_zero(mem) {
+                    mem.fill(0);
+                }
+            }
+        }
+    }
+}
+
+/// Heaps of at most this many pages are reset by looking at every page, which is
+/// cheaper than asking the kernel which pages were touched.
+const DIRECT_SCAN_PAGES: usize = 16;
+
+// Bits of a `/proc/self/pagemap` entry (see the kernel's admin-guide/mm/pagemap).
+const PAGEMAP_PRESENT: u64 = 1 << 63;
+const PAGEMAP_SWAPPED: u64 = 1 << 62;
+/// The page is the file's (or shared anonymous memory), not a private copy.
+const PAGEMAP_FILE: u64 = 1 << 61;
+
+/// This process's `/proc/self/pagemap`, opened once; `None` where it is unavailable
+/// (then heaps are reset with `madvise` alone).
+fn pagemap() -> Option<libc::c_int> {
+    static PAGEMAP: std::sync::OnceLock<Option<std::fs::File>> = std::sync::OnceLock::new();
+    PAGEMAP
+        .get_or_init(|| std::fs::File::open("/proc/self/pagemap").ok())
+        .as_ref()
+        .map(std::os::fd::AsRawFd::as_raw_fd)
+}
+
+/// Whether a page-sized, page-aligned block is all zeroes. Reads it in 256-byte steps
+/// so a dirty page is usually recognised after its first step.
+fn is_zero(page: &[u8]) -> bool {
+    // SAFETY: any bytes are valid u64s; the block is page-aligned.
+    let (pre, words, post) = unsafe { page.align_to::<u64>() };
+    if !pre.is_empty() || !post.is_empty() {
+        return page.iter().all(|&b| b == 0);
+    }
+    words.chunks(32).all(|c| c.iter().fold(0, |acc, w| acc | w) == 0)
 }
 
 impl Drop for HeapArea {

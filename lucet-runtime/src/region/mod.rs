@@ -1,5 +1,6 @@
 //! Regions: pre-reserved address space for a fixed number of instance slots.
 
+mod image;
 pub(crate) mod mmap;
 
 use crate::instance::{InstanceBuilder, InstanceHandle};
