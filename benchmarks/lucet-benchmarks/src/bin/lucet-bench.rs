@@ -176,7 +176,8 @@ fn settings(cli: &Cli) -> String {
          (Cranelift, `speed`, the host's CPU features, on-demand allocator), modules precompiled with \
          `Engine::precompile_module`, wasmtime-wasi preview1 (sync). Both in one process, built with the \
          workspace's dev profile (dependencies at opt-level 2, workspace crates at opt-level 1); \
-         compile times are wall times on this machine, both compilers using all cores"
+         compile times are wall times on this machine, both compilers using all cores, measured in \
+         the same run (the cache is keyed on the build of lucet-bench, so a new build compiles everything afresh)."
     )
 }
 
