@@ -22,7 +22,9 @@ mod traps;
 mod values;
 
 pub use cache::{CompileError, Features, ModuleCache, CACHE_ENV};
-pub use runner::{run_wast_file, run_wast_source, Failure, FileReport, TRACE_ENV};
+pub use runner::{
+    run_wast_file, run_wast_source, Failure, FileReport, INVOKE_TIMEOUT, TIMEOUT_ENV, TRACE_ENV,
+};
 pub use spectest_host::{spectest_wasm, SPECTEST_NAME, SPECTEST_WAT};
 pub use traps::acceptable_codes;
 

@@ -23,9 +23,22 @@ use wast::parser::{self, ParseBuffer};
 use wast::token::Span;
 use wast::{QuoteWat, Wast, WastDirective, WastExecute, WastInvoke, Wat};
 
-/// How long one call may run. No spec test comes close; the limit is there so that a
-/// miscompiled infinite loop fails its directive instead of hanging the suite.
+/// How long one call may run unless [`TIMEOUT_ENV`] says otherwise. No spec test
+/// comes close; the limit is there so that a miscompiled infinite loop fails its
+/// directive instead of hanging the suite.
 pub const INVOKE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Environment variable overriding [`INVOKE_TIMEOUT`], in (possibly fractional) seconds.
+pub const TIMEOUT_ENV: &str = "LUCET_SPECTEST_TIMEOUT";
+
+fn invoke_timeout() -> Duration {
+    std::env::var(TIMEOUT_ENV)
+        .ok()
+        .and_then(|v| v.parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s > 0.0)
+        .map(Duration::from_secs_f64)
+        .unwrap_or(INVOKE_TIMEOUT)
+}
 
 /// Set this environment variable to print each directive to stderr before it runs.
 pub const TRACE_ENV: &str = "LUCET_SPECTEST_TRACE";
@@ -353,6 +366,7 @@ enum Outcome {
 
 struct ScriptRun<'a> {
     path: &'a Path,
+    timeout: Duration,
     text: &'a str,
     cache: &'a ModuleCache,
     region: Option<Arc<MmapRegion>>,
@@ -425,6 +439,7 @@ impl<'a> ScriptRun<'a> {
     fn new(path: &'a Path, text: &'a str, cache: &'a ModuleCache) -> ScriptRun<'a> {
         ScriptRun {
             path,
+            timeout: invoke_timeout(),
             text,
             cache,
             region: None,
@@ -737,7 +752,7 @@ impl<'a> ScriptRun<'a> {
                 Err(e) => return Outcome::Error(e),
             }
         }
-        match self.instances[idx].run_with_timeout(invoke.name, &args, INVOKE_TIMEOUT) {
+        match self.instances[idx].run_with_timeout(invoke.name, &args, self.timeout) {
             Ok(RunResult::Returned(v)) => Outcome::Values(v.values().to_vec()),
             Ok(RunResult::Yielded(_)) => {
                 Outcome::Error("the guest yielded, which no spec test does".into())

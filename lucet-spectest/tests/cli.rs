@@ -11,8 +11,10 @@ fn script(name: &str) -> PathBuf {
 }
 
 fn run(args: &[&std::ffi::OsStr]) -> (i32, String, String) {
+    // runaway.wast is among the scripts: keep its timeout short.
     let out = Command::new(env!("CARGO_BIN_EXE_lucet-spectest"))
         .args(args)
+        .env(lucet_spectest::TIMEOUT_ENV, "2")
         .output()
         .expect("the binary runs");
     (
@@ -70,4 +72,28 @@ fn missing_path_is_a_clear_error() {
     let (code, _, stderr) = run(&["/nonexistent/dir".as_ref()]);
     assert_eq!(code, 2);
     assert!(stderr.contains("/nonexistent/dir"), "{stderr}");
+}
+
+#[test]
+fn a_runaway_call_times_out_and_fails_alone() {
+    let runaway = script("runaway.wast");
+    let out = Command::new(env!("CARGO_BIN_EXE_lucet-spectest"))
+        .arg(&runaway)
+        .env(lucet_spectest::TIMEOUT_ENV, "0.5")
+        .output()
+        .expect("the binary runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("runaway.wast:6:2: assert_return"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("timed out"), "{stdout}");
+    // A terminated instance must be reset before it runs again, which would undo
+    // the script's state, so the later call on it fails too.
+    assert_eq!(
+        stdout.lines().last().unwrap(),
+        "0 passed, 2 failed",
+        "{stdout}"
+    );
 }
