@@ -87,7 +87,12 @@ impl Drop for OwnerRef {
 fn collect_cycles(root: &Arc<InstanceCell>) {
     // SAFETY: `root` is alive; no run is in progress on it (the handle is being
     // dropped, or an export handle that cannot coexist with a `&mut` use of it).
-    let members = unsafe { &*root.get() }.reachable();
+    let root_inst = unsafe { &*root.get() };
+    // An instance that imports nothing reaches no one, so it is in no cycle.
+    if root_inst.deps.is_empty() {
+        return;
+    }
+    let members = root_inst.reachable();
     if members.len() < 2 {
         return;
     }
@@ -269,7 +274,7 @@ impl InstanceBuilder {
         let module = self.module.clone();
         let dl = module.as_dl_module();
         let data = dl.module_data();
-        let path = dl.path().to_string();
+        let path = dl.path();
 
         // Check the module fits the slot before taking one.
         let limits = *self.region.limits();
@@ -343,8 +348,8 @@ impl InstanceBuilder {
                 state: State::Ready,
                 start_ran: false,
                 pending: None,
-                values: Vec::new(),
-                saved_limits: Vec::new(),
+                values: Vec::with_capacity(4),
+                saved_limits: Vec::with_capacity(1),
                 heap_borrow: RefCell::new(()),
                 embed_ctx: HashMap::new(),
                 me: me.clone(),
