@@ -262,17 +262,31 @@ pub(crate) unsafe extern "C" fn host_func_trampoline(ctx: *mut u8, values: *mut 
     // SAFETY: the adapter's value array has a slot for every param and result.
     let slots = unsafe { std::slice::from_raw_parts_mut(values, n) };
     let failure = {
-        let args: Vec<Val> = ctx.ty.params.iter().zip(slots.iter()).map(|(t, s)| Val::from_slot(*t, s)).collect();
-        let f = ctx.f.clone();
-        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&args))) {
+        // Arguments live on the stack for the usual handful of parameters: this runs on
+        // every call from the guest.
+        const INLINE: usize = 8;
+        let mut inline = [Val::I32(0); INLINE];
+        let heap: Vec<Val>;
+        let args: &[Val] = if ctx.ty.params.len() <= INLINE {
+            for ((a, t), s) in inline.iter_mut().zip(&ctx.ty.params).zip(slots.iter()) {
+                *a = Val::from_slot(*t, s);
+            }
+            &inline[..ctx.ty.params.len()]
+        } else {
+            heap = ctx.ty.params.iter().zip(slots.iter()).map(|(t, s)| Val::from_slot(*t, s)).collect();
+            &heap
+        };
+        // The context, and so the closure, lives as long as the instance that calls it.
+        let f = &ctx.f;
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(args))) {
             Ok(Ok(res)) => {
-                let types: Vec<_> = res.iter().map(|v| v.ty()).collect();
-                if types == ctx.ty.results {
+                if res.len() == ctx.ty.results.len() && res.iter().zip(&ctx.ty.results).all(|(v, t)| v.ty() == *t) {
                     for (s, v) in slots.iter_mut().zip(&res) {
                         *s = v.to_slot();
                     }
                     None
                 } else {
+                    let types: Vec<_> = res.iter().map(|v| v.ty()).collect();
                     Some(TerminationDetails::Other(format!(
                         "a host function of signature {} returned values of types {types:?}",
                         ctx.ty
