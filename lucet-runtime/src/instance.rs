@@ -100,7 +100,7 @@ fn collect_cycles(root: &Arc<InstanceCell>) {
     for &m in &members {
         // SAFETY: members are kept alive by `root` through deps.
         for d in unsafe { &(*m).deps } {
-            if let Some(i) = members.iter().position(|&x| x == d.get() as *const Instance) {
+            if let Some(i) = members.iter().position(|&x| std::ptr::eq(x, d.get())) {
                 internal[i] += 1;
             }
         }
@@ -377,7 +377,8 @@ impl InstanceBuilder {
         // point into our vmctx and code (Wasm lets segments applied before a failing
         // one persist, even when instantiation then fails).
         let me_arc = inst.arc();
-        for t in inst.tables.clone() {
+        for i in 0..inst.tables.len() {
+            let t = inst.tables[i];
             if t.owner != self_ptr && t.ty.elem == lucet_module::RefType::FuncRef {
                 // SAFETY: the owner is alive (held in our deps) and idle while we link.
                 let owner = unsafe { &mut *t.owner };
