@@ -124,3 +124,49 @@ fn a_writable_heap_never_outlasts_its_memory() {
     let mut small = region.new_instance(module(SMALL_WAT)).unwrap();
     assert!(small.run("scribble", &[Val::I32(65536), Val::I32(1)]).is_err());
 }
+
+const EXPORTER_WAT: &str = r#"
+(module
+  (memory 1)
+  (data (i32.const 0) "e")
+  (table (export "tab") 10 funcref)
+  (type $r (func (result i32)))
+  (func (export "call7") (result i32) (call_indirect (type $r) (i32.const 7)))
+  (func (export "grow") (result i32) (table.grow (ref.null func) (i32.const 10))))
+"#;
+
+/// Puts a function reading its own memory at table index 7, and fails (its second
+/// segment is out of bounds) unless the imported table has grown to 20 elements.
+const IMPORTER_WAT: &str = r#"
+(module
+  (import "ex" "tab" (table 10 funcref))
+  (memory 1)
+  (data (i32.const 0) "\2a")
+  (func $f (result i32) (i32.load8_u (i32.const 0)))
+  (elem (i32.const 7) $f)
+  (elem (i32.const 15) $f))
+"#;
+
+#[test]
+fn a_failed_instantiation_shows_no_data_even_in_a_warm_slot() {
+    let exporter = module(EXPORTER_WAT);
+    let importer = DlModule::load_unresolved(compile_wat(IMPORTER_WAT)).unwrap();
+    let region = region(2);
+    // First a successful pair, so both slots are left holding their module's image.
+    {
+        let mut ex = region.new_instance(exporter.clone()).unwrap();
+        ex.run("grow", &[]).unwrap();
+        let mut linker = lucet_runtime::Linker::new();
+        linker.instance("ex", &ex).unwrap();
+        let _im = region.new_instance_builder(importer.clone()).with_linker(&linker).build().unwrap();
+        assert_eq!(ex.run("call7", &[]).unwrap().unwrap_returned().as_i32(), 42);
+    }
+    assert_eq!(region.free_slots(), 2);
+    // Now the importer's element segments fail: Wasm 2.0 keeps the first one, so its
+    // function is reachable, but no data segment ran, so it must read zero.
+    let mut ex = region.new_instance(exporter).unwrap();
+    let mut linker = lucet_runtime::Linker::new();
+    linker.instance("ex", &ex).unwrap();
+    assert!(region.new_instance_builder(importer).with_linker(&linker).build().is_err());
+    assert_eq!(ex.run("call7", &[]).unwrap().unwrap_returned().as_i32(), 0);
+}
