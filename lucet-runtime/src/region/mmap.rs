@@ -161,15 +161,18 @@ impl MmapRegion {
         &self.limits
     }
 
-    /// Takes a free slot, preferably one whose heap already holds `image`.
+    /// Takes a free slot, preferably one whose heap already holds `image` (or holds
+    /// no image, when `image` is `None`).
     pub(crate) fn take_slot(&self, image: Option<&Arc<MemoryImage>>) -> Result<Slot, Error> {
         let free = {
             let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
             let n = free.len();
-            let warm = image.and_then(|want| {
-                (n.saturating_sub(AFFINITY_SCAN)..n)
-                    .rev()
-                    .find(|&i| free[i].image.as_ref().is_some_and(|have| Arc::ptr_eq(have, want)))
+            // A slot holding the same image (or none, for a module without one) needs
+            // no mapping changes.
+            let warm = (n.saturating_sub(AFFINITY_SCAN)..n).rev().find(|&i| match (&free[i].image, image) {
+                (Some(have), Some(want)) => Arc::ptr_eq(have, want),
+                (None, None) => true,
+                _ => false,
             });
             match warm {
                 Some(i) => Some(free.swap_remove(i)),
