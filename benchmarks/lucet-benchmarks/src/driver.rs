@@ -10,12 +10,8 @@ use std::time::Instant;
 
 /// The programs `--quick` runs: quick to compile and run, one or more from each group,
 /// and reading an input file (bz2) as well as printing only.
-pub const QUICK: &[&str] = &[
-    "noop/benchmark.wasm",
-    "bz2/benchmark.wasm",
-    "libsodium/libsodium-box2.wasm",
-    "shootout/shootout-ackermann.wasm",
-];
+pub const QUICK: &[&str] =
+    &["noop/benchmark.wasm", "bz2/benchmark.wasm", "libsodium/libsodium-box2.wasm", "shootout/shootout-ackermann.wasm"];
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -119,7 +115,8 @@ pub fn run(opts: &Options) -> Result<SightglassRun, String> {
             note: None,
         };
         let loaded = (|| -> Result<Loaded, String> {
-            let so = compile::lucetc(&wasm, &opts.cache_dir, opts.target_cpu, opts.recompile).map_err(|e| e.to_string())?;
+            let so =
+                compile::lucetc(&wasm, &opts.cache_dir, opts.target_cpu, opts.recompile).map_err(|e| e.to_string())?;
             result.lucet_compile = Some(so.compile_time.as_secs_f64());
             let wasmtime = match &wasmtime {
                 Some(w) => {
@@ -211,6 +208,9 @@ fn measure(program: &Program, loaded: &Loaded, iterations: usize, result: &mut P
         result.failure = Some(failures.join("; "));
     }
     if untimed {
-        result.note = Some("prints its expected output but never calls `bench.start`/`bench.end`, so there is nothing to time".to_owned());
+        result.note = Some(
+            "prints its expected output but never calls `bench.start`/`bench.end`, so there is nothing to time"
+                .to_owned(),
+        );
     }
 }

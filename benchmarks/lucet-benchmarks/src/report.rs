@@ -108,8 +108,20 @@ fn opt(v: Option<f64>, f: impl Fn(f64) -> String) -> String {
     v.map(f).unwrap_or_else(|| "—".to_owned())
 }
 
-/// Summary per group and overall: (label, programs, run geomean, compile geomean, worst run ratio and program).
-pub fn group_summary(run: &SightglassRun) -> Vec<(String, usize, Option<f64>, Option<f64>, Option<(f64, String)>)> {
+/// The figures of one group of programs (or of all of them).
+#[derive(Debug, Clone)]
+pub struct GroupSummary {
+    pub label: String,
+    /// Programs with a run-time ratio.
+    pub programs: usize,
+    pub run_geomean: Option<f64>,
+    pub compile_geomean: Option<f64>,
+    /// The highest run-time ratio and its program.
+    pub slowest: Option<(f64, String)>,
+}
+
+/// Summary per group, then over all programs.
+pub fn group_summary(run: &SightglassRun) -> Vec<GroupSummary> {
     let mut rows = Vec::new();
     let groups: Vec<(String, Vec<&ProgramResult>)> = Group::ALL
         .iter()
@@ -123,7 +135,13 @@ pub fn group_summary(run: &SightglassRun) -> Vec<(String, usize, Option<f64>, Op
             .iter()
             .filter_map(|r| r.run_ratio().map(|x| (x, r.name.clone())))
             .max_by(|a, b| a.0.total_cmp(&b.0));
-        rows.push((label, ratios.len(), geomean(&ratios), geomean(&compile), worst));
+        rows.push(GroupSummary {
+            label,
+            programs: ratios.len(),
+            run_geomean: geomean(&ratios),
+            compile_geomean: geomean(&compile),
+            slowest: worst,
+        });
     }
     rows
 }
@@ -142,9 +160,14 @@ pub fn sightglass_markdown(run: &SightglassRun, svg_name: &str) -> String {
         run.iterations,
         run.wall_seconds / 60.0
     );
-    let _ = writeln!(md, "| group | programs | run time ratio (geomean) | compile time ratio (geomean) | slowest program (ratio) |");
+    let _ = writeln!(
+        md,
+        "| group | programs | run time ratio (geomean) | compile time ratio (geomean) | slowest program (ratio) |"
+    );
     let _ = writeln!(md, "|---|---:|---:|---:|---|");
-    for (label, n, run_g, comp_g, worst) in group_summary(run) {
+    for GroupSummary { label, programs: n, run_geomean: run_g, compile_geomean: comp_g, slowest: worst } in
+        group_summary(run)
+    {
         let _ = writeln!(
             md,
             "| {label} | {n} | {} | {} | {} |",
@@ -160,7 +183,8 @@ pub fn sightglass_markdown(run: &SightglassRun, svg_name: &str) -> String {
             continue;
         }
         let _ = writeln!(md, "#### {}\n", g.name());
-        let _ = writeln!(md, "| program | lucet | Wasmtime | ratio | lucetc compile | Wasmtime compile | compile ratio |");
+        let _ =
+            writeln!(md, "| program | lucet | Wasmtime | ratio | lucetc compile | Wasmtime compile | compile ratio |");
         let _ = writeln!(md, "|---|---:|---:|---:|---:|---:|---:|");
         for r in members {
             let name = r.name.trim_end_matches(".wasm");
@@ -222,8 +246,8 @@ pub fn ratio_chart_svg(run: &SightglassRun) -> String {
         Group::Libsodium => "#59a14f",
         Group::Other => "#f28e2b",
     };
-    for (label, _, g, _, _) in group_summary(run) {
-        if let Some(x) = g {
+    for GroupSummary { label, run_geomean, .. } in group_summary(run) {
+        if let Some(x) = run_geomean {
             rows.push((format!("geomean: {label}"), x, "#555555", true));
         }
     }
@@ -261,7 +285,8 @@ pub fn ratio_chart_svg(run: &SightglassRun) -> String {
         // 1.1 (the per-program limit) sits too close to 1.0 for a label of its own.
         if t != 1.1 {
             let _ = writeln!(s, r#"<text x="{x:.1}" y="{}" text-anchor="middle">{label}</text>"#, top - 12.0);
-            let _ = writeln!(s, r#"<text x="{x:.1}" y="{}" text-anchor="middle">{label}</text>"#, height - bottom + 16.0);
+            let _ =
+                writeln!(s, r#"<text x="{x:.1}" y="{}" text-anchor="middle">{label}</text>"#, height - bottom + 16.0);
         }
     }
     for (i, (name, ratio, fill, bold)) in rows.iter().enumerate() {
@@ -288,9 +313,8 @@ pub fn ratio_chart_svg(run: &SightglassRun) -> String {
         let _ = writeln!(s, r#"<text x="{tx:.1}" y="{:.1}">{ratio:.2}{clipped}</text>"#, y + row_h - 4.0);
     }
     let legend_y = height - 10.0;
-    for (i, (g, label)) in [(Group::Shootout, "shootout"), (Group::Libsodium, "libsodium"), (Group::Other, "others")]
-        .iter()
-        .enumerate()
+    for (i, (g, label)) in
+        [(Group::Shootout, "shootout"), (Group::Libsodium, "libsodium"), (Group::Other, "others")].iter().enumerate()
     {
         let x = label_w + i as f64 * 110.0;
         let _ = writeln!(s, r#"<rect x="{x}" y="{}" width="10" height="10" fill="{}"/>"#, legend_y - 9.0, color(*g));

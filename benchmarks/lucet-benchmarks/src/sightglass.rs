@@ -159,7 +159,10 @@ pub fn check_runnable(wasm: &[u8]) -> Result<(), String> {
         if let Ok(wasmparser::Payload::ImportSection(imports)) = payload {
             for import in imports.into_iter().flatten() {
                 if import.module != "wasi_snapshot_preview1" && import.module != "bench" {
-                    return Err(format!("imports {}.{}, which is neither WASI preview1 nor bench", import.module, import.name));
+                    return Err(format!(
+                        "imports {}.{}, which is neither WASI preview1 nor bench",
+                        import.module, import.name
+                    ));
                 }
             }
         }
@@ -174,7 +177,8 @@ pub fn scratch_copy(program: &Program) -> Result<tempfile::TempDir, String> {
         .prefix("lucet-bench-")
         .tempdir()
         .map_err(|e| format!("cannot create a scratch directory: {e}"))?;
-    let entries = std::fs::read_dir(program.dir()).map_err(|e| format!("cannot list {}: {e}", program.dir().display()))?;
+    let entries =
+        std::fs::read_dir(program.dir()).map_err(|e| format!("cannot list {}: {e}", program.dir().display()))?;
     for entry in entries.flatten() {
         let p = entry.path();
         let is_file = entry.file_type().map(|t| t.is_file()).unwrap_or(false);

@@ -35,7 +35,12 @@ fn target(group: &str) -> Option<f64> {
 
 /// The number in a group name such as `reset_16_dirty_pages`, for ordering.
 fn number_in(name: &str) -> u32 {
-    name.chars().skip_while(|c| !c.is_ascii_digit()).take_while(|c| c.is_ascii_digit()).collect::<String>().parse().unwrap_or(0)
+    name.chars()
+        .skip_while(|c| !c.is_ascii_digit())
+        .take_while(|c| c.is_ascii_digit())
+        .collect::<String>()
+        .parse()
+        .unwrap_or(0)
 }
 
 /// Mean time per iteration in seconds, from criterion's `new/estimates.json`.
@@ -43,7 +48,10 @@ fn estimate(dir: &Path) -> Option<f64> {
     let text = std::fs::read_to_string(dir.join("new/estimates.json")).ok()?;
     let v: serde_json::Value = serde_json::from_str(&text).ok()?;
     // A linear-sampling fit ("slope") is criterion's own headline figure when present.
-    let ns = v.get("slope").and_then(|s| s.get("point_estimate")).and_then(|x| x.as_f64())
+    let ns = v
+        .get("slope")
+        .and_then(|s| s.get("point_estimate"))
+        .and_then(|x| x.as_f64())
         .or_else(|| v.get("mean")?.get("point_estimate")?.as_f64())?;
     Some(ns * 1e-9)
 }
@@ -57,8 +65,9 @@ fn main() -> anyhow::Result<()> {
     let root = lucet_benchmarks::workspace_root();
     let dir = cli.criterion_dir.unwrap_or_else(|| root.join("target/criterion"));
     let mut groups: BTreeMap<String, BTreeMap<String, f64>> = BTreeMap::new();
-    let entries = std::fs::read_dir(&dir)
-        .with_context(|| format!("no criterion results in {}; run `cargo bench -p lucet-benchmarks` first", dir.display()))?;
+    let entries = std::fs::read_dir(&dir).with_context(|| {
+        format!("no criterion results in {}; run `cargo bench -p lucet-benchmarks` first", dir.display())
+    })?;
     for g in entries.flatten().filter(|e| e.path().is_dir()) {
         let name = g.file_name().to_string_lossy().into_owned();
         for f in std::fs::read_dir(g.path())?.flatten() {
@@ -109,7 +118,10 @@ fn main() -> anyhow::Result<()> {
             );
         }
         // Other Wasmtime variants, for context.
-        for (f, t) in funcs.iter().filter(|(f, _)| f.starts_with("wasmtime") && Some(f.as_str()) != reference.map(|r| r.0.as_str())) {
+        for (f, t) in funcs
+            .iter()
+            .filter(|(f, _)| f.starts_with("wasmtime") && Some(f.as_str()) != reference.map(|r| r.0.as_str()))
+        {
             let _ = writeln!(md, "| {label} | | `{f}` | | {} | | |", fmt_secs(t / div));
         }
     }

@@ -78,7 +78,8 @@ fn real_main() -> anyhow::Result<ExitCode> {
     let run: SightglassRun = match &cli.from_json {
         Some(path) => {
             let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-            serde_json::from_str(&text).with_context(|| format!("{} is not the JSON lucet-bench writes", path.display()))?
+            serde_json::from_str(&text)
+                .with_context(|| format!("{} is not the JSON lucet-bench writes", path.display()))?
         }
         None => {
             let iterations = cli.iterations.unwrap_or(if cli.quick { 1 } else { 5 });
@@ -131,7 +132,9 @@ fn print_summary(run: &SightglassRun) {
     for r in run.results.iter().filter(|r| r.failure.is_some()) {
         println!("  FAIL {}: {}", r.name, r.failure.as_deref().unwrap_or_default());
     }
-    for (label, n, run_g, comp_g, worst) in report::group_summary(run) {
+    for report::GroupSummary { label, programs: n, run_geomean: run_g, compile_geomean: comp_g, slowest: worst } in
+        report::group_summary(run)
+    {
         if n == 0 {
             continue;
         }
