@@ -265,13 +265,17 @@ pub(crate) unsafe extern "C" fn host_func_trampoline(ctx: *mut u8, values: *mut 
         // Arguments live on the stack for the usual handful of parameters: this runs on
         // every call from the guest.
         const INLINE: usize = 8;
-        let mut inline = [Val::I32(0); INLINE];
+        let mut inline: [Val; INLINE];
         let heap: Vec<Val>;
-        let args: &[Val] = if ctx.ty.params.len() <= INLINE {
+        let n_params = ctx.ty.params.len();
+        let args: &[Val] = if n_params == 0 {
+            &[]
+        } else if n_params <= INLINE {
+            inline = [Val::I32(0); INLINE];
             for ((a, t), s) in inline.iter_mut().zip(&ctx.ty.params).zip(slots.iter()) {
                 *a = Val::from_slot(*t, s);
             }
-            &inline[..ctx.ty.params.len()]
+            &inline[..n_params]
         } else {
             heap = ctx.ty.params.iter().zip(slots.iter()).map(|(t, s)| Val::from_slot(*t, s)).collect();
             &heap
