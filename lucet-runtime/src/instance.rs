@@ -27,6 +27,9 @@ use std::sync::{Arc, Weak};
 
 pub(crate) const HOST_PAGE: usize = crate::limits::HOST_PAGE_SIZE;
 const WASM_PAGE: u64 = crate::limits::WASM_PAGE_SIZE as u64;
+/// Calls with at most this many value slots (the larger of the parameter and result
+/// counts) keep them inside the instance.
+const INLINE_SLOTS: usize = 4;
 /// Tables never grow past this many elements, whatever their declared maximum.
 const MAX_TABLE_ELEMENTS: u64 = 10_000_000;
 
@@ -209,6 +212,12 @@ pub struct Instance {
     /// not allocate; a call never starts while another is in progress or yielded
     /// (`run` needs `&mut Instance`), so the buffer never moves under a running guest.
     values: Vec<[u8; VALUE_SLOT_SIZE]>,
+    /// Used instead of `values` by calls with at most `INLINE_SLOTS` slots (most calls),
+    /// so they need no allocation at all. The instance lives in an `Arc`, so this array
+    /// does not move while a guest uses it.
+    values_inline: [[u8; VALUE_SLOT_SIZE]; INLINE_SLOTS],
+    /// How many value slots the call in progress uses.
+    n_slots: usize,
     /// Stack limits replaced by the call in progress (see `set_stack_limits`).
     saved_limits: Vec<(*mut VmctxHeader, usize)>,
     pub(crate) heap_borrow: RefCell<()>,
@@ -348,8 +357,10 @@ impl InstanceBuilder {
                 state: State::Ready,
                 start_ran: false,
                 pending: None,
-                values: Vec::with_capacity(4),
-                saved_limits: Vec::with_capacity(1),
+                values: Vec::new(),
+                values_inline: [[0; VALUE_SLOT_SIZE]; INLINE_SLOTS],
+                n_slots: 0,
+                saved_limits: Vec::new(),
                 heap_borrow: RefCell::new(()),
                 embed_ctx: HashMap::new(),
                 me: me.clone(),
@@ -1032,15 +1043,23 @@ impl Instance {
                 self.check_funcref(a)?;
             }
         }
-        self.values.clear();
-        self.values.resize(n_slots, [0u8; VALUE_SLOT_SIZE]);
-        for (slot, a) in self.values.iter_mut().zip(args) {
+        self.n_slots = n_slots;
+        let values = if n_slots <= INLINE_SLOTS {
+            &mut self.values_inline[..n_slots]
+        } else {
+            self.values.clear();
+            self.values.resize(n_slots, [0u8; VALUE_SLOT_SIZE]);
+            &mut self.values[..]
+        };
+        values.fill([0u8; VALUE_SLOT_SIZE]);
+        for (slot, a) in values.iter_mut().zip(args) {
             *slot = a.to_slot();
         }
         // SAFETY: funcref of a valid function index, filled at instantiation.
         let fr = unsafe { *self.funcref_ptr(index) };
         self.pending = Some(Pending { type_index });
-        let entry = Entry { trampoline, vmctx: fr.vmctx, callee: fr.func_ptr, values: self.values.as_mut_ptr() };
+        let values = self.value_slots().as_mut_ptr();
+        let entry = Entry { trampoline, vmctx: fr.vmctx, callee: fr.func_ptr, values };
         if self.link_gen != LINK_GENERATION.load(Ordering::Relaxed) {
             self.relink();
         }
@@ -1091,6 +1110,15 @@ impl Instance {
     /// so their prologue checks must compare against our stack's limit. Returns the
     /// previous limits: when this run is nested in a hostcall of another run, that run's
     /// limits must be back in place when we return to it.
+    /// The value slots of the call in progress.
+    fn value_slots(&mut self) -> &mut [[u8; VALUE_SLOT_SIZE]] {
+        if self.n_slots <= INLINE_SLOTS {
+            &mut self.values_inline[..self.n_slots]
+        } else {
+            &mut self.values[..self.n_slots]
+        }
+    }
+
     fn set_stack_limits(&mut self) {
         let limit = self.slot.stack_bottom as usize + self.slot.limits().hostcall_reservation;
         self.saved_limits.clear();
@@ -1110,7 +1138,12 @@ impl Instance {
             GuestExit::Returned => {
                 let p = self.pending.take().expect("a call was pending");
                 let results = &self.module.module_data().types[p.type_index as usize].results;
-                let vals = results.iter().zip(&self.values).map(|(t, s)| Val::from_slot(*t, s)).collect();
+                let slots: &[[u8; VALUE_SLOT_SIZE]] = if self.n_slots <= INLINE_SLOTS {
+                    &self.values_inline[..self.n_slots]
+                } else {
+                    &self.values[..self.n_slots]
+                };
+                let vals = results.iter().zip(slots).map(|(t, s)| Val::from_slot(*t, s)).collect();
                 self.state = State::Ready;
                 Ok(RunResult::Returned(UntypedRetVal::new(vals)))
             }
