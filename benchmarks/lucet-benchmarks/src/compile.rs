@@ -1,10 +1,12 @@
 //! Compiling with a cache that remembers how long each compilation took.
 //!
 //! Compiling all of sightglass takes minutes, so artifacts are kept under
-//! `target/lucet-bench-cache`, keyed by the input, the settings and the build of the
-//! program doing the compiling (a rebuilt compiler must not reuse old output). Next to
-//! each artifact a `.seconds` file records the wall time of the compilation that made
-//! it, so a cached run still reports compile speed; `--recompile` measures afresh.
+//! `target/lucet-bench-cache`, in one subdirectory per build of the program doing the
+//! compiling (a rebuilt compiler must not reuse old output), keyed by the input and the
+//! settings. Next to each artifact a `.seconds` file records the wall time of the
+//! compilation that made it, so a cached run still reports compile speed;
+//! `--recompile` measures afresh. [`prune_other_builds`] removes the subdirectories of
+//! earlier builds.
 
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
@@ -40,6 +42,33 @@ fn build_identity() -> String {
         .unwrap_or_default()
 }
 
+/// The subdirectory of `cache_dir` holding this build's artifacts.
+fn build_dir(cache_dir: &Path) -> std::path::PathBuf {
+    cache_dir.join(format!("build-{}", &cache_key(&[build_identity().as_bytes()])[..16]))
+}
+
+/// Removes what earlier builds left in `cache_dir`: their subdirectories, once unused
+/// for an hour (a run of another build may still be reading a younger one), and files
+/// of the flat layout used before builds had subdirectories. Failures are ignored: the
+/// cache is only an optimisation.
+pub fn prune_other_builds(cache_dir: &Path) {
+    let ours = build_dir(cache_dir);
+    let Ok(entries) = std::fs::read_dir(cache_dir) else { return };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let is_dir = entry.file_type().map(|t| t.is_dir()).unwrap_or(false);
+        if is_dir && name.starts_with("build-") && path != ours {
+            let idle = entry.metadata().and_then(|m| m.modified()).ok().and_then(|t| t.elapsed().ok());
+            if idle.is_some_and(|d| d > Duration::from_secs(3600)) {
+                let _ = std::fs::remove_dir_all(&path);
+            }
+        } else if !is_dir && [".so", ".cwasm", ".seconds"].iter().any(|x| name.ends_with(x)) {
+            let _ = std::fs::remove_file(&path);
+        }
+    }
+}
+
 /// Hex SHA-256 of the parts, each length-prefixed so that no two lists collide.
 pub fn cache_key(parts: &[&[u8]]) -> String {
     let mut h = Sha256::new();
@@ -59,7 +88,8 @@ pub fn cached(
     recompile: bool,
     make: impl FnOnce(&Path) -> Result<(), String>,
 ) -> Result<Artifact, Error> {
-    let key = cache_key(&[key.as_bytes(), build_identity().as_bytes()]);
+    let dir = &build_dir(dir);
+    let key = cache_key(&[key.as_bytes()]);
     let path = dir.join(format!("{key}.{extension}"));
     let seconds_file = dir.join(format!("{key}.seconds"));
     if !recompile && path.exists() {

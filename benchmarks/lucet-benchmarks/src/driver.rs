@@ -87,6 +87,7 @@ pub fn run(opts: &Options) -> Result<SightglassRun, String> {
 
     let wasmtime = if opts.lucet_only { None } else { Some(WasmtimeRunner::new()?) };
 
+    compile::prune_other_builds(&opts.cache_dir);
     let mut results = Vec::new();
     for (n, program) in selected.iter().enumerate() {
         let wasm = match std::fs::read(&program.wasm) {

@@ -8,7 +8,9 @@ use lucet_benchmarks::sightglass;
 fn quick_sightglass_programs_run_under_lucet() {
     let opts = Options {
         sightglass_dir: sightglass::default_root(),
-        cache_dir: lucet_benchmarks::workspace_root().join("target/lucet-bench-cache"),
+        // Its own cache directory, so lucet-bench (another build) never prunes what a
+        // concurrent test run is using.
+        cache_dir: lucet_benchmarks::workspace_root().join("target/lucet-bench-smoke-cache"),
         iterations: 1,
         filters: Vec::new(),
         quick: true,
