@@ -77,6 +77,18 @@ pub struct Config {
     pub target_cpu: TargetCpu,
     pub reserved_size: u64,
     pub guard_size: u64,
+    /// Run Cranelift's IR verifier on every function before code generation. It
+    /// catches translator bugs early but costs a noticeable share of compile time,
+    /// so it is off unless asked for (`LUCETC_VERIFY=1` or `Lucetc::with_verifier`).
+    pub verify: bool,
+}
+
+/// Environment variable that turns the IR verifier on when set to `1`.
+const VERIFY_ENV: &str = "LUCETC_VERIFY";
+
+/// Whether `LUCETC_VERIFY` asks for the verifier.
+fn verify_from_env() -> bool {
+    std::env::var_os(VERIFY_ENV).is_some_and(|v| v == "1")
 }
 
 impl Default for Config {
@@ -86,6 +98,7 @@ impl Default for Config {
             target_cpu: TargetCpu::default(),
             reserved_size: DEFAULT_RESERVED_SIZE,
             guard_size: DEFAULT_GUARD_SIZE,
+            verify: verify_from_env(),
         }
     }
 }
@@ -150,7 +163,7 @@ impl Config {
         // shared object has no probestack symbol to call.
         set(&mut flags, "enable_probestack", "true")?;
         set(&mut flags, "probestack_strategy", "inline")?;
-        set(&mut flags, "enable_verifier", if cfg!(debug_assertions) { "true" } else { "false" })?;
+        set(&mut flags, "enable_verifier", if self.verify { "true" } else { "false" })?;
         // Frame pointers make guest frames visible to perf and gdb.
         set(&mut flags, "preserve_frame_pointers", "true")?;
         set(&mut flags, "unwind_info", "false")?;

@@ -127,6 +127,13 @@ impl Lucetc {
         self
     }
 
+    /// Runs Cranelift's IR verifier on every function (slower compiles; meant for
+    /// debugging the compiler). Off by default unless `LUCETC_VERIFY=1` is set.
+    pub fn with_verifier(mut self, verify: bool) -> Self {
+        self.config.verify = verify;
+        self
+    }
+
     /// The binary encoding of the module.
     pub fn wasm(&self) -> &[u8] {
         &self.wasm
