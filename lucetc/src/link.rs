@@ -32,13 +32,41 @@ pub fn write_bytes(out: &Path, bytes: &[u8]) -> Result<(), Error> {
     })
 }
 
+/// What `cc -shared -nostartfiles -Wl,-z,noexecstack` hands to GNU ld on x86-64
+/// Linux, minus the library directories (ld's built-in search path finds libm and
+/// libc), plus `-z defs` so that anything left unresolved sends us back to `cc`.
+const LD_ARGS: &[&str] = &[
+    "-shared",
+    "-m",
+    "elf_x86_64",
+    "--build-id",
+    "--eh-frame-hdr",
+    "--hash-style=gnu",
+    "--as-needed",
+    "-z",
+    "noexecstack",
+    "-z",
+    "defs",
+];
+
 /// Links `object` (the bytes of a relocatable object) into the shared object `out`.
 pub fn link_shared_object(object: &[u8], out: &Path) -> Result<(), Error> {
     let dir = tempfile::tempdir().map_err(|error| Error::Write { path: std::env::temp_dir(), error })?;
     let obj_path = dir.path().join("module.o");
     std::fs::write(&obj_path, object).map_err(|error| Error::Write { path: obj_path.clone(), error })?;
     write_atomically(out, |tmp| {
-        // `cc` knows where libm lives; libcalls cranelift emits (e.g. `fma`) resolve there.
+        // Calling `ld` directly saves the compiler driver and its `collect2` step,
+        // a sizeable share of compiling a small module. `-z defs` makes `ld` fail
+        // rather than leave a symbol unresolved (a libcall that lives somewhere other
+        // than libm or libc); `cc` then gets the job, as it also knows the
+        // toolchain's private library directories (libgcc).
+        let ld = Command::new("ld").args(LD_ARGS).arg("-o").arg(tmp).arg(&obj_path).args(["-lm", "-lc"]).output();
+        let ld = match ld {
+            Ok(output) if output.status.success() => return Ok(()),
+            Ok(output) => Some(output),
+            // Missing or not runnable: `cc` may still work.
+            Err(_) => None,
+        };
         // The object defines no entry point and needs no C runtime start files.
         let cc = Command::new("cc")
             .args(["-shared", "-nostartfiles", "-Wl,-z,noexecstack", "-o"])
@@ -46,16 +74,11 @@ pub fn link_shared_object(object: &[u8], out: &Path) -> Result<(), Error> {
             .arg(&obj_path)
             .arg("-lm")
             .output();
-        let output = match cc {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                match Command::new("ld").args(["-shared", "-z", "noexecstack", "-o"]).arg(tmp).arg(&obj_path).output() {
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(Error::NoLinker),
-                    other => other,
-                }
-            }
-            other => other,
-        }
-        .map_err(|error| Error::Write { path: out.to_path_buf(), error })?;
+        let output = match (cc, ld) {
+            (Err(e), Some(ld_output)) if e.kind() == std::io::ErrorKind::NotFound => ld_output,
+            (Err(e), None) if e.kind() == std::io::ErrorKind::NotFound => return Err(Error::NoLinker),
+            (cc, _) => cc.map_err(|error| Error::Write { path: out.to_path_buf(), error })?,
+        };
         if !output.status.success() {
             return Err(Error::Link {
                 output: out.to_path_buf(),
