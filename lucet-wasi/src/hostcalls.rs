@@ -112,76 +112,84 @@ fn write_filestat(m: &mut GuestMemory, out: u32, st: Filestat) -> WasiResult<()>
     m.write(out, &st)
 }
 
-fn read_subs(m: &GuestMemory, ptr: u32, n: u32) -> WasiResult<Vec<Sub>> {
-    let size = std::mem::size_of::<Subscription>() as u32;
+/// The two snapshots lay `subscription` out differently (snapshot 0's clock variant
+/// starts with an extra `identifier`), but the fields a poll needs have the same
+/// names and meaning, so one reader serves both.
+trait SubscriptionLayout: zerocopy::FromBytes {
+    /// The clock variant stored in the union bytes.
+    type Clock: zerocopy::FromBytes;
+    fn userdata(&self) -> u64;
+    fn tag(&self) -> u8;
+    fn union_bytes(&self) -> &[u8];
+    /// The clock's `(id, timeout, flags)`.
+    fn clock_fields(c: &Self::Clock) -> (u32, u64, u16);
+}
+
+macro_rules! subscription_layout {
+    ($($sub:ty => $clock:ty),* $(,)?) => {$(
+        impl SubscriptionLayout for $sub {
+            type Clock = $clock;
+            fn userdata(&self) -> u64 {
+                self.userdata
+            }
+            fn tag(&self) -> u8 {
+                self.tag
+            }
+            fn union_bytes(&self) -> &[u8] {
+                &self.u
+            }
+            fn clock_fields(c: &$clock) -> (u32, u64, u16) {
+                (c.id, c.timeout, c.flags)
+            }
+        }
+    )*};
+}
+
+subscription_layout! {
+    Subscription => SubscriptionClock,
+    SubscriptionV0 => SubscriptionClockV0,
+}
+
+fn read_subs_as<S: SubscriptionLayout>(m: &GuestMemory, ptr: u32, n: u32) -> WasiResult<Vec<Sub>> {
+    let size = std::mem::size_of::<S>() as u32;
     let mut subs = Vec::with_capacity(n as usize);
     for i in 0..n {
         let at = i
             .checked_mul(size)
             .and_then(|o| o.checked_add(ptr))
             .ok_or(Errno::FAULT)?;
-        let s: Subscription = m.read(at)?;
-        let kind = match s.tag {
+        let s: S = m.read(at)?;
+        let u = s.union_bytes();
+        let kind = match s.tag() {
             eventtype::CLOCK => {
-                let c = <SubscriptionClock as zerocopy::FromBytes>::read_from_prefix(&s.u)
+                let c = <S::Clock as zerocopy::FromBytes>::read_from_prefix(u)
                     .map_err(|_| Errno::FAULT)?
                     .0;
+                let (id, timeout, flags) = S::clock_fields(&c);
                 SubKind::Clock {
-                    id: c.id,
-                    timeout: c.timeout,
-                    abstime: c.flags & subclockflags::ABSTIME != 0,
+                    id,
+                    timeout,
+                    abstime: flags & subclockflags::ABSTIME != 0,
                 }
             }
-            eventtype::FD_READ => {
-                SubKind::Read(u32::from_le_bytes([s.u[0], s.u[1], s.u[2], s.u[3]]))
-            }
-            eventtype::FD_WRITE => {
-                SubKind::Write(u32::from_le_bytes([s.u[0], s.u[1], s.u[2], s.u[3]]))
-            }
+            eventtype::FD_READ => SubKind::Read(u32::from_le_bytes([u[0], u[1], u[2], u[3]])),
+            eventtype::FD_WRITE => SubKind::Write(u32::from_le_bytes([u[0], u[1], u[2], u[3]])),
             _ => SubKind::Bad,
         };
         subs.push(Sub {
-            userdata: s.userdata,
+            userdata: s.userdata(),
             kind,
         });
     }
     Ok(subs)
 }
 
+fn read_subs(m: &GuestMemory, ptr: u32, n: u32) -> WasiResult<Vec<Sub>> {
+    read_subs_as::<Subscription>(m, ptr, n)
+}
+
 fn read_subs_v0(m: &GuestMemory, ptr: u32, n: u32) -> WasiResult<Vec<Sub>> {
-    let size = std::mem::size_of::<SubscriptionV0>() as u32;
-    let mut subs = Vec::with_capacity(n as usize);
-    for i in 0..n {
-        let at = i
-            .checked_mul(size)
-            .and_then(|o| o.checked_add(ptr))
-            .ok_or(Errno::FAULT)?;
-        let s: SubscriptionV0 = m.read(at)?;
-        let kind = match s.tag {
-            eventtype::CLOCK => {
-                let c = <SubscriptionClockV0 as zerocopy::FromBytes>::read_from_prefix(&s.u)
-                    .map_err(|_| Errno::FAULT)?
-                    .0;
-                SubKind::Clock {
-                    id: c.id,
-                    timeout: c.timeout,
-                    abstime: c.flags & subclockflags::ABSTIME != 0,
-                }
-            }
-            eventtype::FD_READ => {
-                SubKind::Read(u32::from_le_bytes([s.u[0], s.u[1], s.u[2], s.u[3]]))
-            }
-            eventtype::FD_WRITE => {
-                SubKind::Write(u32::from_le_bytes([s.u[0], s.u[1], s.u[2], s.u[3]]))
-            }
-            _ => SubKind::Bad,
-        };
-        subs.push(Sub {
-            userdata: s.userdata,
-            kind,
-        });
-    }
-    Ok(subs)
+    read_subs_as::<SubscriptionV0>(m, ptr, n)
 }
 
 fn write_events(m: &mut GuestMemory, out: u32, nevents: u32, events: &[Event]) -> WasiResult<()> {
