@@ -289,23 +289,28 @@ impl WasiCtx {
     }
 
     pub(crate) fn fd_datasync(&self, fd: u32) -> WasiResult<()> {
+        self.sync_fd(fd, rights::FD_DATASYNC, |f| rustix::fs::fdatasync(f))
+    }
+
+    /// `fd_sync` and `fd_datasync` differ only in how much the kernel writes out;
+    /// both apply to files and directories alike.
+    fn sync_fd(
+        &self,
+        fd: u32,
+        required: u64,
+        op: impl Fn(std::os::fd::BorrowedFd<'_>) -> rustix::io::Result<()>,
+    ) -> WasiResult<()> {
         let d = self.desc(fd)?;
-        check(d, rights::FD_DATASYNC)?;
+        check(d, required)?;
         match &d.kind {
-            Kind::File(f) => Ok(rustix::fs::fdatasync(f.as_fd())?),
-            Kind::Dir(ds) => Ok(rustix::fs::fdatasync(ds.dir.as_fd())?),
+            Kind::File(f) => Ok(op(f.as_fd())?),
+            Kind::Dir(ds) => Ok(op(ds.dir.as_fd())?),
             _ => Err(Errno::INVAL),
         }
     }
 
     pub(crate) fn fd_sync(&self, fd: u32) -> WasiResult<()> {
-        let d = self.desc(fd)?;
-        check(d, rights::FD_SYNC)?;
-        match &d.kind {
-            Kind::File(f) => Ok(rustix::fs::fsync(f.as_fd())?),
-            Kind::Dir(ds) => Ok(rustix::fs::fsync(ds.dir.as_fd())?),
-            _ => Err(Errno::INVAL),
-        }
+        self.sync_fd(fd, rights::FD_SYNC, |f| rustix::fs::fsync(f))
     }
 
     pub(crate) fn fd_fdstat_get(&self, m: &mut GuestMemory, fd: u32, out: u32) -> WasiResult<()> {
@@ -769,17 +774,7 @@ impl WasiCtx {
             } else {
                 ds.dir.open_dir_nofollow(path)?
             };
-            let d = Descriptor {
-                kind: Kind::Dir(DirState {
-                    dir,
-                    preopen: None,
-                    readdir_cache: None,
-                }),
-                rights_base: base & rights::DIR_BASE,
-                rights_inheriting: inheriting,
-                stream_flags: 0,
-            };
-            return self.insert(d);
+            return self.insert(opened_dir(dir, base, inheriting));
         }
 
         let read = base & (rights::FD_READ | rights::FD_READDIR) != 0;
@@ -843,16 +838,7 @@ impl WasiCtx {
         let is_dir = file.metadata().map(|m| m.is_dir()).unwrap_or(false);
         let d = if is_dir {
             let dir = Dir::from_std_file(file.into_std());
-            Descriptor {
-                kind: Kind::Dir(DirState {
-                    dir,
-                    preopen: None,
-                    readdir_cache: None,
-                }),
-                rights_base: base & rights::DIR_BASE,
-                rights_inheriting: inheriting,
-                stream_flags: 0,
-            }
+            opened_dir(dir, base, inheriting)
         } else {
             Descriptor {
                 kind: Kind::File(file),
@@ -1142,6 +1128,21 @@ impl WasiCtx {
     pub(crate) fn not_a_socket(&self, fd: u32) -> WasiResult<()> {
         self.desc(fd)?;
         Err(Errno::NOTSOCK)
+    }
+}
+
+/// A directory that `path_open` opened: its rights are capped to what directories
+/// support, whichever way it was opened.
+fn opened_dir(dir: Dir, base: u64, inheriting: u64) -> Descriptor {
+    Descriptor {
+        kind: Kind::Dir(DirState {
+            dir,
+            preopen: None,
+            readdir_cache: None,
+        }),
+        rights_base: base & rights::DIR_BASE,
+        rights_inheriting: inheriting,
+        stream_flags: 0,
     }
 }
 
