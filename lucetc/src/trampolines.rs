@@ -32,14 +32,8 @@ pub fn host_to_wasm(type_index: u32, ty: &FuncType) -> ir::Function {
     let mut func = ir::Function::with_name_signature(UserFuncName::user(TRAMPOLINE_NAMESPACE, type_index), sig);
     let mut fctx = FunctionBuilderContext::new();
     let mut b = FunctionBuilder::new(&mut func, &mut fctx);
-    let block = b.create_block();
-    b.append_block_params_for_function_params(block);
-    b.switch_to_block(block);
-    b.seal_block(block);
-    let (vmctx, callee, values) = {
-        let p = b.block_params(block);
-        (p[0], p[1], p[2])
-    };
+    let p = entry_params(&mut b);
+    let (vmctx, callee, values) = (p[0], p[1], p[2]);
     let mut args = vec![vmctx];
     for (i, t) in ty.params.iter().enumerate() {
         args.push(b.ins().load(clif_type(*t), value_flags(), values, slot_offset(i)));
@@ -62,11 +56,7 @@ pub fn wasm_to_host(type_index: u32, ty: &FuncType) -> ir::Function {
     let mut func = ir::Function::with_name_signature(UserFuncName::user(ADAPTER_NAMESPACE, type_index), wasm_signature(ty));
     let mut fctx = FunctionBuilderContext::new();
     let mut b = FunctionBuilder::new(&mut func, &mut fctx);
-    let block = b.create_block();
-    b.append_block_params_for_function_params(block);
-    b.switch_to_block(block);
-    b.seal_block(block);
-    let params = b.block_params(block).to_vec();
+    let params = entry_params(&mut b);
     let ctx = params[0];
     let slots = ty.params.len().max(ty.results.len()).max(1);
     let slot = b.create_sized_stack_slot(StackSlotData::new(
@@ -107,14 +97,19 @@ pub fn tail_entry(entry_id: u32, ty: &FuncType, body_id: u32, body_sig: Signatur
     });
     let mut fctx = FunctionBuilderContext::new();
     let mut b = FunctionBuilder::new(&mut func, &mut fctx);
-    let block = b.create_block();
-    b.append_block_params_for_function_params(block);
-    b.switch_to_block(block);
-    b.seal_block(block);
-    let args = b.block_params(block).to_vec();
+    let args = entry_params(&mut b);
     let call = b.ins().call(body, &args);
     let results = b.inst_results(call).to_vec();
     b.ins().return_(&results);
     b.finalize();
     func
+}
+
+/// Starts the single block of a straight-line function and returns its parameters.
+fn entry_params(b: &mut FunctionBuilder) -> Vec<ir::Value> {
+    let block = b.create_block();
+    b.append_block_params_for_function_params(block);
+    b.switch_to_block(block);
+    b.seal_block(block);
+    b.block_params(block).to_vec()
 }

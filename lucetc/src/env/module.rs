@@ -63,15 +63,7 @@ pub fn wasm2_features() -> WasmFeatures {
 /// The WebAssembly features lucetc accepts by default: Wasm 2.0 and the later proposals that
 /// cranelift-wasm 0.112 translates.
 pub fn wasm_features() -> WasmFeatures {
-    WasmFeatures::FLOATS
-        | WasmFeatures::GC_TYPES
-        | WasmFeatures::MUTABLE_GLOBAL
-        | WasmFeatures::SATURATING_FLOAT_TO_INT
-        | WasmFeatures::SIGN_EXTENSION
-        | WasmFeatures::MULTI_VALUE
-        | WasmFeatures::BULK_MEMORY
-        | WasmFeatures::REFERENCE_TYPES
-        | WasmFeatures::SIMD
+    wasm2_features()
         | WasmFeatures::RELAXED_SIMD
         | WasmFeatures::TAIL_CALL
         | WasmFeatures::EXTENDED_CONST
