@@ -8,8 +8,9 @@
 //! reach the per-instance context ("vmctx"), and compiled in parallel (`compile`). A
 //! host-to-wasm trampoline and a wasm-to-host adapter are generated for every function
 //! type (`trampolines`). Everything is written to a relocatable object together with the
-//! serialized metadata and the exported `lucet_module` descriptor (`emit`), which the
-//! system C compiler then links into a `.so` (`link`).
+//! serialized metadata and the exported `lucet_module` descriptor (`emit`), which is
+//! then linked into a `.so` in-process (`shared_object`), or by the system linker on
+//! request (`link`).
 //!
 //! Start at [`Lucetc`]. The layout of the output is specified by the `lucet-module`
 //! crate, which the runtime shares.
@@ -21,11 +22,13 @@ mod emit;
 mod env;
 mod error;
 mod link;
+mod shared_object;
 mod trampolines;
 
 pub use config::{parse_size, OptLevel, TargetCpu, DEFAULT_GUARD_SIZE, DEFAULT_RESERVED_SIZE};
 pub use env::module::{wasm2_features, wasm_features};
 pub use error::Error;
+pub use link::Linker;
 pub use wasmparser::WasmFeatures;
 
 use compile::{compile_clif, guarded};
@@ -48,6 +51,7 @@ pub struct Lucetc {
     wasm: Vec<u8>,
     features: WasmFeatures,
     config: Config,
+    linker: Linker,
 }
 
 impl std::fmt::Debug for Lucetc {
@@ -57,6 +61,7 @@ impl std::fmt::Debug for Lucetc {
             .field("wasm_len", &self.wasm.len())
             .field("features", &self.features)
             .field("config", &self.config)
+            .field("linker", &self.linker)
             .finish()
     }
 }
@@ -101,7 +106,7 @@ impl Lucetc {
             wasmparser::Validator::new_with_features(features).validate_all(&wasm)?;
             Ok(wasm)
         })?;
-        Ok(Lucetc { wasm, features, config: Config::default() })
+        Ok(Lucetc { wasm, features, config: Config::default(), linker: Linker::default() })
     }
 
     pub fn with_opt_level(mut self, opt_level: OptLevel) -> Self {
@@ -134,6 +139,13 @@ impl Lucetc {
         self
     }
 
+    /// How [`Lucetc::shared_object_file`] links: in-process ([`Linker::Builtin`], the
+    /// default) or with the system's `ld`/`cc` ([`Linker::System`]).
+    pub fn with_linker(mut self, linker: Linker) -> Self {
+        self.linker = linker;
+        self
+    }
+
     /// The binary encoding of the module.
     pub fn wasm(&self) -> &[u8] {
         &self.wasm
@@ -142,7 +154,7 @@ impl Lucetc {
     /// Compiles and links the module into the shared object `out`.
     pub fn shared_object_file(&self, out: impl AsRef<Path>) -> Result<(), Error> {
         let object = self.object_bytes()?;
-        link::link_shared_object(&object, out.as_ref())
+        link::link_shared_object(&object, out.as_ref(), self.linker)
     }
 
     /// Compiles the module into the relocatable object `out` (what would be linked).
