@@ -6,16 +6,10 @@ pub enum Error {
     // The I/O error is part of the message rather than a `source`, so that error
     // chains printed in full do not repeat it.
     #[error("cannot read {}: {error}", path.display())]
-    Read {
-        path: PathBuf,
-        error: std::io::Error,
-    },
+    Read { path: PathBuf, error: std::io::Error },
 
     #[error("cannot write {}: {error}", path.display())]
-    Write {
-        path: PathBuf,
-        error: std::io::Error,
-    },
+    Write { path: PathBuf, error: std::io::Error },
 
     /// The input is not a well-formed, valid WebAssembly module.
     #[error("invalid WebAssembly at byte offset {offset:#x}: {message}")]
@@ -23,11 +17,7 @@ pub enum Error {
 
     /// The input looked like WebAssembly text but did not parse.
     #[error("invalid WebAssembly text at line {line}, column {column}: {message}")]
-    InvalidWat {
-        line: usize,
-        column: usize,
-        message: String,
-    },
+    InvalidWat { line: usize, column: usize, message: String },
 
     /// The module is valid but uses something this compiler cannot translate.
     #[error("unsupported WebAssembly feature: {0}")]
@@ -61,11 +51,7 @@ pub enum Error {
     NoLinker,
 
     #[error("linking {} failed ({status}): {stderr}", output.display())]
-    Link {
-        output: PathBuf,
-        status: String,
-        stderr: String,
-    },
+    Link { output: PathBuf, status: String, stderr: String },
 
     /// A bug in lucetc or one of its code generation libraries; the input was fine.
     #[error("internal compiler error: {0}; please report this together with the input module")]
@@ -74,10 +60,7 @@ pub enum Error {
 
 impl From<wasmparser::BinaryReaderError> for Error {
     fn from(e: wasmparser::BinaryReaderError) -> Error {
-        Error::InvalidWasm {
-            offset: e.offset(),
-            message: e.message().to_string(),
-        }
+        Error::InvalidWasm { offset: e.offset(), message: e.message().to_string() }
     }
 }
 

@@ -8,18 +8,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Runs `fill` on a temporary path next to `out`, then renames it over `out`.
-pub fn write_atomically(
-    out: &Path,
-    fill: impl FnOnce(&Path) -> Result<(), Error>,
-) -> Result<(), Error> {
+pub fn write_atomically(out: &Path, fill: impl FnOnce(&Path) -> Result<(), Error>) -> Result<(), Error> {
     let dir = match out.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    let write_err = |error| Error::Write {
-        path: out.to_path_buf(),
-        error,
-    };
+    let write_err = |error| Error::Write { path: out.to_path_buf(), error };
     let tmp = tempfile::Builder::new()
         .prefix(".lucetc-")
         .suffix(".tmp")
@@ -34,14 +28,8 @@ pub fn write_atomically(
 
 pub fn write_bytes(out: &Path, bytes: &[u8]) -> Result<(), Error> {
     write_atomically(out, |tmp| {
-        let mut f = std::fs::File::create(tmp).map_err(|error| Error::Write {
-            path: out.to_path_buf(),
-            error,
-        })?;
-        f.write_all(bytes).map_err(|error| Error::Write {
-            path: out.to_path_buf(),
-            error,
-        })
+        let mut f = std::fs::File::create(tmp).map_err(|error| Error::Write { path: out.to_path_buf(), error })?;
+        f.write_all(bytes).map_err(|error| Error::Write { path: out.to_path_buf(), error })
     })
 }
 
@@ -82,28 +70,16 @@ pub fn link_shared_object(object: &[u8], out: &Path, linker: Linker) -> Result<(
 }
 
 fn link_with_system(object: &[u8], out: &Path) -> Result<(), Error> {
-    let dir = tempfile::tempdir().map_err(|error| Error::Write {
-        path: std::env::temp_dir(),
-        error,
-    })?;
+    let dir = tempfile::tempdir().map_err(|error| Error::Write { path: std::env::temp_dir(), error })?;
     let obj_path = dir.path().join("module.o");
-    std::fs::write(&obj_path, object).map_err(|error| Error::Write {
-        path: obj_path.clone(),
-        error,
-    })?;
+    std::fs::write(&obj_path, object).map_err(|error| Error::Write { path: obj_path.clone(), error })?;
     write_atomically(out, |tmp| {
         // Calling `ld` directly saves the compiler driver and its `collect2` step,
         // a sizeable share of compiling a small module. `-z defs` makes `ld` fail
         // rather than leave a symbol unresolved (a libcall that lives somewhere other
         // than libm or libc); `cc` then gets the job, as it also knows the
         // toolchain's private library directories (libgcc).
-        let ld = Command::new("ld")
-            .args(LD_ARGS)
-            .arg("-o")
-            .arg(tmp)
-            .arg(&obj_path)
-            .args(["-lm", "-lc"])
-            .output();
+        let ld = Command::new("ld").args(LD_ARGS).arg("-o").arg(tmp).arg(&obj_path).args(["-lm", "-lc"]).output();
         let ld = match ld {
             Ok(output) if output.status.success() => return Ok(()),
             Ok(output) => Some(output),
@@ -119,13 +95,8 @@ fn link_with_system(object: &[u8], out: &Path) -> Result<(), Error> {
             .output();
         let output = match (cc, ld) {
             (Err(e), Some(ld_output)) if e.kind() == std::io::ErrorKind::NotFound => ld_output,
-            (Err(e), None) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(Error::NoLinker)
-            }
-            (cc, _) => cc.map_err(|error| Error::Write {
-                path: out.to_path_buf(),
-                error,
-            })?,
+            (Err(e), None) if e.kind() == std::io::ErrorKind::NotFound => return Err(Error::NoLinker),
+            (cc, _) => cc.map_err(|error| Error::Write { path: out.to_path_buf(), error })?,
         };
         if !output.status.success() {
             return Err(Error::Link {

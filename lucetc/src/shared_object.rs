@@ -25,9 +25,7 @@
 use crate::error::Error;
 use object::elf;
 use object::read::elf::{FileHeader as _, SectionHeader as _, Sym as _};
-use object::write::elf::{
-    FileHeader, ProgramHeader, Rel, SectionHeader, SectionIndex, Sym, Writer,
-};
+use object::write::elf::{FileHeader, ProgramHeader, Rel, SectionHeader, SectionIndex, Sym, Writer};
 use object::write::StringId;
 use object::Endianness;
 use std::collections::HashMap;
@@ -196,10 +194,7 @@ fn reloc_name(r_type: u32) -> String {
 fn is_got_reloc(r_type: u32) -> bool {
     matches!(
         r_type,
-        elf::R_X86_64_GOTPCREL
-            | elf::R_X86_64_GOTPCRELX
-            | elf::R_X86_64_REX_GOTPCRELX
-            | elf::R_X86_64_GOTPCREL64
+        elf::R_X86_64_GOTPCREL | elf::R_X86_64_GOTPCRELX | elf::R_X86_64_REX_GOTPCRELX | elf::R_X86_64_GOTPCREL64
     )
 }
 
@@ -218,9 +213,7 @@ fn parse(object: &[u8]) -> Result<Input<'_>, Error> {
         || header.e_machine(endian) != elf::EM_X86_64
         || header.e_type(endian) != elf::ET_REL
     {
-        return Err(fail(
-            "the object file is not an x86-64 little-endian relocatable ELF object",
-        ));
+        return Err(fail("the object file is not an x86-64 little-endian relocatable ELF object"));
     }
     let table = header.sections(endian, object).map_err(malformed)?;
     let mut sections = Vec::new();
@@ -231,26 +224,20 @@ fn parse(object: &[u8]) -> Result<Input<'_>, Error> {
         let flags = sh.sh_flags(endian);
         let sh_type = sh.sh_type(endian);
         if name == b".note.GNU-stack" && flags & u64::from(elf::SHF_EXECINSTR) != 0 {
-            return Err(fail(
-                "the object asks for an executable stack, which lucet modules never get",
-            ));
+            return Err(fail("the object asks for an executable stack, which lucet modules never get"));
         }
         if flags & u64::from(elf::SHF_ALLOC) == 0 {
             continue;
         }
         let shown = String::from_utf8_lossy(name);
         if flags & u64::from(elf::SHF_TLS) != 0 {
-            return Err(fail(format!(
-                "section `{shown}` holds thread-local data, which is not supported"
-            )));
+            return Err(fail(format!("section `{shown}` holds thread-local data, which is not supported")));
         }
         let exec = flags & u64::from(elf::SHF_EXECINSTR) != 0;
         let write = flags & u64::from(elf::SHF_WRITE) != 0;
         let class = match (exec, write, sh_type) {
             (true, true, _) => {
-                return Err(fail(format!(
-                    "section `{shown}` is both writable and executable"
-                )));
+                return Err(fail(format!("section `{shown}` is both writable and executable")));
             }
             (_, _, elf::SHT_PROGBITS | elf::SHT_NOTE | elf::SHT_X86_64_UNWIND) => {
                 if exec {
@@ -276,9 +263,7 @@ fn parse(object: &[u8]) -> Result<Input<'_>, Error> {
                 )));
             }
             _ => {
-                return Err(fail(format!(
-                    "section `{shown}` has the unsupported section type {sh_type:#x}"
-                )));
+                return Err(fail(format!("section `{shown}` has the unsupported section type {sh_type:#x}")));
             }
         };
         let size = sh.sh_size(endian);
@@ -291,11 +276,7 @@ fn parse(object: &[u8]) -> Result<Input<'_>, Error> {
         sections.push(Section {
             name,
             class,
-            sh_type: if sh_type == elf::SHT_NOBITS && class != Class::Bss {
-                elf::SHT_PROGBITS
-            } else {
-                sh_type
-            },
+            sh_type: if sh_type == elf::SHT_NOBITS && class != Class::Bss { elf::SHT_PROGBITS } else { sh_type },
             sh_flags: flags & !u64::from(elf::SHF_INFO_LINK | elf::SHF_GROUP),
             sh_entsize: sh.sh_entsize(endian),
             align: sh.sh_addralign(endian).max(1),
@@ -307,9 +288,7 @@ fn parse(object: &[u8]) -> Result<Input<'_>, Error> {
         });
     }
 
-    let symtab = table
-        .symbols(endian, object, elf::SHT_SYMTAB)
-        .map_err(malformed)?;
+    let symtab = table.symbols(endian, object, elf::SHT_SYMTAB).map_err(malformed)?;
     let mut symbols = Vec::with_capacity(symtab.len());
     let mut next_dynsym = 1;
     for (index, sym) in symtab.enumerate() {
@@ -329,15 +308,9 @@ fn parse(object: &[u8]) -> Result<Input<'_>, Error> {
                 String::from_utf8_lossy(name)
             )));
         } else {
-            match symtab
-                .symbol_section(endian, sym, index)
-                .map_err(malformed)?
-            {
+            match symtab.symbol_section(endian, sym, index).map_err(malformed)? {
                 Some(section) => match loaded.get(section.0).copied().flatten() {
-                    Some(section) => Target::Defined {
-                        section,
-                        value: sym.st_value(endian),
-                    },
+                    Some(section) => Target::Defined { section, value: sym.st_value(endian) },
                     None => Target::NotLoaded,
                 },
                 None => Target::NotLoaded,
@@ -368,9 +341,7 @@ fn parse(object: &[u8]) -> Result<Input<'_>, Error> {
         if sh.sh_type(endian) == elf::SHT_REL {
             let target = sh.sh_info(endian) as usize;
             if loaded.get(target).copied().flatten().is_some() {
-                return Err(fail(
-                    "the object uses REL relocations; x86-64 objects carry RELA relocations",
-                ));
+                return Err(fail("the object uses REL relocations; x86-64 objects carry RELA relocations"));
             }
             continue;
         }
@@ -382,16 +353,12 @@ fn parse(object: &[u8]) -> Result<Input<'_>, Error> {
             continue;
         };
         if link != symtab.section() {
-            return Err(fail(
-                "a relocation section refers to a symbol table other than `.symtab`",
-            ));
+            return Err(fail("a relocation section refers to a symbol table other than `.symtab`"));
         }
         for r in rela {
             let symbol = r.r_sym(endian, false);
             if symbol as usize >= symbols.len() {
-                return Err(Error::Internal(format!(
-                    "a relocation refers to symbol {symbol}, which does not exist"
-                )));
+                return Err(Error::Internal(format!("a relocation refers to symbol {symbol}, which does not exist")));
             }
             relocs.push(Reloc {
                 section,
@@ -402,11 +369,7 @@ fn parse(object: &[u8]) -> Result<Input<'_>, Error> {
             });
         }
     }
-    Ok(Input {
-        sections,
-        symbols,
-        relocs,
-    })
+    Ok(Input { sections, symbols, relocs })
 }
 
 /// The references that need a GOT slot or a call stub, and how many dynamic
@@ -529,18 +492,13 @@ fn align_up(value: u64, align: u64) -> u64 {
 
 fn put(section: &mut Section, offset: u64, bytes: &[u8], what: &str) -> Result<(), Error> {
     let start = offset as usize;
-    let end = start
-        .checked_add(bytes.len())
-        .filter(|&e| e as u64 <= section.size);
+    let end = start.checked_add(bytes.len()).filter(|&e| e as u64 <= section.size);
     match end {
         Some(end) if section.class != Class::Bss => {
             section.data[start..end].copy_from_slice(bytes);
             Ok(())
         }
-        Some(_) => Err(fail(format!(
-            "{what} patches section `{}`, which has no file contents",
-            section.shown()
-        ))),
+        Some(_) => Err(fail(format!("{what} patches section `{}`, which has no file contents", section.shown()))),
         None => Err(Error::Internal(format!(
             "{what} at offset {offset:#x} lies outside section `{}` ({:#x} bytes)",
             section.shown(),
@@ -555,11 +513,8 @@ pub fn link(object: &[u8]) -> Result<Vec<u8>, Error> {
     let mut input = parse(object)?;
     let plan = Plan::new(&input)?;
     // Names that exist only in the output; they must outlive the writer.
-    let stub_names: Vec<Vec<u8>> = plan
-        .stubs
-        .iter()
-        .map(|&s| [input.symbols[s as usize].name, b"@plt"].concat())
-        .collect();
+    let stub_names: Vec<Vec<u8>> =
+        plan.stubs.iter().map(|&s| [input.symbols[s as usize].name, b"@plt"].concat()).collect();
     let mut out = Vec::new();
     write(&mut input, &plan, &stub_names, &mut out)?;
     Ok(out)
@@ -571,28 +526,13 @@ fn stays_global(s: &InputSymbol) -> bool {
     s.is_exported() || (s.is_global() && matches!(s.target, Target::Undefined { .. }))
 }
 
-fn write<'a>(
-    input: &mut Input<'a>,
-    plan: &Plan,
-    stub_names: &'a [Vec<u8>],
-    out: &'a mut Vec<u8>,
-) -> Result<(), Error> {
-    let by_class = |c: Class| -> Vec<usize> {
-        (0..input.sections.len())
-            .filter(|&i| input.sections[i].class == c)
-            .collect()
-    };
-    let (ro, code, data, bss) = (
-        by_class(Class::ReadOnly),
-        by_class(Class::Code),
-        by_class(Class::Data),
-        by_class(Class::Bss),
-    );
+fn write<'a>(input: &mut Input<'a>, plan: &Plan, stub_names: &'a [Vec<u8>], out: &'a mut Vec<u8>) -> Result<(), Error> {
+    let by_class =
+        |c: Class| -> Vec<usize> { (0..input.sections.len()).filter(|&i| input.sections[i].class == c).collect() };
+    let (ro, code, data, bss) =
+        (by_class(Class::ReadOnly), by_class(Class::Code), by_class(Class::Data), by_class(Class::Bss));
     let has_code = !code.is_empty() || !plan.stubs.is_empty();
-    let has_undefined = input
-        .symbols
-        .iter()
-        .any(|s| matches!(s.target, Target::Undefined { .. }));
+    let has_undefined = input.symbols.iter().any(|s| matches!(s.target, Target::Undefined { .. }));
     let n_dynrel = plan.relative + plan.symbolic;
     // LOAD (read-only), LOAD (code) if any, LOAD (writable), DYNAMIC, GNU_RELRO, GNU_STACK.
     let n_phdr = 5 + u32::from(has_code);
@@ -621,16 +561,8 @@ fn write<'a>(
     };
     reserve_index(&mut w, &ro);
     reserve_index(&mut w, &code);
-    let plt = if plan.stubs.is_empty() {
-        None
-    } else {
-        Some((w.add_section_name(b".plt"), w.reserve_section_index()))
-    };
-    let got = if plan.got.is_empty() {
-        None
-    } else {
-        Some((w.add_section_name(b".got"), w.reserve_section_index()))
-    };
+    let plt = if plan.stubs.is_empty() { None } else { Some((w.add_section_name(b".plt"), w.reserve_section_index())) };
+    let got = if plan.got.is_empty() { None } else { Some((w.add_section_name(b".got"), w.reserve_section_index())) };
     w.reserve_dynamic_section_index();
     reserve_index(&mut w, &data);
     reserve_index(&mut w, &bss);
@@ -640,14 +572,10 @@ fn write<'a>(
 
     // `.dynsym`: the undefined symbols first, in the order their indices were handed
     // out while parsing, then the exported ones.
-    let needed: Vec<StringId> = if has_undefined {
-        NEEDED.iter().map(|n| w.add_dynamic_string(n)).collect()
-    } else {
-        Vec::new()
-    };
-    let mut dynsyms: Vec<usize> = (0..input.symbols.len())
-        .filter(|&i| matches!(input.symbols[i].target, Target::Undefined { .. }))
-        .collect();
+    let needed: Vec<StringId> =
+        if has_undefined { NEEDED.iter().map(|n| w.add_dynamic_string(n)).collect() } else { Vec::new() };
+    let mut dynsyms: Vec<usize> =
+        (0..input.symbols.len()).filter(|&i| matches!(input.symbols[i].target, Target::Undefined { .. })).collect();
     dynsyms.extend((0..input.symbols.len()).filter(|&i| input.symbols[i].is_exported()));
     let mut dynsym_names = Vec::with_capacity(dynsyms.len());
     for &i in &dynsyms {
@@ -659,16 +587,12 @@ fn write<'a>(
     // `.symtab`: locals, then the call stubs (also local), then globals. Section
     // symbols are left out, as linkers do.
     let keep = |s: &InputSymbol| {
-        s.st_info & 0xf != elf::STT_SECTION
-            && !matches!(s.target, Target::NotLoaded)
-            && !s.name.is_empty()
+        s.st_info & 0xf != elf::STT_SECTION && !matches!(s.target, Target::NotLoaded) && !s.name.is_empty()
     };
-    let locals: Vec<usize> = (1..input.symbols.len())
-        .filter(|&i| keep(&input.symbols[i]) && !stays_global(&input.symbols[i]))
-        .collect();
-    let globals: Vec<usize> = (1..input.symbols.len())
-        .filter(|&i| keep(&input.symbols[i]) && stays_global(&input.symbols[i]))
-        .collect();
+    let locals: Vec<usize> =
+        (1..input.symbols.len()).filter(|&i| keep(&input.symbols[i]) && !stays_global(&input.symbols[i])).collect();
+    let globals: Vec<usize> =
+        (1..input.symbols.len()).filter(|&i| keep(&input.symbols[i]) && stays_global(&input.symbols[i])).collect();
     let mut symtab_names = HashMap::new();
     for &i in &locals {
         symtab_names.insert(i, w.add_string(input.symbols[i].name));
@@ -699,11 +623,7 @@ fn write<'a>(
     let dynsym_addr = w.reserve_dynsym() as u64;
     let dynstr_addr = w.reserve_dynstr() as u64;
     let dynstr_len = w.dynstr_len() as u64;
-    let rela_addr = if n_dynrel > 0 {
-        w.reserve_relocations(n_dynrel, true) as u64
-    } else {
-        0
-    };
+    let rela_addr = if n_dynrel > 0 { w.reserve_relocations(n_dynrel, true) as u64 } else { 0 };
     let mut place = |w: &mut Writer<'a>, list: &[usize]| {
         for &i in list {
             let s = &mut input.sections[i];
@@ -725,19 +645,8 @@ fn write<'a>(
 
     let rw_start = align_up(text_end, PAGE);
     w.reserve_until(rw_start as usize);
-    let got_addr = if plan.got.is_empty() {
-        0
-    } else {
-        w.reserve(plan.got.len() * GOT_ENTRY as usize, 8) as u64
-    };
-    let n_dynamic = needed.len()
-        + 5
-        + if n_dynrel > 0 {
-            3 + usize::from(plan.relative > 0)
-        } else {
-            0
-        }
-        + 1;
+    let got_addr = if plan.got.is_empty() { 0 } else { w.reserve(plan.got.len() * GOT_ENTRY as usize, 8) as u64 };
+    let n_dynamic = needed.len() + 5 + if n_dynrel > 0 { 3 + usize::from(plan.relative > 0) } else { 0 } + 1;
     let dynamic_addr = w.reserve_dynamic(n_dynamic) as u64;
     // Whole pages, so that protecting them after relocation leaves the data alone.
     let relro_end = align_up(w.reserved_len() as u64, PAGE);
@@ -788,12 +697,7 @@ fn write<'a>(
             elf::R_X86_64_NONE => {}
             elf::R_X86_64_64 => match target {
                 Target::Undefined { dynsym } => {
-                    symbolic.push(Rel {
-                        r_offset: p,
-                        r_sym: dynsym,
-                        r_type: elf::R_X86_64_64,
-                        r_addend: r.addend,
-                    });
+                    symbolic.push(Rel { r_offset: p, r_sym: dynsym, r_type: elf::R_X86_64_64, r_addend: r.addend });
                 }
                 Target::Defined { .. } => {
                     let value = addr_of(target).wrapping_add(r.addend as u64);
@@ -810,18 +714,9 @@ fn write<'a>(
                     });
                 }
                 Target::Absolute(_) => {
-                    put(
-                        section,
-                        r.offset,
-                        &addr_of(target).wrapping_add(r.addend as u64).to_le_bytes(),
-                        &what,
-                    )?;
+                    put(section, r.offset, &addr_of(target).wrapping_add(r.addend as u64).to_le_bytes(), &what)?;
                 }
-                Target::NotLoaded => {
-                    return Err(Error::Internal(format!(
-                        "{what} to a symbol that is not loaded"
-                    )))
-                }
+                Target::NotLoaded => return Err(Error::Internal(format!("{what} to a symbol that is not loaded"))),
             },
             elf::R_X86_64_PC32 | elf::R_X86_64_PLT32 => {
                 let to = match target {
@@ -830,24 +725,10 @@ fn write<'a>(
                 };
                 put32(section, pc_relative(to))?;
             }
-            elf::R_X86_64_PC64 => put(
-                section,
-                r.offset,
-                &pc_relative(addr_of(target)).to_le_bytes(),
-                &what,
-            )?,
-            elf::R_X86_64_GOTPCREL64 => put(
-                section,
-                r.offset,
-                &pc_relative(got_entry(r.symbol)).to_le_bytes(),
-                &what,
-            )?,
+            elf::R_X86_64_PC64 => put(section, r.offset, &pc_relative(addr_of(target)).to_le_bytes(), &what)?,
+            elf::R_X86_64_GOTPCREL64 => put(section, r.offset, &pc_relative(got_entry(r.symbol)).to_le_bytes(), &what)?,
             t if is_got_reloc(t) => put32(section, pc_relative(got_entry(r.symbol)))?,
-            _ => {
-                return Err(Error::Internal(format!(
-                    "{what} passed the relocation check but cannot be applied"
-                )))
-            }
+            _ => return Err(Error::Internal(format!("{what} passed the relocation check but cannot be applied"))),
         }
     }
     let mut got_bytes = vec![0u8; plan.got.len() * GOT_ENTRY as usize];
@@ -859,27 +740,13 @@ fn write<'a>(
             Target::Defined { .. } => {
                 let value = addr_of(target);
                 bytes.copy_from_slice(&value.to_le_bytes());
-                relative.push(Rel {
-                    r_offset: slot,
-                    r_sym: 0,
-                    r_type: elf::R_X86_64_RELATIVE,
-                    r_addend: value as i64,
-                });
+                relative.push(Rel { r_offset: slot, r_sym: 0, r_type: elf::R_X86_64_RELATIVE, r_addend: value as i64 });
             }
             Target::Undefined { dynsym } => {
-                symbolic.push(Rel {
-                    r_offset: slot,
-                    r_sym: dynsym,
-                    r_type: elf::R_X86_64_GLOB_DAT,
-                    r_addend: 0,
-                });
+                symbolic.push(Rel { r_offset: slot, r_sym: dynsym, r_type: elf::R_X86_64_GLOB_DAT, r_addend: 0 });
             }
             Target::Absolute(v) => bytes.copy_from_slice(&v.to_le_bytes()),
-            Target::NotLoaded => {
-                return Err(Error::Internal(
-                    "a GOT slot for a symbol that is not loaded".into(),
-                ))
-            }
+            Target::NotLoaded => return Err(Error::Internal("a GOT slot for a symbol that is not loaded".into())),
         }
     }
     let mut stub_bytes = Vec::with_capacity(plan.stubs.len() * STUB_SIZE as usize);
@@ -892,9 +759,7 @@ fn write<'a>(
         stub_bytes.extend_from_slice(&[0xcc; STUB_SIZE as usize - 6]);
     }
     if relative.len() != plan.relative || symbolic.len() != plan.symbolic {
-        return Err(Error::Internal(
-            "the dynamic relocations differ from the ones planned".into(),
-        ));
+        return Err(Error::Internal("the dynamic relocations differ from the ones planned".into()));
     }
     // Relative relocations first, as DT_RELACOUNT promises.
     relative.sort_by_key(|r| r.r_offset);
@@ -923,19 +788,9 @@ fn write<'a>(
     };
     w.write_program_header(&load(0, ro_end, ro_end, elf::PF_R));
     if has_code {
-        w.write_program_header(&load(
-            text_start,
-            text_end - text_start,
-            text_end - text_start,
-            elf::PF_R | elf::PF_X,
-        ));
+        w.write_program_header(&load(text_start, text_end - text_start, text_end - text_start, elf::PF_R | elf::PF_X));
     }
-    w.write_program_header(&load(
-        rw_start,
-        rw_file_end - rw_start,
-        rw_mem_end - rw_start,
-        elf::PF_R | elf::PF_W,
-    ));
+    w.write_program_header(&load(rw_start, rw_file_end - rw_start, rw_mem_end - rw_start, elf::PF_R | elf::PF_W));
     let dynamic_size = (n_dynamic * 16) as u64;
     w.write_program_header(&ProgramHeader {
         p_type: elf::PT_DYNAMIC,
@@ -969,9 +824,7 @@ fn write<'a>(
     });
 
     let symbols = &input.symbols;
-    w.write_hash(n_bucket, n_dynsym, |i| {
-        (i > 0).then(|| elf::hash(symbols[dynsyms[i as usize - 1]].name))
-    });
+    w.write_hash(n_bucket, n_dynsym, |i| (i > 0).then(|| elf::hash(symbols[dynsyms[i as usize - 1]].name)));
     let out_sym = |s: &InputSymbol, name: StringId, st_info: u8| {
         let (section, st_shndx) = match s.target {
             Target::Defined { section, .. } => (Some(input.sections[section].index), 0),
@@ -1082,11 +935,7 @@ fn write<'a>(
         sh_type: s.sh_type,
         sh_flags: s.sh_flags,
         sh_addr: s.addr,
-        sh_offset: if s.class == Class::Bss {
-            rw_file_end
-        } else {
-            s.addr
-        },
+        sh_offset: if s.class == Class::Bss { rw_file_end } else { s.addr },
         sh_size: s.size,
         sh_link: 0,
         sh_info: 0,
@@ -1117,12 +966,7 @@ fn write<'a>(
         ));
     }
     if let Some((name, _)) = got {
-        w.write_section_header(&synthetic(
-            name,
-            elf::SHF_ALLOC | elf::SHF_WRITE,
-            got_addr,
-            got_bytes.len() as u64,
-        ));
+        w.write_section_header(&synthetic(name, elf::SHF_ALLOC | elf::SHF_WRITE, got_addr, got_bytes.len() as u64));
     }
     w.write_dynamic_section_header(dynamic_addr);
     for &i in data.iter().chain(&bss) {
