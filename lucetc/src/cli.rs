@@ -1,6 +1,6 @@
 //! The command line shared by the `lucetc` and `lucetc-wasi` binaries.
 
-use crate::{parse_size, Lucetc, OptLevel, TargetCpu};
+use crate::{parse_size, Linker, Lucetc, OptLevel, TargetCpu};
 use clap::{CommandFactory, FromArgMatches, Parser, ValueEnum};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -47,6 +47,14 @@ enum CliTargetCpu {
     Native,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum CliLinker {
+    /// lucetc writes the shared object itself (no external program).
+    Builtin,
+    /// GNU `ld` from PATH, falling back to `cc`.
+    System,
+}
+
 /// Compile a WebAssembly module (.wasm or .wat) into a shared object for lucet-runtime.
 #[derive(Debug, Parser)]
 #[command(name = "lucetc")]
@@ -78,6 +86,10 @@ struct Args {
     /// Inaccessible guard after each memory's reservation (e.g. 2GiB).
     #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "2GiB")]
     guard_size: u64,
+
+    /// Which linker turns the compiled code into the shared object.
+    #[arg(long, value_enum, default_value = "builtin")]
+    linker: CliLinker,
 }
 
 fn version() -> &'static str {
@@ -110,7 +122,11 @@ fn run(args: Args) -> anyhow::Result<()> {
             CliTargetCpu::Native => TargetCpu::Native,
         })
         .with_reserved_size(args.reserved_size)
-        .with_guard_size(args.guard_size);
+        .with_guard_size(args.guard_size)
+        .with_linker(match args.linker {
+            CliLinker::Builtin => Linker::Builtin,
+            CliLinker::System => Linker::System,
+        });
     let result = match args.emit {
         Emit::So => compiler.shared_object_file(&output),
         Emit::Obj => compiler.object_file(&output),
