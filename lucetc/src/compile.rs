@@ -113,10 +113,28 @@ pub fn compile_clif(isa: &dyn TargetIsa, func: ir::Function, label: &str) -> Res
     Ok(CompiledFunction { func: slim, code, alignment, relocs, traps })
 }
 
-/// Translates and compiles every defined function, in function index order.
+/// Blocks at least this long are compiled without Cranelift's mid-end.
+///
+/// Such blocks are hash and cipher rounds that the producer of the module unrolled
+/// and scheduled (BLAKE2/3, SHA-2, Keccak, Salsa20/ChaCha20). Cranelift 0.112's e-graph
+/// pass rewrites them (reassociating sums, for one) and re-places every pure
+/// instruction just before its first user, which keeps dozens more values live at once;
+/// the register allocator then spills on almost every line, and the function runs up to
+/// 2.5 times as long as the same code compiled as written. The mid-end has little to add
+/// to code an optimising compiler already produced, so for these functions it is skipped.
+const LONG_BLOCK: usize = 400;
+
+/// Whether `func` has a basic block of at least [`LONG_BLOCK`] instructions.
+fn has_long_block(func: &ir::Function) -> bool {
+    func.layout.blocks().any(|b| func.layout.block_insts(b).nth(LONG_BLOCK - 1).is_some())
+}
+
+/// Translates and compiles every defined function, in function index order. `plain` is
+/// the same target as `isa` with the mid-end off, for functions with long blocks.
 pub fn compile_functions(
     info: &ModuleInfo,
     isa: &dyn TargetIsa,
+    plain: &dyn TargetIsa,
     bodies: Vec<FuncBody<'_>>,
 ) -> Result<Vec<CompiledFunction>, Error> {
     bodies
@@ -125,6 +143,7 @@ pub fn compile_functions(
             let label = function_label(info, body.index);
             guarded(&format!("compiling function {label}"), || {
                 let func = translate(info, isa, translator, body)?;
+                let isa = if has_long_block(&func) { plain } else { isa };
                 compile_clif(isa, func, &label)
             })
         })

@@ -131,6 +131,15 @@ impl Config {
 
     /// The cranelift target for these settings.
     pub(crate) fn isa(&self) -> Result<OwnedTargetIsa, Error> {
+        self.isa_at(self.opt_level)
+    }
+
+    /// The same target with Cranelift's mid-end off (see `compile::LONG_BLOCK`).
+    pub(crate) fn plain_isa(&self) -> Result<OwnedTargetIsa, Error> {
+        self.isa_at(OptLevel::None)
+    }
+
+    fn isa_at(&self, opt_level: OptLevel) -> Result<OwnedTargetIsa, Error> {
         self.check()?;
         let triple: target_lexicon::Triple =
             "x86_64-unknown-linux-gnu".parse().expect("the triple literal is well-formed");
@@ -156,7 +165,7 @@ impl Config {
         let set = |flags: &mut settings::Builder, name: &str, value: &str| {
             flags.set(name, value).map_err(|e| Error::Internal(format!("cranelift setting {name}={value}: {e}")))
         };
-        set(&mut flags, "opt_level", self.opt_level.cranelift_name())?;
+        set(&mut flags, "opt_level", opt_level.cranelift_name())?;
         set(&mut flags, "is_pic", "true")?;
         // Large frames are probed page by page so that the guard page below the guest
         // stack is always hit before anything beneath it; done inline because the

@@ -103,7 +103,7 @@ impl Lucetc {
                 })?;
                 parse_wat(text)?
             };
-            wasmparser::Validator::new_with_features(features).validate_all(&wasm)?;
+            validate(&wasm, features)?;
             Ok(wasm)
         })?;
         Ok(Lucetc { wasm, features, config: Config::default(), linker: Linker::default() })
@@ -197,7 +197,8 @@ impl Lucetc {
                 cpu_features: config::cpu_features(&*isa),
             };
             let mut emitter = emit::Emitter::new(isa.clone(), &mut info)?;
-            let functions = compile::compile_functions(&info, &*isa, parsed.bodies)?;
+            let plain = self.config.plain_isa()?;
+            let functions = compile::compile_functions(&info, &*isa, &*plain, parsed.bodies)?;
             let glue: Vec<_> = info
                 .data
                 .types
@@ -223,6 +224,30 @@ impl Lucetc {
             emitter.finish(&info.data)
         })
     }
+}
+
+/// Validates the module, its function bodies in parallel (they are independent, and a
+/// large module has megabytes of them). Reports the first invalid body by index, as a
+/// sequential validation would.
+fn validate(wasm: &[u8], features: WasmFeatures) -> Result<(), Error> {
+    let mut validator = wasmparser::Validator::new_with_features(features);
+    let mut bodies = Vec::new();
+    for payload in wasmparser::Parser::new(0).parse_all(wasm) {
+        if let wasmparser::ValidPayload::Func(func, body) = validator.payload(&payload?)? {
+            bodies.push((func, body));
+        }
+    }
+    let results: Vec<Result<(), wasmparser::BinaryReaderError>> = bodies
+        .into_par_iter()
+        .map_init(wasmparser::FuncValidatorAllocations::default, |allocs, (func, body)| {
+            let mut v = func.into_validator(std::mem::take(allocs));
+            let result = v.validate(&body);
+            *allocs = v.into_allocations();
+            result
+        })
+        .collect();
+    results.into_iter().collect::<Result<(), _>>()?;
+    Ok(())
 }
 
 /// Encodes WebAssembly text, reporting errors as one line with their position.
