@@ -977,3 +977,139 @@ fn write<'a>(input: &mut Input<'a>, plan: &Plan, stub_names: &'a [Vec<u8>], out:
     w.write_shstrtab_section_header();
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use object::read::elf::ElfFile64;
+    use object::write::{Object, Relocation, StandardSection, Symbol, SymbolSection};
+    use object::{Object as _, ObjectSection as _, RelocationFlags, SectionKind, SymbolFlags, SymbolKind, SymbolScope};
+
+    /// A relocatable object with a 16-byte function `f` in `.text`, an exported
+    /// 8-byte `lucet_module` in a 16-byte `.data`, and one relocation of type `r_type` at offset
+    /// 2 of `.text` (or of `.data` if `in_data`) that refers to `f`, or to the
+    /// undefined symbol `undefined`.
+    fn object_with(r_type: u32, undefined: Option<&str>, in_data: bool) -> Vec<u8> {
+        let mut obj = Object::new(object::BinaryFormat::Elf, object::Architecture::X86_64, Endianness::Little);
+        let text = obj.section_id(StandardSection::Text);
+        obj.append_section_data(text, &[0x90; 16], 16);
+        let data = obj.section_id(StandardSection::Data);
+        obj.append_section_data(data, &[0; 16], 8);
+        let symbol = |name: &str, section, scope, kind, size| Symbol {
+            name: name.as_bytes().to_vec(),
+            value: 0,
+            size,
+            kind,
+            scope,
+            weak: false,
+            section,
+            flags: SymbolFlags::None,
+        };
+        let f =
+            obj.add_symbol(symbol("f", SymbolSection::Section(text), SymbolScope::Compilation, SymbolKind::Text, 16));
+        obj.add_symbol(symbol("lucet_module", SymbolSection::Section(data), SymbolScope::Dynamic, SymbolKind::Data, 8));
+        let target = match undefined {
+            Some(name) => {
+                obj.add_symbol(symbol(name, SymbolSection::Undefined, SymbolScope::Dynamic, SymbolKind::Unknown, 0))
+            }
+            None => f,
+        };
+        let section = if in_data { data } else { text };
+        obj.add_relocation(
+            section,
+            Relocation { offset: 2, symbol: target, addend: -4, flags: RelocationFlags::Elf { r_type } },
+        )
+        .unwrap();
+        obj.write().unwrap()
+    }
+
+    fn message(result: Result<Vec<u8>, Error>) -> String {
+        match result {
+            Err(Error::SharedObject(m)) => m,
+            Err(e) => panic!("unexpected error kind: {e}"),
+            Ok(_) => panic!("expected an error"),
+        }
+    }
+
+    #[test]
+    fn absolute_32_bit_addresses_are_refused() {
+        let m = message(link(&object_with(elf::R_X86_64_32, None, false)));
+        assert!(m.contains("R_X86_64_32") && m.contains("position-independent"), "{m}");
+    }
+
+    #[test]
+    fn text_relocations_are_refused() {
+        let m = message(link(&object_with(elf::R_X86_64_64, None, false)));
+        assert!(m.contains("text relocation") && m.contains(".text"), "{m}");
+    }
+
+    #[test]
+    fn unsupported_relocations_name_their_type() {
+        let m = message(link(&object_with(elf::R_X86_64_TPOFF32, None, false)));
+        assert!(m.contains("R_X86_64_TPOFF32") && m.contains("--linker system"), "{m}");
+    }
+
+    #[test]
+    fn symbols_outside_libm_and_libc_are_refused() {
+        let m = message(link(&object_with(elf::R_X86_64_PLT32, Some("frobnicate"), false)));
+        assert!(m.contains("`frobnicate`") && m.contains("--linker system"), "{m}");
+    }
+
+    #[test]
+    fn direct_pc_relative_references_to_libc_are_refused() {
+        let m = message(link(&object_with(elf::R_X86_64_PC32, Some("memcpy"), false)));
+        assert!(m.contains("R_X86_64_PC32") && m.contains("memcpy"), "{m}");
+    }
+
+    #[test]
+    fn calls_within_the_object_are_resolved() {
+        let so = link(&object_with(elf::R_X86_64_PLT32, None, false)).unwrap();
+        let file = ElfFile64::<Endianness>::parse(&*so).unwrap();
+        let text = file.section_by_name(".text").unwrap();
+        let disp = i32::from_le_bytes(text.data().unwrap()[2..6].try_into().unwrap());
+        // f is at the start of .text: S + A - P = text - 4 - (text + 2).
+        assert_eq!(disp, -6);
+        assert!(file.section_by_name(".plt").is_none() && file.section_by_name(".got").is_none());
+    }
+
+    #[test]
+    fn calls_to_libc_go_through_a_stub_and_the_got() {
+        let so = link(&object_with(elf::R_X86_64_PLT32, Some("memcpy"), false)).unwrap();
+        let file = ElfFile64::<Endianness>::parse(&*so).unwrap();
+        let endian = file.endian();
+        let text = file.section_by_name(".text").unwrap();
+        let plt = file.section_by_name(".plt").unwrap();
+        let got = file.section_by_name(".got").unwrap();
+        let call = i32::from_le_bytes(text.data().unwrap()[2..6].try_into().unwrap()) as i64;
+        assert_eq!(text.address() as i64 + 2 + 4 + call, plt.address() as i64);
+        let stub = plt.data().unwrap();
+        assert_eq!(stub[..2], [0xff, 0x25]);
+        let slot = plt.address() as i64 + 6 + i32::from_le_bytes(stub[2..6].try_into().unwrap()) as i64;
+        assert_eq!(slot as u64, got.address());
+        let rela_dyn = file.section_by_name(".rela.dyn").unwrap();
+        let relocs: &[elf::Rela64<Endianness>] = object::pod::slice_from_all_bytes(rela_dyn.data().unwrap()).unwrap();
+        let glob_dat: Vec<_> = relocs
+            .iter()
+            .filter(|r| r.r_type(endian, false) == elf::R_X86_64_GLOB_DAT)
+            .map(|r| r.r_offset.get(endian))
+            .collect();
+        assert_eq!(glob_dat, [got.address()]);
+        assert!(file.symbols().any(|s| object::ObjectSymbol::name(&s) == Ok("memcpy@plt")));
+    }
+
+    #[test]
+    fn data_pointers_become_relative_relocations() {
+        let so = link(&object_with(elf::R_X86_64_64, None, true)).unwrap();
+        let file = ElfFile64::<Endianness>::parse(&*so).unwrap();
+        let endian = file.endian();
+        let text = file.section_by_name(".text").unwrap();
+        let data = file.section_by_name(".data").unwrap();
+        let rela_dyn = file.section_by_name(".rela.dyn").unwrap();
+        let relocs: &[elf::Rela64<Endianness>] = object::pod::slice_from_all_bytes(rela_dyn.data().unwrap()).unwrap();
+        assert_eq!(relocs.len(), 1);
+        assert_eq!(relocs[0].r_type(endian, false), elf::R_X86_64_RELATIVE);
+        assert_eq!(relocs[0].r_offset.get(endian), data.address() + 2);
+        assert_eq!(relocs[0].r_addend.get(endian), text.address() as i64 - 4);
+        assert_eq!(file.section_by_name(".data").unwrap().kind(), SectionKind::Data);
+    }
+}
