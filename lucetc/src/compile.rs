@@ -3,6 +3,7 @@
 use crate::env::func::{FuncEnv, FUNC_NAMESPACE};
 use crate::env::module::FuncBody;
 use crate::env::ModuleInfo;
+use crate::div_by_constant;
 use crate::error::Error;
 use cranelift_codegen::control::ControlPlane;
 use cranelift_codegen::ir::{self, UserFuncName};
@@ -56,6 +57,7 @@ fn translate(
     let mut env = FuncEnv::new(info, isa);
     let mut validator = body.validator.into_validator(Default::default());
     translator.translate_body(&mut validator, body.body, &mut func, &mut env)?;
+    div_by_constant::rewrite(&mut func);
     Ok(func)
 }
 

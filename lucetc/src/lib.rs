@@ -18,6 +18,7 @@
 pub mod cli;
 mod compile;
 mod config;
+mod div_by_constant;
 mod emit;
 mod env;
 mod error;

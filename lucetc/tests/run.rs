@@ -243,3 +243,87 @@ fn a_function_with_a_very_long_block_computes_what_it_says() {
     let got = run(&mut inst, "mix", &[Val::I32(1), Val::I32(2), Val::I32(8)]).unwrap();
     assert_eq!(got, vec![Val::I32(mix_native(1, 2, rounds) as i32)]);
 }
+
+/// Divisors whose division lucetc rewrites into multiplications (and 0 and -1, which
+/// it leaves to the divide instruction because they trap).
+const DIVISORS: &[i64] = &[
+    0, 1, -1, 2, -2, 3, -3, 5, 6, 7, -7, 10, 12, 25, 100, 641, 1000, 139_968, 1 << 16, (1 << 16) + 1,
+    1_000_000_007, i32::MAX as i64, 1 << 31, (1 << 31) + 1, 0xffff_fffe, 0xffff_ffff, i32::MIN as i64,
+    1 << 32, (1 << 32) + 1, 10_000_000_000_000_000, i64::MAX, i64::MIN, i64::MIN + 1, -10_000_000_000, -1_000_003,
+];
+
+const DIVIDENDS: &[i64] = &[
+    0, 1, -1, 2, 3, 6, 7, 99, 100, 101, -100, 139_967, 139_968, 279_937, 0x7fff_ffff, -0x8000_0000,
+    0x8000_0000, 0xffff_ffff, 0x1_0000_0000, 0x1234_5678_9abc_def0, -0x1234_5678_9abc_def0, i64::MAX, i64::MIN,
+    i64::MIN + 1, 0x5555_5555_5555_5555, 1_000_000_007 * 1_000_000_007, -987_654_321_987,
+];
+
+/// What WebAssembly says `op` computes, or `None` for a trap.
+fn reference(op: &str, ty: &str, x: i64, d: i64) -> Option<i64> {
+    let r = if ty == "i32" {
+        let (x, d) = (x as i32, d as i32);
+        let (ux, ud) = (x as u32, d as u32);
+        match op {
+            "div_s" => x.checked_div(d)? as i64,
+            "rem_s" => (if d == 0 { None } else { Some(x.wrapping_rem(d)) })? as i64,
+            "div_u" => ux.checked_div(ud)? as i32 as i64,
+            _ => ux.checked_rem(ud)? as i32 as i64,
+        }
+    } else {
+        let (ux, ud) = (x as u64, d as u64);
+        match op {
+            "div_s" => x.checked_div(d)?,
+            "rem_s" => {
+                if d == 0 {
+                    return None;
+                }
+                x.wrapping_rem(d)
+            }
+            "div_u" => ux.checked_div(ud)? as i64,
+            _ => ux.checked_rem(ud)? as i64,
+        }
+    };
+    Some(r)
+}
+
+#[test]
+fn division_by_constants_matches_the_specification() {
+    let ops = ["div_s", "rem_s", "div_u", "rem_u"];
+    let mut wat = String::from("(module\n");
+    for ty in ["i32", "i64"] {
+        for op in ops {
+            for (i, d) in DIVISORS.iter().enumerate() {
+                let d = if ty == "i32" { (*d as i32) as i64 } else { *d };
+                wat.push_str(&format!(
+                    "(func (export \"{ty}_{op}_{i}\") (param {ty}) (result {ty}) local.get 0 {ty}.const {d} {ty}.{op})\n"
+                ));
+            }
+        }
+    }
+    wat.push(')');
+    let c = compile(&wat, |c| c);
+    let mut inst = instance(&c, &Linker::new());
+    let mut checked = 0;
+    for ty in ["i32", "i64"] {
+        for op in ops {
+            for (i, &d) in DIVISORS.iter().enumerate() {
+                for &x in DIVIDENDS {
+                    let arg = if ty == "i32" { Val::I32(x as i32) } else { Val::I64(x) };
+                    let got = run(&mut inst, &format!("{ty}_{op}_{i}"), &[arg]);
+                    match reference(op, ty, x, d) {
+                        Some(want) => {
+                            let want = if ty == "i32" { Val::I32(want as i32) } else { Val::I64(want) };
+                            assert_eq!(got.unwrap(), vec![want], "{ty}.{op} {x} by {d}");
+                        }
+                        None => {
+                            trap_of(got);
+                            inst.reset().unwrap();
+                        }
+                    }
+                    checked += 1;
+                }
+            }
+        }
+    }
+    assert_eq!(checked, 2 * 4 * DIVISORS.len() * DIVIDENDS.len());
+}
