@@ -5,9 +5,11 @@ use crate::env::module::FuncBody;
 use crate::env::ModuleInfo;
 use crate::div_by_constant;
 use crate::error::Error;
+use crate::readonly_loads;
 use cranelift_codegen::control::ControlPlane;
 use cranelift_codegen::ir::{self, UserFuncName};
 use cranelift_codegen::isa::TargetIsa;
+use cranelift_codegen::settings::OptLevel;
 use cranelift_codegen::{Context, FinalizedMachReloc};
 use cranelift_wasm::FuncTranslator;
 use lucet_module::{TrapCode, TrapSite};
@@ -81,12 +83,24 @@ fn trap_code(code: ir::TrapCode) -> TrapCode {
 
 /// Compiles a CLIF function and records its trap sites.
 pub fn compile_clif(isa: &dyn TargetIsa, func: ir::Function, label: &str) -> Result<CompiledFunction, Error> {
-    let mut ctx = Context::for_function(func);
-    ctx.compile(isa, &mut ControlPlane::default()).map_err(|e| Error::Codegen {
+    let codegen_error = |e: cranelift_codegen::CodegenError| Error::Codegen {
         function: label.to_string(),
-        message: format!("{:?}", e.inner),
-    })?;
-    let compiled = ctx.compiled_code().expect("compile succeeded");
+        message: format!("{e:?}"),
+    };
+    let mut ctx = Context::for_function(func);
+    let mut ctrl = ControlPlane::default();
+    // `Context::compile`'s steps, with the loads of constant addresses hoisted when the
+    // mid-end, which would have done it, is off.
+    ctx.verify_if(isa).map_err(codegen_error)?;
+    ctx.optimize(isa, &mut ctrl).map_err(codegen_error)?;
+    if isa.flags().opt_level() == OptLevel::None {
+        readonly_loads::hoist(&mut ctx.func);
+        ctx.verify_if(isa).map_err(codegen_error)?;
+    }
+    let compiled = isa
+        .compile_function(&ctx.func, &ctx.domtree, false, &mut ctrl)
+        .map_err(codegen_error)?
+        .apply_params(&ctx.func.params);
     let srclocs = compiled.buffer.get_srclocs_sorted();
     let mut traps: Vec<TrapSite> = compiled
         .buffer

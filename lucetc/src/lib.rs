@@ -23,6 +23,7 @@ mod emit;
 mod env;
 mod error;
 mod link;
+mod readonly_loads;
 mod shared_object;
 mod trampolines;
 
