@@ -44,9 +44,9 @@ pub enum Error {
     SharedObject(String),
 
     #[error(
-        "no linker found: lucetc needs `cc` (or `ld`) on PATH to turn the object file into a \
-         shared object; install a C toolchain (e.g. `apt-get install gcc`) or emit an object \
-         file with `--emit obj`"
+        "no linker found: the system linker (`--linker system`) needs `ld` or `cc` on PATH; \
+         install a C toolchain (e.g. `apt-get install gcc`), or use the builtin linker (the \
+         default, `--linker builtin`)"
     )]
     NoLinker,
 
