@@ -170,7 +170,12 @@ pub struct WasiCtx {
     pub(crate) args: Vec<Vec<u8>>,
     pub(crate) env: Vec<Vec<u8>>,
     pub(crate) fds: BTreeMap<u32, Descriptor>,
+    /// Where `random_get` takes its bytes; `None` is the operating system.
+    pub(crate) random: Option<RandomSource>,
 }
+
+/// A caller-supplied generator that fills each `random_get` buffer.
+pub(crate) type RandomSource = Box<dyn FnMut(&mut [u8]) + Send>;
 
 impl WasiCtx {
     /// The lowest free descriptor number.
@@ -197,6 +202,7 @@ pub struct WasiCtxBuilder {
     stdout: Output,
     stderr: Output,
     preopens: Vec<(PathBuf, String)>,
+    random: Option<RandomSource>,
 }
 
 impl Default for WasiCtxBuilder {
@@ -215,6 +221,7 @@ impl WasiCtxBuilder {
             stdout: Output::Null,
             stderr: Output::Null,
             preopens: Vec::new(),
+            random: None,
         }
     }
 
@@ -324,6 +331,20 @@ impl WasiCtxBuilder {
         self
     }
 
+    /// Makes `random_get` take its bytes from `source` instead of the operating
+    /// system: each call of the guest's is one call of `source` with the guest's
+    /// whole buffer (never an empty one), which `source` must fill completely.
+    ///
+    /// This is for reproducible runs and tests, where a guest must see the same
+    /// "random" bytes every time (e.g. comparing two runtimes doing the same work).
+    /// Never use it to run programs that need real secrets: whatever `source`
+    /// produces is what the guest's keys and nonces are made of. Without this call
+    /// the bytes come from the operating system's `getrandom`.
+    pub fn random_source(mut self, source: impl FnMut(&mut [u8]) + Send + 'static) -> Self {
+        self.random = Some(Box::new(source));
+        self
+    }
+
     pub fn build(self) -> Result<WasiCtx, Error> {
         let mut args = Vec::with_capacity(self.args.len());
         for (index, arg) in self.args.into_iter().enumerate() {
@@ -354,6 +375,7 @@ impl WasiCtxBuilder {
             args,
             env,
             fds: BTreeMap::new(),
+            random: self.random,
         };
         let stream = |kind| Descriptor {
             kind,

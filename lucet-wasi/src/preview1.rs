@@ -1111,8 +1111,16 @@ impl WasiCtx {
         Ok(events)
     }
 
-    pub(crate) fn random_get(&self, m: &mut GuestMemory, buf: u32, len: u32) -> WasiResult<()> {
+    pub(crate) fn random_get(&mut self, m: &mut GuestMemory, buf: u32, len: u32) -> WasiResult<()> {
         let mut out = m.slice_mut(buf, len)?;
+        if let Some(source) = &mut self.random {
+            // An empty request is not passed on, so a source's stream depends only
+            // on the bytes asked for, not on how many calls asked for none.
+            if !out.is_empty() {
+                source(&mut *out);
+            }
+            return Ok(());
+        }
         while !out.is_empty() {
             match rustix::rand::getrandom(&mut *out, rustix::rand::GetRandomFlags::empty()) {
                 Ok(n) => out = &mut out[n..],
