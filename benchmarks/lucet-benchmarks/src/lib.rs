@@ -14,8 +14,10 @@
 //! The pieces: [`compile`] turns `.wasm` into cached `.so` files with lucetc and
 //! remembers how long that took; [`sightglass`] finds the programs, decides which can
 //! run and checks their output; [`lucet_side`] and `wasmtime_side` run one program
-//! once; [`hooks`] is the `bench.start`/`bench.end` clock both share; [`report`] writes
-//! the Markdown and the SVG.
+//! once; [`hooks`] is the `bench.start`/`bench.end` clock both share;
+//! [`seeded_random`] is the random byte stream both give to `random_get`, so that
+//! randomized programs do the same work on both sides; [`report`] writes the Markdown
+//! and the SVG.
 
 pub mod compile;
 pub mod driver;
@@ -23,6 +25,7 @@ pub mod hooks;
 pub mod lucet_side;
 pub mod machine;
 pub mod report;
+pub mod seeded_random;
 pub mod sightglass;
 #[cfg(feature = "wasmtime")]
 pub mod wasmtime_side;

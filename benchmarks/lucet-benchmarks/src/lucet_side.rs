@@ -1,6 +1,7 @@
 //! Running a sightglass program under lucet-runtime with lucet-wasi.
 
 use crate::hooks;
+use crate::seeded_random::SeededBytes;
 use crate::RunOutput;
 use lucet_runtime::{DlModule, Limits, MmapRegion, Region};
 use lucet_wasi::{OutputCapture, WasiCtxBuilder};
@@ -21,16 +22,19 @@ impl LucetProgram {
         Ok(LucetProgram { module, region })
     }
 
-    /// Runs `_start` once with `dir` preopened as `.` and `arg0` as the only argument.
+    /// Runs `_start` once with `dir` preopened as `.` and `arg0` as the only argument,
+    /// and `random_get` reading a fresh [`SeededBytes::for_run`] stream.
     pub fn run(&self, arg0: &str, dir: &Path) -> Result<RunOutput, String> {
         let mut inst = self.region.new_instance(self.module.clone()).map_err(|e| format!("instantiate: {e}"))?;
         let out = OutputCapture::new();
         let err = OutputCapture::new();
+        let mut random = SeededBytes::for_run();
         let ctx = WasiCtxBuilder::new()
             .arg(arg0)
             .stdout(out.clone())
             .stderr(err.clone())
             .preopened_dir(dir, ".")
+            .random_source(move |buf| random.fill(buf))
             .build()
             .map_err(|e| e.to_string())?;
         inst.insert_embed_ctx(ctx);

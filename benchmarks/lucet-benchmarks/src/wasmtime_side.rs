@@ -6,7 +6,9 @@
 
 use crate::compile::{self, Artifact};
 use crate::hooks;
+use crate::seeded_random::SeededBytes;
 use crate::RunOutput;
+use std::convert::Infallible;
 use std::path::Path;
 use wasmtime::{Engine, InstancePre, Linker, Module, Store};
 use wasmtime_wasi::p1::{self, WasiP1Ctx};
@@ -56,12 +58,17 @@ pub struct WasmtimeProgram {
 }
 
 impl WasmtimeProgram {
-    /// Runs `_start` once with `dir` preopened as `.` and `arg0` as the only argument.
+    /// Runs `_start` once with `dir` preopened as `.` and `arg0` as the only argument,
+    /// and `random_get` reading a fresh [`SeededBytes::for_run`] stream.
     pub fn run(&self, arg0: &str, dir: &Path) -> Result<RunOutput, String> {
         let out = MemoryOutputPipe::new(OUTPUT_CAPACITY);
         let err = MemoryOutputPipe::new(OUTPUT_CAPACITY);
         let mut builder = WasiCtxBuilder::new();
         builder.arg(arg0).stdout(out.clone()).stderr(err.clone());
+        // preview1 only reads the secure generator; the insecure one is set too so
+        // that nothing in the context depends on the operating system's randomness.
+        builder.secure_random(ByteStreamRng(SeededBytes::for_run()));
+        builder.insecure_random(ByteStreamRng(SeededBytes::for_run()));
         builder.preopened_dir(dir, ".", FsPerms::ReadWrite).map_err(|e| format!("wasmtime preopen: {e}"))?;
         let mut store = Store::new(&self.engine, builder.build_p1());
         hooks::clear();
@@ -83,5 +90,32 @@ impl WasmtimeProgram {
                 None => Err(format!("{e}; stderr: {}", crate::lucet_side::tail(&output.stderr))),
             },
         }
+    }
+}
+
+/// [`SeededBytes`] as the generator wasmtime-wasi wants, such that its `random_get`
+/// writes the stream's bytes in order, as lucet-wasi's does.
+///
+/// wasmtime-wasi 48 draws each byte of a `random_get` buffer as `next_u32() as u8`
+/// (`rand`'s uniform `u8`), so a word must stand for one byte of the stream: every
+/// `next_u32`/`next_u64` takes exactly one byte, zero-extended. `fill_bytes` takes
+/// bytes one for one, so the guest sees the same bytes whichever way it is drawn from.
+/// As a general generator this is poor (8 bits per word), which does not matter here.
+pub struct ByteStreamRng(pub SeededBytes);
+
+impl rand_core::TryRng for ByteStreamRng {
+    type Error = Infallible;
+
+    fn try_next_u32(&mut self) -> Result<u32, Infallible> {
+        Ok(u32::from(self.0.next_byte()))
+    }
+
+    fn try_next_u64(&mut self) -> Result<u64, Infallible> {
+        Ok(u64::from(self.0.next_byte()))
+    }
+
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Infallible> {
+        self.0.fill(dst);
+        Ok(())
     }
 }
