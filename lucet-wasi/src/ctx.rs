@@ -172,10 +172,15 @@ pub struct WasiCtx {
     pub(crate) fds: BTreeMap<u32, Descriptor>,
     /// Where `random_get` takes its bytes; `None` is the operating system.
     pub(crate) random: Option<RandomSource>,
+    /// What the guest's realtime clock reads; `None` is the host's.
+    pub(crate) wall_clock: Option<WallClock>,
 }
 
 /// A caller-supplied generator that fills each `random_get` buffer.
 pub(crate) type RandomSource = Box<dyn FnMut(&mut [u8]) + Send>;
+
+/// A caller-supplied realtime clock, in nanoseconds since the Unix epoch.
+pub(crate) type WallClock = Box<dyn FnMut() -> u64 + Send>;
 
 impl WasiCtx {
     /// The lowest free descriptor number.
@@ -203,6 +208,7 @@ pub struct WasiCtxBuilder {
     stderr: Output,
     preopens: Vec<(PathBuf, String)>,
     random: Option<RandomSource>,
+    wall_clock: Option<WallClock>,
 }
 
 impl Default for WasiCtxBuilder {
@@ -222,6 +228,7 @@ impl WasiCtxBuilder {
             stderr: Output::Null,
             preopens: Vec::new(),
             random: None,
+            wall_clock: None,
         }
     }
 
@@ -345,6 +352,22 @@ impl WasiCtxBuilder {
         self
     }
 
+    /// Makes the guest's realtime clock read `clock`, which returns nanoseconds since
+    /// the Unix epoch: `clock_time_get` on the realtime clock calls it once, and so
+    /// does `poll_oneoff` for each subscription to an absolute realtime deadline.
+    /// Waiting still happens in host time: a deadline `d` ns after the time `clock`
+    /// returned for that subscription is reached `d` ns later. The monotonic and
+    /// CPU-time clocks stay the host's.
+    ///
+    /// Like [`random_source`](Self::random_source), this is for reproducible runs and
+    /// tests: programs that mix the time into their state (libsodium seeds its
+    /// generator's nonce with it) behave the same every run when `clock` is
+    /// deterministic. Without this call the clock is the host's `CLOCK_REALTIME`.
+    pub fn wall_clock(mut self, clock: impl FnMut() -> u64 + Send + 'static) -> Self {
+        self.wall_clock = Some(Box::new(clock));
+        self
+    }
+
     pub fn build(self) -> Result<WasiCtx, Error> {
         let mut args = Vec::with_capacity(self.args.len());
         for (index, arg) in self.args.into_iter().enumerate() {
@@ -376,6 +399,7 @@ impl WasiCtxBuilder {
             env,
             fds: BTreeMap::new(),
             random: self.random,
+            wall_clock: self.wall_clock,
         };
         let stream = |kind| Descriptor {
             kind,

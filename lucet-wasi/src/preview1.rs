@@ -248,13 +248,23 @@ impl WasiCtx {
     }
 
     pub(crate) fn clock_time_get(
-        &self,
+        &mut self,
         m: &mut GuestMemory,
         id: u32,
         _precision: u64,
         out: u32,
     ) -> WasiResult<()> {
-        m.write(out, &now(id)?)
+        let t = self.clock_now(id)?;
+        m.write(out, &t)
+    }
+
+    /// What clock `id` reads for the guest: the host's, except the realtime clock
+    /// when the builder was given a `wall_clock`.
+    fn clock_now(&mut self, id: u32) -> WasiResult<u64> {
+        match &mut self.wall_clock {
+            Some(clock) if id == clockid::REALTIME => Ok(clock()),
+            _ => now(id),
+        }
     }
 
     pub(crate) fn fd_advise(&self, fd: u32, offset: u64, len: u64, advice: u32) -> WasiResult<()> {
@@ -980,7 +990,7 @@ impl WasiCtx {
                     abstime,
                 } => {
                     let delay = if abstime {
-                        match now(id) {
+                        match self.clock_now(id) {
                             Ok(t) => timeout.saturating_sub(t),
                             Err(e) => {
                                 events.push(ev(e, eventtype::CLOCK, 0));
