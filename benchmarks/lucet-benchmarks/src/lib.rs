@@ -15,9 +15,9 @@
 //! remembers how long that took; [`sightglass`] finds the programs, decides which can
 //! run and checks their output; [`lucet_side`] and `wasmtime_side` run one program
 //! once; [`hooks`] is the `bench.start`/`bench.end` clock both share;
-//! [`seeded_random`] is the random byte stream both give to `random_get`, so that
-//! randomized programs do the same work on both sides; [`report`] writes the Markdown
-//! and the SVG.
+//! [`seeded_random`] and [`stepping_clock`] are the random bytes and the realtime
+//! clock both show a program, so that randomized programs do the same work on both
+//! sides; [`report`] writes the Markdown and the SVG.
 
 pub mod compile;
 pub mod driver;
@@ -27,6 +27,7 @@ pub mod machine;
 pub mod report;
 pub mod seeded_random;
 pub mod sightglass;
+pub mod stepping_clock;
 #[cfg(feature = "wasmtime")]
 pub mod wasmtime_side;
 

@@ -2,6 +2,7 @@
 
 use crate::hooks;
 use crate::seeded_random::SeededBytes;
+use crate::stepping_clock::SteppingClock;
 use crate::RunOutput;
 use lucet_runtime::{DlModule, Limits, MmapRegion, Region};
 use lucet_wasi::{OutputCapture, WasiCtxBuilder};
@@ -23,18 +24,21 @@ impl LucetProgram {
     }
 
     /// Runs `_start` once with `dir` preopened as `.` and `arg0` as the only argument,
-    /// and `random_get` reading a fresh [`SeededBytes::for_run`] stream.
+    /// `random_get` reading a fresh [`SeededBytes::for_run`] stream and the realtime
+    /// clock a fresh [`SteppingClock::for_run`].
     pub fn run(&self, arg0: &str, dir: &Path) -> Result<RunOutput, String> {
         let mut inst = self.region.new_instance(self.module.clone()).map_err(|e| format!("instantiate: {e}"))?;
         let out = OutputCapture::new();
         let err = OutputCapture::new();
         let mut random = SeededBytes::for_run();
+        let mut clock = SteppingClock::for_run();
         let ctx = WasiCtxBuilder::new()
             .arg(arg0)
             .stdout(out.clone())
             .stderr(err.clone())
             .preopened_dir(dir, ".")
             .random_source(move |buf| random.fill(buf))
+            .wall_clock(move || clock.read())
             .build()
             .map_err(|e| e.to_string())?;
         inst.insert_embed_ctx(ctx);

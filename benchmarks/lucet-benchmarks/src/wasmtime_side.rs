@@ -7,13 +7,16 @@
 use crate::compile::{self, Artifact};
 use crate::hooks;
 use crate::seeded_random::SeededBytes;
+use crate::stepping_clock::SteppingClock;
 use crate::RunOutput;
+use std::cell::Cell;
 use std::convert::Infallible;
 use std::path::Path;
+use std::time::Duration;
 use wasmtime::{Engine, InstancePre, Linker, Module, Store};
 use wasmtime_wasi::p1::{self, WasiP1Ctx};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
-use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
+use wasmtime_wasi::{FsPerms, HostWallClock, I32Exit, WasiCtxBuilder};
 
 /// Most output a program may print before it is cut off (far above any sightglass program).
 const OUTPUT_CAPACITY: usize = 64 << 20;
@@ -59,7 +62,8 @@ pub struct WasmtimeProgram {
 
 impl WasmtimeProgram {
     /// Runs `_start` once with `dir` preopened as `.` and `arg0` as the only argument,
-    /// and `random_get` reading a fresh [`SeededBytes::for_run`] stream.
+    /// `random_get` reading a fresh [`SeededBytes::for_run`] stream and the realtime
+    /// clock a fresh [`SteppingClock::for_run`].
     pub fn run(&self, arg0: &str, dir: &Path) -> Result<RunOutput, String> {
         let out = MemoryOutputPipe::new(OUTPUT_CAPACITY);
         let err = MemoryOutputPipe::new(OUTPUT_CAPACITY);
@@ -69,6 +73,7 @@ impl WasmtimeProgram {
         // that nothing in the context depends on the operating system's randomness.
         builder.secure_random(ByteStreamRng(SeededBytes::for_run()));
         builder.insecure_random(ByteStreamRng(SeededBytes::for_run()));
+        builder.wall_clock(SteppingWallClock(Cell::new(SteppingClock::for_run())));
         builder.preopened_dir(dir, ".", FsPerms::ReadWrite).map_err(|e| format!("wasmtime preopen: {e}"))?;
         let mut store = Store::new(&self.engine, builder.build_p1());
         hooks::clear();
@@ -117,5 +122,24 @@ impl rand_core::TryRng for ByteStreamRng {
     fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Infallible> {
         self.0.fill(dst);
         Ok(())
+    }
+}
+
+/// [`SteppingClock`] as Wasmtime's wall clock. wasmtime-wasi reads it once per
+/// realtime `clock_time_get` and once per absolute realtime `poll_oneoff` deadline,
+/// as lucet-wasi does, so both sides see the same readings.
+pub struct SteppingWallClock(pub Cell<SteppingClock>);
+
+impl HostWallClock for SteppingWallClock {
+    fn resolution(&self) -> Duration {
+        // The host's, which is what lucet-wasi reports for the realtime clock too.
+        wasmtime_wasi::clocks::WallClock.resolution()
+    }
+
+    fn now(&self) -> Duration {
+        let mut clock = self.0.get();
+        let ns = clock.read();
+        self.0.set(clock);
+        Duration::from_nanos(ns)
     }
 }

@@ -177,9 +177,11 @@ fn settings(cli: &Cli) -> String {
         "lucetc with opt level `speed`, {cpu}, 4 GiB reservation + 2 GiB guard (no bounds checks), \
          `lucet_runtime::Limits::default()`, lucet-wasi; Wasmtime 48.0.8 with `Engine::default()` \
          (Cranelift, `speed`, the host's CPU features, on-demand allocator), modules precompiled with \
-         `Engine::precompile_module`, wasmtime-wasi preview1 (sync). Both runtimes' `random_get` returns \
-         the same seeded byte stream, started afresh for every run, so programs that draw their input \
-         sizes at random (libsodium's `box_easy2`, `secretbox_easy2`, ...) do identical work on both sides. \
+         `Engine::precompile_module`, wasmtime-wasi preview1 (sync). Both runtimes give the guest the \
+         same seeded `random_get` bytes and the same stepping realtime clock (from 2024-01-01, 1 ms per \
+         reading), both started afresh for every run, so programs that draw their input sizes at random \
+         (libsodium's `box_easy2`, `secretbox_easy2`, ...; libsodium mixes the time into its generator) \
+         do identical work on both sides; the monotonic clock and the timing are the host's. \
          Both in one process, built with the \
          workspace's dev profile (dependencies at opt-level 2, workspace crates at opt-level 1); \
          compile times are wall times on this machine, both compilers using all cores, measured in \
