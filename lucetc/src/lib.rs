@@ -5,7 +5,9 @@
 //! sections recorded in a `lucet_module::ModuleData` (`env::module`); every function
 //! body is translated to Cranelift IR by cranelift-wasm, guided by our
 //! `FuncEnvironment` (`env::func`), which decides how memories, tables, globals and calls
-//! reach the per-instance context ("vmctx"), and compiled in parallel (`compile`). A
+//! reach the per-instance context ("vmctx"), and compiled in parallel (`compile`), after
+//! two rewrites of our own: division by constants (`div_by_constant`), and, for functions
+//! compiled without Cranelift's mid-end, hoisted base-address loads (`readonly_loads`). A
 //! host-to-wasm trampoline and a wasm-to-host adapter are generated for every function
 //! type (`trampolines`). Everything is written to a relocatable object together with the
 //! serialized metadata and the exported `lucet_module` descriptor (`emit`), which is
