@@ -183,7 +183,7 @@ fn settings(cli: &Cli) -> String {
          (libsodium's `box_easy2`, `secretbox_easy2`, ...; libsodium mixes the time into its generator) \
          do identical work on both sides; the monotonic clock and the timing are the host's. \
          Both in one process, built with the \
-         workspace's dev profile (dependencies at opt-level 2, workspace crates at opt-level 1); \
+         workspace's dev profile (dependencies, lucetc, lucet-runtime and lucet-wasi at opt-level 2); \
          compile times are wall times on this machine, both compilers using all cores, measured in \
          the same run (the cache is keyed on the build of lucet-bench, so a new build compiles everything afresh)."
     )
