@@ -138,7 +138,7 @@ pub fn compile_clif(isa: &dyn TargetIsa, func: ir::Function, label: &str) -> Res
 /// the register allocator then spills on almost every line, and the function runs up to
 /// 2.5 times as long as the same code compiled as written. The mid-end has little to add
 /// to code an optimising compiler already produced, so for these functions it is skipped.
-const LONG_BLOCK: usize = 250;
+const LONG_BLOCK: usize = 200;
 
 /// Whether `func` has a basic block of at least [`LONG_BLOCK`] instructions.
 fn has_long_block(func: &ir::Function) -> bool {
