@@ -973,7 +973,9 @@ impl Instance {
         }
     }
 
-    fn export_func_index(&self, name: &str) -> Result<u32, Error> {
+    /// The index of the exported function `name`, or an error listing what the module
+    /// does export (and pointing a WASI `main` to `_start`).
+    pub(crate) fn export_func_index(&self, name: &str) -> Result<u32, Error> {
         let data = self.data();
         match data.export(name) {
             Some(ExportKind::Func(i)) => Ok(i),

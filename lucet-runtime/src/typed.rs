@@ -14,7 +14,7 @@ use crate::linker::{Func, Linker, Trap};
 use crate::val::{RunResult, Val};
 use crate::vmctx::Vmctx;
 use crate::Error;
-use lucet_module::{ExportKind, FuncType, ValType};
+use lucet_module::{FuncType, ValType};
 use std::marker::PhantomData;
 
 mod sealed {
@@ -228,25 +228,8 @@ impl Instance {
         &self,
         name: &str,
     ) -> Result<TypedFunc<Params, Results>, Error> {
+        let index = self.export_func_index(name)?;
         let data = self.module().module_data();
-        let index = match data.export(name) {
-            Some(ExportKind::Func(i)) => i,
-            Some(_) => {
-                return Err(Error::SymbolNotFound(format!("export `{name}` is not a function, so it cannot be called")))
-            }
-            None => {
-                let funcs: Vec<&str> = data
-                    .exports
-                    .iter()
-                    .filter(|e| matches!(e.kind, ExportKind::Func(_)))
-                    .map(|e| e.name.as_str())
-                    .collect();
-                return Err(Error::SymbolNotFound(format!(
-                    "the module has no exported function `{name}`; its function exports are: {}",
-                    if funcs.is_empty() { "(none)".to_string() } else { funcs.join(", ") }
-                )));
-            }
-        };
         let actual = data
             .func_type(index)
             .ok_or_else(|| Error::Internal(format!("export `{name}` names function {index}, which has no type")))?;
