@@ -145,6 +145,25 @@ fn has_long_block(func: &ir::Function) -> bool {
     func.layout.blocks().any(|b| func.layout.block_insts(b).nth(LONG_BLOCK - 1).is_some())
 }
 
+/// Translates every defined function body, in parallel, and hands each function to
+/// `finish` with its label; results come back in function index order. `doing` names the
+/// step in errors ("compiling", "translating").
+fn translate_each<T: Send>(
+    info: &ModuleInfo,
+    isa: &dyn TargetIsa,
+    bodies: Vec<FuncBody<'_>>,
+    doing: &str,
+    finish: impl Fn(ir::Function, &str) -> Result<T, Error> + Sync,
+) -> Result<Vec<T>, Error> {
+    bodies
+        .into_par_iter()
+        .map_init(FuncTranslator::new, |translator, body| {
+            let label = function_label(info, body.index);
+            guarded(&format!("{doing} function {label}"), || finish(translate(info, isa, translator, body)?, &label))
+        })
+        .collect()
+}
+
 /// Translates and compiles every defined function, in function index order. `plain` is
 /// the same target as `isa` with the mid-end off, for functions with long blocks.
 pub fn compile_functions(
@@ -153,31 +172,17 @@ pub fn compile_functions(
     plain: &dyn TargetIsa,
     bodies: Vec<FuncBody<'_>>,
 ) -> Result<Vec<CompiledFunction>, Error> {
-    bodies
-        .into_par_iter()
-        .map_init(FuncTranslator::new, |translator, body| {
-            let label = function_label(info, body.index);
-            guarded(&format!("compiling function {label}"), || {
-                let func = translate(info, isa, translator, body)?;
-                let isa = if has_long_block(&func) { plain } else { isa };
-                compile_clif(isa, func, &label)
-            })
-        })
-        .collect()
+    translate_each(info, isa, bodies, "compiling", |func, label| {
+        let isa = if has_long_block(&func) { plain } else { isa };
+        compile_clif(isa, func, label)
+    })
 }
 
 /// Translates every defined function to CLIF text.
 pub fn clif_functions(info: &ModuleInfo, isa: &dyn TargetIsa, bodies: Vec<FuncBody<'_>>) -> Result<Vec<String>, Error> {
-    bodies
-        .into_par_iter()
-        .map_init(FuncTranslator::new, |translator, body| {
-            let label = function_label(info, body.index);
-            guarded(&format!("translating function {label}"), || {
-                let func = translate(info, isa, translator, body)?;
-                Ok(format!("; wasm function {label}\n{}", func.display()))
-            })
-        })
-        .collect()
+    translate_each(info, isa, bodies, "translating", |func, label| {
+        Ok(format!("; wasm function {label}\n{}", func.display()))
+    })
 }
 
 /// Compiles the `SystemV` entry points of the functions whose bodies use the `tail`
