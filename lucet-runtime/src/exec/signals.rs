@@ -153,16 +153,26 @@ unsafe fn forward_kill_signal(signum: c_int, info: *mut siginfo_t, ucontext: *mu
     let previous = unsafe { (*PREVIOUS_KILL.0.get())[0].assume_init_ref() };
     match previous.sa_sigaction {
         libc::SIG_DFL | libc::SIG_IGN => {}
-        handler if previous.sa_flags & libc::SA_SIGINFO != 0 => {
-            // SAFETY: with SA_SIGINFO the previous owner registered this signature.
-            let f: extern "C" fn(c_int, *mut siginfo_t, *mut c_void) = unsafe { std::mem::transmute(handler) };
-            f(signum, info, ucontext);
-        }
-        handler => {
-            // SAFETY: without SA_SIGINFO the previous owner registered this signature.
-            let f: extern "C" fn(c_int) = unsafe { std::mem::transmute(handler) };
-            f(signum);
-        }
+        // SAFETY: the kernel's arguments, passed on to a handler the previous owner set.
+        _ => unsafe { call_handler(previous, signum, info, ucontext) },
+    }
+}
+
+/// Calls the handler function `action` names (not `SIG_DFL` or `SIG_IGN`), with the
+/// signature its `SA_SIGINFO` flag says it was registered with.
+///
+/// # Safety
+/// `action` must hold a handler function, and the arguments must be the kernel's.
+unsafe fn call_handler(action: &libc::sigaction, signum: c_int, info: *mut siginfo_t, ucontext: *mut c_void) {
+    let handler = action.sa_sigaction;
+    if action.sa_flags & libc::SA_SIGINFO != 0 {
+        // SAFETY: with SA_SIGINFO the previous owner registered this signature.
+        let f: extern "C" fn(c_int, *mut siginfo_t, *mut c_void) = unsafe { std::mem::transmute(handler) };
+        f(signum, info, ucontext);
+    } else {
+        // SAFETY: without SA_SIGINFO the previous owner registered this signature.
+        let f: extern "C" fn(c_int) = unsafe { std::mem::transmute(handler) };
+        f(signum);
     }
 }
 
@@ -267,16 +277,8 @@ unsafe fn forward(signum: c_int, info: *mut siginfo_t, ucontext: *mut c_void) {
                 }
             }
         }
-        handler if previous.sa_flags & libc::SA_SIGINFO != 0 => {
-            // SAFETY: with SA_SIGINFO the previous owner registered this signature.
-            let f: extern "C" fn(c_int, *mut siginfo_t, *mut c_void) = unsafe { std::mem::transmute(handler) };
-            f(signum, info, ucontext);
-        }
-        handler => {
-            // SAFETY: without SA_SIGINFO the previous owner registered this signature.
-            let f: extern "C" fn(c_int) = unsafe { std::mem::transmute(handler) };
-            f(signum);
-        }
+        // SAFETY: the kernel's arguments, passed on to a handler the previous owner set.
+        _ => unsafe { call_handler(previous, signum, info, ucontext) },
     }
 }
 
