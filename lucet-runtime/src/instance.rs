@@ -1030,13 +1030,9 @@ impl Instance {
         let f = &data.functions[index as usize];
         let type_index = f.type_index;
         let ty: &FuncType = &data.types[type_index as usize];
-        if args.len() != ty.params.len() || args.iter().zip(&ty.params).any(|(a, t)| a.ty() != *t) {
-            let name = self.dl().function_name(index);
-            let got: Vec<String> = args.iter().map(|a| a.ty().to_string()).collect();
-            return Err(Error::InvalidArgument(format!(
-                "function `{name}` has signature {ty}, but was called with ({})",
-                got.join(", ")
-            )));
+        let coerced = args.iter().zip(&ty.params).position(|(a, t)| a.coerce(*t).is_err());
+        if args.len() != ty.params.len() || coerced.is_some() {
+            return Err(self.argument_error(index, ty, args, coerced));
         }
         let n_slots = ty.params.len().max(ty.results.len()).max(1);
         let trampoline = module.as_dl_module().trampoline(type_index);
@@ -1054,8 +1050,9 @@ impl Instance {
             &mut self.values[..]
         };
         values.fill([0u8; VALUE_SLOT_SIZE]);
-        for (slot, a) in values.iter_mut().zip(args) {
-            *slot = a.to_slot();
+        for ((slot, a), t) in values.iter_mut().zip(args).zip(&ty.params) {
+            // Checked above; a failure here could only repeat the same answer.
+            *slot = a.coerce(*t).unwrap_or(*a).to_slot();
         }
         // SAFETY: funcref of a valid function index, filled at instantiation.
         let fr = unsafe { *self.funcref_ptr(index) };
@@ -1072,6 +1069,38 @@ impl Instance {
         let exit = unsafe { self.exec.run(&stack, entry, &self.lookup) };
         restore_stack_limits(&self.saved_limits);
         self.finish(exit)
+    }
+
+    /// Why `args` cannot be passed to function `index` of type `ty`: a wrong count, or
+    /// argument `bad` that does not fit its parameter.
+    #[cold]
+    fn argument_error(&self, index: u32, ty: &FuncType, args: &[Val], bad: Option<usize>) -> Error {
+        let name = self.dl().function_name(index);
+        let got: Vec<&str> = args.iter().map(|a| a.type_name()).collect();
+        let mut msg = format!("function `{name}` has signature {ty}, but was called with ({})", got.join(", "));
+        if let Some(i) = bad {
+            let (a, t) = (args[i], ty.params[i]);
+            let why = match a.coerce(t) {
+                Err(crate::val::ValMismatch::Range) => "does not fit in",
+                _ => "cannot be passed as",
+            };
+            msg.push_str(&format!(
+                ": argument {i} ({} {a}) {why} {t}; pass a value of the parameter's type, e.g. `Val::{}`",
+                a.type_name(),
+                match t {
+                    lucet_module::ValType::I32 => "I32",
+                    lucet_module::ValType::I64 => "I64",
+                    lucet_module::ValType::F32 => "F32",
+                    lucet_module::ValType::F64 => "F64",
+                    lucet_module::ValType::V128 => "V128",
+                    lucet_module::ValType::FuncRef => "FuncRef",
+                    lucet_module::ValType::ExternRef => "ExternRef",
+                }
+            ));
+        } else {
+            msg.push_str(&format!(": it takes {} arguments, not {}", ty.params.len(), args.len()));
+        }
+        Error::InvalidArgument(msg)
     }
 
     /// A `funcref` from the host must be null or point at a function reference of this
@@ -1403,14 +1432,17 @@ impl Instance {
             Some(ExportKind::Global(i)) => {
                 let ty = self.global_type(i);
                 self.check_funcref(&val)?;
-                if !ty.mutable || ty.ty != val.ty() {
-                    return Err(Error::InvalidArgument(format!(
-                        "global `{name}` is {}{}; cannot set it to a {}",
-                        if ty.mutable { "" } else { "immutable " },
-                        ty.ty,
-                        val.ty()
-                    )));
-                }
+                let val = match val.coerce(ty.ty) {
+                    Ok(v) if ty.mutable => v,
+                    _ => {
+                        return Err(Error::InvalidArgument(format!(
+                            "global `{name}` is {}{}; cannot set it to the {} {val}",
+                            if ty.mutable { "" } else { "immutable " },
+                            ty.ty,
+                            val.type_name()
+                        )))
+                    }
+                };
                 // SAFETY: global storage stays valid for the instance's life.
                 unsafe { *self.globals[i as usize] = val.to_slot() };
                 Ok(())

@@ -1,8 +1,16 @@
 //! Values crossing the host/guest boundary.
 
 use lucet_module::ValType;
+use std::ffi::c_void;
 
 /// An argument to a guest function.
+///
+/// The first seven variants are the WebAssembly value types; results and globals are
+/// always read back as one of them. The others are the original Lucet's argument
+/// variants, kept so that hosts written for it compile and run unchanged: `run` accepts
+/// any of them for a parameter of the same class (integer or float) when the value
+/// fits the parameter's type, so a pointer the guest returned can be passed back as a
+/// `usize`. [`crate::TypedFunc`] stays strict.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Val {
     I32(i32),
@@ -14,13 +22,45 @@ pub enum Val {
     FuncRef(usize),
     /// An opaque host word; 0 is null.
     ExternRef(usize),
+    /// A host pointer, passed as its address.
+    CPtr(*const c_void),
+    /// An offset into the guest's memory.
+    GuestPtr(u32),
+    U8(u8),
+    U16(u16),
+    U32(u32),
+    U64(u64),
+    I8(i8),
+    I16(i16),
+    USize(usize),
+    ISize(isize),
+    Bool(bool),
+}
+
+// SAFETY: a `CPtr` is only ever read as an integer (its address is handed to the guest
+// as a number); the runtime never dereferences it, so sending it to another thread
+// cannot create shared access to anything.
+unsafe impl Send for Val {}
+// SAFETY: as above; `Val` has no interior mutability.
+unsafe impl Sync for Val {}
+
+/// Why a [`Val`] cannot be passed for a parameter of some type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ValMismatch {
+    /// The value is of another class (an integer for a float parameter, say).
+    Class,
+    /// The value is of the right class but outside the parameter type's range.
+    Range,
 }
 
 impl Val {
+    /// The WebAssembly type of the value: for the original Lucet's integer variants, the
+    /// narrowest of `i32` and `i64` that holds every value of the Rust type.
     pub fn ty(&self) -> ValType {
         match self {
-            Val::I32(_) => ValType::I32,
-            Val::I64(_) => ValType::I64,
+            Val::I32(_) | Val::U8(_) | Val::U16(_) | Val::U32(_) | Val::I8(_) | Val::I16(_) => ValType::I32,
+            Val::GuestPtr(_) | Val::Bool(_) => ValType::I32,
+            Val::I64(_) | Val::U64(_) | Val::USize(_) | Val::ISize(_) | Val::CPtr(_) => ValType::I64,
             Val::F32(_) => ValType::F32,
             Val::F64(_) => ValType::F64,
             Val::V128(_) => ValType::V128,
@@ -29,15 +69,113 @@ impl Val {
         }
     }
 
-    /// The value as the low bytes of a 16-byte slot (the trampoline ABI).
+    /// The Rust-side name of the variant, for messages (`usize`, `u8`, `i32`).
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Val::I32(_) => "i32",
+            Val::I64(_) => "i64",
+            Val::F32(_) => "f32",
+            Val::F64(_) => "f64",
+            Val::V128(_) => "v128",
+            Val::FuncRef(_) => "funcref",
+            Val::ExternRef(_) => "externref",
+            Val::CPtr(_) => "CPtr",
+            Val::GuestPtr(_) => "GuestPtr",
+            Val::U8(_) => "u8",
+            Val::U16(_) => "u16",
+            Val::U32(_) => "u32",
+            Val::U64(_) => "u64",
+            Val::I8(_) => "i8",
+            Val::I16(_) => "i16",
+            Val::USize(_) => "usize",
+            Val::ISize(_) => "isize",
+            Val::Bool(_) => "bool",
+        }
+    }
+
+    /// An integer variant's value, extended as its Rust type says; `None` for the others.
+    fn integer(&self) -> Option<i128> {
+        Some(match *self {
+            Val::I32(v) => v.into(),
+            Val::I64(v) => v.into(),
+            Val::I8(v) => v.into(),
+            Val::I16(v) => v.into(),
+            Val::ISize(v) => v as i128,
+            Val::U8(v) => v.into(),
+            Val::U16(v) => v.into(),
+            Val::U32(v) => v.into(),
+            Val::U64(v) => v.into(),
+            Val::USize(v) => v as i128,
+            Val::GuestPtr(v) => v.into(),
+            Val::CPtr(p) => p as usize as i128,
+            Val::Bool(b) => b.into(),
+            _ => return None,
+        })
+    }
+
+    /// The same value as the WebAssembly variant for type `ty`.
+    ///
+    /// Integers of any variant fit `i32` when they lie in `i32::MIN..=u32::MAX` (a `u32`
+    /// is passed by its bits, as in the original Lucet) and `i64` when they lie in
+    /// `i64::MIN..=u64::MAX`. An `f32` widens to `f64`; an `f64` narrows to `f32` only
+    /// when no precision is lost (NaN included). Vectors and references convert only to
+    /// their own type.
+    pub fn coerce(&self, ty: ValType) -> Result<Val, ValMismatch> {
+        if self.ty() == ty && matches!(self, Val::I32(_) | Val::I64(_) | Val::F32(_) | Val::F64(_)) {
+            return Ok(*self);
+        }
+        match ty {
+            ValType::I32 | ValType::I64 => {
+                let v = self.integer().ok_or(ValMismatch::Class)?;
+                if ty == ValType::I32 {
+                    if (i128::from(i32::MIN)..=i128::from(u32::MAX)).contains(&v) {
+                        Ok(Val::I32(v as u32 as i32))
+                    } else {
+                        Err(ValMismatch::Range)
+                    }
+                } else if (i128::from(i64::MIN)..=i128::from(u64::MAX)).contains(&v) {
+                    Ok(Val::I64(v as u64 as i64))
+                } else {
+                    Err(ValMismatch::Range)
+                }
+            }
+            ValType::F32 => match *self {
+                Val::F32(v) => Ok(Val::F32(v)),
+                Val::F64(v) if v.is_nan() || (v as f32) as f64 == v => Ok(Val::F32(v as f32)),
+                Val::F64(_) => Err(ValMismatch::Range),
+                _ => Err(ValMismatch::Class),
+            },
+            ValType::F64 => match *self {
+                Val::F32(v) => Ok(Val::F64(v.into())),
+                Val::F64(v) => Ok(Val::F64(v)),
+                _ => Err(ValMismatch::Class),
+            },
+            ValType::V128 | ValType::FuncRef | ValType::ExternRef => {
+                if self.ty() == ty {
+                    Ok(*self)
+                } else {
+                    Err(ValMismatch::Class)
+                }
+            }
+        }
+    }
+
+    /// The value as the low bytes of a 16-byte slot (the trampoline ABI), in the
+    /// representation of its own type ([`Val::ty`]).
     pub fn to_slot(&self) -> [u8; 16] {
         let bits: u128 = match *self {
-            Val::I32(v) => v as u32 as u128,
-            Val::I64(v) => v as u64 as u128,
             Val::F32(v) => v.to_bits() as u128,
             Val::F64(v) => v.to_bits() as u128,
             Val::V128(v) => v,
             Val::FuncRef(v) | Val::ExternRef(v) => v as u128,
+            _ => {
+                let v = self.integer().unwrap_or_default();
+                if self.ty() == ValType::I32 {
+                    v as u32 as u128
+                } else {
+                    v as u64 as u128
+                }
+            }
         };
         bits.to_le_bytes()
     }
@@ -64,12 +202,40 @@ macro_rules! val_from {
         })*
     };
 }
-val_from!(i32 => I32 as i32, u32 => I32 as i32, i64 => I64 as i64, u64 => I64 as i64,
-          f32 => F32 as f32, f64 => F64 as f64, usize => I64 as i64, u128 => V128 as u128);
+// The same variants the original Lucet's conversions chose, so `ptr.into()` for a
+// `ptr: usize` is a `USize` that `run` accepts for an `i32` parameter when it fits.
+val_from!(i32 => I32 as i32, i64 => I64 as i64, f32 => F32 as f32, f64 => F64 as f64, u128 => V128 as u128,
+          u8 => U8 as u8, u16 => U16 as u16, u32 => U32 as u32, u64 => U64 as u64,
+          i8 => I8 as i8, i16 => I16 as i16, usize => USize as usize, isize => ISize as isize);
 
 impl From<bool> for Val {
     fn from(b: bool) -> Val {
-        Val::I32(b as i32)
+        Val::Bool(b)
+    }
+}
+
+impl<T> From<*const T> for Val {
+    fn from(p: *const T) -> Val {
+        Val::CPtr(p as *const c_void)
+    }
+}
+
+impl<T> From<*mut T> for Val {
+    fn from(p: *mut T) -> Val {
+        Val::CPtr(p as *const c_void)
+    }
+}
+
+impl std::fmt::Display for Val {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match *self {
+            Val::F32(v) => write!(f, "{v}"),
+            Val::F64(v) => write!(f, "{v}"),
+            Val::V128(v) => write!(f, "{v:#034x}"),
+            Val::FuncRef(v) | Val::ExternRef(v) => write!(f, "{v:#x}"),
+            Val::CPtr(p) => write!(f, "{p:p}"),
+            _ => write!(f, "{}", self.integer().unwrap_or_default()),
+        }
     }
 }
 

@@ -108,8 +108,59 @@ fn bad_arguments_name_the_signature() {
     let e = inst.run("add", &[Val::I32(1)]).unwrap_err();
     assert!(matches!(e, Error::InvalidArgument(_)));
     assert!(e.to_string().contains("(i32, i32) -> (i32)"), "{e}");
-    let e = inst.run("add", &[Val::I64(1), Val::I32(2)]).unwrap_err();
+    let e = inst.run("add", &[Val::I64(1 << 40), Val::I32(2)]).unwrap_err();
     assert!(e.to_string().contains("called with (i64, i32)"), "{e}");
+    assert!(e.to_string().contains("argument 0 (i64 1099511627776) does not fit in i32"), "{e}");
+    let e = inst.run("add", &[Val::F32(1.0), Val::I32(2)]).unwrap_err();
+    assert!(e.to_string().contains("argument 0 (f32 1) cannot be passed as i32"), "{e}");
+}
+
+/// Hosts written for the original Lucet pass values of any integer (or float) variant
+/// where they fit, such as a pointer the guest returned, kept as a `usize`.
+#[test]
+fn original_lucet_argument_variants() {
+    let mut inst = instance("add.wat");
+    let ptr: usize = 0x1234;
+    let sum = |inst: &mut lucet_runtime::InstanceHandle, a: Val, b: Val| {
+        inst.run("add", &[a, b]).map(|r| r.unwrap_returned().as_i32())
+    };
+    assert_eq!(sum(&mut inst, ptr.into(), 1i32.into()).unwrap(), 0x1235);
+    let cases: Vec<(Val, i32)> = vec![
+        (Val::U8(200), 200),
+        (Val::U16(60000), 60000),
+        (Val::U32(u32::MAX), -1),
+        (Val::U64(7), 7),
+        (Val::I8(-3), -3),
+        (Val::I16(-300), -300),
+        (Val::I64(-5), -5),
+        (Val::USize(9), 9),
+        (Val::ISize(-9), -9),
+        (Val::Bool(true), 1),
+        (Val::GuestPtr(64), 64),
+        (Val::CPtr(16 as *const std::ffi::c_void), 16),
+        (true.into(), 1),
+        (5u32.into(), 5),
+    ];
+    for (v, want) in cases {
+        assert_eq!(sum(&mut inst, v, 0i32.into()).unwrap(), want, "{v:?}");
+    }
+    // 64-bit parameters take every integer variant; u64 by its bits.
+    let r = inst.run("add_i64", &[Val::U64(u64::MAX), Val::USize(2)]).unwrap().unwrap_returned();
+    assert_eq!(r.as_i64(), 1);
+    let r = inst.run("add_i64", &[Val::I32(-1), Val::U32(u32::MAX)]).unwrap().unwrap_returned();
+    assert_eq!(r.as_i64(), u32::MAX as i64 - 1);
+    // Floats widen, and narrow only without loss.
+    let r = inst.run("add_f64", &[Val::F32(1.5), Val::F64(2.0)]).unwrap().unwrap_returned();
+    assert_eq!(r.as_f64(), 3.5);
+    // Values that do not fit name the parameter, the value and the type.
+    let e = sum(&mut inst, Val::USize(1 << 33), 0i32.into()).unwrap_err().to_string();
+    assert!(e.contains("argument 0 (usize 8589934592) does not fit in i32"), "{e}");
+    let e = sum(&mut inst, 0i32.into(), Val::I64(-(1 << 40))).unwrap_err().to_string();
+    assert!(e.contains("argument 1 (i64 -1099511627776) does not fit in i32"), "{e}");
+    let e = inst.run("add_f64", &[Val::F64(1.0), Val::I32(1)]).unwrap_err().to_string();
+    assert!(e.contains("argument 1 (i32 1) cannot be passed as f64"), "{e}");
+    // The typed interface stays strict.
+    assert!(inst.typed_func::<(i64, i32), i32>("add").is_err());
 }
 
 #[test]

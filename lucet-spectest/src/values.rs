@@ -76,6 +76,8 @@ pub fn show(val: &Val) -> String {
         Val::FuncRef(p) => format!("(ref.func @{p:#x})"),
         Val::ExternRef(0) => "(ref.null extern)".into(),
         Val::ExternRef(n) => format!("(ref.extern {})", n - 1),
+        // Results are always read back as a wasm type; other variants only go in.
+        other => format!("({} {other})", other.type_name()),
     }
 }
 

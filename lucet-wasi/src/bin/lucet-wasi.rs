@@ -302,17 +302,6 @@ fn parse_val(ty: ValType, s: &str) -> anyhow::Result<Val> {
     })
 }
 
-fn show_val(v: &Val) -> String {
-    match v {
-        Val::I32(x) => x.to_string(),
-        Val::I64(x) => x.to_string(),
-        Val::F32(x) => x.to_string(),
-        Val::F64(x) => x.to_string(),
-        Val::V128(x) => format!("{x:#034x}"),
-        Val::FuncRef(x) | Val::ExternRef(x) => format!("{x:#x}"),
-    }
-}
-
 fn run(cli: Cli) -> Result<u8, Failure> {
     let bytes = std::fs::read(&cli.module)
         .map_err(|e| usage(anyhow!("cannot read module {}: {e}", cli.module.display())))?;
@@ -419,7 +408,7 @@ fn run(cli: Cli) -> Result<u8, Failure> {
             if cli.invoke.is_some() {
                 let ret = res.returned().map_err(|e| host(anyhow!(e)))?;
                 for v in ret.values() {
-                    println!("{}", show_val(v));
+                    println!("{v}");
                 }
             }
             Ok(0)
