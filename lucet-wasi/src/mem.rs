@@ -51,9 +51,7 @@ impl<'a> GuestMemory<'a> {
 
     /// How many bytes of memory lie from `ptr` to the end (`EFAULT` past the end).
     pub fn room(&self, ptr: u32) -> WasiResult<usize> {
-        (self.mem.len())
-            .checked_sub(ptr as usize)
-            .ok_or(Errno::FAULT)
+        self.mem.len().checked_sub(ptr as usize).ok_or(Errno::FAULT)
     }
 
     /// Most bytes one read or write moves: [`MAX_TRANSFER`], and never more than the
