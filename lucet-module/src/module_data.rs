@@ -11,6 +11,10 @@ use serde::{Deserialize, Serialize};
 pub struct ModuleData {
     /// lucetc version that produced the module.
     pub compiler_version: String,
+    /// SHA-256 of the input lucetc compiled: the `.wasm` or `.wat` bytes exactly as it
+    /// was given them. A cache of compiled modules checks it to know that an entry was
+    /// made from the module it is asked for. `None` when the producer did not record it.
+    pub source_hash: Option<[u8; 32]>,
     /// Name from the wasm name section, if any.
     pub name: Option<String>,
     pub target: TargetInfo,

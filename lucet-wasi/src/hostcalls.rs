@@ -150,15 +150,15 @@ subscription_layout! {
     SubscriptionV0 => SubscriptionClockV0,
 }
 
+/// Reads `n` subscriptions at `ptr`. The whole array must lie in guest memory
+/// (`EFAULT` otherwise) before anything is sized by `n`, so the host never holds more
+/// subscriptions than the guest's memory can.
 fn read_subs_as<S: SubscriptionLayout>(m: &GuestMemory, ptr: u32, n: u32) -> WasiResult<Vec<Sub>> {
-    let size = std::mem::size_of::<S>() as u32;
+    let size = std::mem::size_of::<S>();
+    let range = m.array(ptr, n, size)?;
     let mut subs = Vec::with_capacity(n as usize);
-    for i in 0..n {
-        let at = i
-            .checked_mul(size)
-            .and_then(|o| o.checked_add(ptr))
-            .ok_or(Errno::FAULT)?;
-        let s: S = m.read(at)?;
+    for at in range.step_by(size) {
+        let s: S = m.read(u32::try_from(at).map_err(|_| Errno::FAULT)?)?;
         let u = s.union_bytes();
         let kind = match s.tag() {
             eventtype::CLOCK => {

@@ -29,10 +29,16 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! With the `compile` feature (on by default), [`cache`] compiles `.wasm`/`.wat` files
+//! with lucetc and keeps the results in a per-user cache that checks who wrote each
+//! entry and what it was compiled from.
+//!
 //! A guest calling `proc_exit(code)` ends the run with
 //! `Error::RuntimeTerminated(TerminationDetails::Provided(..))` holding an
 //! [`ExitCode`]; [`exit_code`] extracts it.
 
+#[cfg(feature = "compile")]
+pub mod cache;
 mod ctx;
 mod hostcalls;
 mod mem;

@@ -4,6 +4,11 @@
 //! be anything at all. All reads and writes go through [`GuestMemory`], which checks
 //! the whole range first and answers `EFAULT` when it does not fit, so no hostcall
 //! does pointer arithmetic of its own.
+//!
+//! The same goes for counts: a guest may pass any count of iovecs, subscriptions or
+//! bytes, and nothing on the host is sized by a count until [`GuestMemory::array`]
+//! (or a range check) has shown that the guest's own memory holds that many. Host
+//! buffers are therefore never larger than the guest's memory.
 
 use crate::types::{Errno, Iovec, WasiResult};
 use zerocopy::{FromBytes, Immutable, IntoBytes};
@@ -30,6 +35,29 @@ impl<'a> GuestMemory<'a> {
             return Err(Errno::FAULT);
         }
         Ok(start..end)
+    }
+
+    /// The byte range of `count` elements of `size` bytes at `ptr`, or `EFAULT` if the
+    /// memory does not hold them all. Call it before sizing anything by `count`.
+    pub fn array(&self, ptr: u32, count: u32, size: usize) -> WasiResult<std::ops::Range<usize>> {
+        let bytes = (count as usize).checked_mul(size).ok_or(Errno::FAULT)?;
+        let start = ptr as usize;
+        let end = start.checked_add(bytes).ok_or(Errno::FAULT)?;
+        if end > self.mem.len() {
+            return Err(Errno::FAULT);
+        }
+        Ok(start..end)
+    }
+
+    /// How many bytes of memory lie from `ptr` to the end (`EFAULT` past the end).
+    pub fn room(&self, ptr: u32) -> WasiResult<usize> {
+        self.mem.len().checked_sub(ptr as usize).ok_or(Errno::FAULT)
+    }
+
+    /// Most bytes one read or write moves: [`MAX_TRANSFER`], and never more than the
+    /// guest's memory, since iovecs may name the same bytes many times over.
+    pub fn transfer_cap(&self) -> usize {
+        MAX_TRANSFER.min(self.mem.len())
     }
 
     pub fn slice(&self, ptr: u32, len: u32) -> WasiResult<&[u8]> {
@@ -67,14 +95,14 @@ impl<'a> GuestMemory<'a> {
         std::str::from_utf8(self.slice(ptr, len)?).map_err(|_| Errno::ILSEQ)
     }
 
-    /// An array of `count` iovecs at `ptr`, each checked to lie inside memory. Only
-    /// the first [`MAX_IOVECS`] are used (a short transfer, as the caller sees from
-    /// the count returned), so a guest cannot make the host allocate without bound.
+    /// An array of `count` iovecs at `ptr`, each checked to lie inside memory. The
+    /// whole array must lie in memory (`EFAULT` otherwise, as Wasmtime reports), and
+    /// only the first [`MAX_IOVECS`] are used (a short transfer, as the caller sees
+    /// from the count returned).
     pub fn read_iovecs(&self, ptr: u32, count: u32) -> WasiResult<Vec<Iovec>> {
-        let count = count.min(MAX_IOVECS);
         let size = std::mem::size_of::<Iovec>() as u32;
-        let total = count.checked_mul(size).ok_or(Errno::FAULT)?;
-        self.range(ptr, total)?;
+        self.array(ptr, count, size as usize)?;
+        let count = count.min(MAX_IOVECS);
         let mut out = Vec::with_capacity(count as usize);
         for i in 0..count {
             let iov: Iovec = self.read(ptr + i * size)?;
@@ -84,13 +112,15 @@ impl<'a> GuestMemory<'a> {
         Ok(out)
     }
 
-    /// Gathers the bytes of a list of iovecs (for writes), at most [`MAX_TRANSFER`]
-    /// of them: iovecs may repeat the same memory, so their total is not bounded by
-    /// the guest's memory, and a short write is always allowed.
+    /// Gathers the bytes of a list of iovecs (for writes), at most
+    /// [`GuestMemory::transfer_cap`] of them: iovecs may repeat the same memory, so
+    /// their total is not bounded by the guest's memory, and a short write is always
+    /// allowed.
     pub fn gather(&self, iovs: &[Iovec]) -> WasiResult<Vec<u8>> {
-        let mut out = Vec::new();
+        let cap = self.transfer_cap();
+        let mut out = Vec::with_capacity(self.transfer_len(iovs));
         for iov in iovs {
-            let room = MAX_TRANSFER - out.len();
+            let room = cap - out.len();
             if room == 0 {
                 break;
             }
@@ -115,14 +145,15 @@ impl<'a> GuestMemory<'a> {
         }
         Ok(placed)
     }
-}
 
-/// Total length of a list of iovecs, capped at [`MAX_TRANSFER`].
-pub fn iovecs_len(iovs: &[Iovec]) -> usize {
-    iovs.iter()
-        .map(|i| i.buf_len as usize)
-        .fold(0usize, |a, b| a.saturating_add(b))
-        .min(MAX_TRANSFER)
+    /// Total length of a list of iovecs, capped at [`GuestMemory::transfer_cap`]: the
+    /// size of the host buffer one read or write of them uses.
+    pub fn transfer_len(&self, iovs: &[Iovec]) -> usize {
+        iovs.iter()
+            .map(|i| i.buf_len as usize)
+            .fold(0usize, |a, b| a.saturating_add(b))
+            .min(self.transfer_cap())
+    }
 }
 
 #[cfg(test)]
@@ -169,7 +200,7 @@ mod tests {
 
     #[test]
     fn repeated_iovecs_are_capped() {
-        let mut buf = vec![0u8; 64];
+        let mut buf = vec![0u8; MAX_TRANSFER + 64];
         let m = GuestMemory::new(&mut buf);
         let iovs = vec![
             Iovec {
@@ -179,6 +210,32 @@ mod tests {
             (MAX_TRANSFER / 64) * 3
         ];
         assert_eq!(m.gather(&iovs).unwrap().len(), MAX_TRANSFER);
-        assert_eq!(iovecs_len(&iovs), MAX_TRANSFER);
+        assert_eq!(m.transfer_len(&iovs), MAX_TRANSFER);
+    }
+
+    #[test]
+    fn transfers_never_exceed_the_memory() {
+        let mut buf = vec![0u8; 64];
+        let m = GuestMemory::new(&mut buf);
+        let iovs = vec![
+            Iovec {
+                buf: 0,
+                buf_len: 64
+            };
+            MAX_IOVECS as usize
+        ];
+        assert_eq!(m.gather(&iovs).unwrap().len(), 64);
+        assert_eq!(m.transfer_len(&iovs), 64);
+    }
+
+    #[test]
+    fn arrays_are_checked_before_use() {
+        let mut buf = vec![0u8; 64];
+        let m = GuestMemory::new(&mut buf);
+        assert_eq!(m.array(0, 8, 8), Ok(0..64));
+        assert_eq!(m.array(8, 8, 8), Err(Errno::FAULT));
+        assert_eq!(m.array(0, u32::MAX, 48), Err(Errno::FAULT));
+        assert_eq!(m.array(u32::MAX, 1, 1), Err(Errno::FAULT));
+        assert_eq!(m.array(64, 0, 48), Ok(64..64));
     }
 }

@@ -6,7 +6,7 @@
 //! symlinks leading outside; that is the whole sandbox for the filesystem.
 
 use crate::ctx::{Descriptor, DirState, HostStream, Input, Kind, Output, WasiCtx};
-use crate::mem::{iovecs_len, GuestMemory};
+use crate::mem::GuestMemory;
 use crate::types::*;
 use cap_fs_ext::{
     DirExt, FollowSymlinks, OpenOptionsFollowExt, OpenOptionsMaybeDirExt, OpenOptionsSyncExt,
@@ -167,7 +167,7 @@ fn guest_path<'m>(m: &'m GuestMemory, ptr: u32, len: u32) -> WasiResult<&'m str>
 }
 
 fn read_stream(r: &mut dyn Read, m: &mut GuestMemory, iovs: &[Iovec]) -> WasiResult<usize> {
-    let mut buf = vec![0u8; iovecs_len(iovs)];
+    let mut buf = vec![0u8; m.transfer_len(iovs)];
     let n = loop {
         match r.read(&mut buf) {
             Ok(n) => break n,
@@ -448,7 +448,7 @@ impl WasiCtx {
     ) -> WasiResult<()> {
         let f = self.file(fd, rights::FD_READ | rights::FD_SEEK)?;
         let iovs = m.read_iovecs(iovs, n)?;
-        let mut buf = vec![0u8; iovecs_len(&iovs)];
+        let mut buf = vec![0u8; m.transfer_len(&iovs)];
         let got = rustix::io::pread(f.as_fd(), &mut buf, offset)?;
         let placed = m.scatter(&iovs, &buf[..got])?;
         m.write(out, &(placed as u32))
@@ -584,6 +584,12 @@ impl WasiCtx {
         let Kind::Dir(ds) = &mut d.kind else {
             unreachable!()
         };
+        // Nothing is built past what the guest's memory can hold at `buf` (plus the
+        // one entry that shows it would overflow), whatever `len` claims. Like
+        // Wasmtime, a buffer that only partly fits is EFAULT only if the entries
+        // reach the end of memory.
+        let room = m.room(buf)?;
+        let limit = (len as usize).min(room.saturating_add(1));
         if cookie == 0 || ds.readdir_cache.is_none() {
             ds.readdir_cache = Some(read_entries(&ds.dir)?);
         }
@@ -594,7 +600,7 @@ impl WasiCtx {
             .enumerate()
             .skip(usize::try_from(cookie).unwrap_or(usize::MAX))
         {
-            if bytes.len() >= len as usize {
+            if bytes.len() >= limit {
                 break;
             }
             let dirent = Dirent {

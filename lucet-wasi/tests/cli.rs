@@ -296,3 +296,167 @@ fn a_timeout_also_ends_a_guest_blocked_in_a_hostcall() {
     assert_one_line_error(&o, "--timeout");
     assert!(start.elapsed() < Duration::from_secs(30));
 }
+
+const ANSWER_1: &str = r#"(module (func (export "answer") (result i32) (i32.const 1)))"#;
+const ANSWER_2: &str = r#"(module (func (export "answer") (result i32) (i32.const 2)))"#;
+
+/// Runs `lucet-wasi --invoke answer MODULE` with exactly the environment given.
+fn answer_with_env(module: &Path, args: &[&str], env: &[(&str, &Path)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_lucet-wasi"));
+    cmd.env_clear()
+        .args(args)
+        .args(["--invoke", "answer"])
+        .arg(module);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.stdin(Stdio::null()).output().expect("run lucet-wasi")
+}
+
+fn cache_entries(dir: &Path) -> Vec<PathBuf> {
+    match std::fs::read_dir(dir) {
+        Ok(d) => d
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "so"))
+            .collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+#[test]
+fn a_planted_cache_entry_is_not_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let module = tmp.path().join("answer.wat");
+    std::fs::write(&module, ANSWER_1).unwrap();
+    let cache = tmp.path().join("cache");
+    let args = ["--cache-dir", cache.to_str().unwrap()];
+    let o = answer_with_env(&module, &args, &[]);
+    assert_eq!(
+        (o.status.code(), stdout(&o).as_str()),
+        (Some(0), "1\n"),
+        "{}",
+        stderr(&o)
+    );
+    let entries = cache_entries(&cache);
+    assert_eq!(entries.len(), 1, "{entries:?}");
+
+    // Another module's code under this module's entry name, as the same user and
+    // with the same mode: only the recorded hash of the input tells them apart.
+    let planted = tmp.path().join("planted.so");
+    lucetc::Lucetc::try_from_bytes(ANSWER_2)
+        .unwrap()
+        .shared_object_file(&planted)
+        .unwrap();
+    std::fs::write(&entries[0], std::fs::read(&planted).unwrap()).unwrap();
+    let o = answer_with_env(&module, &args, &[]);
+    assert_eq!(
+        (o.status.code(), stdout(&o).as_str()),
+        (Some(0), "1\n"),
+        "the planted module ran: {}",
+        stderr(&o)
+    );
+    assert!(
+        stderr(&o).contains("not compiled from this module"),
+        "{}",
+        stderr(&o)
+    );
+    // Replaced: the next run uses the entry and says nothing.
+    let o = answer_with_env(&module, &args, &[]);
+    assert_eq!(stdout(&o), "1\n");
+    assert_eq!(stderr(&o), "");
+}
+
+#[test]
+fn a_cache_entry_others_can_write_is_replaced() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let module = tmp.path().join("answer.wat");
+    std::fs::write(&module, ANSWER_1).unwrap();
+    let cache = tmp.path().join("cache");
+    let args = ["--cache-dir", cache.to_str().unwrap()];
+    assert_eq!(stdout(&answer_with_env(&module, &args, &[])), "1\n");
+    let entry = cache_entries(&cache).remove(0);
+    std::fs::set_permissions(&entry, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let o = answer_with_env(&module, &args, &[]);
+    assert_eq!(stdout(&o), "1\n", "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("writable by other users"),
+        "{}",
+        stderr(&o)
+    );
+    let mode = std::fs::metadata(&entry).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+}
+
+#[test]
+fn a_cache_dir_others_can_write_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let module = tmp.path().join("answer.wat");
+    std::fs::write(&module, ANSWER_1).unwrap();
+    let shared = tmp.path().join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let o = answer_with_env(&module, &["--cache-dir", shared.to_str().unwrap()], &[]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert_one_line_error(&o, "writable by other users");
+    assert!(stderr(&o).contains("--no-cache"), "{}", stderr(&o));
+    assert!(cache_entries(&shared).is_empty());
+    // --no-cache needs no directory at all.
+    let o = answer_with_env(
+        &module,
+        &["--no-cache", "--cache-dir", shared.to_str().unwrap()],
+        &[],
+    );
+    assert_eq!(stdout(&o), "1\n", "{}", stderr(&o));
+}
+
+#[test]
+fn the_cache_is_per_user_and_never_shared() {
+    let tmp = tempfile::tempdir().unwrap();
+    let module = tmp.path().join("answer.wat");
+    std::fs::write(&module, ANSWER_1).unwrap();
+    let shared_tmp = tmp.path().join("tmp");
+    std::fs::create_dir(&shared_tmp).unwrap();
+
+    // Neither HOME nor XDG_CACHE_HOME: compiled privately, nothing left in TMPDIR.
+    let o = answer_with_env(&module, &[], &[("TMPDIR", &shared_tmp)]);
+    assert_eq!(
+        (o.status.code(), stdout(&o).as_str()),
+        (Some(0), "1\n"),
+        "{}",
+        stderr(&o)
+    );
+    let left: Vec<_> = std::fs::read_dir(&shared_tmp).unwrap().collect();
+    assert!(
+        left.is_empty(),
+        "a run without a cache left {left:?} in the shared temporary directory"
+    );
+
+    // HOME: ~/.cache/lucet, private.
+    let home = tmp.path().join("home");
+    let o = answer_with_env(&module, &[], &[("TMPDIR", &shared_tmp), ("HOME", &home)]);
+    assert_eq!(stdout(&o), "1\n", "{}", stderr(&o));
+    let dir = home.join(".cache/lucet");
+    assert_eq!(cache_entries(&dir).len(), 1);
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777,
+        0o700
+    );
+
+    // XDG_CACHE_HOME wins over HOME.
+    let xdg = tmp.path().join("xdg");
+    let o = answer_with_env(
+        &module,
+        &[],
+        &[
+            ("TMPDIR", &shared_tmp),
+            ("HOME", &home),
+            ("XDG_CACHE_HOME", &xdg),
+        ],
+    );
+    assert_eq!(stdout(&o), "1\n", "{}", stderr(&o));
+    assert_eq!(cache_entries(&xdg.join("lucet")).len(), 1);
+    assert!(std::fs::read_dir(&shared_tmp).unwrap().next().is_none());
+}

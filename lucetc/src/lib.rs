@@ -40,6 +40,7 @@ use config::Config;
 use env::ModuleInfo;
 use lucet_module::TargetInfo;
 use rayon::prelude::*;
+use sha2::Digest;
 use std::path::Path;
 
 /// A module to compile, and how.
@@ -53,6 +54,8 @@ use std::path::Path;
 pub struct Lucetc {
     /// Always the binary encoding, already validated.
     wasm: Vec<u8>,
+    /// SHA-256 of the bytes as given (text or binary), recorded in the metadata.
+    source_hash: [u8; 32],
     features: WasmFeatures,
     config: Config,
     linker: Linker,
@@ -90,6 +93,7 @@ impl Lucetc {
     pub fn try_from_bytes_with_features(bytes: impl AsRef<[u8]>, features: WasmFeatures) -> Result<Lucetc, Error> {
         let features = features & wasm_features();
         let bytes = bytes.as_ref();
+        let source_hash = sha2::Sha256::digest(bytes).into();
         let wasm = guarded("reading the module", || {
             let wasm = if bytes.starts_with(b"\0asm") {
                 bytes.to_vec()
@@ -110,7 +114,7 @@ impl Lucetc {
             validate(&wasm, features)?;
             Ok(wasm)
         })?;
-        Ok(Lucetc { wasm, features, config: Config::default(), linker: Linker::default() })
+        Ok(Lucetc { wasm, source_hash, features, config: Config::default(), linker: Linker::default() })
     }
 
     pub fn with_opt_level(mut self, opt_level: OptLevel) -> Self {
@@ -155,6 +159,12 @@ impl Lucetc {
         &self.wasm
     }
 
+    /// SHA-256 of the input exactly as it was given (the `.wasm` or `.wat` bytes),
+    /// which every compiled module records as `ModuleData::source_hash`.
+    pub fn source_hash(&self) -> [u8; 32] {
+        self.source_hash
+    }
+
     /// Compiles and links the module into the shared object `out`.
     pub fn shared_object_file(&self, out: impl AsRef<Path>) -> Result<(), Error> {
         let object = self.object_bytes()?;
@@ -196,6 +206,7 @@ impl Lucetc {
             let parsed = env::module::parse(&self.wasm, self.features, &self.config)?;
             let mut info = ModuleInfo::new(parsed.data);
             info.set_tail_funcs(&parsed.tail_funcs);
+            info.data.source_hash = Some(self.source_hash);
             info.data.target = TargetInfo {
                 triple: isa.triple().to_string(),
                 cpu_features: config::cpu_features(&*isa),

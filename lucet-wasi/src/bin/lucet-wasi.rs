@@ -14,6 +14,7 @@ use lucet_runtime::{DlModule, Error, Limits, MmapRegion, Region, Val, ValType};
 use lucet_wasi::WasiCtxBuilder;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Exit status for a failure of the host while running the guest.
@@ -69,11 +70,12 @@ struct Cli {
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     timeout: Option<Duration>,
 
-    /// Compile a .wasm/.wat module into a temporary file instead of the cache.
+    /// Compile a .wasm/.wat module into a private temporary directory instead of the cache.
     #[arg(long)]
     no_cache: bool,
 
-    /// Where compiled modules are cached (default: $LUCET_WASI_CACHE_DIR, else ~/.cache/lucet-wasi).
+    /// Where compiled modules are cached (default: $LUCET_WASI_CACHE_DIR, else $XDG_CACHE_HOME/lucet,
+    /// else ~/.cache/lucet; with none of them, no cache). It must belong to you and not be writable by others.
     #[arg(long, value_name = "DIR")]
     cache_dir: Option<PathBuf>,
 
@@ -164,113 +166,66 @@ fn is_shared_object(bytes: &[u8]) -> bool {
     bytes.starts_with(b"\x7fELF")
 }
 
+/// The cache directory: `--cache-dir`, else `$LUCET_WASI_CACHE_DIR`, else the
+/// per-user default. `None` when there is none, and nothing shared is used instead.
 #[cfg(feature = "compile")]
-fn default_cache_dir() -> PathBuf {
-    if let Some(d) = std::env::var_os("LUCET_WASI_CACHE_DIR") {
-        return PathBuf::from(d);
-    }
-    if let Some(d) = std::env::var_os("XDG_CACHE_HOME") {
-        return PathBuf::from(d).join("lucet-wasi");
-    }
-    if let Some(h) = std::env::var_os("HOME") {
-        return PathBuf::from(h).join(".cache").join("lucet-wasi");
-    }
-    std::env::temp_dir().join("lucet-wasi-cache")
+fn cache_dir(cli: &Cli) -> Option<PathBuf> {
+    cli.cache_dir
+        .clone()
+        .or_else(|| std::env::var_os("LUCET_WASI_CACHE_DIR").map(PathBuf::from))
+        .or_else(lucet_wasi::cache::Cache::default_dir)
 }
 
-/// Compiles a `.wasm`/`.wat` into a `.so`, in the cache keyed by the content's hash
-/// and the compiler's version, unless `--no-cache`.
+/// Compiles a `.wasm`/`.wat` module and loads it, through the per-user cache unless
+/// `--no-cache` (or there is no cache directory), in which case the module is compiled
+/// into a private temporary directory that `keep` holds until the run ends.
 #[cfg(feature = "compile")]
 fn compile(
     cli: &Cli,
     bytes: &[u8],
-    keep: &mut Option<tempfile_dir::TempDir>,
-) -> Result<PathBuf, Failure> {
-    use sha2::{Digest, Sha256};
-    let compile_to = |out: &std::path::Path| -> Result<(), Failure> {
-        lucetc::Lucetc::try_from_bytes(bytes)
-            .and_then(|c| c.shared_object_file(out))
-            .map_err(|e| usage(anyhow!("cannot compile {}: {e}", cli.module.display())))
+    keep: &mut Option<lucet_wasi::cache::Private>,
+) -> Result<Arc<DlModule>, Failure> {
+    use lucet_wasi::cache::{compile_private, Cache, CacheError, CompileOptions};
+    let name = cli.module.display();
+    let fail = |e: CacheError| match e {
+        CacheError::Compile(e) => usage(anyhow!("cannot compile {name}: {e}")),
+        e @ CacheError::Load { .. } => usage(anyhow!("{name}: {e}")),
+        e @ (CacheError::DirOwner { .. }
+        | CacheError::DirWritable { .. }
+        | CacheError::NotADirectory { .. }) => usage(anyhow!(
+            "{name}: {e}; --cache-dir DIR picks another one, --no-cache compiles without one"
+        )),
+        e => host(anyhow!("{name}: {e}")),
     };
-    if cli.no_cache {
-        let dir = tempfile_dir::TempDir::new()
-            .map_err(|e| host(anyhow!("cannot create a temporary directory: {e}")))?;
-        let out = dir.path().join("module.so");
-        compile_to(&out)?;
-        *keep = Some(dir);
-        return Ok(out);
+    let options = CompileOptions::default();
+    let dir = if cli.no_cache { None } else { cache_dir(cli) };
+    let Some(dir) = dir else {
+        let private = compile_private(bytes, &options).map_err(fail)?;
+        let module = private.module.clone();
+        *keep = Some(private);
+        return Ok(module);
+    };
+    let loaded = Cache::open(dir)
+        .and_then(|c| c.load_or_compile(bytes, &options))
+        .map_err(fail)?;
+    if let Some(why) = &loaded.rejected {
+        eprintln!(
+            "warning: {why}, so {} was compiled again: {}",
+            cli.module.display(),
+            loaded.path.display()
+        );
     }
-    let mut h = Sha256::new();
-    h.update(lucet_module::COMPILER_VERSION.as_bytes());
-    h.update(lucet_module::FORMAT_VERSION.to_le_bytes());
-    h.update(bytes);
-    let key: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
-    let dir = cli.cache_dir.clone().unwrap_or_else(default_cache_dir);
-    let out = dir.join(format!("{key}.so"));
-    if out.exists() {
-        return Ok(out);
-    }
-    std::fs::create_dir_all(&dir).map_err(|e| {
-        host(anyhow!(
-            "cannot create the cache directory {}: {e}; pass --no-cache or --cache-dir",
-            dir.display()
-        ))
-    })?;
-    // Compile beside the final name and rename, so concurrent runs never see a
-    // half-written file.
-    let tmp = dir.join(format!("{key}.{}.tmp.so", std::process::id()));
-    compile_to(&tmp)?;
-    std::fs::rename(&tmp, &out)
-        .map_err(|e| host(anyhow!("cannot store {} in the cache: {e}", out.display())))?;
-    Ok(out)
+    Ok(loaded.module)
 }
 
 #[cfg(not(feature = "compile"))]
-fn compile(
-    cli: &Cli,
-    _bytes: &[u8],
-    _keep: &mut Option<tempfile_dir::TempDir>,
-) -> Result<PathBuf, Failure> {
+fn compile(cli: &Cli, _bytes: &[u8], _keep: &mut Option<()>) -> Result<Arc<DlModule>, Failure> {
     Err(usage(anyhow!(
         "{} is not a compiled module, and this lucet-wasi was built without the `compile` feature; \
          compile it with `lucetc-wasi -o module.so {}` first",
         cli.module.display(),
         cli.module.display()
     )))
-}
-
-/// A directory removed on drop, for `--no-cache` builds.
-mod tempfile_dir {
-    use std::path::{Path, PathBuf};
-
-    pub struct TempDir(PathBuf);
-
-    impl TempDir {
-        #[allow(dead_code)]
-        pub fn new() -> std::io::Result<TempDir> {
-            let base = std::env::temp_dir();
-            for n in 0..1000u32 {
-                let p = base.join(format!("lucet-wasi-{}-{n}", std::process::id()));
-                match std::fs::create_dir(&p) {
-                    Ok(()) => return Ok(TempDir(p)),
-                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-                    Err(e) => return Err(e),
-                }
-            }
-            Err(std::io::Error::other("no free temporary directory name"))
-        }
-
-        #[allow(dead_code)]
-        pub fn path(&self) -> &Path {
-            &self.0
-        }
-    }
-
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
 }
 
 fn parse_val(ty: ValType, s: &str) -> anyhow::Result<Val> {
@@ -306,13 +261,12 @@ fn run(cli: Cli) -> Result<u8, Failure> {
     let bytes = std::fs::read(&cli.module)
         .map_err(|e| usage(anyhow!("cannot read module {}: {e}", cli.module.display())))?;
     let mut keep = None;
-    let so_path = if is_shared_object(&bytes) {
-        cli.module.clone()
+    let module = if is_shared_object(&bytes) {
+        DlModule::load(&cli.module).map_err(|e| usage(anyhow!(e)))?
     } else {
         compile(&cli, &bytes, &mut keep)?
     };
     drop(bytes);
-    let module = DlModule::load(&so_path).map_err(|e| usage(anyhow!(e)))?;
 
     let mut limits = Limits::default();
     if let Some(h) = cli.max_heap_size {

@@ -1,0 +1,33 @@
+;; Every builtin that takes a count, a length or an index from the guest, exported
+;; with its arguments unchanged so tests can pass hostile values.
+(module
+  (memory 1 2)
+  (table $t 1 funcref)
+  (table $m 1 10 funcref)
+  (table $e 0 externref)
+  (data $d "0123456789")
+  (elem $el func $f $f $f)
+  (func $f (result i32) (i32.const 7))
+
+  (func (export "ok") (result i32) (i32.const 42))
+  (func (export "memory_grow") (param i32) (result i32) (memory.grow (local.get 0)))
+  (func (export "memory_fill") (param i32 i32)
+    (memory.fill (local.get 0) (i32.const 0x55) (local.get 1)))
+  (func (export "memory_copy") (param i32 i32 i32)
+    (memory.copy (local.get 0) (local.get 1) (local.get 2)))
+  (func (export "memory_init") (param i32 i32 i32)
+    (memory.init $d (local.get 0) (local.get 1) (local.get 2)))
+  (func (export "data_drop") (data.drop $d))
+
+  (func (export "table_grow") (param i32) (result i32) (table.grow $t (ref.func $f) (local.get 0)))
+  (func (export "table_grow_max") (param i32) (result i32) (table.grow $m (ref.func $f) (local.get 0)))
+  (func (export "table_grow_extern") (param i32) (result i32)
+    (table.grow $e (ref.null extern) (local.get 0)))
+  (func (export "table_size") (result i32) (table.size $t))
+  (func (export "table_fill") (param i32 i32) (table.fill $t (local.get 0) (ref.func $f) (local.get 1)))
+  (func (export "table_copy") (param i32 i32 i32)
+    (table.copy $t $t (local.get 0) (local.get 1) (local.get 2)))
+  (func (export "table_init") (param i32 i32 i32)
+    (table.init $t $el (local.get 0) (local.get 1) (local.get 2)))
+  (func (export "elem_drop") (elem.drop $el))
+)
