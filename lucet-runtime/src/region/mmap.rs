@@ -43,12 +43,12 @@
 //! holds its clean value (the image's byte inside the image, zero elsewhere), and
 //! everything past `accessible` is `PROT_NONE`.
 
+use super::pagemap::Pagemap;
 use super::Region;
 use crate::instance::{InstanceBuilder, HOST_PAGE};
 use crate::limits::Limits;
 use crate::module::Module;
 use crate::Error;
-use super::pagemap::Pagemap;
 use std::sync::{Arc, Mutex, Weak};
 
 pub(crate) use super::image::MemoryImage;
@@ -299,6 +299,12 @@ impl HeapArea {
             )));
         }
         Ok(HeapArea { base: base as *mut u8, reservation, accessible: 0, owned: true, image: None })
+    }
+
+    /// The whole reservation, accessible part and guard: where compiled code for this
+    /// heap may fault.
+    pub fn reservation_range(&self) -> std::ops::Range<usize> {
+        self.base as usize..self.base as usize + self.reservation
     }
 
     /// Makes the first `len` bytes accessible. Growing only changes protections;
