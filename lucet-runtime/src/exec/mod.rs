@@ -242,7 +242,9 @@ pub(crate) struct ExecState {
     yielded: bool,
     /// Keeps the run's lookup alive while a guest is running or yielded.
     lookup: Option<Arc<dyn TrapLookup>>,
-    /// Keeps the run's fault ranges alive while a guest is running or yielded.
+    /// Keeps the run's fault ranges alive while a guest is running or yielded. Kept
+    /// after the run too: the next run usually passes the same ranges, which then cost
+    /// no reference count updates.
     fault_ranges: Option<Arc<FaultRanges>>,
     /// Shared with the instance's kill switches; see `kill_switch.rs`.
     kill: Arc<KillState>,
@@ -338,7 +340,9 @@ impl ExecState {
         );
         signals::prepare_thread();
         self.lookup = Some(Arc::clone(lookup));
-        self.fault_ranges = Some(Arc::clone(faults));
+        if !self.fault_ranges.as_ref().is_some_and(|f| Arc::ptr_eq(f, faults)) {
+            self.fault_ranges = Some(Arc::clone(faults));
+        }
         let frame = self.frame.as_ptr();
         // SAFETY: `frame` is our own live allocation and no guest is using it (not
         // yielded, and `&mut self` excludes a concurrent run).
@@ -416,7 +420,6 @@ impl ExecState {
             (*frame).vmctx = ptr::null_mut();
         }
         self.lookup = None;
-        self.fault_ranges = None;
     }
 
     /// Switches to the frame's guest context and interprets why it came back.
