@@ -6,7 +6,7 @@
 //! instance through the vmctx header's `instance` pointer.
 
 use crate::error::FaultDetails;
-use crate::exec::{Entry, ExecState, GuestExit, GuestStack, TrapLookup};
+use crate::exec::{Entry, ExecState, FaultRanges, GuestExit, GuestStack, TrapLookup};
 use crate::linker::{Extern, Func, FuncKind, Global, GlobalKind, HostFuncCtx, Linker, Memory, Table};
 use crate::module::{
     describe_global, describe_memory, describe_table, unresolved, DlModule, Module, MultiCodeMap, ResolvedImport,
@@ -204,6 +204,9 @@ pub struct Instance {
     /// `LINK_GENERATION` when `lookup`/`linked_vmctxs` were computed.
     link_gen: u64,
     lookup: Arc<dyn TrapLookup>,
+    /// Where compiled code running on our stack may fault: see `memory_fault_ranges`.
+    /// Computed with `lookup`.
+    fault_ranges: Arc<FaultRanges>,
     exec: ExecState,
     state: State,
     start_ran: bool,
@@ -353,6 +356,7 @@ impl InstanceBuilder {
                 linked_vmctxs: Vec::new(),
                 link_gen: 0,
                 lookup: dl.code_map().clone(),
+                fault_ranges: Arc::default(),
                 exec: ExecState::new(),
                 state: State::Ready,
                 start_ran: false,
@@ -457,6 +461,7 @@ impl Instance {
             // The common case: only our own code runs on our stack.
             self.linked_vmctxs.clear();
             self.lookup = self.dl().code_map().clone();
+            self.fault_ranges = Arc::new(self.memory_fault_ranges());
             self.link_gen = LINK_GENERATION.load(Ordering::Relaxed);
             return;
         }
@@ -475,7 +480,28 @@ impl Instance {
         }
         self.linked_vmctxs = vmctxs;
         self.lookup = Arc::new(MultiCodeMap { maps });
+        self.fault_ranges = Arc::new(self.memory_fault_ranges());
         self.link_gen = LINK_GENERATION.load(Ordering::Relaxed);
+    }
+
+    /// The heap reservations, guards included, of every memory defined by an instance
+    /// reachable from this one: the only addresses where code running on our stack may
+    /// fault by design, besides the stack guard, which the engine adds. An imported
+    /// memory is defined by an instance we reach, whose code runs on our stack as well.
+    /// Memories never move and their reservations are fixed at instantiation, so this
+    /// changes only when what we reach does.
+    fn memory_fault_ranges(&self) -> FaultRanges {
+        let mut ranges = Vec::new();
+        for p in self.reachable() {
+            // SAFETY: reachable instances are alive (see `reachable`).
+            let inst = unsafe { &*p };
+            let data = inst.data();
+            if data.memory_plans.len() > data.num_imported_memories() {
+                ranges.push(inst.slot.heap.reservation_range());
+            }
+            ranges.extend(inst.extra_heaps.iter().map(HeapArea::reservation_range));
+        }
+        FaultRanges::new(ranges)
     }
 
     /// The execution state, for the kill switch and timeouts (`kill_switch.rs`).
@@ -1066,7 +1092,7 @@ impl Instance {
         let stack = self.guest_stack();
         // SAFETY: the entry was built from this module's trampoline and a funcref of
         // the right type; the stack is this slot's, unused by anyone else.
-        let exit = unsafe { self.exec.run(&stack, entry, &self.lookup) };
+        let exit = unsafe { self.exec.run(&stack, entry, &self.lookup, &self.fault_ranges) };
         restore_stack_limits(&self.saved_limits);
         self.finish(exit)
     }

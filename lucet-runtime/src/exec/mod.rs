@@ -4,10 +4,10 @@
 //!
 //! Nothing here knows about modules, instances or WebAssembly values. The caller hands
 //! [`ExecState::run`] a stack ([`GuestStack`]), the trampoline to call on it with its
-//! three arguments ([`Entry`]), and a way to classify faulting program counters
-//! ([`TrapLookup`]). All `unsafe` code of the engine lives in this directory: the
-//! context switch in `context.rs`, the signal handling in `signals.rs`, and the glue
-//! in this file.
+//! three arguments ([`Entry`]), a way to classify faulting program counters
+//! ([`TrapLookup`]), and the addresses where compiled code may fault ([`FaultRanges`]).
+//! All `unsafe` code of the engine lives in this directory: the context switch in
+//! `context.rs`, the signal handling in `signals.rs`, and the glue in this file.
 //!
 //! # Entering and leaving the guest
 //!
@@ -43,9 +43,17 @@
 //! The handlers in `signals.rs` run on the thread's alternate signal stack, because
 //! the guest stack may be the thing that overflowed. A signal counts as a guest trap
 //! only if (1) the kernel raised it for an instruction (`si_code > 0`), (2) this thread
-//! is inside `run`/`resume` (a thread-local frame pointer is set), and (3) the
-//! faulting pc belongs to the module's code according to the [`TrapLookup`]. Then the
-//! handler records the trap in the frame and edits the saved machine context:
+//! is inside `run`/`resume` (a thread-local frame pointer is set), (3) the faulting pc
+//! belongs to the module's code according to the [`TrapLookup`], and (4) for SIGSEGV
+//! and SIGBUS, the faulting address lies in the run's [`FaultRanges`] or in the guest
+//! stack's guard. SIGILL and SIGFPE (`ud2` traps, division) carry no data address and
+//! are classified by pc alone. A fault that passes (1)-(3) but not (4) is compiled code
+//! touching memory it must never reach: a bug of the compiler or the runtime, possibly
+//! after other accesses already succeeded. The handler writes a message naming the pc
+//! and the address to stderr and aborts the process; it is never reported as a trap.
+//!
+//! For a guest trap, the handler records it in the frame and edits the saved machine
+//! context:
 //!
 //! ```text
 //!  before the handler returns           after sigreturn
@@ -58,7 +66,12 @@
 //! loads the host context, and `run` returns `Faulted`. Anything else — a fault in the
 //! runtime or in a hostcall, a signal sent with `kill` — goes to the handler that was
 //! installed before ours, or, if there was none, the default action is put back and
-//! the fault happens again and kills the process.
+//! the fault happens again and kills the process. A previous handler may change the
+//! disposition while it runs (Rust's standard library resets it to the default for
+//! anything that is not a stack overflow of its own); what was installed before the
+//! call is then put back, unless the signal was a fault that recurs when the handler
+//! returns and the previous handler asked for the default action: that ends the
+//! process, as it intended.
 //!
 //! # Safety argument
 //!
@@ -74,17 +87,22 @@
 //!   guest side only write it while the host is suspended inside `swap`. `swap` is an
 //!   opaque call, and compiler fences around it keep the compiler from caching fields.
 //! * The signal handler only reads plain data, calls [`TrapLookup::lookup`] (required
-//!   to be async-signal-safe), and writes plain data: no allocation, no locks, no panics.
+//!   to be async-signal-safe) and [`FaultRanges::contains`], and writes plain data: no
+//!   allocation, no locks, no panics. Its fatal path uses only `write(2)` and `abort`.
 //!
-//! A limitation to know about: the handler consults only the `lookup` of the innermost
-//! run on the thread, so when a guest calls straight into another module's code (an
-//! import satisfied by another instance's export), the caller of `run` must pass a
-//! lookup that covers every module whose code may run on that stack.
+//! A limitation to know about: the handler consults only the `lookup` and the fault
+//! ranges of the innermost run on the thread, so when a guest calls straight into
+//! another module's code (an import satisfied by another instance's export), the caller
+//! of `run` must pass a lookup that covers every module whose code may run on that
+//! stack, and fault ranges that cover every memory that code may access.
 
 mod context;
+mod fault_ranges;
 mod signals;
 #[cfg(test)]
 mod tests;
+
+pub(crate) use fault_ranges::FaultRanges;
 
 use crate::kill_switch::{self, KillReason, KillState};
 use crate::TerminationDetails;
@@ -180,6 +198,9 @@ struct RunFrame {
     exit: u32,
     /// The lookup of the current run; kept alive by `ExecState::lookup`.
     lookup: Option<NonNull<dyn TrapLookup>>,
+    /// Where the current run may fault (besides the stack guard); kept alive by
+    /// `ExecState::fault_ranges`. Null outside a run.
+    fault_ranges: *const FaultRanges,
     stack: GuestStack,
     vmctx: *mut u8,
     fault: Option<FaultRecord>,
@@ -221,6 +242,10 @@ pub(crate) struct ExecState {
     yielded: bool,
     /// Keeps the run's lookup alive while a guest is running or yielded.
     lookup: Option<Arc<dyn TrapLookup>>,
+    /// Keeps the run's fault ranges alive while a guest is running or yielded. Kept
+    /// after the run too: the next run usually passes the same ranges, which then cost
+    /// no reference count updates.
+    fault_ranges: Option<Arc<FaultRanges>>,
     /// Shared with the instance's kill switches; see `kill_switch.rs`.
     kill: Arc<KillState>,
     /// Limit on the next entry into the guest, taken by it.
@@ -250,6 +275,7 @@ impl ExecState {
             guest: Context::default(),
             exit: EXIT_NONE,
             lookup: None,
+            fault_ranges: ptr::null(),
             stack: GuestStack { guard_start: 0, guard_end: 0, top: 0 },
             vmctx: ptr::null_mut(),
             fault: None,
@@ -266,7 +292,7 @@ impl ExecState {
         // SAFETY: freshly leaked, ours alone. The `Arc` keeps the state at this address
         // for as long as the frame exists.
         unsafe { frame.as_mut().kill = Arc::as_ptr(&kill) };
-        ExecState { frame, yielded: false, lookup: None, kill, timeout: None, next_is_async: false }
+        ExecState { frame, yielded: false, lookup: None, fault_ranges: None, kill, timeout: None, next_is_async: false }
     }
 
     /// The state the instance's kill switches act on.
@@ -297,7 +323,16 @@ impl ExecState {
     /// the guard really inaccessible; `entry` must be a trampoline/callee/vmctx/values
     /// combination that is valid to call under the trampoline ABI; every pc in the
     /// code that can run on this stack (other than hostcalls) must be covered by `lookup`.
-    pub(crate) unsafe fn run(&mut self, stack: &GuestStack, entry: Entry, lookup: &Arc<dyn TrapLookup>) -> GuestExit {
+    /// `faults` must cover every address where that code may fault by design (the heap
+    /// reservations and guards of the memories it accesses): a fault of guest code
+    /// anywhere else, except in the stack's guard, aborts the process.
+    pub(crate) unsafe fn run(
+        &mut self,
+        stack: &GuestStack,
+        entry: Entry,
+        lookup: &Arc<dyn TrapLookup>,
+        faults: &Arc<FaultRanges>,
+    ) -> GuestExit {
         assert!(!self.yielded, "ExecState::run called while the guest is yielded; resume or abandon it first");
         assert!(
             stack.top & 15 == 0 && stack.guard_start <= stack.guard_end && stack.guard_end + 64 <= stack.top,
@@ -305,11 +340,15 @@ impl ExecState {
         );
         signals::prepare_thread();
         self.lookup = Some(Arc::clone(lookup));
+        if !self.fault_ranges.as_ref().is_some_and(|f| Arc::ptr_eq(f, faults)) {
+            self.fault_ranges = Some(Arc::clone(faults));
+        }
         let frame = self.frame.as_ptr();
         // SAFETY: `frame` is our own live allocation and no guest is using it (not
         // yielded, and `&mut self` excludes a concurrent run).
         unsafe {
             (*frame).lookup = NonNull::new(Arc::as_ptr(lookup) as *mut dyn TrapLookup);
+            (*frame).fault_ranges = Arc::as_ptr(faults);
             (*frame).stack = *stack;
             (*frame).vmctx = entry.vmctx;
             (*frame).fault = None;
@@ -337,7 +376,7 @@ impl ExecState {
     /// hostcall. Panics if the guest is not yielded (a bug of the caller).
     ///
     /// # Safety
-    /// The stack and lookup given to the `run` that yielded must still be valid.
+    /// The stack given to the `run` that yielded must still be valid.
     pub(crate) unsafe fn resume(&mut self, val: Option<Box<dyn Any + Send>>) -> GuestExit {
         assert!(self.yielded, "ExecState::resume called but the guest is not yielded");
         signals::prepare_thread();
@@ -372,11 +411,12 @@ impl ExecState {
 
     fn clear(&mut self) {
         self.yielded = false;
-        // SAFETY: as in `abandon`; the lookup pointer is dropped before the `Arc` it
-        // borrows from.
+        // SAFETY: as in `abandon`; the lookup and range pointers are dropped before the
+        // `Arc`s they borrow from.
         unsafe {
             let frame = self.frame.as_ptr();
             (*frame).lookup = None;
+            (*frame).fault_ranges = ptr::null();
             (*frame).vmctx = ptr::null_mut();
         }
         self.lookup = None;

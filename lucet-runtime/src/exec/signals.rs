@@ -1,4 +1,5 @@
-//! Turning hardware faults in guest code into traps, and leaving every other fault alone.
+//! Turning hardware faults in guest code into traps, aborting on faults guest code must
+//! never take, and leaving every other fault alone.
 //!
 //! Handlers for SIGSEGV, SIGBUS, SIGILL and SIGFPE are installed once per process, the
 //! first time any thread runs a guest; the handlers they replace are remembered and
@@ -8,6 +9,20 @@
 //! used: the handler leaves by returning, so the kernel restores the signal mask, and a
 //! fault inside the handler itself — a runtime bug — then kills the process at once
 //! instead of recursing.
+//!
+//! A SIGSEGV or SIGBUS raised by guest code is a trap only if its address lies in the
+//! run's [`FaultRanges`] (heap reservations and guards) or in the guest stack's guard.
+//! Anywhere else the process is aborted with a message on stderr, written with
+//! `write(2)` from a stack buffer: compiled code that reaches such an address has
+//! escaped the sandbox, and reporting a trap would let the host carry on regardless.
+//!
+//! Signals that are not for us go to the handler installed before ours. That handler
+//! may change the disposition while it runs — Rust's standard library resets SIGSEGV
+//! and SIGBUS to the default for anything that is not a stack overflow of its own — so
+//! whatever was installed before the call is put back afterwards. The one exception is
+//! a fault raised by an instruction for which the previous handler chose the default
+//! action (or to ignore it): the instruction faults again when the handler returns,
+//! and the default action ends the process, as that handler intended.
 //!
 //! The kill signal (`SIGURG`, see `kill_switch.rs`) has a handler of its own, installed
 //! at the same time with `SA_RESTART` as well, so that the re-sent signals of a kill
@@ -23,7 +38,7 @@
 //! altstack of a thread before its thread-locals are destroyed; if it did not, ours is
 //! disabled first).
 
-use super::{context, current_frame, FaultRecord, GuestStack, RunFrame, EXIT_FAULTED, EXIT_KILLED};
+use super::{context, current_frame, FaultRanges, FaultRecord, GuestStack, RunFrame, EXIT_FAULTED, EXIT_KILLED};
 use crate::kill_switch::{KILLS_IN_FLIGHT, KILL_SIGNAL};
 use lucet_module::TrapCode;
 use std::cell::UnsafeCell;
@@ -71,10 +86,7 @@ fn install_handlers() {
             let rc = libc::sigaction(signum, ptr::null(), previous);
             assert_eq!(rc, 0, "cannot read the current handler of signal {signum}");
 
-            let mut action: libc::sigaction = std::mem::zeroed();
-            action.sa_sigaction = handle_fault as *const () as usize;
-            action.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
-            libc::sigemptyset(&mut action.sa_mask);
+            let action = our_action(handle_fault, libc::SA_SIGINFO | libc::SA_ONSTACK);
             let rc = libc::sigaction(signum, &action, ptr::null_mut());
             assert_eq!(rc, 0, "cannot install the guest fault handler for signal {signum}");
         }
@@ -84,13 +96,23 @@ fn install_handlers() {
         let previous = (*PREVIOUS_KILL.0.get())[0].as_mut_ptr();
         let rc = libc::sigaction(KILL_SIGNAL, ptr::null(), previous);
         assert_eq!(rc, 0, "cannot read the current handler of the kill signal");
-        let mut action: libc::sigaction = std::mem::zeroed();
-        action.sa_sigaction = handle_kill as *const () as usize;
-        action.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK | libc::SA_RESTART;
-        libc::sigemptyset(&mut action.sa_mask);
+        let action = our_action(handle_kill, libc::SA_SIGINFO | libc::SA_ONSTACK | libc::SA_RESTART);
         let rc = libc::sigaction(KILL_SIGNAL, &action, ptr::null_mut());
         assert_eq!(rc, 0, "cannot install the kill signal handler");
     }
+}
+
+type Handler = extern "C" fn(c_int, *mut siginfo_t, *mut c_void);
+
+/// The action that installs `handler` with `flags` and an empty mask.
+fn our_action(handler: Handler, flags: c_int) -> libc::sigaction {
+    // SAFETY: an all-zero sigaction is a valid value; the fields that matter are set below.
+    let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
+    action.sa_sigaction = handler as *const () as usize;
+    action.sa_flags = flags;
+    // SAFETY: initialises the mask of our own local.
+    unsafe { libc::sigemptyset(&mut action.sa_mask) };
+    action
 }
 
 /// The kill signal's handler. Async-signal-safe: it reads a thread-local pointer and an
@@ -154,8 +176,53 @@ unsafe fn forward_kill_signal(signum: c_int, info: *mut siginfo_t, ucontext: *mu
     match previous.sa_sigaction {
         libc::SIG_DFL | libc::SIG_IGN => {}
         // SAFETY: the kernel's arguments, passed on to a handler the previous owner set.
-        _ => unsafe { call_handler(previous, signum, info, ucontext) },
+        _ => unsafe { chain(previous, signum, info, ucontext, Origin::Sent) },
     }
+}
+
+/// What raised a signal, which decides what returning from its handler does.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Origin {
+    /// The kernel, for the interrupted instruction: returning runs it again, and unless
+    /// a handler fixed its cause it raises the signal again.
+    Instruction,
+    /// `kill`, `tgkill`, `sigqueue` or the like: nothing happens again.
+    Sent,
+}
+
+/// Calls the previous handler `action` and keeps the disposition of `signum` what it
+/// was before the call (ours, or whatever was installed on top of ours and passed the
+/// signal down to us), except where the previous handler asked for the default action
+/// (or to ignore it) on a fault that recurs: the process then ends as it intended.
+///
+/// # Safety
+/// As for `call_handler`.
+unsafe fn chain(action: &libc::sigaction, signum: c_int, info: *mut siginfo_t, ucontext: *mut c_void, origin: Origin) {
+    // SAFETY: `sigaction` only reads and writes the locals passed to it.
+    let mut before: libc::sigaction = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    let known = unsafe { libc::sigaction(signum, ptr::null(), &mut before) } == 0;
+    // SAFETY: forwarded to the caller.
+    unsafe { call_handler(action, signum, info, ucontext) };
+    if !known {
+        return;
+    }
+    // SAFETY: as above.
+    let mut after: libc::sigaction = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    if unsafe { libc::sigaction(signum, ptr::null(), &mut after) } != 0 || after.sa_sigaction == before.sa_sigaction {
+        return;
+    }
+    // A default or ignoring disposition before the call means another thread's previous
+    // handler was running meanwhile, and that thread puts back what it saw.
+    if matches!(before.sa_sigaction, libc::SIG_DFL | libc::SIG_IGN) {
+        return;
+    }
+    if origin == Origin::Instruction && matches!(after.sa_sigaction, libc::SIG_DFL | libc::SIG_IGN) {
+        return;
+    }
+    // SAFETY: re-installs the action that was in place a moment ago.
+    unsafe { libc::sigaction(signum, &before, ptr::null_mut()) };
 }
 
 /// Calls the handler function `action` names (not `SIG_DFL` or `SIG_IGN`), with the
@@ -222,7 +289,8 @@ unsafe fn redirect_guest_trap(signum: c_int, info: *mut siginfo_t, ucontext: *mu
     }
     // SAFETY: a non-null CURRENT is the frame of a run on this thread, whose host side is
     // suspended (or about to be: then the pc is in runtime code and we bail out below).
-    let (lookup, stack): (_, GuestStack) = unsafe { ((*frame).lookup, (*frame).stack) };
+    let (lookup, ranges, stack): (_, *const FaultRanges, GuestStack) =
+        unsafe { ((*frame).lookup, (*frame).fault_ranges, (*frame).stack) };
     let Some(lookup) = lookup else { return false };
     let pc = uc.uc_mcontext.gregs[libc::REG_RIP as usize] as usize;
     // SAFETY: the lookup is kept alive by the `ExecState` for as long as the pointer is set.
@@ -233,11 +301,15 @@ unsafe fn redirect_guest_trap(signum: c_int, info: *mut siginfo_t, ucontext: *mu
         libc::SIGSEGV | libc::SIGBUS => Some(unsafe { info.si_addr() } as usize),
         _ => None,
     };
-    if trap.code == TrapCode::Unknown {
-        if let Some(addr) = fault_addr {
-            if (stack.guard_start..stack.guard_end).contains(&addr) {
-                trap.code = TrapCode::StackOverflow;
-            }
+    if let Some(addr) = fault_addr {
+        let in_stack_guard = (stack.guard_start..stack.guard_end).contains(&addr);
+        // SAFETY: the ranges are kept alive by the `ExecState` while the pointer is set.
+        let in_memory = !ranges.is_null() && unsafe { (*ranges).contains(addr) };
+        if !in_stack_guard && !in_memory {
+            abort_stray_fault(signum, pc, addr, trap.function);
+        }
+        if trap.code == TrapCode::Unknown && in_stack_guard {
+            trap.code = TrapCode::StackOverflow;
         }
     }
     // SAFETY: the host side only reads these after it is resumed, which happens after
@@ -278,7 +350,109 @@ unsafe fn forward(signum: c_int, info: *mut siginfo_t, ucontext: *mut c_void) {
             }
         }
         // SAFETY: the kernel's arguments, passed on to a handler the previous owner set.
-        _ => unsafe { call_handler(previous, signum, info, ucontext) },
+        _ => unsafe {
+            let origin = if sent_by_process { Origin::Sent } else { Origin::Instruction };
+            chain(previous, signum, info, ucontext, origin)
+        },
+    }
+}
+
+/// Ends the process over a fault of compiled code at an address it must never reach.
+/// Async-signal-safe: formats into a stack buffer, `write(2)`s it and aborts.
+fn abort_stray_fault(signum: c_int, pc: usize, addr: usize, function: Option<u32>) -> ! {
+    let mut m = StackMessage::new();
+    m.push("lucet-runtime: fatal: compiled guest code at pc ");
+    m.hex(pc as u64);
+    if let Some(f) = function {
+        m.push(" (function ");
+        m.dec(f as u64);
+        m.push(")");
+    }
+    m.push(match signum {
+        libc::SIGBUS => " raised SIGBUS",
+        _ => " raised SIGSEGV",
+    });
+    m.push(" at address ");
+    m.hex(addr as u64);
+    m.push(
+        ", outside every heap reservation and guard the running instance may access and outside its \
+         stack guard. Guest code cannot cause this: it is a bug in lucetc or lucet-runtime, and \
+         earlier accesses may already have reached memory outside the sandbox. Aborting instead of \
+         reporting a trap.\n",
+    );
+    m.write_to_stderr();
+    // SAFETY: abort is async-signal-safe and never returns.
+    unsafe { libc::abort() }
+}
+
+/// A message built without allocating, for signal handlers. Text past its capacity is
+/// dropped.
+struct StackMessage {
+    buf: [u8; 640],
+    len: usize,
+}
+
+impl StackMessage {
+    fn new() -> StackMessage {
+        StackMessage { buf: [0; 640], len: 0 }
+    }
+
+    fn push_bytes(&mut self, bytes: &[u8]) {
+        let n = bytes.len().min(self.buf.len() - self.len);
+        self.buf[self.len..self.len + n].copy_from_slice(&bytes[..n]);
+        self.len += n;
+    }
+
+    fn push(&mut self, s: &str) {
+        self.push_bytes(s.as_bytes());
+    }
+
+    fn hex(&mut self, v: u64) {
+        let mut digits = [0u8; 16];
+        let mut n = 0;
+        let mut v = v;
+        loop {
+            digits[15 - n] = b"0123456789abcdef"[(v & 15) as usize];
+            n += 1;
+            v >>= 4;
+            if v == 0 {
+                break;
+            }
+        }
+        self.push("0x");
+        self.push_bytes(&digits[16 - n..]);
+    }
+
+    fn dec(&mut self, v: u64) {
+        let mut digits = [0u8; 20];
+        let mut n = 0;
+        let mut v = v;
+        loop {
+            digits[19 - n] = b'0' + (v % 10) as u8;
+            n += 1;
+            v /= 10;
+            if v == 0 {
+                break;
+            }
+        }
+        self.push_bytes(&digits[20 - n..]);
+    }
+
+    fn write_to_stderr(&self) {
+        let mut at = 0;
+        while at < self.len {
+            // SAFETY: writes initialised bytes of our own buffer.
+            let n =
+                unsafe { libc::write(libc::STDERR_FILENO, self.buf[at..].as_ptr() as *const c_void, self.len - at) };
+            if n > 0 {
+                at += n as usize;
+            // SAFETY: reads this thread's errno.
+            } else if n < 0 && unsafe { *libc::__errno_location() } == libc::EINTR {
+                continue;
+            } else {
+                return;
+            }
+        }
     }
 }
 

@@ -235,6 +235,9 @@ struct Harness {
     exec: ExecState,
     stack: TestStack,
     lookup: Arc<dyn TrapLookup>,
+    /// Where the test code may fault besides the stack guard: nowhere, unless a test
+    /// says so with `allow_faults_in`.
+    faults: Arc<FaultRanges>,
     vmctx: Box<TestVmctx>,
     values: Box<[[u8; 16]; 4]>,
 }
@@ -245,6 +248,7 @@ impl Harness {
             exec: ExecState::new(),
             stack: TestStack::new(256 * 1024),
             lookup: lookup(),
+            faults: Arc::default(),
             vmctx: TestVmctx::new(),
             values: Box::new([[0; 16]; 4]),
         }
@@ -260,7 +264,12 @@ impl Harness {
         };
         // SAFETY: the stack is ours, the code follows the trampoline ABI, and every
         // piece of guest code is covered by the lookup.
-        unsafe { self.exec.run(&self.stack.stack, entry, &self.lookup) }
+        unsafe { self.exec.run(&self.stack.stack, entry, &self.lookup, &self.faults) }
+    }
+
+    /// Lets the test code fault in `heap`, as compiled code may in a heap's guard.
+    fn allow_faults_in(&mut self, heap: &Mapping) {
+        self.faults = Arc::new(FaultRanges::new([heap.base as usize..heap.base as usize + heap.len]));
     }
 
     fn resume(&mut self, val: Option<Box<dyn Any + Send>>) -> GuestExit {
@@ -319,6 +328,7 @@ fn unreachable_traps_with_its_site() {
 fn out_of_bounds_load_traps_with_address() {
     let mut h = Harness::new();
     let heap = Mapping::new(PAGE, libc::PROT_NONE);
+    h.allow_faults_in(&heap);
     h.vmctx.load_from = heap.base as usize + 24;
     let (trap, rip, fault_addr) = expect_fault(h.run(exec_test_load));
     assert_eq!(trap.code, TrapCode::HeapOutOfBounds);
@@ -684,4 +694,173 @@ fn faults_outside_guest_code_crash() {
         assert!(!stderr.contains("survived"), "child survived: {stderr}");
         assert_eq!(out.status.signal(), Some(signal), "case {case}: child exit {:?}, stderr: {stderr}", out.status);
     }
+}
+
+// --- Faults of guest code outside the memory it may access abort the process. ---
+
+const STRAY_ENV: &str = "LUCET_EXEC_TEST_STRAY";
+
+/// Where `stray_child` makes the test code load from.
+fn stray_address(case: &str, page: &Mapping) -> usize {
+    match case {
+        // Mapped, inaccessible, and not one of the run's memories: a neighbour's heap,
+        // as far as the run knows.
+        "inaccessible" => page.base as usize + 40,
+        // Nothing mapped there.
+        "null" => 16,
+        // Not a canonical address: the CPU raises a general protection fault, which the
+        // kernel reports with address 0.
+        "non-canonical" => 0x8000_0000_0000_0000,
+        _ => unreachable!(),
+    }
+}
+
+/// Runs only when re-executed by `guest_faults_outside_its_memories_abort`.
+#[test]
+fn stray_child() {
+    let Ok(case) = std::env::var(STRAY_ENV) else { return };
+    let mut h = Harness::new();
+    let heap = Mapping::new(PAGE, libc::PROT_NONE);
+    h.allow_faults_in(&heap);
+    // Inside the run's memory, the same load is a trap.
+    h.vmctx.load_from = heap.base as usize;
+    assert_eq!(expect_fault(h.run(exec_test_load)).0.code, TrapCode::HeapOutOfBounds);
+    let page = Mapping::new(PAGE, libc::PROT_NONE);
+    h.vmctx.load_from = stray_address(&case, &page);
+    eprintln!("about to fault: {case}");
+    let exit = h.run(exec_test_load);
+    eprintln!("survived a stray fault: {exit:?}");
+    std::process::exit(0);
+}
+
+fn run_child(test: &str, env: &str, case: &str) -> std::process::Output {
+    use std::os::unix::process::CommandExt;
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.args(["--exact", test, "--nocapture", "--test-threads=1"]).env(env, case);
+    // SAFETY: setrlimit is async-signal-safe; no core files from deliberate crashes.
+    unsafe {
+        cmd.pre_exec(|| {
+            let zero = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+            libc::setrlimit(libc::RLIMIT_CORE, &zero);
+            Ok(())
+        });
+    }
+    cmd.output().unwrap()
+}
+
+#[test]
+fn guest_faults_outside_its_memories_abort() {
+    use std::os::unix::process::ExitStatusExt;
+    for case in ["inaccessible", "null", "non-canonical"] {
+        let out = run_child("exec::tests::stray_child", STRAY_ENV, case);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(&format!("about to fault: {case}")), "child did not reach the fault: {stderr}");
+        assert!(!stderr.contains("survived"), "case {case}: a stray fault was reported as a trap: {stderr}");
+        let expected = format!("(function 0) raised SIGSEGV at address {:#x}", if case == "null" { 16 } else { 0 });
+        assert!(
+            stderr.contains("lucet-runtime: fatal: compiled guest code at pc 0x")
+                && (case == "inaccessible" || stderr.contains(&expected))
+                && stderr.contains("bug in lucetc or lucet-runtime"),
+            "case {case}: no message naming the fault: {stderr}"
+        );
+        assert_eq!(out.status.signal(), Some(libc::SIGABRT), "case {case}: child exit {:?}: {stderr}", out.status);
+    }
+}
+
+// --- Passing a signal to the previous handler leaves ours installed. ---
+
+const CHAIN_ENV: &str = "LUCET_EXEC_TEST_CHAIN";
+
+static PREVIOUS_RAN: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Behaves like the handler Rust's standard library installs: for a fault it does not
+/// handle, it resets the disposition to the default and returns.
+extern "C" fn resetting_handler(signum: libc::c_int, _info: *mut libc::siginfo_t, _uc: *mut libc::c_void) {
+    PREVIOUS_RAN.fetch_add(1, Ordering::SeqCst);
+    let msg = b"previous handler ran\n";
+    // SAFETY: async-signal-safe calls with valid arguments.
+    unsafe {
+        libc::write(libc::STDERR_FILENO, msg.as_ptr() as *const libc::c_void, msg.len());
+        let mut default: libc::sigaction = std::mem::zeroed();
+        default.sa_sigaction = libc::SIG_DFL;
+        libc::sigaction(signum, &default, ptr::null_mut());
+    }
+}
+
+fn current_handler(signum: libc::c_int) -> usize {
+    // SAFETY: reads the disposition into a local.
+    unsafe {
+        let mut now: libc::sigaction = std::mem::zeroed();
+        assert_eq!(libc::sigaction(signum, ptr::null(), &mut now), 0);
+        now.sa_sigaction
+    }
+}
+
+/// Runs only when re-executed by `chained_handlers_leave_ours_installed`, in a process
+/// where no guest has run yet, so the handler installed here is the one ours replaces.
+#[test]
+fn chain_child() {
+    let Ok(case) = std::env::var(CHAIN_ENV) else { return };
+    match case.as_str() {
+        // Rust's own handler, installed at startup, is the previous one.
+        "rust" => assert_ne!(current_handler(libc::SIGSEGV), libc::SIG_DFL, "no handler of the standard library"),
+        "resetting" | "host-fault" => {
+            // SAFETY: installs a handler that only makes async-signal-safe calls.
+            unsafe {
+                let mut action: libc::sigaction = std::mem::zeroed();
+                action.sa_sigaction = resetting_handler as *const () as usize;
+                action.sa_flags = libc::SA_SIGINFO;
+                libc::sigemptyset(&mut action.sa_mask);
+                assert_eq!(libc::sigaction(libc::SIGSEGV, &action, ptr::null_mut()), 0);
+            }
+        }
+        _ => unreachable!(),
+    }
+    let mut h = Harness::new();
+    let heap = Mapping::new(PAGE, libc::PROT_NONE);
+    h.allow_faults_in(&heap);
+    h.vmctx.load_from = heap.base as usize;
+    assert_eq!(expect_fault(h.run(exec_test_load)).0.code, TrapCode::HeapOutOfBounds);
+    let ours = current_handler(libc::SIGSEGV);
+    if case == "host-fault" {
+        eprintln!("about to fault in the host");
+        // SAFETY: deliberately faults outside any guest.
+        let v = unsafe { ptr::read_volatile(heap.base as *const u64) };
+        eprintln!("survived a host fault: {v}");
+        std::process::exit(0);
+    }
+    for round in 1..=2 {
+        // Not a fault of the guest: passed on to the previous handler, which resets the
+        // disposition and returns.
+        // SAFETY: raise is a plain system call; the signal is handled as described.
+        assert_eq!(unsafe { libc::raise(libc::SIGSEGV) }, 0);
+        assert_eq!(current_handler(libc::SIGSEGV), ours, "round {round}: our handler is gone");
+        assert_eq!(expect_fault(h.run(exec_test_load)).0.code, TrapCode::HeapOutOfBounds);
+        if case == "resetting" {
+            assert_eq!(PREVIOUS_RAN.load(Ordering::SeqCst), round);
+        }
+    }
+    eprintln!("guest faults still trap");
+    std::process::exit(0);
+}
+
+#[test]
+fn chained_handlers_leave_ours_installed() {
+    use std::os::unix::process::ExitStatusExt;
+    for case in ["rust", "resetting"] {
+        let out = run_child("exec::tests::chain_child", CHAIN_ENV, case);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success() && stderr.contains("guest faults still trap"),
+            "case {case}: child exit {:?}: {stderr}",
+            out.status
+        );
+    }
+    // A fault of the host itself still ends the process once the previous handler has
+    // asked for the default action, rather than looping through the handlers.
+    let out = run_child("exec::tests::chain_child", CHAIN_ENV, "host-fault");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("about to fault in the host") && !stderr.contains("survived"), "{stderr}");
+    assert_eq!(stderr.matches("previous handler ran").count(), 1, "{stderr}");
+    assert_eq!(out.status.signal(), Some(libc::SIGSEGV), "child exit {:?}: {stderr}", out.status);
 }

@@ -8,14 +8,20 @@
 //! module in that slot finds its data already in place.
 //!
 //! An image is only built when it is exactly what applying the segments would produce:
-//! memory 0 is defined by the module (not imported), and every active segment for it
-//! has a constant offset and fits the memory's initial size. Anything else is left to
-//! the ordinary segment-by-segment initialisation.
+//! memory 0 is defined by the module (not imported), every active segment for it has a
+//! constant offset and fits the memory's initial size (an empty one only has to be in
+//! bounds, wherever it lies), and no segment of another memory that may trap comes
+//! before one of memory 0's (segments after a trap must not appear applied). Anything
+//! else is left to the ordinary segment-by-segment initialisation.
+//!
+//! The file is sparse: it spans the page-rounded range from the first to the last byte
+//! of data, but only the segments' bytes are written, so segments far apart cost no
+//! more than their own size.
 
 use crate::instance::HOST_PAGE;
 use lucet_module::{ConstOp, ModuleData, SegmentKind};
-use std::io::Write;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::fs::FileExt;
 
 /// The initial contents of memory 0, from `offset` to `offset + len` (page-aligned);
 /// everything outside that range starts as zeroes.
@@ -56,62 +62,100 @@ fn const_offset(ops: &[ConstOp]) -> Option<u64> {
     }
 }
 
+/// No heap reaches past the x86-64 user address space, so a module whose data lies
+/// beyond it can never be instantiated; its segments are left to instantiation, which
+/// reports the limit.
+const MAX_IMAGE_END: u64 = 1 << 47;
+
+/// Where one covered segment's bytes go, relative to the heap base.
+struct Placement {
+    segment: usize,
+    start: u64,
+}
+
+/// Decides which data segments an image can hold. `None` when there is nothing to
+/// image or when pre-applying the segments could differ from applying them in order.
+fn plan_image(data: &ModuleData) -> Option<(Vec<Placement>, Vec<bool>, u64, u64)> {
+    if data.num_imported_memories() != 0 {
+        return None;
+    }
+    // Every memory is defined here, so each initial size is known now.
+    let initial = |memory: u32| {
+        let plan = data.memory_plans.get(memory as usize)?;
+        Some(plan.memory.min_pages.saturating_mul(crate::limits::WASM_PAGE_SIZE as u64))
+    };
+    let memory0 = initial(0)?;
+    let mut covered = vec![false; data.data_segments.len()];
+    let mut placements = Vec::new();
+    // The range of non-empty data; empty segments only need to be in bounds.
+    let (mut lo, mut hi) = (u64::MAX, 0u64);
+    // Whether an earlier segment (of another memory) may trap. Segments after a trap
+    // must not appear applied, and the image is mapped before any of them runs.
+    let mut earlier_may_trap = false;
+    for (i, seg) in data.data_segments.iter().enumerate() {
+        let SegmentKind::Active { index, offset } = &seg.kind else { continue };
+        let start = const_offset(&offset.ops);
+        let end = start.and_then(|s| s.checked_add(seg.data.len() as u64));
+        if *index != 0 {
+            let fits = matches!((end, initial(*index)), (Some(e), Some(limit)) if e <= limit);
+            earlier_may_trap |= !fits;
+            continue;
+        }
+        // A segment of memory 0 that traps, or that follows one that may, is left to
+        // the ordinary path, and with it every other segment.
+        let (Some(start), Some(end)) = (start, end) else { return None };
+        if end > memory0 || earlier_may_trap {
+            return None;
+        }
+        covered[i] = true;
+        if start < end {
+            lo = lo.min(start);
+            hi = hi.max(end);
+            placements.push(Placement { segment: i, start });
+        }
+    }
+    if lo >= hi || hi > MAX_IMAGE_END {
+        return None;
+    }
+    let page = HOST_PAGE as u64;
+    let lo = lo / page * page;
+    let hi = hi.next_multiple_of(page);
+    Some((placements, covered, lo, hi))
+}
+
+/// A new, empty, sealable memory file.
+fn new_memfd() -> std::io::Result<std::fs::File> {
+    let name = c"lucet-memory-image";
+    // SAFETY: a plain system call with a NUL-terminated name.
+    let fd = unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: `fd` was just returned by memfd_create and is owned by nobody else.
+    Ok(std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) }))
+}
+
 impl MemoryImage {
     /// Builds the image of `data`'s memory 0, or `None` when the module has no data for
     /// it, or when its segments cannot be pre-applied (see the module docs). Errors are
     /// only those of creating the file; callers fall back to applying segments.
     pub(crate) fn build(data: &ModuleData) -> std::io::Result<Option<ImagePlan>> {
-        if data.num_imported_memories() != 0 {
-            return Ok(None);
+        let Some((placements, covered, lo, hi)) = plan_image(data) else { return Ok(None) };
+        let file = new_memfd()?;
+        // The file starts as a hole of the image's size and only the segments are
+        // written into it: far-apart segments cost their own bytes, not the distance
+        // between them. Writing in segment order lets a later segment overwrite an
+        // earlier one, as applying them in order would.
+        file.set_len(hi - lo)?;
+        for p in &placements {
+            file.write_all_at(&data.data_segments[p.segment].data, p.start - lo)?;
         }
-        let Some(plan) = data.memory_plans.first() else { return Ok(None) };
-        let initial = plan.memory.min_pages.saturating_mul(crate::limits::WASM_PAGE_SIZE as u64);
-        let mut covered = vec![false; data.data_segments.len()];
-        let (mut lo, mut hi) = (u64::MAX, 0u64);
-        for (i, seg) in data.data_segments.iter().enumerate() {
-            let SegmentKind::Active { index: 0, offset } = &seg.kind else { continue };
-            let Some(start) = const_offset(&offset.ops) else { return Ok(None) };
-            let end = match start.checked_add(seg.data.len() as u64) {
-                Some(e) if e <= initial => e,
-                // Applying it traps at instantiation; leave that to the ordinary path.
-                _ => return Ok(None),
-            };
-            covered[i] = true;
-            if start < end {
-                lo = lo.min(start);
-                hi = hi.max(end);
-            }
-        }
-        if lo >= hi {
-            return Ok(None);
-        }
-        let page = HOST_PAGE as u64;
-        let lo = lo / page * page;
-        let hi = hi.next_multiple_of(page);
-        let mut bytes = vec![0u8; (hi - lo) as usize];
-        for (i, seg) in data.data_segments.iter().enumerate() {
-            if !covered[i] {
-                continue;
-            }
-            let SegmentKind::Active { offset, .. } = &seg.kind else { continue };
-            let start = (const_offset(&offset.ops).expect("checked above") - lo) as usize;
-            bytes[start..start + seg.data.len()].copy_from_slice(&seg.data);
-        }
-        let image = MemoryImage::from_bytes(lo as usize, &bytes)?;
+        let image = MemoryImage::from_file(lo as usize, (hi - lo) as usize, file)?;
         Ok(Some(ImagePlan { image, covered }))
     }
 
-    fn from_bytes(offset: usize, bytes: &[u8]) -> std::io::Result<MemoryImage> {
-        let name = c"lucet-memory-image";
-        // SAFETY: a plain system call with a NUL-terminated name.
-        let fd = unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING) };
-        if fd < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        // SAFETY: `fd` was just returned by memfd_create and is owned by nobody else.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-        let mut file = std::fs::File::from(fd);
-        file.write_all(bytes)?;
+    /// Seals `file` (`len` bytes) and maps a read-only view of it.
+    fn from_file(offset: usize, len: usize, file: std::fs::File) -> std::io::Result<MemoryImage> {
         let fd = OwnedFd::from(file);
         // Sealing makes the image immutable: no one holding the descriptor can change
         // what later instances start from.
@@ -123,12 +167,12 @@ impl MemoryImage {
         // SAFETY: a new read-only shared mapping of the whole file; it affects no existing
         // memory.
         let view = unsafe {
-            libc::mmap(std::ptr::null_mut(), bytes.len(), libc::PROT_READ, libc::MAP_SHARED, fd.as_raw_fd(), 0)
+            libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ, libc::MAP_SHARED, fd.as_raw_fd(), 0)
         };
         if view == libc::MAP_FAILED {
             return Err(std::io::Error::last_os_error());
         }
-        Ok(MemoryImage { fd, offset, len: bytes.len(), view: view as *const u8 })
+        Ok(MemoryImage { fd, offset, len, view: view as *const u8 })
     }
 
     /// The image's bytes.
@@ -167,5 +211,141 @@ impl Drop for MemoryImage {
         // SAFETY: our own view mapping; slots that mapped the file keep their private
         // mappings, which stay valid after the descriptor is closed.
         unsafe { libc::munmap(self.view as *mut _, self.len) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lucet_module::{ConstExpr, DataSegment, MemoryPlan, MemoryType};
+
+    const WASM_PAGE: u64 = crate::limits::WASM_PAGE_SIZE as u64;
+
+    fn memory(min_pages: u64, memory64: bool) -> MemoryPlan {
+        let memory = MemoryType { min_pages, max_pages: None, memory64, shared: false };
+        MemoryPlan { memory, reserved_size: 4 << 30, guard_size: 2 << 30 }
+    }
+
+    fn active(memory: u32, offset: ConstOp, data: &[u8]) -> DataSegment {
+        let kind = SegmentKind::Active { index: memory, offset: ConstExpr { ops: vec![offset] } };
+        DataSegment { kind, data: data.to_vec() }
+    }
+
+    fn module(memories: Vec<MemoryPlan>, data_segments: Vec<DataSegment>) -> ModuleData {
+        ModuleData { memory_plans: memories, data_segments, ..Default::default() }
+    }
+
+    fn build(data: &ModuleData) -> Option<ImagePlan> {
+        MemoryImage::build(data).expect("creating a memory file works here")
+    }
+
+    /// What memory 0 holds at `at` once the image is mapped.
+    fn byte_at(plan: &ImagePlan, at: u64) -> u8 {
+        let (offset, len) = (plan.image.offset as u64, plan.image.len as u64);
+        if (offset..offset + len).contains(&at) {
+            plan.image.bytes()[(at - offset) as usize]
+        } else {
+            0
+        }
+    }
+
+    #[test]
+    fn an_empty_segment_outside_the_data_pages_is_covered_and_ignored() {
+        // Below the first page of data, then above it.
+        for empty_at in [0, 65536] {
+            let data = module(
+                vec![memory(1, false)],
+                vec![active(0, ConstOp::I32Const(empty_at), b""), active(0, ConstOp::I32Const(5501), b"3")],
+            );
+            let plan = build(&data).expect("an image");
+            assert_eq!((plan.image.offset, plan.image.len), (4096, 4096));
+            assert_eq!(byte_at(&plan, 5501), b'3');
+            assert_eq!(plan.covered, vec![true, true]);
+        }
+    }
+
+    #[test]
+    fn a_segment_may_end_exactly_at_the_end_of_memory() {
+        let data = module(vec![memory(1, false)], vec![active(0, ConstOp::I32Const(65535), b"z")]);
+        let plan = build(&data).expect("an image");
+        assert_eq!(plan.image.offset as u64 + plan.image.len as u64, WASM_PAGE);
+        assert_eq!(byte_at(&plan, 65535), b'z');
+        // One byte further traps at instantiation: no image, the ordinary path reports it.
+        let data = module(vec![memory(1, false)], vec![active(0, ConstOp::I32Const(65536), b"z")]);
+        assert!(build(&data).is_none());
+        // An empty segment exactly at the end is in bounds; one past it is not.
+        let data = module(vec![memory(1, false)], vec![active(0, ConstOp::I32Const(65536), b"")]);
+        assert!(build(&data).is_none(), "no data, so no image");
+        let data = module(
+            vec![memory(1, false)],
+            vec![active(0, ConstOp::I32Const(65537), b""), active(0, ConstOp::I32Const(0), b"a")],
+        );
+        assert!(build(&data).is_none());
+    }
+
+    #[test]
+    fn zero_length_memories_get_no_image() {
+        for seg in [active(0, ConstOp::I32Const(0), b""), active(0, ConstOp::I32Const(0), b"a")] {
+            assert!(build(&module(vec![memory(0, false)], vec![seg])).is_none());
+        }
+        assert!(build(&module(vec![], vec![])).is_none());
+    }
+
+    #[test]
+    fn offsets_near_the_top_of_the_index_space() {
+        // i32.const -1 is offset 0xffff_ffff: out of bounds of a small memory...
+        let data = module(vec![memory(1, false)], vec![active(0, ConstOp::I32Const(-1), b"")]);
+        assert!(build(&data).is_none());
+        // ...and the last byte of a 4 GiB one. The image spans 4 GiB but holds two pages.
+        let data = module(
+            vec![memory(65536, false)],
+            vec![active(0, ConstOp::I32Const(-1), b"x"), active(0, ConstOp::I32Const(0), b"a")],
+        );
+        let plan = build(&data).expect("an image");
+        assert_eq!((plan.image.offset, plan.image.len), (0, 1 << 32));
+        assert_eq!(byte_at(&plan, 0), b'a');
+        assert_eq!(byte_at(&plan, u32::MAX as u64), b'x');
+        assert_eq!(byte_at(&plan, 1 << 31), 0);
+        // memory64 offsets that overflow, or lie beyond any possible heap.
+        let huge = memory(1 << 48, true);
+        for (offset, bytes) in [(-1i64, &b"x"[..]), (-4, b"abc"), (1 << 50, b"a")] {
+            let data = module(vec![huge], vec![active(0, ConstOp::I64Const(offset), bytes)]);
+            assert!(build(&data).is_none(), "offset {offset:#x}");
+        }
+        let data = module(vec![memory(2, true)], vec![active(0, ConstOp::I64Const(70000), b"q")]);
+        assert_eq!(byte_at(&build(&data).expect("an image"), 70000), b'q');
+    }
+
+    #[test]
+    fn later_segments_overwrite_earlier_ones() {
+        let a = active(0, ConstOp::I32Const(4094), b"aaaa");
+        let b = active(0, ConstOp::I32Const(4095), b"bb");
+        let plan = build(&module(vec![memory(1, false)], vec![a.clone(), b.clone()])).expect("an image");
+        let got: Vec<u8> = (4094..4098).map(|i| byte_at(&plan, i)).collect();
+        assert_eq!(got, b"abba");
+        let plan = build(&module(vec![memory(1, false)], vec![b, a])).expect("an image");
+        let got: Vec<u8> = (4094..4098).map(|i| byte_at(&plan, i)).collect();
+        assert_eq!(got, b"aaaa");
+    }
+
+    #[test]
+    fn a_segment_that_may_trap_before_memory_zeros_keeps_the_image_away() {
+        let mems = || vec![memory(1, false), memory(1, false)];
+        let trapping = active(1, ConstOp::I32Const(65536), b"t");
+        let fine = active(1, ConstOp::I32Const(0), b"f");
+        let ours = active(0, ConstOp::I32Const(8), b"m");
+        // After a segment that traps, memory 0's segment must not appear applied.
+        assert!(build(&module(mems(), vec![trapping.clone(), ours.clone()])).is_none());
+        // Before it, or after one that fits, the image holds it.
+        let plan = build(&module(mems(), vec![ours.clone(), trapping])).expect("an image");
+        assert_eq!(plan.covered, vec![true, false]);
+        let plan = build(&module(mems(), vec![fine, ours.clone()])).expect("an image");
+        assert_eq!(plan.covered, vec![false, true]);
+        // An offset only known at instantiation may trap too.
+        let global = DataSegment {
+            kind: SegmentKind::Active { index: 1, offset: ConstExpr { ops: vec![ConstOp::GlobalGet(0)] } },
+            data: b"g".to_vec(),
+        };
+        assert!(build(&module(mems(), vec![global, ours])).is_none());
     }
 }

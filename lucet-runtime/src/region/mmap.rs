@@ -43,12 +43,12 @@
 //! holds its clean value (the image's byte inside the image, zero elsewhere), and
 //! everything past `accessible` is `PROT_NONE`.
 
+use super::pagemap::Pagemap;
 use super::Region;
 use crate::instance::{InstanceBuilder, HOST_PAGE};
 use crate::limits::Limits;
 use crate::module::Module;
 use crate::Error;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
 pub(crate) use super::image::MemoryImage;
@@ -301,6 +301,12 @@ impl HeapArea {
         Ok(HeapArea { base: base as *mut u8, reservation, accessible: 0, owned: true, image: None })
     }
 
+    /// The whole reservation, accessible part and guard: where compiled code for this
+    /// heap may fault.
+    pub fn reservation_range(&self) -> std::ops::Range<usize> {
+        self.base as usize..self.base as usize + self.reservation
+    }
+
     /// Makes the first `len` bytes accessible. Growing only changes protections;
     /// shrinking (reset) makes the rest inaccessible again.
     pub fn set_accessible(&mut self, len: usize) -> Result<(), Error> {
@@ -405,14 +411,10 @@ impl HeapArea {
         // copy, so it cannot differ from its clean value. The kernel's `PAGEMAP_SCAN`
         // answers that in one call, cheaper than reading even a few pages ourselves.
         let mut restored = false;
-        if pages > 0 && SCAN_SUPPORTED.load(Ordering::Relaxed) {
-            if let Some(pagemap) = pagemap() {
+        if pages > 0 && Pagemap::can_scan() {
+            if let Some(pagemap) = Pagemap::get() {
                 let base = self.base as usize;
-                if scan_private_pages(pagemap, base, window, |a, b| (a..b).for_each(|p| self.restore_page(p))) {
-                    restored = true;
-                } else {
-                    SCAN_SUPPORTED.store(false, Ordering::Relaxed);
-                }
+                restored = pagemap.private_ranges(base, window, |a, b| (a..b).for_each(|p| self.restore_page(p)));
             }
         }
         let kept = if restored { window } else { self.restore_without_scan(pages) };
@@ -438,27 +440,10 @@ impl HeapArea {
     fn restore_without_scan(&mut self, pages: usize) -> usize {
         if pages <= DIRECT_SCAN_PAGES {
             (0..pages).for_each(|p| self.restore_page(p));
-        } else if let Some(pagemap) = pagemap() {
-            let mut entries = [0u64; 512];
-            let mut first = 0;
-            while first < pages {
-                let n = (pages - first).min(entries.len());
-                let vpn = (self.base as usize + first * HOST_PAGE) / HOST_PAGE;
-                // SAFETY: `entries` is a writable buffer of at least `n * 8` bytes.
-                let got = unsafe {
-                    libc::pread(pagemap, entries.as_mut_ptr() as *mut _, n * 8, (vpn * 8) as libc::off_t)
-                };
-                if got != (n * 8) as isize {
-                    // Give this part back to the kernel instead.
-                    return first * HOST_PAGE;
-                }
-                for (k, e) in entries[..n].iter().enumerate() {
-                    if e & (PAGEMAP_PRESENT | PAGEMAP_SWAPPED) != 0 && e & PAGEMAP_FILE == 0 {
-                        self.restore_page(first + k);
-                    }
-                }
-                first += n;
-            }
+        } else if let Some(pagemap) = Pagemap::get() {
+            // Pages it could not look at are given back to the kernel by the caller.
+            let base = self.base as usize;
+            return pagemap.private_pages_by_entry(base, pages, |p| self.restore_page(p)) * HOST_PAGE;
         } else {
             return 0;
         }
@@ -490,97 +475,6 @@ impl HeapArea {
 /// Without `PAGEMAP_SCAN`, heaps of at most this many pages are reset by looking at
 /// every page, which is cheaper than reading their pagemap entries.
 const DIRECT_SCAN_PAGES: usize = 16;
-
-// Bits of a `/proc/self/pagemap` entry (see the kernel's admin-guide/mm/pagemap).
-const PAGEMAP_PRESENT: u64 = 1 << 63;
-const PAGEMAP_SWAPPED: u64 = 1 << 62;
-/// The page is the file's (or shared anonymous memory), not a private copy.
-const PAGEMAP_FILE: u64 = 1 << 61;
-
-/// Whether the kernel has the `PAGEMAP_SCAN` ioctl (Linux 6.7); cleared on first failure.
-static SCAN_SUPPORTED: AtomicBool = AtomicBool::new(true);
-
-// The `PAGEMAP_SCAN` interface of linux/fs.h.
-const PAGE_IS_FILE: u64 = 1 << 2;
-const PAGE_IS_PRESENT: u64 = 1 << 3;
-const PAGE_IS_SWAPPED: u64 = 1 << 4;
-const PAGE_IS_PFNZERO: u64 = 1 << 5;
-
-#[repr(C)]
-#[derive(Clone, Copy, Default)]
-struct PageRegion {
-    start: u64,
-    end: u64,
-    categories: u64,
-}
-
-#[repr(C)]
-#[derive(Default)]
-struct PmScanArg {
-    size: u64,
-    flags: u64,
-    start: u64,
-    end: u64,
-    walk_end: u64,
-    vec: u64,
-    vec_len: u64,
-    max_pages: u64,
-    category_inverted: u64,
-    category_mask: u64,
-    category_anyof_mask: u64,
-    return_mask: u64,
-}
-
-/// `_IOWR('f', 16, struct pm_scan_arg)`.
-const PAGEMAP_SCAN: libc::c_ulong =
-    (3 << 30) | ((std::mem::size_of::<PmScanArg>() as libc::c_ulong) << 16) | ((b'f' as libc::c_ulong) << 8) | 16;
-
-/// The page ranges (as page indices from `base`) in `[base, base + len)` that hold a
-/// private page of their own — written, or copied on write — rather than nothing, the
-/// shared zero page or the image file's page. One system call in the usual case,
-/// returning ranges instead of one entry per page; `found` gets each range. `false` if
-/// the kernel lacks the call (ranges already reported stay reported).
-fn scan_private_pages(pagemap: libc::c_int, base: usize, len: usize, mut found: impl FnMut(usize, usize)) -> bool {
-    let mut regions = [PageRegion::default(); 32];
-    let end = (base + len) as u64;
-    let mut start = base as u64;
-    while start < end {
-        let mut arg = PmScanArg {
-            size: std::mem::size_of::<PmScanArg>() as u64,
-            start,
-            end,
-            vec: regions.as_mut_ptr() as u64,
-            vec_len: regions.len() as u64,
-            // Present or swapped out, and neither the file's page nor the zero page.
-            category_anyof_mask: PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
-            category_mask: PAGE_IS_FILE | PAGE_IS_PFNZERO,
-            category_inverted: PAGE_IS_FILE | PAGE_IS_PFNZERO,
-            return_mask: PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
-            ..Default::default()
-        };
-        // SAFETY: the ioctl reads `arg` and writes at most `vec_len` regions into
-        // `regions`, which outlives the call; it only inspects our page tables.
-        let n = unsafe { libc::ioctl(pagemap, PAGEMAP_SCAN, &mut arg as *mut PmScanArg) };
-        if n < 0 || arg.walk_end <= start {
-            return false;
-        }
-        for r in &regions[..(n as usize).min(regions.len())] {
-            found((r.start as usize - base) / HOST_PAGE, (r.end as usize - base) / HOST_PAGE);
-        }
-        start = arg.walk_end;
-    }
-    true
-}
-
-/// This process's `/proc/self/pagemap`, opened once; `None` where it is unavailable
-/// (then heaps are reset with `madvise` alone).
-fn pagemap() -> Option<libc::c_int> {
-    static PAGEMAP: std::sync::OnceLock<Option<std::fs::File>> = std::sync::OnceLock::new();
-    PAGEMAP
-        .get_or_init(|| std::fs::File::open("/proc/self/pagemap").ok())
-        .as_ref()
-        .map(std::os::fd::AsRawFd::as_raw_fd)
-}
 
 /// Whether a page-sized, page-aligned block is all zeroes. Reads it in 256-byte steps
 /// so a dirty page is usually recognised after its first step.

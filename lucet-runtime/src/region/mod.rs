@@ -2,6 +2,7 @@
 
 mod image;
 pub(crate) mod mmap;
+mod pagemap;
 
 use crate::instance::{InstanceBuilder, InstanceHandle};
 use crate::module::Module;
