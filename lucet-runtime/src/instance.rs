@@ -5,19 +5,22 @@
 //! [`InstanceHandle`] hands out `&mut Instance`. Compiled code and hostcalls reach the
 //! instance through the vmctx header's `instance` pointer.
 
+mod memory_geometry;
+
 use crate::error::FaultDetails;
 use crate::exec::{Entry, ExecState, GuestExit, GuestStack, TrapLookup};
 use crate::linker::{Extern, Func, FuncKind, Global, GlobalKind, HostFuncCtx, Linker, Memory, Table};
 use crate::module::{
     describe_global, describe_memory, describe_table, unresolved, DlModule, Module, MultiCodeMap, ResolvedImport,
 };
-use crate::region::mmap::{HeapArea, MmapRegion, Slot};
+use crate::region::mmap::{HeapArea, MmapRegion, Slot, STACK_GUARD_SIZE};
 use crate::val::{RunResult, UntypedRetVal, Val, YieldedVal};
 use crate::Error;
 use lucet_module::{
     ConstExpr, ConstOp, ExportKind, FuncRef, FuncType, GlobalType, ImportKind, MemoryDef, ModuleData, SegmentKind,
     TableDef, TableType, TrapCode, VmctxHeader, VmctxLayout, VALUE_SLOT_SIZE,
 };
+use memory_geometry::{describe_plan, MemoryGeometry};
 use std::any::{Any, TypeId};
 use std::cell::{BorrowError, BorrowMutError, Ref, RefCell, RefMut, UnsafeCell};
 use std::collections::HashMap;
@@ -289,14 +292,22 @@ impl InstanceBuilder {
         let limits = *self.region.limits();
         let max_heap = self.heap_limit.unwrap_or(usize::MAX).min(limits.heap_memory_size) as u64;
         for (i, plan) in data.memory_plans.iter().skip(data.num_imported_memories()).enumerate() {
-            let need = plan.reserved_size.saturating_add(plan.guard_size);
-            // Only the first defined memory lives in the slot's heap reservation.
-            if i == 0 && need > limits.heap_address_space_size as u64 {
+            // Only the first defined memory lives in the slot's heap reservation, which
+            // the stack guard follows.
+            let hass = limits.heap_address_space_size as u64;
+            let slot = MemoryGeometry {
+                reservation: hass,
+                guard: STACK_GUARD_SIZE as u64,
+                max_len: memory_geometry::max_len(&plan.memory, max_heap).min(hass),
+            };
+            if i == 0 && !slot.covers(plan) {
                 return Err(Error::LimitsExceeded(format!(
-                    "module {path} was compiled for a heap reservation of {} bytes plus a {}-byte guard \
-                     ({need} bytes), but the region's Limits::heap_address_space_size is {}; raise \
-                     heap_address_space_size or recompile with a smaller `lucetc --reserved-size`/`--guard-size`",
-                    plan.reserved_size, plan.guard_size, limits.heap_address_space_size
+                    "module {path} was compiled for {}: its code may touch {} bytes from the heap base, but \
+                     the region's slots give a heap {slot} ({} bytes); raise Limits::heap_address_space_size or \
+                     recompile with a smaller `lucetc --reserved-size`/`--guard-size`",
+                    describe_plan(plan),
+                    plan.reach(slot.max_len),
+                    slot.span()
                 )));
             }
             let initial = plan.memory.min_pages.saturating_mul(WASM_PAGE);
@@ -318,14 +329,20 @@ impl InstanceBuilder {
         }
 
         // The first defined memory lives in the slot; any others (multi-memory) get
-        // reservations of their own.
+        // mappings of their own, with room for their largest size and, after it, all the
+        // rest their code can reach as guard.
         let mut extra_heaps = Vec::new();
         for plan in data.memory_plans.iter().skip(data.num_imported_memories() + 1) {
-            let need = plan.reserved_size.saturating_add(plan.guard_size).max(max_heap);
-            let need = usize::try_from(need).map_err(|_| {
-                Error::LimitsExceeded(format!("module {path} needs a heap reservation of {need} bytes"))
-            })?;
-            extra_heaps.push(HeapArea::reserve(need)?);
+            let g = MemoryGeometry::for_plan(plan, max_heap);
+            let (Ok(reservation), Ok(guard)) = (usize::try_from(g.reservation), usize::try_from(g.guard)) else {
+                return Err(Error::LimitsExceeded(format!(
+                    "module {path} needs a memory mapping of {} bytes, more than the address space",
+                    g.span()
+                )));
+            };
+            let area = HeapArea::reserve(reservation, guard)?;
+            debug_assert!(MemoryGeometry::of(&area, &plan.memory, max_heap).covers(plan));
+            extra_heaps.push(area);
         }
         let slot = self.region.take_slot(dl.memory_image())?;
         let layout = VmctxLayout::new(data);
@@ -572,6 +589,33 @@ impl Instance {
                             describe_memory(want),
                             format!("{} currently of {cur_pages} pages", describe_memory(&loc.ty)),
                         ));
+                    }
+                    // The importer's code accesses this memory as its own plan says; the
+                    // memory's mapping must make every access it leaves unchecked fault.
+                    let plan = &data.memory_plans[nm as usize];
+                    // SAFETY: the owner is alive (just added to deps) and no guest runs
+                    // while we link (`build` runs on the thread the exporter is bound to,
+                    // see `InstanceHandle`); this only reads its heap geometry and module.
+                    let owner = unsafe { &*loc.owner };
+                    let have = owner.memory_geometry(loc.defined, &loc.ty);
+                    if !have.covers(plan) {
+                        let owner_data = owner.data();
+                        let owner_plan = &owner_data.memory_plans[owner_data.num_imported_memories() + loc.defined];
+                        return Err(Error::UnresolvedImport(format!(
+                            "module {path} imports memory `{}`.`{}`, and its code was compiled for {}: it may touch \
+                             {} bytes from the memory's base without a check. The memory provided, defined by \
+                             module {} (compiled for {}), has {have} ({} bytes), so the importer could reach \
+                             past it into other memory. Compile both modules with the same `lucetc \
+                             --reserved-size`/`--guard-size`, and give the exporter's region a \
+                             Limits::heap_address_space_size that covers them",
+                            imp.module,
+                            imp.field,
+                            describe_plan(plan),
+                            plan.reach(have.max_len),
+                            owner.dl().path(),
+                            describe_plan(owner_plan),
+                            have.span()
+                        )));
                     }
                     // SAFETY: offset inside the vmctx for imported memory nm.
                     unsafe {
@@ -893,7 +937,6 @@ impl Instance {
         Ok(())
     }
 
-    /// Grows defined memory (in this instance); returns the old size in pages.
     fn heap_area(&mut self, defined: usize) -> &mut HeapArea {
         match defined {
             0 => &mut self.slot.heap,
@@ -901,6 +944,16 @@ impl Instance {
         }
     }
 
+    /// How this instance's defined memory `defined` (of type `ty`) is mapped.
+    fn memory_geometry(&self, defined: usize, ty: &lucet_module::MemoryType) -> MemoryGeometry {
+        let area = match defined {
+            0 => &self.slot.heap,
+            n => &self.extra_heaps[n - 1],
+        };
+        MemoryGeometry::of(area, ty, self.max_heap)
+    }
+
+    /// Grows defined memory `loc` (of this instance); returns the old size in pages.
     pub(crate) fn grow_defined_memory(&mut self, loc: &MemLoc, delta: u64) -> Option<u64> {
         let (def, ty) = (loc.def, loc.ty);
         // SAFETY: `def` is one of this instance's MemoryDefs.
