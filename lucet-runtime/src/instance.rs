@@ -5,6 +5,7 @@
 //! [`InstanceHandle`] hands out `&mut Instance`. Compiled code and hostcalls reach the
 //! instance through the vmctx header's `instance` pointer.
 
+mod handle;
 mod memory_geometry;
 
 use crate::error::FaultDetails;
@@ -16,6 +17,8 @@ use crate::module::{
 use crate::region::mmap::{HeapArea, MmapRegion, Slot, STACK_GUARD_SIZE};
 use crate::val::{RunResult, UntypedRetVal, Val, YieldedVal};
 use crate::Error;
+pub use handle::InstanceHandle;
+pub(crate) use handle::{InstanceCell, OwnerRef};
 use lucet_module::{
     ConstExpr, ConstOp, ExportKind, FuncRef, FuncType, GlobalType, ImportKind, MemoryDef, ModuleData, SegmentKind,
     TableDef, TableType, TrapCode, VmctxHeader, VmctxLayout, VALUE_SLOT_SIZE,
@@ -24,7 +27,6 @@ use memory_geometry::{describe_plan, MemoryGeometry};
 use std::any::{Any, TypeId};
 use std::cell::{BorrowError, BorrowMutError, Ref, RefCell, RefMut, UnsafeCell};
 use std::collections::HashMap;
-use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 
@@ -38,116 +40,6 @@ const MAX_TABLE_ELEMENTS: u64 = 10_000_000;
 
 /// Bumped whenever an instance gains a dependency, so others recompute what they reach.
 static LINK_GENERATION: AtomicU64 = AtomicU64::new(1);
-
-/// The `Arc`-shared home of an instance.
-pub(crate) struct InstanceCell(UnsafeCell<Instance>);
-
-// SAFETY: an instance is used by one thread at a time: `&mut` access only comes from
-// the single `InstanceHandle`, other holders only keep it alive or read through raw
-// pointers at link time.
-unsafe impl Send for InstanceCell {}
-// SAFETY: as above.
-unsafe impl Sync for InstanceCell {}
-
-impl InstanceCell {
-    pub(crate) fn get(&self) -> *mut Instance {
-        self.0.get()
-    }
-}
-
-/// Owns an instance; dereferences to [`Instance`].
-pub struct InstanceHandle {
-    inner: Arc<InstanceCell>,
-}
-
-impl Drop for InstanceHandle {
-    fn drop(&mut self) {
-        collect_cycles(&self.inner);
-    }
-}
-
-/// A reference to an instance from an export handle. Like an `InstanceHandle`, dropping
-/// it may free a group of instances that only keep each other alive.
-#[derive(Clone)]
-pub(crate) struct OwnerRef(pub Arc<InstanceCell>);
-
-impl Deref for OwnerRef {
-    type Target = Arc<InstanceCell>;
-    fn deref(&self) -> &Arc<InstanceCell> {
-        &self.0
-    }
-}
-
-impl Drop for OwnerRef {
-    fn drop(&mut self) {
-        collect_cycles(&self.0);
-    }
-}
-
-/// Called when `root` (an `Arc` the caller is about to drop) loses a user-held
-/// reference. Instances form cycles when one imports a funcref table from another
-/// (the table's owner keeps the importer alive). If every reference to the instances
-/// reachable from `root` now comes from those instances themselves (plus the caller's
-/// `root`), nothing outside can reach them any more: their dependency lists are
-/// emptied, which breaks the cycles and frees them once `root` is dropped.
-fn collect_cycles(root: &Arc<InstanceCell>) {
-    // SAFETY: `root` is alive; no run is in progress on it (the handle is being
-    // dropped, or an export handle that cannot coexist with a `&mut` use of it).
-    let root_inst = unsafe { &*root.get() };
-    // An instance that imports nothing reaches no one, so it is in no cycle.
-    if root_inst.deps.is_empty() {
-        return;
-    }
-    let members = root_inst.reachable();
-    if members.len() < 2 {
-        return;
-    }
-    let mut internal = vec![0usize; members.len()];
-    for &m in &members {
-        // SAFETY: members are kept alive by `root` through deps.
-        for d in unsafe { &(*m).deps } {
-            if let Some(i) = members.iter().position(|&x| std::ptr::eq(x, d.get())) {
-                internal[i] += 1;
-            }
-        }
-    }
-    for (i, &m) in members.iter().enumerate() {
-        // SAFETY: as above; the cell is the instance's `Arc` allocation.
-        let strong = unsafe { &*m }.me.strong_count();
-        let held_by_caller = usize::from(std::ptr::eq(m, root.get()));
-        if strong != internal[i] + held_by_caller {
-            return;
-        }
-    }
-    let mut released = Vec::new();
-    for &m in &members {
-        // SAFETY: as above; taking the lists only moves the `Arc`s into `released`,
-        // so every member stays alive until `released` is dropped below.
-        released.push(std::mem::take(unsafe { &mut (*(m as *mut Instance)).deps }));
-    }
-    drop(released);
-}
-
-impl Deref for InstanceHandle {
-    type Target = Instance;
-    fn deref(&self) -> &Instance {
-        // SAFETY: see `InstanceCell`: this handle is the only source of references.
-        unsafe { &*self.inner.get() }
-    }
-}
-
-impl DerefMut for InstanceHandle {
-    fn deref_mut(&mut self) -> &mut Instance {
-        // SAFETY: see `InstanceCell`; `&mut self` makes this access exclusive.
-        unsafe { &mut *self.inner.get() }
-    }
-}
-
-impl std::fmt::Debug for InstanceHandle {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "InstanceHandle({})", self.dl().path())
-    }
-}
 
 #[derive(Debug)]
 enum State {
@@ -239,6 +131,8 @@ impl Drop for Instance {
         }
         // SAFETY: allocated in `InstanceBuilder::build` with this layout.
         unsafe { std::alloc::dealloc(self.vmctx, vmctx_alloc_layout(&self.layout)) };
+        // A chain of importers can be long: release it without recursing.
+        handle::release_deps(std::mem::take(&mut self.deps));
     }
 }
 
@@ -449,22 +343,13 @@ impl Instance {
         self.module.module_data()
     }
 
-    /// Every instance reachable through `deps` (including this one), each once.
+    /// Every instance reachable through `deps` (including this one), each once, this
+    /// one first. Only their `deps` are read.
     fn reachable(&self) -> Vec<*const Instance> {
-        let mut seen: Vec<*const Instance> = vec![self];
-        let mut i = 0;
-        while i < seen.len() {
-            // SAFETY: everything in `seen` is this instance or kept alive through deps.
-            let inst = unsafe { &*seen[i] };
-            for d in &inst.deps {
-                let p = d.get() as *const Instance;
-                if !seen.contains(&p) {
-                    seen.push(p);
-                }
-            }
-            i += 1;
-        }
-        seen
+        // SAFETY: `self` is live, and deps lists only change in `build` (of this or
+        // another instance bound to the same thread) and `collect_cycles`, neither of
+        // which can run while we hold `&self`.
+        unsafe { handle::reachable(self) }
     }
 
     /// Recomputes what a run of this instance may reach: the code maps the signal
@@ -1227,9 +1112,12 @@ impl Instance {
         if let Some(r) = self.dl().code_map().find(pc) {
             return Some(self.dl().function_name(r.func_index));
         }
-        self.deps.iter().find_map(|d| {
-            // SAFETY: dependencies are kept alive by `deps`.
-            unsafe { &*d.get() }.function_at(pc)
+        // Linked instances may form cycles: walk them once each.
+        self.reachable().into_iter().skip(1).find_map(|p| {
+            // SAFETY: reachable instances are alive (see `reachable`); their modules
+            // never change.
+            let dl = unsafe { (*p).module.as_dl_module() };
+            dl.code_map().find(pc).map(|r| dl.function_name(r.func_index))
         })
     }
 
