@@ -138,8 +138,11 @@ pub struct Table {
 
 impl Table {
     pub(crate) fn loc(&self) -> TableLoc {
-        // SAFETY: the owner is alive (held by `self`) and only read here.
-        unsafe { (&(*self.owner.get()).tables)[self.index as usize] }
+        // SAFETY: the owner is alive (held by `self`) and on this thread (export handles
+        // are not `Send`, and its instance is bound to the thread they were made on);
+        // `current()` is the pointer valid now, even inside one of its hostcalls. Only
+        // the location list is read.
+        unsafe { (&(*self.owner.current()).tables)[self.index as usize] }
     }
 
     pub fn ty(&self) -> TableType {
@@ -164,8 +167,11 @@ pub struct Memory {
 
 impl Memory {
     pub(crate) fn loc(&self) -> MemLoc {
-        // SAFETY: the owner is alive (held by `self`) and only read here.
-        unsafe { (&(*self.owner.get()).memories)[self.index as usize] }
+        // SAFETY: the owner is alive (held by `self`) and on this thread (export handles
+        // are not `Send`, and its instance is bound to the thread they were made on);
+        // `current()` is the pointer valid now, even inside one of its hostcalls. Only
+        // the location list is read.
+        unsafe { (&(*self.owner.current()).memories)[self.index as usize] }
     }
 
     pub fn ty(&self) -> MemoryType {
