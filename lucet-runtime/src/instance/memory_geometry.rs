@@ -89,6 +89,8 @@ pub(crate) fn describe_plan(plan: &MemoryPlan) -> String {
 }
 
 /// `n` bytes in the largest binary unit that divides it.
+// `is_multiple_of` is newer than the workspace's minimum Rust version.
+#[allow(clippy::manual_is_multiple_of)]
 pub(crate) fn bytes(n: u64) -> String {
     for (shift, unit) in [(40, "TiB"), (30, "GiB"), (20, "MiB"), (10, "KiB")] {
         if n >= 1 << shift && n % (1 << shift) == 0 {
