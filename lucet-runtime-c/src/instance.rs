@@ -10,7 +10,7 @@ use crate::ptr::{check_out, copy_out, slice_arg, str_arg, write_out};
 use crate::region::{lucet_region_t, REGIONS};
 use crate::val::*;
 use crate::wasi::{lucet_wasi_ctx_t, WASI_CTXS};
-use lucet_runtime::{Error, InstanceHandle, KillError, KillSwitch, Module, Region, RunResult, Val};
+use lucet_runtime::{Error, InstanceHandle, KillSwitch, Module, Region, RunResult, Val};
 use std::ffi::c_char;
 use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 
@@ -286,11 +286,8 @@ pub unsafe extern "C" fn lucet_instance_resume(
 /// Returns the instance to its freshly made state: memory, globals and tables as
 /// after instantiation, the start function run again. A yielded run is abandoned. The
 /// WASI context stays; set a new one for a fresh set of descriptors.
-///
-/// # Safety
-/// None beyond the handle, which is checked.
 #[no_mangle]
-pub unsafe extern "C" fn lucet_instance_reset(instance: *mut lucet_instance_t) -> lucet_error_t {
+pub extern "C" fn lucet_instance_reset(instance: *mut lucet_instance_t) -> lucet_error_t {
     guard("lucet_instance_reset", || with_instance(instance, |s| Ok(s.handle.reset()?)))
 }
 
@@ -418,11 +415,8 @@ pub unsafe extern "C" fn lucet_instance_grow_memory(
 /// Gives the instance a WASI context made from `wasi` (arguments, environment,
 /// preopened directories, standard streams), replacing any earlier one. `wasi` can
 /// be used for other instances too, and freed afterwards.
-///
-/// # Safety
-/// None beyond the handles, which are checked.
 #[no_mangle]
-pub unsafe extern "C" fn lucet_instance_set_wasi_ctx(
+pub extern "C" fn lucet_instance_set_wasi_ctx(
     instance: *mut lucet_instance_t,
     wasi: *const lucet_wasi_ctx_t,
 ) -> lucet_error_t {
@@ -466,9 +460,7 @@ pub extern "C" fn lucet_kill_switch_terminate(kill_switch: *const lucet_kill_swi
         let ks = KILL_SWITCHES.get(kill_switch as usize as u64)?;
         match ks.terminate() {
             Ok(_) => Ok(()),
-            Err(e @ (KillError::NotRunning | KillError::InstanceDropped)) => {
-                Err(ApiError::new(lucet_error_t::LUCET_ERR_NOT_RUNNING, e.to_string()))
-            }
+            Err(e) => Err(ApiError::new(lucet_error_t::LUCET_ERR_NOT_RUNNING, e.to_string())),
         }
     })
 }
