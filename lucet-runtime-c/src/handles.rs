@@ -61,6 +61,18 @@ impl Kind {
         }
     }
 
+    /// The name with its article, for messages.
+    pub(crate) fn a(self) -> &'static str {
+        match self {
+            Kind::Module => "a module",
+            Kind::Region => "a region",
+            Kind::Instance => "an instance",
+            Kind::Linker => "a linker",
+            Kind::WasiCtx => "a WASI context",
+            Kind::KillSwitch => "a kill switch",
+        }
+    }
+
     /// The function that makes a handle of this kind, for messages.
     fn maker(self) -> &'static str {
         match self {
@@ -143,16 +155,16 @@ impl<T> Table<T> {
             Some(k) if k == kind => {}
             Some(other) => {
                 return Err(invalid(format!(
-                    "a {} handle was passed where a {} handle is expected; check the argument order",
-                    other.name(),
-                    kind.name()
+                    "{} handle was passed where {} handle is expected; check the argument order",
+                    other.a(),
+                    kind.a()
                 )))
             }
             None => {
                 return Err(invalid(format!(
-                    "{handle:#x} is not a {} handle this library made (a corrupted or uninitialised pointer?); \
+                    "{handle:#x} is not {} handle this library made (a corrupted or uninitialised pointer?); \
                      pass the handle {} gave you",
-                    kind.name(),
+                    kind.a(),
                     kind.maker()
                 )))
             }
