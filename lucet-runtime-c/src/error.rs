@@ -133,7 +133,10 @@ pub(crate) struct ApiError {
 
 impl ApiError {
     pub fn new(code: lucet_error_t, message: impl Into<String>) -> ApiError {
-        ApiError { code, message: message.into() }
+        ApiError {
+            code,
+            message: message.into(),
+        }
     }
 
     pub fn invalid_argument(message: impl Into<String>) -> ApiError {
@@ -204,7 +207,10 @@ pub(crate) fn guard(function: &str, body: impl FnOnce() -> ApiResult) -> lucet_e
             .map(|s| s.to_string())
             .or_else(|| payload.downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "(no message)".into());
-        Err(ApiError::new(LUCET_ERR_INTERNAL, format!("internal error (a panic: {what}); please report it")))
+        Err(ApiError::new(
+            LUCET_ERR_INTERNAL,
+            format!("internal error (a panic: {what}); please report it"),
+        ))
     });
     match outcome {
         Ok(()) => LUCET_OK,

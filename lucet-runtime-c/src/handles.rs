@@ -108,7 +108,13 @@ fn invalid(message: String) -> ApiError {
 
 impl<T> Table<T> {
     pub(crate) const fn new(kind: Kind) -> Table<T> {
-        Table { kind, slots: Mutex::new(Slots { entries: Vec::new(), free: Vec::new() }) }
+        Table {
+            kind,
+            slots: Mutex::new(Slots {
+                entries: Vec::new(),
+                free: Vec::new(),
+            }),
+        }
     }
 
     fn slots(&self) -> std::sync::MutexGuard<'_, Slots<T>> {
@@ -130,15 +136,23 @@ impl<T> Table<T> {
                 if i > MAX_INDEX {
                     return Err(ApiError::new(
                         lucet_error_t::LUCET_ERR_LIMITS_EXCEEDED,
-                        format!("more than {MAX_INDEX} {} handles are live; free some first", self.kind.name()),
+                        format!(
+                            "more than {MAX_INDEX} {} handles are live; free some first",
+                            self.kind.name()
+                        ),
                     ));
                 }
-                slots.entries.push(Entry { generation: 1, value: Some(value) });
+                slots.entries.push(Entry {
+                    generation: 1,
+                    value: Some(value),
+                });
                 i
             }
         };
         let generation = slots.entries[index].generation;
-        Ok(((self.kind as u64) << KIND_SHIFT) | (u64::from(generation) << INDEX_BITS) | index as u64)
+        Ok(((self.kind as u64) << KIND_SHIFT)
+            | (u64::from(generation) << INDEX_BITS)
+            | index as u64)
     }
 
     /// Checks the handle's kind and splits it into index and generation.
@@ -187,7 +201,10 @@ impl<T> Table<T> {
         let (index, generation) = self.decode(handle)?;
         let slots = self.slots();
         match slots.entries.get(index) {
-            Some(Entry { generation: g, value: Some(v) }) if *g == generation => Ok(v.clone()),
+            Some(Entry {
+                generation: g,
+                value: Some(v),
+            }) if *g == generation => Ok(v.clone()),
             Some(_) => Err(self.stale()),
             None => Err(self.never_made(handle)),
         }
@@ -232,11 +249,12 @@ mod tests {
         let h = table.insert(Arc::new(7)).unwrap();
         assert_eq!(*table.get(h).unwrap(), 7);
 
-        let msg = |r: ApiResult<Arc<u32>>| r.err().expect("an error").message;
+        let msg = |r: ApiResult<Arc<u32>>| r.expect_err("an error").message;
         assert!(msg(table.get(0)).contains("NULL"));
         assert!(msg(table.get(0x1234)).contains("not a module handle this library made"));
         let r = other.insert(Arc::new(1)).unwrap();
-        assert!(msg(table.get(r)).contains("a region handle was passed where a module handle is expected"));
+        assert!(msg(table.get(r))
+            .contains("a region handle was passed where a module handle is expected"));
 
         table.remove(h).unwrap();
         assert!(msg(table.get(h)).contains("already freed"));
@@ -254,7 +272,8 @@ mod tests {
         let table: Table<u32> = Table::new(Kind::Instance);
         let h = table.insert(Arc::new(1)).unwrap();
         table.slots().entries[0].generation = u32::MAX;
-        let h = (h & !(((1u64 << GENERATION_BITS) - 1) << INDEX_BITS)) | (u64::from(u32::MAX) << INDEX_BITS);
+        let h = (h & !(((1u64 << GENERATION_BITS) - 1) << INDEX_BITS))
+            | (u64::from(u32::MAX) << INDEX_BITS);
         table.remove(h).unwrap();
         let h2 = table.insert(Arc::new(2)).unwrap();
         assert_eq!(h2 & MAX_INDEX as u64, 1, "index 0 was retired");

@@ -43,7 +43,14 @@ pub type lucet_finalizer_t = Option<unsafe extern "C" fn(user_data: *mut c_void)
 
 /// A C callback and what it needs.
 struct Callback {
-    func: unsafe extern "C" fn(*mut c_void, *mut lucet_vmctx_t, *const lucet_val_t, usize, *mut lucet_val_t, usize) -> i32,
+    func: unsafe extern "C" fn(
+        *mut c_void,
+        *mut lucet_vmctx_t,
+        *const lucet_val_t,
+        usize,
+        *mut lucet_val_t,
+        usize,
+    ) -> i32,
     user_data: *mut c_void,
     finalizer: lucet_finalizer_t,
     /// `module`.`name`, for messages.
@@ -92,7 +99,8 @@ impl CLinker {
         let mut linker = Linker::new();
         for d in &self.defs {
             let cb = d.callback.clone();
-            let func = Func::new_with_vmctx(cb.ty.clone(), move |vmctx, args| call(&cb, vmctx, args));
+            let func =
+                Func::new_with_vmctx(cb.ty.clone(), move |vmctx, args| call(&cb, vmctx, args));
             linker.define(&d.module, &d.name, func);
         }
         linker
@@ -146,16 +154,33 @@ fn current(vmctx: *mut lucet_vmctx_t) -> ApiResult<&'static Vmctx> {
 /// Runs a C host function for the guest.
 fn call(cb: &Callback, vmctx: &Vmctx, args: &[Val]) -> Result<Vec<Val>, Trap> {
     let c_args: Vec<lucet_val_t> = args.iter().map(lucet_val_t::from_val).collect();
-    let mut results: Vec<lucet_val_t> = cb.ty.results.iter().map(|t| lucet_val_t::zero(*t)).collect();
+    let mut results: Vec<lucet_val_t> = cb
+        .ty
+        .results
+        .iter()
+        .map(|t| lucet_val_t::zero(*t))
+        .collect();
     let vm = vmctx as *const Vmctx as *mut lucet_vmctx_t;
     enter(vm as usize);
     // SAFETY: the function and user data were given together to
     // `lucet_linker_define_func`, whose caller promised the function follows the
     // `lucet_host_func_t` contract; the arrays have exactly the lengths passed.
-    let rc = unsafe { (cb.func)(cb.user_data, vm, c_args.as_ptr(), c_args.len(), results.as_mut_ptr(), results.len()) };
+    let rc = unsafe {
+        (cb.func)(
+            cb.user_data,
+            vm,
+            c_args.as_ptr(),
+            c_args.len(),
+            results.as_mut_ptr(),
+            results.len(),
+        )
+    };
     leave(vm as usize);
     if rc != 0 {
-        return Err(Trap::new(format!("the host function {} failed: it returned {rc}", cb.label)));
+        return Err(Trap::new(format!(
+            "the host function {} failed: it returned {rc}",
+            cb.label
+        )));
     }
     results
         .iter()
@@ -165,7 +190,11 @@ fn call(cb: &Callback, vmctx: &Vmctx, args: &[Val]) -> Result<Vec<Val>, Trap> {
             let what = || format!("result {i} of the host function {}", cb.label);
             let v = r.to_val(&what).map_err(|e| Trap::new(e.message))?;
             v.coerce(*ty).map_err(|_| {
-                Trap::new(format!("{} is a {} where the signature says {ty}; keep the preset type", what(), v.ty()))
+                Trap::new(format!(
+                    "{} is a {} where the signature says {ty}; keep the preset type",
+                    what(),
+                    v.ty()
+                ))
             })
         })
         .collect()
@@ -220,16 +249,33 @@ pub unsafe extern "C" fn lucet_linker_define_func(
                 slice_arg(results, nresults, "results")?,
             )
         };
-        let func = callback.ok_or_else(|| ApiError::invalid_argument("callback is NULL; pass a function"))?;
+        let func = callback
+            .ok_or_else(|| ApiError::invalid_argument("callback is NULL; pass a function"))?;
         let types = |list: &[lucet_val_type_t], what: &str| -> ApiResult<Vec<_>> {
-            list.iter().enumerate().map(|(i, t)| type_from_c(*t, &|| format!("{what}[{i}]"))).collect()
+            list.iter()
+                .enumerate()
+                .map(|(i, t)| type_from_c(*t, &|| format!("{what}[{i}]")))
+                .collect()
         };
-        let ty = FuncType { params: types(params, "params")?, results: types(results, "results")? };
+        let ty = FuncType {
+            params: types(params, "params")?,
+            results: types(results, "results")?,
+        };
         let label = format!("`{module}`.`{name}`");
-        let callback = Arc::new(Callback { func, user_data, finalizer, label, ty });
+        let callback = Arc::new(Callback {
+            func,
+            user_data,
+            finalizer,
+            label,
+            ty,
+        });
         let mut l = l.lock().unwrap_or_else(|e| e.into_inner());
         l.defs.retain(|d| d.module != module || d.name != name);
-        l.defs.push(Definition { module: module.to_string(), name: name.to_string(), callback });
+        l.defs.push(Definition {
+            module: module.to_string(),
+            name: name.to_string(),
+            callback,
+        });
         Ok(())
     })
 }
@@ -238,7 +284,9 @@ pub unsafe extern "C" fn lucet_linker_define_func(
 /// A stale, NULL or foreign handle is reported as `LUCET_ERR_INVALID_HANDLE`.
 #[no_mangle]
 pub extern "C" fn lucet_linker_free(linker: *mut lucet_linker_t) -> lucet_error_t {
-    guard("lucet_linker_free", || LINKERS.remove(handle(linker)).map(drop))
+    guard("lucet_linker_free", || {
+        LINKERS.remove(handle(linker)).map(drop)
+    })
 }
 
 /// The calling instance's linear memory: its address and its current size. The
@@ -247,7 +295,11 @@ pub extern "C" fn lucet_linker_free(linker: *mut lucet_linker_t) -> lucet_error_
 /// # Safety
 /// `base` and `len` are NULL or valid for writes.
 #[no_mangle]
-pub unsafe extern "C" fn lucet_vmctx_heap(vmctx: *mut lucet_vmctx_t, base: *mut *mut u8, len: *mut usize) -> lucet_error_t {
+pub unsafe extern "C" fn lucet_vmctx_heap(
+    vmctx: *mut lucet_vmctx_t,
+    base: *mut *mut u8,
+    len: *mut usize,
+) -> lucet_error_t {
     guard("lucet_vmctx_heap", || {
         let vm = current(vmctx)?;
         check_out(base, "base")?;
@@ -316,7 +368,11 @@ pub(crate) struct YieldedU64(pub u64);
 /// # Safety
 /// `resumed_with` is NULL or valid for writing a `uint64_t`.
 #[no_mangle]
-pub unsafe extern "C" fn lucet_vmctx_yield(vmctx: *mut lucet_vmctx_t, value: u64, resumed_with: *mut u64) -> lucet_error_t {
+pub unsafe extern "C" fn lucet_vmctx_yield(
+    vmctx: *mut lucet_vmctx_t,
+    value: u64,
+    resumed_with: *mut u64,
+) -> lucet_error_t {
     guard("lucet_vmctx_yield", || {
         let vm = current(vmctx)?;
         leave(vmctx as usize);

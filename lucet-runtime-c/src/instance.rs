@@ -48,7 +48,10 @@ fn handle(instance: *const lucet_instance_t) -> u64 {
 
 /// Runs `f` with exclusive use of the instance, or reports that a call that has not
 /// returned is using it.
-fn with_instance<R>(instance: *const lucet_instance_t, f: impl FnOnce(&mut State) -> ApiResult<R>) -> ApiResult<R> {
+fn with_instance<R>(
+    instance: *const lucet_instance_t,
+    f: impl FnOnce(&mut State) -> ApiResult<R>,
+) -> ApiResult<R> {
     let inst = INSTANCES.get(handle(instance))?;
     let mut state: MutexGuard<'_, State> = match inst.state.try_lock() {
         Ok(g) => g,
@@ -78,7 +81,10 @@ pub(crate) fn guest_range(memory: &[u8], offset: u32, len: usize) -> ApiResult<&
 
 pub(crate) fn guest_write(memory: &mut [u8], offset: u32, bytes: &[u8]) -> ApiResult {
     let start = offset as usize;
-    match start.checked_add(bytes.len()).filter(|end| *end <= memory.len()) {
+    match start
+        .checked_add(bytes.len())
+        .filter(|end| *end <= memory.len())
+    {
         Some(end) => {
             memory[start..end].copy_from_slice(bytes);
             Ok(())
@@ -118,7 +124,13 @@ pub unsafe extern "C" fn lucet_region_new_instance(
         }
         let instance = builder.build()?;
         let kill_switch = instance.kill_switch();
-        let c = CInstance { state: Mutex::new(State { handle: instance, pending_results: 0 }), kill_switch };
+        let c = CInstance {
+            state: Mutex::new(State {
+                handle: instance,
+                pending_results: 0,
+            }),
+            kill_switch,
+        };
         let h = INSTANCES.insert(Arc::new(c))?;
         // SAFETY: checked non-NULL; the caller promises it is writable.
         unsafe { write_out(out, h as usize as *mut lucet_instance_t, "out") }
@@ -130,7 +142,9 @@ pub unsafe extern "C" fn lucet_region_new_instance(
 /// A stale, NULL or foreign handle is reported as `LUCET_ERR_INVALID_HANDLE`.
 #[no_mangle]
 pub extern "C" fn lucet_instance_free(instance: *mut lucet_instance_t) -> lucet_error_t {
-    guard("lucet_instance_free", || INSTANCES.remove(handle(instance)).map(drop))
+    guard("lucet_instance_free", || {
+        INSTANCES.remove(handle(instance)).map(drop)
+    })
 }
 
 /// Writes the outcome of a run into the results and the run result.
@@ -153,7 +167,10 @@ unsafe fn report(
             if values.len() > results_len {
                 Err(ApiError::new(
                     lucet_error_t::LUCET_ERR_BUFFER_TOO_SMALL,
-                    format!("the function returned {} values but results has room for {results_len}", values.len()),
+                    format!(
+                        "the function returned {} values but results has room for {results_len}",
+                        values.len()
+                    ),
                 ))
             } else {
                 // SAFETY: the caller promises `results_len` writable values.
@@ -166,7 +183,10 @@ unsafe fn report(
         Ok(RunResult::Yielded(y)) => {
             state.pending_results = expected_results;
             r.state = LUCET_RUN_YIELDED;
-            r.yielded_value = y.0.and_then(|b| b.downcast::<YieldedU64>().ok()).map(|b| b.0).unwrap_or(0);
+            r.yielded_value =
+                y.0.and_then(|b| b.downcast::<YieldedU64>().ok())
+                    .map(|b| b.0)
+                    .unwrap_or(0);
             Ok(())
         }
         Err(e) => {
@@ -226,9 +246,17 @@ pub unsafe extern "C" fn lucet_instance_run(
             unsafe { write_out(out, lucet_run_result_t::not_started(), "out") }?;
         }
         // SAFETY: the caller passes a NUL-terminated string and `nargs` values.
-        let (name, args) = unsafe { (str_arg(entrypoint, "entrypoint")?, slice_arg(args, nargs, "args")?) };
-        let args: Vec<Val> =
-            args.iter().enumerate().map(|(i, a)| a.to_val(&|| format!("argument {i}"))).collect::<ApiResult<_>>()?;
+        let (name, args) = unsafe {
+            (
+                str_arg(entrypoint, "entrypoint")?,
+                slice_arg(args, nargs, "args")?,
+            )
+        };
+        let args: Vec<Val> = args
+            .iter()
+            .enumerate()
+            .map(|(i, a)| a.to_val(&|| format!("argument {i}")))
+            .collect::<ApiResult<_>>()?;
         with_instance(instance, |state| {
             let expected = match state.handle.export_func_type(name) {
                 Some(ty) => ty.results.len(),
@@ -288,7 +316,9 @@ pub unsafe extern "C" fn lucet_instance_resume(
 /// WASI context stays; set a new one for a fresh set of descriptors.
 #[no_mangle]
 pub extern "C" fn lucet_instance_reset(instance: *mut lucet_instance_t) -> lucet_error_t {
-    guard("lucet_instance_reset", || with_instance(instance, |s| Ok(s.handle.reset()?)))
+    guard("lucet_instance_reset", || {
+        with_instance(instance, |s| Ok(s.handle.reset()?))
+    })
 }
 
 /// The instance's linear memory: its address and current size. The address stays the
@@ -352,7 +382,9 @@ pub unsafe extern "C" fn lucet_instance_write_memory(
     guard("lucet_instance_write_memory", || {
         // SAFETY: the caller promises `buf` holds `len` bytes.
         let bytes = unsafe { slice_arg(buf, len, "buf") }?;
-        with_instance(instance, |s| guest_write(s.handle.heap_mut(), offset, bytes))
+        with_instance(instance, |s| {
+            guest_write(s.handle.heap_mut(), offset, bytes)
+        })
     })
 }
 
@@ -382,7 +414,10 @@ pub unsafe extern "C" fn lucet_instance_read_string(
             if bytes.len() > cap {
                 return Err(ApiError::new(
                     lucet_error_t::LUCET_ERR_BUFFER_TOO_SMALL,
-                    format!("the string is {} bytes with its NUL but buf has room for {cap}", bytes.len()),
+                    format!(
+                        "the string is {} bytes with its NUL but buf has room for {cap}",
+                        bytes.len()
+                    ),
                 ));
             }
             // SAFETY: the caller promises `cap >= bytes.len()` writable bytes.
@@ -455,12 +490,17 @@ pub unsafe extern "C" fn lucet_instance_kill_switch(
 /// Any thread may call it; a stale, NULL or foreign handle is reported as
 /// `LUCET_ERR_INVALID_HANDLE`.
 #[no_mangle]
-pub extern "C" fn lucet_kill_switch_terminate(kill_switch: *const lucet_kill_switch_t) -> lucet_error_t {
+pub extern "C" fn lucet_kill_switch_terminate(
+    kill_switch: *const lucet_kill_switch_t,
+) -> lucet_error_t {
     guard("lucet_kill_switch_terminate", || {
         let ks = KILL_SWITCHES.get(kill_switch as usize as u64)?;
         match ks.terminate() {
             Ok(_) => Ok(()),
-            Err(e) => Err(ApiError::new(lucet_error_t::LUCET_ERR_NOT_RUNNING, e.to_string())),
+            Err(e) => Err(ApiError::new(
+                lucet_error_t::LUCET_ERR_NOT_RUNNING,
+                e.to_string(),
+            )),
         }
     })
 }
@@ -469,5 +509,7 @@ pub extern "C" fn lucet_kill_switch_terminate(kill_switch: *const lucet_kill_swi
 /// keep it. A stale, NULL or foreign handle is reported as `LUCET_ERR_INVALID_HANDLE`.
 #[no_mangle]
 pub extern "C" fn lucet_kill_switch_free(kill_switch: *mut lucet_kill_switch_t) -> lucet_error_t {
-    guard("lucet_kill_switch_free", || KILL_SWITCHES.remove(kill_switch as usize as u64).map(drop))
+    guard("lucet_kill_switch_free", || {
+        KILL_SWITCHES.remove(kill_switch as usize as u64).map(drop)
+    })
 }

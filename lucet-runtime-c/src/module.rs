@@ -30,7 +30,12 @@ enum Imports {
 
 /// # Safety
 /// As for the exported functions that call it.
-unsafe fn load(function: &str, path: *const c_char, out: *mut *mut lucet_module_t, imports: Imports) -> lucet_error_t {
+unsafe fn load(
+    function: &str,
+    path: *const c_char,
+    out: *mut *mut lucet_module_t,
+    imports: Imports,
+) -> lucet_error_t {
     guard(function, || {
         // SAFETY: the caller passes NULL or a NUL-terminated string.
         let path = unsafe { str_arg(path, "path") }?;
@@ -67,7 +72,10 @@ unsafe fn load(function: &str, path: *const c_char, out: *mut *mut lucet_module_
 /// handle. Loading runs the module's own initialisers (it is a shared object), so
 /// load only files you trust as much as the host itself, as with `dlopen`.
 #[no_mangle]
-pub unsafe extern "C" fn lucet_module_load(path: *const c_char, out: *mut *mut lucet_module_t) -> lucet_error_t {
+pub unsafe extern "C" fn lucet_module_load(
+    path: *const c_char,
+    out: *mut *mut lucet_module_t,
+) -> lucet_error_t {
     // SAFETY: forwarded from this function's contract.
     unsafe { load("lucet_module_load", path, out, Imports::Registered) }
 }
@@ -84,7 +92,14 @@ pub unsafe extern "C" fn lucet_module_load_unresolved(
     out: *mut *mut lucet_module_t,
 ) -> lucet_error_t {
     // SAFETY: forwarded from this function's contract.
-    unsafe { load("lucet_module_load_unresolved", path, out, Imports::LeaveToLinker) }
+    unsafe {
+        load(
+            "lucet_module_load_unresolved",
+            path,
+            out,
+            Imports::LeaveToLinker,
+        )
+    }
 }
 
 // Module signatures: `lucet_module_load_verified(path, public_key_path, out)` goes here,
@@ -95,5 +110,7 @@ pub unsafe extern "C" fn lucet_module_load_unresolved(
 /// A stale, NULL or foreign handle is reported as `LUCET_ERR_INVALID_HANDLE`.
 #[no_mangle]
 pub extern "C" fn lucet_module_free(module: *mut lucet_module_t) -> lucet_error_t {
-    guard("lucet_module_free", || MODULES.remove(handle(module)).map(drop))
+    guard("lucet_module_free", || {
+        MODULES.remove(handle(module)).map(drop)
+    })
 }

@@ -14,7 +14,9 @@ use std::ffi::{c_char, CStr};
 /// `p` is NULL or points to a NUL-terminated string that stays unchanged during the call.
 pub(crate) unsafe fn str_arg<'a>(p: *const c_char, what: &str) -> ApiResult<&'a str> {
     if p.is_null() {
-        return Err(ApiError::invalid_argument(format!("{what} is NULL; pass a NUL-terminated string")));
+        return Err(ApiError::invalid_argument(format!(
+            "{what} is NULL; pass a NUL-terminated string"
+        )));
     }
     // SAFETY: non-NULL, and the caller promises a NUL-terminated string that outlives
     // this call; nothing writes it meanwhile.
@@ -33,7 +35,9 @@ pub(crate) unsafe fn str_arg<'a>(p: *const c_char, what: &str) -> ApiResult<&'a 
 /// `p` is NULL or valid for a write of a `T`.
 pub(crate) unsafe fn write_out<T>(p: *mut T, value: T, what: &str) -> ApiResult {
     if p.is_null() {
-        return Err(ApiError::invalid_argument(format!("{what} is NULL; pass where to store the result")));
+        return Err(ApiError::invalid_argument(format!(
+            "{what} is NULL; pass where to store the result"
+        )));
     }
     // SAFETY: non-NULL and valid for a write per the caller; `write` does not read or
     // drop the old contents, which C may have left uninitialised.
@@ -45,7 +49,9 @@ pub(crate) unsafe fn write_out<T>(p: *mut T, value: T, what: &str) -> ApiResult 
 /// reported before anything happens.
 pub(crate) fn check_out<T>(p: *mut T, what: &str) -> ApiResult {
     if p.is_null() {
-        Err(ApiError::invalid_argument(format!("{what} is NULL; pass where to store the result")))
+        Err(ApiError::invalid_argument(format!(
+            "{what} is NULL; pass where to store the result"
+        )))
     } else {
         Ok(())
     }
@@ -60,7 +66,9 @@ pub(crate) unsafe fn slice_arg<'a, T>(p: *const T, len: usize, what: &str) -> Ap
         return Ok(&[]);
     }
     if p.is_null() {
-        return Err(ApiError::invalid_argument(format!("{what} is NULL but its length is {len}")));
+        return Err(ApiError::invalid_argument(format!(
+            "{what} is NULL but its length is {len}"
+        )));
     }
     // SAFETY: non-NULL, and the caller promises `len` readable, initialised elements
     // that nothing writes during the call.
@@ -73,12 +81,20 @@ pub(crate) unsafe fn slice_arg<'a, T>(p: *const T, len: usize, what: &str) -> Ap
 /// # Safety
 /// `p` is NULL or valid for writes of `cap` elements (which may be uninitialised), and
 /// no other reference to them is used during the call.
-pub(crate) unsafe fn copy_out<T: Copy>(p: *mut T, cap: usize, values: &[T], what: &str) -> ApiResult {
+pub(crate) unsafe fn copy_out<T: Copy>(
+    p: *mut T,
+    cap: usize,
+    values: &[T],
+    what: &str,
+) -> ApiResult {
     if values.is_empty() {
         return Ok(());
     }
     if p.is_null() {
-        return Err(ApiError::invalid_argument(format!("{what} is NULL but {} values go there", values.len())));
+        return Err(ApiError::invalid_argument(format!(
+            "{what} is NULL but {} values go there",
+            values.len()
+        )));
     }
     assert!(values.len() <= cap, "checked by the caller");
     // SAFETY: `p` is valid for `cap >= values.len()` writes per the caller, and cannot

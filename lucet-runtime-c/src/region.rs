@@ -108,7 +108,10 @@ pub unsafe extern "C" fn lucet_region_create(
 /// # Safety
 /// `out` is NULL or valid for writing a `size_t`.
 #[no_mangle]
-pub unsafe extern "C" fn lucet_region_free_slots(region: *const lucet_region_t, out: *mut usize) -> lucet_error_t {
+pub unsafe extern "C" fn lucet_region_free_slots(
+    region: *const lucet_region_t,
+    out: *mut usize,
+) -> lucet_error_t {
     guard("lucet_region_free_slots", || -> ApiResult {
         let r = REGIONS.get(handle(region))?;
         // SAFETY: the caller passes NULL or a writable `size_t`.
@@ -121,5 +124,7 @@ pub unsafe extern "C" fn lucet_region_free_slots(region: *const lucet_region_t, 
 /// A stale, NULL or foreign handle is reported as `LUCET_ERR_INVALID_HANDLE`.
 #[no_mangle]
 pub extern "C" fn lucet_region_free(region: *mut lucet_region_t) -> lucet_error_t {
-    guard("lucet_region_free", || REGIONS.remove(handle(region)).map(drop))
+    guard("lucet_region_free", || {
+        REGIONS.remove(handle(region)).map(drop)
+    })
 }

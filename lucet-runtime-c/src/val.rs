@@ -71,7 +71,7 @@ pub(crate) fn type_to_c(t: ValType) -> lucet_val_type_t {
 
 impl lucet_val_t {
     /// The value, checking the type tag; `what` names it in the message.
-    pub(crate) fn to_val(&self, what: &dyn Fn() -> String) -> ApiResult<Val> {
+    pub(crate) fn to_val(self, what: &dyn Fn() -> String) -> ApiResult<Val> {
         let ty = type_from_c(self.r#type, what)?;
         // SAFETY: every field of the union is plain old data that any bit pattern of
         // its size makes valid, and the union is 16 bytes, so reading the field the
@@ -91,7 +91,10 @@ impl lucet_val_t {
 
     /// A value of type `ty` with every payload byte zero.
     pub(crate) fn zero(ty: ValType) -> lucet_val_t {
-        lucet_val_t { r#type: type_to_c(ty), of: lucet_val_of_t { v128: [0; 16] } }
+        lucet_val_t {
+            r#type: type_to_c(ty),
+            of: lucet_val_of_t { v128: [0; 16] },
+        }
     }
 
     pub(crate) fn from_val(v: &Val) -> lucet_val_t {
@@ -199,11 +202,25 @@ mod tests {
 
     #[test]
     fn values_round_trip_and_bad_tags_are_errors() {
-        for v in [Val::I32(-5), Val::I64(1 << 40), Val::F32(1.5), Val::F64(-2.25), Val::V128(0x0102), Val::FuncRef(0)] {
+        for v in [
+            Val::I32(-5),
+            Val::I64(1 << 40),
+            Val::F32(1.5),
+            Val::F64(-2.25),
+            Val::V128(0x0102),
+            Val::FuncRef(0),
+        ] {
             assert_eq!(lucet_val_t::from_val(&v).to_val(&|| "x".into()).unwrap(), v);
         }
-        let bad = lucet_val_t { r#type: 99, of: lucet_val_of_t { i64: 0 } };
+        let bad = lucet_val_t {
+            r#type: 99,
+            of: lucet_val_of_t { i64: 0 },
+        };
         let err = bad.to_val(&|| "argument 0".into()).unwrap_err();
-        assert!(err.message.contains("argument 0 has type 99"), "{}", err.message);
+        assert!(
+            err.message.contains("argument 0 has type 99"),
+            "{}",
+            err.message
+        );
     }
 }

@@ -53,7 +53,9 @@ fn wasi_error(e: impl std::fmt::Display) -> ApiError {
 }
 
 fn file(fd: &OwnedFd) -> ApiResult<File> {
-    fd.try_clone().map(File::from).map_err(|e| ApiError::new(lucet_error_t::LUCET_ERR_IO, format!("dup: {e}")))
+    fd.try_clone()
+        .map(File::from)
+        .map_err(|e| ApiError::new(lucet_error_t::LUCET_ERR_IO, format!("dup: {e}")))
 }
 
 impl WasiConfig {
@@ -87,7 +89,10 @@ impl WasiConfig {
 }
 
 /// Runs `f` on the settings behind a handle.
-fn with_config(wasi: *mut lucet_wasi_ctx_t, f: impl FnOnce(&mut WasiConfig) -> ApiResult) -> ApiResult {
+fn with_config(
+    wasi: *mut lucet_wasi_ctx_t,
+    f: impl FnOnce(&mut WasiConfig) -> ApiResult,
+) -> ApiResult {
     let config = WASI_CTXS.get(handle(wasi))?;
     let mut config = config.lock().unwrap_or_else(|e| e.into_inner());
     f(&mut config)
@@ -114,7 +119,10 @@ pub unsafe extern "C" fn lucet_wasi_ctx_create(out: *mut *mut lucet_wasi_ctx_t) 
 /// # Safety
 /// `arg` is NULL or NUL-terminated.
 #[no_mangle]
-pub unsafe extern "C" fn lucet_wasi_ctx_arg(wasi: *mut lucet_wasi_ctx_t, arg: *const c_char) -> lucet_error_t {
+pub unsafe extern "C" fn lucet_wasi_ctx_arg(
+    wasi: *mut lucet_wasi_ctx_t,
+    arg: *const c_char,
+) -> lucet_error_t {
     guard("lucet_wasi_ctx_arg", || {
         // SAFETY: the caller passes NULL or a NUL-terminated string.
         let arg = unsafe { str_arg(arg, "arg") }?;
@@ -176,12 +184,21 @@ pub unsafe extern "C" fn lucet_wasi_ctx_preopen_dir(
 ) -> lucet_error_t {
     guard("lucet_wasi_ctx_preopen_dir", || {
         // SAFETY: the caller passes NULL or NUL-terminated strings.
-        let (host, guest) = unsafe { (str_arg(host_path, "host_path")?, str_arg(guest_path, "guest_path")?) };
+        let (host, guest) = unsafe {
+            (
+                str_arg(host_path, "host_path")?,
+                str_arg(guest_path, "guest_path")?,
+            )
+        };
         if !std::path::Path::new(host).is_dir() {
-            return Err(wasi_error(format!("{host} is not a directory; preopen an existing directory")));
+            return Err(wasi_error(format!(
+                "{host} is not a directory; preopen an existing directory"
+            )));
         }
         if guest.is_empty() {
-            return Err(wasi_error(format!("the guest path for {host} is empty; name it, e.g. \".\" or \"/data\"")));
+            return Err(wasi_error(format!(
+                "the guest path for {host} is empty; name it, e.g. \".\" or \"/data\""
+            )));
         }
         with_config(wasi, |c| {
             c.preopens.push((host.into(), guest.to_string()));
@@ -211,13 +228,20 @@ fn dup(fd: i32) -> ApiResult<OwnedFd> {
     let new = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
     if new < 0 {
         let e = std::io::Error::last_os_error();
-        return Err(ApiError::invalid_argument(format!("file descriptor {fd} cannot be used ({e}); pass an open one")));
+        return Err(ApiError::invalid_argument(format!(
+            "file descriptor {fd} cannot be used ({e}); pass an open one"
+        )));
     }
     // SAFETY: `new` was just returned by fcntl and nothing else owns it.
     Ok(unsafe { OwnedFd::from_raw_fd(new) })
 }
 
-fn set_stream(function: &str, wasi: *mut lucet_wasi_ctx_t, fd: i32, pick: fn(&mut WasiConfig) -> &mut Stream) -> lucet_error_t {
+fn set_stream(
+    function: &str,
+    wasi: *mut lucet_wasi_ctx_t,
+    fd: i32,
+    pick: fn(&mut WasiConfig) -> &mut Stream,
+) -> lucet_error_t {
     guard(function, || {
         let fd = dup(fd)?;
         with_config(wasi, |c| {
@@ -250,5 +274,7 @@ pub extern "C" fn lucet_wasi_ctx_set_stderr(wasi: *mut lucet_wasi_ctx_t, fd: i32
 /// A stale, NULL or foreign handle is reported as `LUCET_ERR_INVALID_HANDLE`.
 #[no_mangle]
 pub extern "C" fn lucet_wasi_ctx_free(wasi: *mut lucet_wasi_ctx_t) -> lucet_error_t {
-    guard("lucet_wasi_ctx_free", || WASI_CTXS.remove(handle(wasi)).map(drop))
+    guard("lucet_wasi_ctx_free", || {
+        WASI_CTXS.remove(handle(wasi)).map(drop)
+    })
 }

@@ -47,7 +47,9 @@ fn guest_so() -> &'static Path {
 fn message() -> String {
     // SAFETY: lucet_error_message returns a NUL-terminated string valid until the next
     // failing call on this thread; it is copied at once.
-    unsafe { CStr::from_ptr(lucet_error_message()) }.to_string_lossy().into_owned()
+    unsafe { CStr::from_ptr(lucet_error_message()) }
+        .to_string_lossy()
+        .into_owned()
 }
 
 #[track_caller]
@@ -59,12 +61,20 @@ fn ok(e: lucet_error_t) {
 fn fails(e: lucet_error_t, code: lucet_error_t, words: &str) -> String {
     assert_eq!(e, code, "expected {code:?}, message: {}", message());
     let m = message();
-    assert!(m.contains(words), "the message {m:?} does not say {words:?}");
+    assert!(
+        m.contains(words),
+        "the message {m:?} does not say {words:?}"
+    );
     m
 }
 
 fn i32v(v: i32) -> lucet_val_t {
-    lucet_val_t { r#type: LUCET_VAL_I32, of: lucet_val_of_t { i64: v as u32 as i64 } }
+    lucet_val_t {
+        r#type: LUCET_VAL_I32,
+        of: lucet_val_of_t {
+            i64: v as u32 as i64,
+        },
+    }
 }
 
 // SAFETY (for the callbacks): the runtime passes arrays of the lengths given.
@@ -121,7 +131,8 @@ unsafe extern "C" fn reenter(
 ) -> i32 {
     let inst = REENTER_TARGET.with(|t| t.get()) as *mut lucet_instance_t;
     // SAFETY: valid arguments; the call must refuse because the instance is running.
-    let rc = unsafe { lucet_instance_run(inst, c"add".as_ptr(), null(), 0, null_mut(), 0, null_mut()) };
+    let rc =
+        unsafe { lucet_instance_run(inst, c"add".as_ptr(), null(), 0, null_mut(), 0, null_mut()) };
     REENTER_SEEN.with(|s| *s.borrow_mut() = Some((rc, message())));
     LEAKED_VMCTX.with(|v| v.set(vmctx as usize));
     0
@@ -143,7 +154,12 @@ struct Fixture {
 
 fn fixture() -> Fixture {
     let path = CString::new(guest_so().to_str().unwrap()).unwrap();
-    let mut f = Fixture { module: null_mut(), region: null_mut(), linker: null_mut(), instance: null_mut() };
+    let mut f = Fixture {
+        module: null_mut(),
+        region: null_mut(),
+        linker: null_mut(),
+        instance: null_mut(),
+    };
     let i32s = [LUCET_VAL_I32];
     let host = c"host".as_ptr();
     // SAFETY: every pointer is valid for the call; the callbacks follow the contract.
@@ -155,10 +171,48 @@ fn fixture() -> Fixture {
         ok(lucet_region_create(1, &limits, &mut f.region));
         ok(lucet_linker_create(&mut f.linker));
         let calls = &CALLS as *const AtomicUsize as *mut c_void;
-        ok(lucet_linker_define_func(f.linker, host, c"twice".as_ptr(), i32s.as_ptr(), 1, i32s.as_ptr(), 1, Some(twice), calls, Some(finalize)));
-        ok(lucet_linker_define_func(f.linker, host, c"pause".as_ptr(), i32s.as_ptr(), 1, i32s.as_ptr(), 1, Some(pause), null_mut(), None));
-        ok(lucet_linker_define_func(f.linker, host, c"reenter".as_ptr(), null(), 0, null(), 0, Some(reenter), null_mut(), None));
-        ok(lucet_region_new_instance(f.region, f.module, f.linker, &mut f.instance));
+        ok(lucet_linker_define_func(
+            f.linker,
+            host,
+            c"twice".as_ptr(),
+            i32s.as_ptr(),
+            1,
+            i32s.as_ptr(),
+            1,
+            Some(twice),
+            calls,
+            Some(finalize),
+        ));
+        ok(lucet_linker_define_func(
+            f.linker,
+            host,
+            c"pause".as_ptr(),
+            i32s.as_ptr(),
+            1,
+            i32s.as_ptr(),
+            1,
+            Some(pause),
+            null_mut(),
+            None,
+        ));
+        ok(lucet_linker_define_func(
+            f.linker,
+            host,
+            c"reenter".as_ptr(),
+            null(),
+            0,
+            null(),
+            0,
+            Some(reenter),
+            null_mut(),
+            None,
+        ));
+        ok(lucet_region_new_instance(
+            f.region,
+            f.module,
+            f.linker,
+            &mut f.instance,
+        ));
     }
     f
 }
@@ -172,12 +226,25 @@ impl Drop for Fixture {
     }
 }
 
-fn run(inst: *mut lucet_instance_t, name: &str, args: &[lucet_val_t], results: &mut [lucet_val_t]) -> (lucet_error_t, lucet_run_result_t) {
+fn run(
+    inst: *mut lucet_instance_t,
+    name: &str,
+    args: &[lucet_val_t],
+    results: &mut [lucet_val_t],
+) -> (lucet_error_t, lucet_run_result_t) {
     let name = CString::new(name).unwrap();
     // SAFETY: zero is a valid lucet_run_result_t; every pointer is valid for the call.
     unsafe {
         let mut out = std::mem::zeroed::<lucet_run_result_t>();
-        let e = lucet_instance_run(inst, name.as_ptr(), args.as_ptr(), args.len(), results.as_mut_ptr(), results.len(), &mut out);
+        let e = lucet_instance_run(
+            inst,
+            name.as_ptr(),
+            args.as_ptr(),
+            args.len(),
+            results.as_mut_ptr(),
+            results.len(),
+            &mut out,
+        );
         (e, out)
     }
 }
@@ -188,7 +255,10 @@ fn runs_with_typed_arguments_and_results() {
     let mut r = [i32v(0); 2];
     let (e, out) = run(f.instance, "add", &[i32v(5), i32v(3)], &mut r);
     ok(e);
-    assert_eq!((out.state, out.nresults, r[0].r#type), (LUCET_RUN_RETURNED, 1, LUCET_VAL_I32));
+    assert_eq!(
+        (out.state, out.nresults, r[0].r#type),
+        (LUCET_RUN_RETURNED, 1, LUCET_VAL_I32)
+    );
     // SAFETY: the type says i32.
     assert_eq!(unsafe { r[0].of.i32 }, 8);
 
@@ -218,28 +288,88 @@ fn runs_with_typed_arguments_and_results() {
 fn bad_arguments_are_errors_that_say_what_to_do() {
     let f = fixture();
     let mut r = [i32v(0); 1];
-    fails(run(f.instance, "add", &[i32v(1)], &mut r).0, LUCET_ERR_INVALID_ARGUMENT, "");
-    let f64v = lucet_val_t { r#type: LUCET_VAL_F64, of: lucet_val_of_t { f64: 1.0 } };
-    fails(run(f.instance, "add", &[f64v, i32v(1)], &mut r).0, LUCET_ERR_INVALID_ARGUMENT, "");
-    let bogus = lucet_val_t { r#type: 77, of: lucet_val_of_t { i64: 0 } };
-    fails(run(f.instance, "add", &[bogus, i32v(1)], &mut r).0, LUCET_ERR_INVALID_ARGUMENT, "argument 0 has type 77");
+    fails(
+        run(f.instance, "add", &[i32v(1)], &mut r).0,
+        LUCET_ERR_INVALID_ARGUMENT,
+        "",
+    );
+    let f64v = lucet_val_t {
+        r#type: LUCET_VAL_F64,
+        of: lucet_val_of_t { f64: 1.0 },
+    };
+    fails(
+        run(f.instance, "add", &[f64v, i32v(1)], &mut r).0,
+        LUCET_ERR_INVALID_ARGUMENT,
+        "",
+    );
+    let bogus = lucet_val_t {
+        r#type: 77,
+        of: lucet_val_of_t { i64: 0 },
+    };
+    fails(
+        run(f.instance, "add", &[bogus, i32v(1)], &mut r).0,
+        LUCET_ERR_INVALID_ARGUMENT,
+        "argument 0 has type 77",
+    );
     let (e, out) = run(f.instance, "pair", &[], &mut r);
-    fails(e, LUCET_ERR_BUFFER_TOO_SMALL, "`pair` returns 2 values but results has room for 1");
+    fails(
+        e,
+        LUCET_ERR_BUFFER_TOO_SMALL,
+        "`pair` returns 2 values but results has room for 1",
+    );
     assert_eq!(out.state, LUCET_RUN_NOT_STARTED);
-    fails(run(f.instance, "nope", &[], &mut r).0, LUCET_ERR_SYMBOL_NOT_FOUND, "nope");
+    fails(
+        run(f.instance, "nope", &[], &mut r).0,
+        LUCET_ERR_SYMBOL_NOT_FOUND,
+        "nope",
+    );
     // SAFETY: a NULL entry point is what is being tested; the other pointers are valid.
     let e = unsafe { lucet_instance_run(f.instance, null(), null(), 0, null_mut(), 0, null_mut()) };
-    fails(e, LUCET_ERR_INVALID_ARGUMENT, "lucet_instance_run: entrypoint is NULL");
+    fails(
+        e,
+        LUCET_ERR_INVALID_ARGUMENT,
+        "lucet_instance_run: entrypoint is NULL",
+    );
     // SAFETY: NULL args with a non-zero count is what is being tested.
-    let e = unsafe { lucet_instance_run(f.instance, c"add".as_ptr(), null(), 2, r.as_mut_ptr(), 1, null_mut()) };
-    fails(e, LUCET_ERR_INVALID_ARGUMENT, "args is NULL but its length is 2");
+    let e = unsafe {
+        lucet_instance_run(
+            f.instance,
+            c"add".as_ptr(),
+            null(),
+            2,
+            r.as_mut_ptr(),
+            1,
+            null_mut(),
+        )
+    };
+    fails(
+        e,
+        LUCET_ERR_INVALID_ARGUMENT,
+        "args is NULL but its length is 2",
+    );
     // SAFETY: NULL out-parameters are what is being tested.
     unsafe {
-        fails(lucet_module_load(c"x.so".as_ptr(), null_mut()), LUCET_ERR_INVALID_ARGUMENT, "out is NULL");
-        fails(lucet_limits_default(null_mut()), LUCET_ERR_INVALID_ARGUMENT, "out is NULL");
-        fails(lucet_module_load(c"/nonexistent.so".as_ptr(), &mut null_mut()), LUCET_ERR_INVALID_MODULE, "nonexistent");
+        fails(
+            lucet_module_load(c"x.so".as_ptr(), null_mut()),
+            LUCET_ERR_INVALID_ARGUMENT,
+            "out is NULL",
+        );
+        fails(
+            lucet_limits_default(null_mut()),
+            LUCET_ERR_INVALID_ARGUMENT,
+            "out is NULL",
+        );
+        fails(
+            lucet_module_load(c"/nonexistent.so".as_ptr(), &mut null_mut()),
+            LUCET_ERR_INVALID_MODULE,
+            "nonexistent",
+        );
         let path = CString::new(guest_so().to_str().unwrap()).unwrap();
-        fails(lucet_module_load(path.as_ptr(), &mut null_mut()), LUCET_ERR_UNRESOLVED_IMPORT, "lucet_module_load_unresolved");
+        fails(
+            lucet_module_load(path.as_ptr(), &mut null_mut()),
+            LUCET_ERR_UNRESOLVED_IMPORT,
+            "lucet_module_load_unresolved",
+        );
     }
 }
 
@@ -247,13 +377,28 @@ fn bad_arguments_are_errors_that_say_what_to_do() {
 fn handles_that_are_null_freed_or_of_another_kind_are_reported() {
     let f = fixture();
     let mut r = [i32v(0); 1];
-    fails(run(null_mut(), "add", &[], &mut r).0, LUCET_ERR_INVALID_HANDLE, "the instance handle is NULL");
-    fails(run(f.region as *mut lucet_instance_t, "add", &[], &mut r).0, LUCET_ERR_INVALID_HANDLE, "a region handle was passed where an instance handle is expected");
-    fails(run(0xdead_beef as *mut lucet_instance_t, "add", &[], &mut r).0, LUCET_ERR_INVALID_HANDLE, "is not an instance handle this library made");
+    fails(
+        run(null_mut(), "add", &[], &mut r).0,
+        LUCET_ERR_INVALID_HANDLE,
+        "the instance handle is NULL",
+    );
+    fails(
+        run(f.region as *mut lucet_instance_t, "add", &[], &mut r).0,
+        LUCET_ERR_INVALID_HANDLE,
+        "a region handle was passed where an instance handle is expected",
+    );
+    fails(
+        run(0xdead_beef as *mut lucet_instance_t, "add", &[], &mut r).0,
+        LUCET_ERR_INVALID_HANDLE,
+        "is not an instance handle this library made",
+    );
 
     let mut other: *mut lucet_instance_t = null_mut();
     // SAFETY: valid handles and out-pointer.
-    ok(unsafe { lucet_region_new_instance(f.region, f.module, f.linker, &mut other) }.into_ok_or_region());
+    ok(
+        unsafe { lucet_region_new_instance(f.region, f.module, f.linker, &mut other) }
+            .into_ok_or_region(),
+    );
     if !other.is_null() {
         ok(lucet_instance_free(other));
     }
@@ -261,10 +406,26 @@ fn handles_that_are_null_freed_or_of_another_kind_are_reported() {
     // SAFETY: a valid out-pointer.
     ok(unsafe { lucet_wasi_ctx_create(&mut wasi) });
     ok(lucet_wasi_ctx_free(wasi));
-    fails(lucet_wasi_ctx_free(wasi), LUCET_ERR_INVALID_HANDLE, "double free");
-    fails(lucet_wasi_ctx_inherit_stdio(wasi), LUCET_ERR_INVALID_HANDLE, "already freed");
-    fails(lucet_module_free(null_mut()), LUCET_ERR_INVALID_HANDLE, "NULL");
-    fails(lucet_kill_switch_terminate(f.instance as *const lucet_kill_switch_t), LUCET_ERR_INVALID_HANDLE, "an instance handle was passed where a kill switch handle is expected");
+    fails(
+        lucet_wasi_ctx_free(wasi),
+        LUCET_ERR_INVALID_HANDLE,
+        "double free",
+    );
+    fails(
+        lucet_wasi_ctx_inherit_stdio(wasi),
+        LUCET_ERR_INVALID_HANDLE,
+        "already freed",
+    );
+    fails(
+        lucet_module_free(null_mut()),
+        LUCET_ERR_INVALID_HANDLE,
+        "NULL",
+    );
+    fails(
+        lucet_kill_switch_terminate(f.instance as *const lucet_kill_switch_t),
+        LUCET_ERR_INVALID_HANDLE,
+        "an instance handle was passed where a kill switch handle is expected",
+    );
 
     // A vmctx outside its host function call.
     let (e, _) = run(f.instance, "reenter", &[], &mut []);
@@ -295,7 +456,9 @@ fn a_host_function_calling_back_into_its_running_instance_is_told_it_is_busy() {
     let f = fixture();
     REENTER_TARGET.with(|t| t.set(f.instance as usize));
     ok(run(f.instance, "reenter", &[], &mut []).0);
-    let (rc, msg) = REENTER_SEEN.with(|s| s.borrow_mut().take()).expect("the host function ran");
+    let (rc, msg) = REENTER_SEEN
+        .with(|s| s.borrow_mut().take())
+        .expect("the host function ran");
     assert_eq!(rc, LUCET_ERR_BUSY);
     assert!(msg.contains("lucet_vmctx_"), "{msg}");
 }
@@ -305,7 +468,10 @@ fn traps_are_reported_with_their_code_and_leave_the_instance_usable() {
     let f = fixture();
     let (e, out) = run(f.instance, "trap", &[], &mut []);
     fails(e, LUCET_ERR_RUNTIME_FAULT, "unreachable");
-    assert_eq!((out.state, out.trap_code), (LUCET_RUN_FAULTED, LUCET_TRAP_UNREACHABLE));
+    assert_eq!(
+        (out.state, out.trap_code),
+        (LUCET_RUN_FAULTED, LUCET_TRAP_UNREACHABLE)
+    );
     let (e, out) = run(f.instance, "load", &[i32v(-1)], &mut [i32v(0)]);
     fails(e, LUCET_ERR_RUNTIME_FAULT, "");
     assert_eq!(out.trap_code, LUCET_TRAP_HEAP_OUT_OF_BOUNDS);
@@ -320,7 +486,11 @@ fn yield_and_resume_on_another_thread_then_reset_abandons_a_yield() {
     let (e, out) = run(f.instance, "pause_plus_one", &[i32v(42)], &mut r);
     ok(e);
     assert_eq!((out.state, out.yielded_value), (LUCET_RUN_YIELDED, 42));
-    fails(run(f.instance, "add", &[i32v(1), i32v(2)], &mut r).0, LUCET_ERR_INSTANCE_NOT_RETURNED, "");
+    fails(
+        run(f.instance, "add", &[i32v(1), i32v(2)], &mut r).0,
+        LUCET_ERR_INSTANCE_NOT_RETURNED,
+        "",
+    );
 
     let inst = f.instance as usize;
     let (e, out, value) = std::thread::spawn(move || {
@@ -328,14 +498,23 @@ fn yield_and_resume_on_another_thread_then_reset_abandons_a_yield() {
         // SAFETY: zeroed is a valid lucet_run_result_t; the pointers are valid.
         unsafe {
             let mut out = std::mem::zeroed::<lucet_run_result_t>();
-            let e = lucet_instance_resume(inst as *mut lucet_instance_t, 99, r.as_mut_ptr(), 1, &mut out);
+            let e = lucet_instance_resume(
+                inst as *mut lucet_instance_t,
+                99,
+                r.as_mut_ptr(),
+                1,
+                &mut out,
+            );
             (e, out, r[0].of.i32)
         }
     })
     .join()
     .unwrap();
     ok(e);
-    assert_eq!((out.state, out.nresults, value), (LUCET_RUN_RETURNED, 1, 100));
+    assert_eq!(
+        (out.state, out.nresults, value),
+        (LUCET_RUN_RETURNED, 1, 100)
+    );
     // SAFETY: valid pointers.
     let e = unsafe { lucet_instance_resume(f.instance, 0, r.as_mut_ptr(), 1, null_mut()) };
     fails(e, LUCET_ERR_INSTANCE_NOT_YIELDED, "not yielded");
@@ -352,7 +531,11 @@ fn a_kill_switch_stops_a_spinning_guest() {
     let mut ks: *mut lucet_kill_switch_t = null_mut();
     // SAFETY: a valid out-pointer.
     ok(unsafe { lucet_instance_kill_switch(f.instance, &mut ks) });
-    fails(lucet_kill_switch_terminate(ks), LUCET_ERR_NOT_RUNNING, "not running");
+    fails(
+        lucet_kill_switch_terminate(ks),
+        LUCET_ERR_NOT_RUNNING,
+        "not running",
+    );
     let ks_addr = ks as usize;
     let killer = std::thread::spawn(move || loop {
         std::thread::sleep(std::time::Duration::from_millis(5));
@@ -364,11 +547,19 @@ fn a_kill_switch_stops_a_spinning_guest() {
     killer.join().unwrap();
     fails(e, LUCET_ERR_RUNTIME_TERMINATED, "kill switch");
     assert_eq!(out.state, LUCET_RUN_TERMINATED);
-    fails(run(f.instance, "add", &[i32v(1), i32v(2)], &mut [i32v(0)]).0, LUCET_ERR_INSTANCE_NEEDS_RESET, "reset");
+    fails(
+        run(f.instance, "add", &[i32v(1), i32v(2)], &mut [i32v(0)]).0,
+        LUCET_ERR_INSTANCE_NEEDS_RESET,
+        "reset",
+    );
     ok(lucet_instance_reset(f.instance));
     ok(run(f.instance, "add", &[i32v(1), i32v(2)], &mut [i32v(0)]).0);
     ok(lucet_kill_switch_free(ks));
-    fails(lucet_kill_switch_free(ks), LUCET_ERR_INVALID_HANDLE, "double free");
+    fails(
+        lucet_kill_switch_free(ks),
+        LUCET_ERR_INVALID_HANDLE,
+        "double free",
+    );
 }
 
 #[test]
@@ -378,15 +569,43 @@ fn memory_is_read_and_written_with_bounds_checks() {
     let mut len = 0usize;
     // SAFETY: every buffer is valid for the length given.
     unsafe {
-        ok(lucet_instance_read_string(f.instance, 16, buf.as_mut_ptr().cast(), buf.len(), &mut len));
+        ok(lucet_instance_read_string(
+            f.instance,
+            16,
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            &mut len,
+        ));
         assert_eq!(&buf[..len + 1], b"guest string\0");
-        fails(lucet_instance_read_string(f.instance, 16, buf.as_mut_ptr().cast(), 4, &mut len), LUCET_ERR_BUFFER_TOO_SMALL, "13 bytes");
+        fails(
+            lucet_instance_read_string(f.instance, 16, buf.as_mut_ptr().cast(), 4, &mut len),
+            LUCET_ERR_BUFFER_TOO_SMALL,
+            "13 bytes",
+        );
         assert_eq!(len, 12);
-        ok(lucet_instance_write_memory(f.instance, 100, b"abc".as_ptr(), 3));
-        ok(lucet_instance_read_memory(f.instance, 99, buf.as_mut_ptr(), 5));
+        ok(lucet_instance_write_memory(
+            f.instance,
+            100,
+            b"abc".as_ptr(),
+            3,
+        ));
+        ok(lucet_instance_read_memory(
+            f.instance,
+            99,
+            buf.as_mut_ptr(),
+            5,
+        ));
         assert_eq!(&buf[..5], b"\0abc\0");
-        fails(lucet_instance_read_memory(f.instance, 65534, buf.as_mut_ptr(), 4), LUCET_ERR_OUT_OF_BOUNDS, "65536-byte memory");
-        fails(lucet_instance_write_memory(f.instance, u32::MAX, b"a".as_ptr(), 1), LUCET_ERR_OUT_OF_BOUNDS, "");
+        fails(
+            lucet_instance_read_memory(f.instance, 65534, buf.as_mut_ptr(), 4),
+            LUCET_ERR_OUT_OF_BOUNDS,
+            "65536-byte memory",
+        );
+        fails(
+            lucet_instance_write_memory(f.instance, u32::MAX, b"a".as_ptr(), 1),
+            LUCET_ERR_OUT_OF_BOUNDS,
+            "",
+        );
         let (mut base, mut size) = (null_mut(), 0usize);
         ok(lucet_instance_heap(f.instance, &mut base, &mut size));
         assert_eq!(size, 65536);
@@ -394,7 +613,11 @@ fn memory_is_read_and_written_with_bounds_checks() {
         let mut old = 0u32;
         ok(lucet_instance_grow_memory(f.instance, 2, &mut old));
         assert_eq!(old, 1);
-        fails(lucet_instance_grow_memory(f.instance, 100, &mut old), LUCET_ERR_LIMITS_EXCEEDED, "");
+        fails(
+            lucet_instance_grow_memory(f.instance, 100, &mut old),
+            LUCET_ERR_LIMITS_EXCEEDED,
+            "",
+        );
     }
     let mut r = [i32v(0)];
     ok(run(f.instance, "load", &[i32v(101)], &mut r).0);
@@ -427,11 +650,20 @@ fn wasi_programs_print_to_a_descriptor_and_exit_with_their_code() {
     let file = std::fs::File::create(&out_path).unwrap();
     use std::os::fd::AsRawFd;
     for (guest, expected_exit, expected_out) in [
-        ("examples/hello-rust/hello-rust.wasm", None, "Hello, world!\n"),
-        ("examples/hello-c/hello-c.wasm", Some(3), "Hello, world!\nHello, world from C!\n"),
+        (
+            "examples/hello-rust/hello-rust.wasm",
+            None,
+            "Hello, world!\n",
+        ),
+        (
+            "examples/hello-c/hello-c.wasm",
+            Some(3),
+            "Hello, world!\nHello, world from C!\n",
+        ),
     ] {
         let path = wasi_guest(guest);
-        let (mut module, mut region, mut inst, mut wasi) = (null_mut(), null_mut(), null_mut(), null_mut());
+        let (mut module, mut region, mut inst, mut wasi) =
+            (null_mut(), null_mut(), null_mut(), null_mut());
         // SAFETY: every pointer is valid for the call.
         unsafe {
             ok(lucet_module_load(path.as_ptr(), &mut module));
@@ -440,10 +672,30 @@ fn wasi_programs_print_to_a_descriptor_and_exit_with_their_code() {
             ok(lucet_wasi_ctx_create(&mut wasi));
             ok(lucet_wasi_ctx_arg(wasi, c"guest".as_ptr()));
             ok(lucet_wasi_ctx_env(wasi, c"K".as_ptr(), c"V".as_ptr()));
-            fails(lucet_wasi_ctx_env(wasi, c"A=B".as_ptr(), c"V".as_ptr()), LUCET_ERR_WASI, "contains '='");
-            ok(lucet_wasi_ctx_preopen_dir(wasi, dir.path().to_str().map(|s| CString::new(s).unwrap()).unwrap().as_ptr(), c"/data".as_ptr()));
-            fails(lucet_wasi_ctx_preopen_dir(wasi, c"/no/such/dir".as_ptr(), c"/x".as_ptr()), LUCET_ERR_WASI, "not a directory");
-            fails(lucet_wasi_ctx_set_stdout(wasi, 9999), LUCET_ERR_INVALID_ARGUMENT, "file descriptor 9999");
+            fails(
+                lucet_wasi_ctx_env(wasi, c"A=B".as_ptr(), c"V".as_ptr()),
+                LUCET_ERR_WASI,
+                "contains '='",
+            );
+            ok(lucet_wasi_ctx_preopen_dir(
+                wasi,
+                dir.path()
+                    .to_str()
+                    .map(|s| CString::new(s).unwrap())
+                    .unwrap()
+                    .as_ptr(),
+                c"/data".as_ptr(),
+            ));
+            fails(
+                lucet_wasi_ctx_preopen_dir(wasi, c"/no/such/dir".as_ptr(), c"/x".as_ptr()),
+                LUCET_ERR_WASI,
+                "not a directory",
+            );
+            fails(
+                lucet_wasi_ctx_set_stdout(wasi, 9999),
+                LUCET_ERR_INVALID_ARGUMENT,
+                "file descriptor 9999",
+            );
             ok(lucet_wasi_ctx_set_stdout(wasi, file.as_raw_fd()));
             ok(lucet_instance_set_wasi_ctx(inst, wasi));
             ok(lucet_wasi_ctx_free(wasi));
@@ -465,9 +717,16 @@ fn wasi_programs_print_to_a_descriptor_and_exit_with_their_code() {
 fn error_names_cover_every_code() {
     for code in lucet_error_t::ALL {
         // SAFETY: lucet_error_name returns a static NUL-terminated string.
-        let name = unsafe { CStr::from_ptr(lucet_error_name(code as i32)) }.to_str().unwrap();
+        let name = unsafe { CStr::from_ptr(lucet_error_name(code as i32)) }
+            .to_str()
+            .unwrap();
         assert_eq!(name, format!("{code:?}"));
     }
     // SAFETY: as above.
-    assert_eq!(unsafe { CStr::from_ptr(lucet_error_name(-3)) }.to_str().unwrap(), "LUCET_ERR_UNKNOWN");
+    assert_eq!(
+        unsafe { CStr::from_ptr(lucet_error_name(-3)) }
+            .to_str()
+            .unwrap(),
+        "LUCET_ERR_UNKNOWN"
+    );
 }

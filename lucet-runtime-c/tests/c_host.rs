@@ -13,10 +13,17 @@ fn the_c_host_example_runs_its_guest() {
     let host = dir.path().join("c-host");
     build_c_program(&[repo_path("examples/c-host/host.c")], &host);
 
-    let out = Command::new(&host).arg(&guest).output().expect("run the C host");
+    let out = Command::new(&host)
+        .arg(&guest)
+        .output()
+        .expect("run the C host");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "c-host failed ({}):\nstdout:\n{stdout}\nstderr:\n{stderr}", out.status);
+    assert!(
+        out.status.success(),
+        "c-host failed ({}):\nstdout:\n{stdout}\nstderr:\n{stderr}",
+        out.status
+    );
     assert_eq!(
         stdout,
         "Hello, world from the C host's guest!\n\
@@ -35,7 +42,10 @@ fn the_c_host_reports_a_missing_module() {
     let dir = tempfile::tempdir().expect("a scratch directory");
     let host = dir.path().join("c-host");
     build_c_program(&[repo_path("examples/c-host/host.c")], &host);
-    let out = Command::new(&host).arg(dir.path().join("missing.so")).output().expect("run the C host");
+    let out = Command::new(&host)
+        .arg(dir.path().join("missing.so"))
+        .output()
+        .expect("run the C host");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "stderr:\n{stderr}");
     assert!(

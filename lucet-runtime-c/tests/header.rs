@@ -18,6 +18,14 @@ fn crate_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// A `#[repr(C)]` struct or union.
+struct Record {
+    name: String,
+    is_union: bool,
+    /// (name, C type), in order.
+    fields: Vec<(String, String)>,
+}
+
 /// What the Rust sources say the C API is.
 #[derive(Default)]
 struct RustApi {
@@ -26,8 +34,7 @@ struct RustApi {
     /// typedef name → what it stands for: a C integer type, or a function pointer
     /// declaration with `{}` where the name goes.
     aliases: Vec<(String, String)>,
-    /// struct or union name, union?, fields (name, C type).
-    records: Vec<(String, bool, Vec<(String, String)>)>,
+    records: Vec<Record>,
     /// constant name → value.
     constants: Vec<(String, i64)>,
 }
@@ -41,7 +48,11 @@ fn c_type(ty: &Type) -> String {
     match ty {
         Type::Ptr(p) => {
             let inner = c_type(&p.elem);
-            let inner = if p.const_token.is_some() { format!("const {inner}") } else { inner };
+            let inner = if p.const_token.is_some() {
+                format!("const {inner}")
+            } else {
+                inner
+            };
             // Pointers to function pointers do not occur in this API.
             format!("{inner} *")
         }
@@ -65,8 +76,11 @@ fn c_type(ty: &Type) -> String {
                 "c_char" => "char".into(),
                 "c_void" => "void".into(),
                 "Option" => {
-                    let syn::PathArguments::AngleBracketed(args) = &seg.arguments else { panic!("Option<..>") };
-                    let Some(syn::GenericArgument::Type(Type::BareFn(f))) = args.args.first() else {
+                    let syn::PathArguments::AngleBracketed(args) = &seg.arguments else {
+                        panic!("Option<..>")
+                    };
+                    let Some(syn::GenericArgument::Type(Type::BareFn(f))) = args.args.first()
+                    else {
                         panic!("only Option<extern fn> is part of the C API")
                     };
                     fn_pointer(f)
@@ -76,7 +90,12 @@ fn c_type(ty: &Type) -> String {
             }
         }
         Type::Array(a) => {
-            let Expr::Lit(syn::ExprLit { lit: Lit::Int(n), .. }) = &a.len else { panic!("array length") };
+            let Expr::Lit(syn::ExprLit {
+                lit: Lit::Int(n), ..
+            }) = &a.len
+            else {
+                panic!("array length")
+            };
             format!("{}[{}]", c_type(&a.elem), n.base10_digits())
         }
         Type::Tuple(t) if t.elems.is_empty() => "void".into(),
@@ -90,7 +109,14 @@ fn fn_pointer(f: &syn::TypeBareFn) -> String {
         ReturnType::Type(_, t) => c_type(t),
     };
     let params: Vec<String> = f.inputs.iter().map(|a| c_type(&a.ty)).collect();
-    format!("{ret} (*{{}})({})", if params.is_empty() { "void".into() } else { params.join(", ") })
+    format!(
+        "{ret} (*{{}})({})",
+        if params.is_empty() {
+            "void".into()
+        } else {
+            params.join(", ")
+        }
+    )
 }
 
 fn is_exported(f: &syn::ItemFn) -> bool {
@@ -99,8 +125,14 @@ fn is_exported(f: &syn::ItemFn) -> bool {
 
 fn int_value(e: &Expr) -> i64 {
     match e {
-        Expr::Lit(syn::ExprLit { lit: Lit::Int(n), .. }) => n.base10_parse().expect("an integer"),
-        Expr::Unary(syn::ExprUnary { op: syn::UnOp::Neg(_), expr, .. }) => -int_value(expr),
+        Expr::Lit(syn::ExprLit {
+            lit: Lit::Int(n), ..
+        }) => n.base10_parse().expect("an integer"),
+        Expr::Unary(syn::ExprUnary {
+            op: syn::UnOp::Neg(_),
+            expr,
+            ..
+        }) => -int_value(expr),
         _ => panic!("constants of the C API are integer literals"),
     }
 }
@@ -138,10 +170,13 @@ fn read_rust_api() -> RustApi {
                     api.aliases.push((t.ident.to_string(), c_type(&t.ty)));
                 }
                 Item::Const(c) if c.ident.to_string().starts_with("LUCET_") => {
-                    api.constants.push((c.ident.to_string(), int_value(&c.expr)));
+                    api.constants
+                        .push((c.ident.to_string(), int_value(&c.expr)));
                 }
                 Item::Struct(s) if s.ident.to_string().starts_with("lucet_") => {
-                    let Fields::Named(fields) = &s.fields else { panic!("{}: named fields", s.ident) };
+                    let Fields::Named(fields) = &s.fields else {
+                        panic!("{}: named fields", s.ident)
+                    };
                     let fields: Vec<(String, String)> = fields
                         .named
                         .iter()
@@ -151,12 +186,24 @@ fn read_rust_api() -> RustApi {
                     if fields.iter().any(|(n, _)| n == "_opaque") {
                         continue;
                     }
-                    api.records.push((s.ident.to_string(), false, fields));
+                    api.records.push(Record {
+                        name: s.ident.to_string(),
+                        is_union: false,
+                        fields,
+                    });
                 }
                 Item::Union(u) if u.ident.to_string().starts_with("lucet_") => {
-                    let fields =
-                        u.fields.named.iter().map(|f| (unraw(f.ident.as_ref().expect("named")), c_type(&f.ty))).collect();
-                    api.records.push((u.ident.to_string(), true, fields));
+                    let fields = u
+                        .fields
+                        .named
+                        .iter()
+                        .map(|f| (unraw(f.ident.as_ref().expect("named")), c_type(&f.ty)))
+                        .collect();
+                    api.records.push(Record {
+                        name: u.ident.to_string(),
+                        is_union: true,
+                        fields,
+                    });
                 }
                 Item::Enum(e) if e.ident.to_string().starts_with("lucet_") => {
                     for v in &e.variants {
@@ -199,7 +246,11 @@ fn check_source(api: &RustApi) -> String {
     );
     c.push_str("/* Each prototype again, from the Rust signature: a difference is a conflicting declaration. */\n");
     for (name, ret, params) in &api.functions {
-        let params = if params.is_empty() { "void".to_string() } else { params.join(", ") };
+        let params = if params.is_empty() {
+            "void".to_string()
+        } else {
+            params.join(", ")
+        };
         writeln!(c, "{};", declare(ret, &format!("{name}({params})"))).unwrap();
     }
     c.push_str("\n/* Type aliases: function pointers are redeclared, integers must be of the same type. */\n");
@@ -220,7 +271,12 @@ fn check_source(api: &RustApi) -> String {
         }
     }
     c.push_str("\n/* Struct and union fields: names, types, and the repr(C) layout of the Rust order. */\n");
-    for (name, is_union, fields) in &api.records {
+    for Record {
+        name,
+        is_union,
+        fields,
+    } in &api.records
+    {
         for (i, (field, ty)) in fields.iter().enumerate() {
             writeln!(
                 c,
@@ -254,7 +310,11 @@ fn check_source(api: &RustApi) -> String {
     }
     c.push_str("\n/* Constants. */\n");
     for (name, value) in &api.constants {
-        writeln!(c, "STATIC_ASSERT({name} == {value}, \"{name} is {value} in Rust\");").unwrap();
+        writeln!(
+            c,
+            "STATIC_ASSERT({name} == {value}, \"{name} is {value} in Rust\");"
+        )
+        .unwrap();
     }
     c
 }
@@ -289,7 +349,10 @@ fn header_names(header: &str) -> (BTreeSet<String>, BTreeSet<String>) {
     let mut constants = BTreeSet::new();
     let ident = |s: &str| -> Option<String> {
         let s = s.trim_end();
-        let start = s.rfind(|c: char| !(c.is_alphanumeric() || c == '_')).map(|i| i + 1).unwrap_or(0);
+        let start = s
+            .rfind(|c: char| !(c.is_alphanumeric() || c == '_'))
+            .map(|i| i + 1)
+            .unwrap_or(0);
         Some(s[start..].to_string()).filter(|n| !n.is_empty())
     };
     let mut depth = 0usize;
@@ -335,7 +398,9 @@ fn compile(compiler: &str, source: &Path, args: &[&str]) {
         .args(["-fsyntax-only", "-Wall", "-Wextra", "-Werror"])
         .arg(source)
         .output()
-        .unwrap_or_else(|e| panic!("cannot run {compiler} (the C compiler Rust itself links with): {e}"));
+        .unwrap_or_else(|e| {
+            panic!("cannot run {compiler} (the C compiler Rust itself links with): {e}")
+        });
     assert!(
         out.status.success(),
         "include/lucet.h disagrees with the Rust sources ({compiler}):\n{}\nthe generated check is {}",
@@ -347,14 +412,19 @@ fn compile(compiler: &str, source: &Path, args: &[&str]) {
 #[test]
 fn header_matches_the_rust_side() {
     let api = read_rust_api();
-    assert!(api.functions.len() > 30, "found only {} exported functions", api.functions.len());
+    assert!(
+        api.functions.len() > 30,
+        "found only {} exported functions",
+        api.functions.len()
+    );
     let dir = tempfile::tempdir().expect("a scratch directory");
     let source = dir.path().join("check.c");
     std::fs::write(&source, check_source(&api)).expect("write the check");
     compile("cc", &source, &["-std=c11", "-x", "c"]);
     compile("c++", &source, &["-std=c++11", "-x", "c++"]);
 
-    let header = std::fs::read_to_string(crate_dir().join("include/lucet.h")).expect("read lucet.h");
+    let header =
+        std::fs::read_to_string(crate_dir().join("include/lucet.h")).expect("read lucet.h");
     let (declared, constants) = header_names(&header);
     let exported: BTreeSet<String> = api.functions.iter().map(|f| f.0.clone()).collect();
     assert_eq!(
@@ -379,12 +449,27 @@ fn header_matches_the_rust_side() {
 fn the_shared_library_exports_every_function() {
     let api = read_rust_api();
     let lib = common::library_dir().join("liblucet_runtime_c.so");
-    let out = Command::new("nm").args(["-D", "--defined-only"]).arg(&lib).output().expect("run nm");
-    assert!(out.status.success(), "nm {}: {}", lib.display(), String::from_utf8_lossy(&out.stderr));
-    let symbols: BTreeSet<String> =
-        String::from_utf8_lossy(&out.stdout).lines().filter_map(|l| l.split_whitespace().last().map(String::from)).collect();
+    let out = Command::new("nm")
+        .args(["-D", "--defined-only"])
+        .arg(&lib)
+        .output()
+        .expect("run nm");
+    assert!(
+        out.status.success(),
+        "nm {}: {}",
+        lib.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let symbols: BTreeSet<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().last().map(String::from))
+        .collect();
     for (name, _, _) in &api.functions {
-        assert!(symbols.contains(name), "{} does not export {name}", lib.display());
+        assert!(
+            symbols.contains(name),
+            "{} does not export {name}",
+            lib.display()
+        );
     }
 }
 

@@ -9,7 +9,10 @@ use std::process::Command;
 /// the running test was built into (`<target>/<profile>/deps/<test>`).
 pub fn library_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("the test executable has a path");
-    exe.parent().and_then(Path::parent).expect("tests live in <target>/<profile>/deps").to_path_buf()
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("tests live in <target>/<profile>/deps")
+        .to_path_buf()
 }
 
 pub fn repo_path(rel: &str) -> PathBuf {
@@ -18,7 +21,10 @@ pub fn repo_path(rel: &str) -> PathBuf {
 
 /// Compiles a guest (`.wasm` or `.wat`) into a `.so` in `dir`.
 pub fn compile_guest(src: &Path, dir: &Path) -> PathBuf {
-    let stem = src.file_stem().and_then(|s| s.to_str()).expect("a file name");
+    let stem = src
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .expect("a file name");
     let out = dir.join(format!("{stem}.so"));
     lucetc::Lucetc::new(src)
         .and_then(|c| c.shared_object_file(&out))
