@@ -324,7 +324,8 @@ impl HeapArea {
     /// The whole reservation, accessible part and guard: where compiled code for this
     /// heap may fault.
     pub fn reservation_range(&self) -> std::ops::Range<usize> {
-        self.base as usize..self.base as usize + self.reservation
+        // The guard belongs to the range: compiled code relies on it to fault.
+        self.base as usize..self.base as usize + self.reservation + self.guard
     }
 
     /// Makes the first `len` bytes accessible. Growing only changes protections;
