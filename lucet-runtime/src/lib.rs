@@ -46,6 +46,7 @@ mod limits;
 mod linker;
 mod module;
 mod region;
+mod signature;
 mod typed;
 mod val;
 mod vmctx;
@@ -62,6 +63,7 @@ pub use lucet_module::{FuncType, GlobalType, ModuleData};
 pub use lucet_module::{TrapCode, ValType};
 pub use module::{DlModule, Module};
 pub use region::{MmapRegion, Region};
+pub use signature::{signature_path, PublicKey};
 pub use val::{RunResult, UntypedRetVal, Val, YieldedVal};
 pub use vmctx::Vmctx;
 
