@@ -63,7 +63,8 @@ pub use lucet_module::{FuncType, GlobalType, ModuleData};
 pub use lucet_module::{TrapCode, ValType};
 pub use module::{DlModule, Module};
 pub use region::{MmapRegion, Region};
-pub use signature::{signature_path, PublicKey};
+pub use lucet_module::signature_path;
+pub use signature::PublicKey;
 pub use val::{RunResult, UntypedRetVal, Val, YieldedVal};
 pub use vmctx::Vmctx;
 

@@ -41,11 +41,12 @@
 //! signature; check it in the host if that matters.
 
 use crate::Error;
-use std::ffi::{CStr, CString, OsString};
+use lucet_module::signature_path;
+use std::ffi::{CStr, CString};
 use std::fs::File;
 use std::io::Read;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// Signature files and public keys are a few hundred bytes; anything far larger is not one.
 const MAX_TEXT_FILE: u64 = 64 * 1024;
@@ -74,8 +75,8 @@ impl PublicKey {
     pub fn from_file(path: impl AsRef<Path>) -> Result<PublicKey, Error> {
         let path = path.as_ref();
         let origin = path.display().to_string();
-        let text = read_small_text(path)
-            .map_err(|reason| Error::InvalidPublicKey { origin: origin.clone(), reason })?;
+        let text =
+            read_small_text(path).map_err(|reason| Error::InvalidPublicKey { origin: origin.clone(), reason })?;
         PublicKey::parse(&text, origin)
     }
 
@@ -155,14 +156,6 @@ fn read_small_text(path: &Path) -> Result<String, String> {
         return Err(format!("it is larger than {MAX_TEXT_FILE} bytes, far too large to be a key or a signature"));
     }
     String::from_utf8(bytes).map_err(|_| "it is not text (minisign keys and signatures are UTF-8 text)".to_string())
-}
-
-/// Where the signature of the module at `path` is: `path` with `.minisig` appended, as
-/// `minisign` itself names it.
-pub fn signature_path(path: &Path) -> PathBuf {
-    let mut s = OsString::from(path.as_os_str());
-    s.push(".minisig");
-    PathBuf::from(s)
 }
 
 /// A module file whose signature held: its bytes in a sealed memory file, and the name
@@ -350,14 +343,8 @@ mod tests {
         let e = k.verify(b"hellp", &sig).unwrap_err();
         assert!(e.contains("changed after it was signed"), "{e}");
         // The trusted comment is signed too.
-        let forged = minisign_verify::Signature::decode(&SIG.replace("trusted comment: test", "trusted comment: tesT"))
-            .unwrap();
+        let forged =
+            minisign_verify::Signature::decode(&SIG.replace("trusted comment: test", "trusted comment: tesT")).unwrap();
         assert!(k.verify(b"hello", &forged).is_err());
-    }
-
-    #[test]
-    fn signature_path_appends() {
-        assert_eq!(signature_path(Path::new("a/b.so")), Path::new("a/b.so.minisig"));
-        assert_eq!(signature_path(Path::new("b")), Path::new("b.minisig"));
     }
 }
