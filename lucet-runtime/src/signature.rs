@@ -46,6 +46,7 @@ use std::ffi::{CStr, CString};
 use std::fs::File;
 use std::io::Read;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 /// Signature files and public keys are a few hundred bytes; anything far larger is not one.
@@ -201,7 +202,13 @@ impl VerifiedImage {
             })
         })?;
 
-        let file = File::open(path).map_err(|e| invalid(format!("cannot read the file: {e}")))?;
+        // O_NONBLOCK: opening a FIFO would otherwise wait for a writer. It changes
+        // nothing for the regular file that is required below.
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(path)
+            .map_err(|e| invalid(format!("cannot read the file: {e}")))?;
         let meta = file.metadata().map_err(|e| invalid(format!("cannot read the file: {e}")))?;
         if !meta.is_file() {
             return Err(invalid("not a regular file; give the path of a compiled .so".to_string()));
