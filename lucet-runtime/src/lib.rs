@@ -20,6 +20,10 @@
 //! through [`Instance::typed_func`], and can drive guests from async code
 //! ([`Instance::run_async`], with hostcalls awaiting futures through [`Vmctx::block_on`]).
 //!
+//! [`DlModule::load_verified`] loads a module only if a trusted [`PublicKey`] signed it
+//! (minisign's format, as `lucetc --sign-key` writes it), and `dlopen`s exactly the bytes
+//! whose signature it checked.
+//!
 //! ```no_run
 //! use lucet_runtime::{DlModule, Limits, MmapRegion, Region};
 //!

@@ -24,7 +24,11 @@
 //! - before loading, a `RTLD_NOLOAD` probe checks that no loaded object answers to
 //!   `/proc/self/fd/N`; if one does (say, an earlier module that used the same
 //!   descriptor number and is still loaded), the descriptor moves to another number;
-//! - after loading, `dladdr` on the descriptor symbol must name that same path.
+//! - after loading, `dladdr` on the descriptor symbol must name that same path. That
+//!   catches an object whose soname claims the path and that another thread loaded
+//!   between the probe and `dlopen`. An object *named* `/proc/self/fd/N` cannot appear
+//!   in that window: the number stays ours until `dlopen` returns, so loading that name
+//!   opens our sealed file.
 //!
 //! # What it costs
 //!
@@ -33,12 +37,14 @@
 //! verifications. The loaded code then lives in memory owned by this process rather
 //! than in the shared page cache, so processes that load the same signed module do not
 //! share its pages, and its memory counts as shared memory (swap, not file-backed).
+//! Measured on a 2 MB module: about 7.3 ms of CPU time against 3.4 ms for `load`, of
+//! which 2.6 ms is the signature check itself.
 //!
 //! A valid signature proves that the key's holder signed these bytes. It says nothing
 //! about the file name or the version: someone who can replace files can replace a module
-//! and its `.minisig` with another pair the same key signed. The signature's trusted
-//! comment (lucetc writes the time, the file name and its own version) is covered by the
-//! signature; check it in the host if that matters.
+//! and its `.minisig` with another pair the same key signed. The trusted comment (lucetc
+//! writes the time, the file name and its own version) is covered by the signature, but
+//! the runtime does not interpret it.
 
 use crate::Error;
 use lucet_module::signature_path;
