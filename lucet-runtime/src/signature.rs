@@ -219,7 +219,7 @@ impl VerifiedImage {
         if !meta.is_file() {
             return Err(invalid("not a regular file; give the path of a compiled .so".to_string()));
         }
-        let sealed = sealed_copy(&file, meta.len()).map_err(|e| {
+        let sealed = sealed_copy(&file, meta.len(), path).map_err(|e| {
             invalid(format!("cannot copy the file into sealed memory for verification (memfd_create): {e}"))
         })?;
         drop(file);
@@ -263,9 +263,14 @@ impl VerifiedImage {
     }
 }
 
-/// Copies `len` bytes of `file` into a new memory file and seals it.
-fn sealed_copy(file: &File, len: u64) -> std::io::Result<File> {
-    let name = c"lucet-verified-module";
+/// Copies `len` bytes of `file` into a new memory file and seals it. The memory file is
+/// named after `path`, so `/proc/PID/maps` and debuggers show which module it holds.
+fn sealed_copy(file: &File, len: u64, path: &Path) -> std::io::Result<File> {
+    let base = path.file_name().map(|n| n.as_encoded_bytes()).unwrap_or(b"module");
+    // Names are limited to 249 bytes; a path component cannot hold a NUL.
+    let mut name = b"lucet-verified:".to_vec();
+    name.extend(base.iter().take(200).filter(|&&b| b != 0));
+    let name = CString::new(name).expect("NUL bytes were filtered out");
     // SAFETY: a plain system call with a NUL-terminated name.
     let fd = unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING) };
     if fd < 0 {

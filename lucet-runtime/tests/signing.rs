@@ -261,8 +261,8 @@ fn the_file_at_the_path_is_never_mapped() {
     let so = compile_signed(dir.path(), "never-mapped.so", &returns(6), &keys);
     let module = DlModule::load_verified(&so, &keys.public_key()).unwrap();
     let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
-    assert!(!maps.contains("never-mapped.so"), "{maps}");
-    assert!(maps.lines().any(|l| l.contains("memfd:lucet-verified-module") && l.contains("r-x")), "{maps}");
+    assert!(!maps.lines().any(|l| l.ends_with(so.to_str().unwrap())), "{maps}");
+    assert!(maps.lines().any(|l| l.contains("/memfd:lucet-verified:never-mapped.so") && l.contains("r-x")), "{maps}");
     // Rewriting the file afterwards changes nothing that is loaded.
     std::fs::copy(compile_wat(&returns(666)), &so).unwrap();
     assert_eq!(call_f(module), 6);
