@@ -149,7 +149,7 @@ fn module_changed_and_signed_again_by_another_key_is_refused() {
     // the Ed25519 check still fails.
     let sig = std::fs::read_to_string(signature_path(&so)).unwrap();
     let mut lines: Vec<String> = sig.lines().map(String::from).collect();
-    let ours_id = key_id(&std::fs::read_to_string(&ours.public).unwrap().lines().nth(1).unwrap().to_string());
+    let ours_id = key_id(std::fs::read_to_string(&ours.public).unwrap().lines().nth(1).unwrap());
     lines[1] = replace_key_id(&lines[1], &ours_id);
     std::fs::write(signature_path(&so), lines.join("\n") + "\n").unwrap();
     let r = rejected(DlModule::load_verified(&so, &ours.public_key()).unwrap_err());
