@@ -217,7 +217,11 @@ void mark(void) {{ int fd = open("{marker}", O_CREAT | O_WRONLY, 0600); if (fd >
 "#,
             version = lucet_module::FORMAT_VERSION,
             marker = marker.display(),
-            ctor = if kind == "init_array" { "__attribute__((constructor)) static void ctor(void) { mark(); }" } else { "" },
+            ctor = if kind == "init_array" {
+                "__attribute__((constructor)) static void ctor(void) { mark(); }"
+            } else {
+                ""
+            },
         ),
     )
     .unwrap();
@@ -417,7 +421,13 @@ fn check_runs(region: &MmapRegion, m: std::sync::Arc<DlModule>, what: &str) {
 fn bad_file_corpus() {
     let region = MmapRegion::create(1, &Limits::default()).unwrap();
     let mut counts = (0usize, 0usize);
-    let mut outcome = |bytes: &[u8], what: &str| match load_bytes("corpus", bytes) {
+    let verbose = std::env::var_os("LOAD_CHECKS_VERBOSE").is_some();
+    let mut outcome = |bytes: &[u8], what: &str| match {
+        if verbose {
+            eprintln!("{what}");
+        }
+        load_bytes("corpus", bytes)
+    } {
         Ok(m) => {
             check_runs(&region, m, what);
             counts.1 += 1;
