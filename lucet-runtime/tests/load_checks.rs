@@ -372,6 +372,26 @@ fn loaded_code_is_mapped_under_its_real_path() {
     assert_eq!(m.path(), so.display().to_string());
 }
 
+/// The dynamic linker returns an already loaded object for a name it has seen, without
+/// opening the file: the second file, opened under the descriptor number the first one had,
+/// must not be mistaken for the first.
+#[test]
+fn a_second_file_is_not_mistaken_for_the_first() {
+    let dir = scratch("second");
+    let (a, b) = (dir.join("a.so"), dir.join("b.so"));
+    compile(GUEST, lucetc::Linker::Builtin, &a).unwrap();
+    compile(LIBCALL_GUEST, lucetc::Linker::Builtin, &b).unwrap();
+    let first = DlModule::load(&a).unwrap();
+    let again = DlModule::load(&a).unwrap();
+    let second = DlModule::load(&b).unwrap();
+    drop(again);
+    let third = DlModule::load(&b).unwrap();
+    let exports = |m: &DlModule| m.module_data().exports.iter().map(|e| e.name.clone()).collect::<Vec<_>>();
+    assert!(exports(&first).contains(&"add".to_string()));
+    assert_eq!(exports(&second), ["madd"]);
+    assert_eq!(exports(&third), ["madd"]);
+}
+
 /// Loading the same file many times at once, and other files meanwhile, gives each load the
 /// module it asked for.
 #[test]

@@ -147,7 +147,7 @@ impl Refusal {
                 path,
                 format!(
                     "refused before loading: {what}. lucetc never writes this, so the file was altered or made by \
-                     another tool; none of its code has run"
+                     another tool; none of its code has run. Recompile the module with lucetc"
                 ),
             ),
             Refusal::Inconsistent(what) => invalid(path, what),
@@ -180,6 +180,12 @@ impl DlModule {
     fn load_impl(path: &Path, strict: bool) -> Result<Arc<DlModule>, Error> {
         let shown = path.display().to_string();
         let file = load::ModuleFile::open(path).map_err(|reason| invalid(&shown, reason))?;
+        Self::load_file(file, shown, strict)
+    }
+
+    /// Checks and loads an opened file. Whatever else is to be checked on the file's bytes
+    /// (`file.bytes()`) before it is loaded fits in between opening and this.
+    fn load_file(file: load::ModuleFile, shown: String, strict: bool) -> Result<Arc<DlModule>, Error> {
         let refused = |r: Refusal| r.into_error(&shown);
 
         // Everything below, up to `load::load`, reads the file's bytes only.
