@@ -442,22 +442,22 @@ fn bad_file_corpus() {
     let region = MmapRegion::create(1, &Limits::default()).unwrap();
     let mut counts = (0usize, 0usize);
     let verbose = std::env::var_os("LOAD_CHECKS_VERBOSE").is_some();
-    let mut outcome = |bytes: &[u8], what: &str| match {
+    let mut outcome = |bytes: &[u8], what: &str| {
         if verbose {
             eprintln!("{what}");
         }
-        load_bytes("corpus", bytes)
-    } {
-        Ok(m) => {
-            check_runs(&region, m, what);
-            counts.1 += 1;
+        match load_bytes("corpus", bytes) {
+            Ok(m) => {
+                check_runs(&region, m, what);
+                counts.1 += 1;
+            }
+            Err(Error::InvalidModule { reason, .. }) => {
+                assert!(!reason.is_empty(), "{what}");
+                counts.0 += 1;
+            }
+            Err(Error::VersionMismatch { .. }) => counts.0 += 1,
+            Err(e) => panic!("{what}: unexpected error kind {e:?}"),
         }
-        Err(Error::InvalidModule { reason, .. }) => {
-            assert!(!reason.is_empty(), "{what}");
-            counts.0 += 1;
-        }
-        Err(Error::VersionMismatch { .. }) => counts.0 += 1,
-        Err(e) => panic!("{what}: unexpected error kind {e:?}"),
     };
     for (linker, bytes) in guests("corpus", GUEST) {
         let layout = Layout::of(&bytes);

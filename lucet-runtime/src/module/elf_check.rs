@@ -222,7 +222,7 @@ fn check_header(file: &ElfFile<'_>) -> Result<(), Refusal> {
         .0;
     for s in sections {
         let end = s.sh_offset.get(LE).checked_add(s.sh_size.get(LE));
-        if s.sh_type.get(LE) != elf::SHT_NOBITS && end.map_or(true, |e| e > file.bytes.len() as u64) {
+        if s.sh_type.get(LE) != elf::SHT_NOBITS && !matches!(end, Some(e) if e <= file.bytes.len() as u64) {
             return Err(malformed("a section lies past the end of the file (is it truncated?)"));
         }
     }
@@ -243,7 +243,7 @@ fn check_segments(file: &ElfFile<'_>) -> Result<(), Refusal> {
                 }
             }
             elf::PT_GNU_STACK => {
-                if std::mem::replace(&mut stack, Some(o.flags)).is_some() {
+                if stack.replace(o.flags).is_some() {
                     return Err(malformed("two PT_GNU_STACK headers"));
                 }
             }
