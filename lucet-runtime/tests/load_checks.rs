@@ -87,6 +87,8 @@ struct Layout {
     /// File offset of each RELA entry, with r_offset, r_type, r_sym and r_addend.
     relocs: Vec<(usize, u64, u32, u32, i64)>,
     descriptor_vaddr: u64,
+    /// File offset of the descriptor's entry in the dynamic symbol table.
+    descriptor_symbol: usize,
 }
 
 fn u64_at(b: &[u8], off: usize) -> u64 {
@@ -114,6 +116,7 @@ impl Layout {
             dynamic: Vec::new(),
             relocs: Vec::new(),
             descriptor_vaddr: 0,
+            descriptor_symbol: 0,
         };
         let mut off = dynamic_off;
         loop {
@@ -143,6 +146,7 @@ impl Layout {
             if shndx != 0 {
                 assert!(bytes[strtab + name..].starts_with(b"lucet_module\0"));
                 layout.descriptor_vaddr = u64_at(bytes, s + 8);
+                layout.descriptor_symbol = s;
                 break;
             }
         }
@@ -473,12 +477,21 @@ fn bad_file_corpus() {
         }
 
         // Every bit of the ELF header, the program headers, the dynamic section, the
-        // descriptor and the relocations that fill the descriptor's pointers.
+        // descriptor, its symbol, the hash table's header and the relocations that fill the
+        // descriptor's pointers.
         let (dyn_start, dyn_end) = (layout.dynamic[0].0, layout.dynamic.last().unwrap().0 + 16);
         let desc = layout.file_offset(layout.descriptor_vaddr);
         let mut ranges = vec![("ELF header", 0..64), ("program headers", layout.phdrs.clone())];
         ranges.push(("dynamic section", dyn_start..dyn_end));
         ranges.push(("descriptor", desc..desc + 80));
+        ranges.push(("descriptor symbol", layout.descriptor_symbol..layout.descriptor_symbol + 24));
+        // The header of the hash table the dynamic linker looks the descriptor up with.
+        for (tag, len) in [(elf::DT_HASH, 8), (elf::DT_GNU_HASH, 16)] {
+            if let Some(d) = layout.dynamic.iter().find(|d| d.1 == i64::from(tag)) {
+                let at = layout.file_offset(d.2);
+                ranges.push(("hash table header", at..at + len));
+            }
+        }
         for field in [METADATA_PTR, FUNCTIONS_PTR, TRAMPOLINES_PTR, ADAPTERS_PTR] {
             let r = layout.descriptor_reloc(field);
             ranges.push(("descriptor relocation", r..r + 24));

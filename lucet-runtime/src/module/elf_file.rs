@@ -351,7 +351,7 @@ impl<'a> ElfFile<'a> {
         {
             let h = elf::gnu_hash(name);
             let word = bloom[((h / 64) as usize) & (bloom.len() - 1)].get(LE);
-            if (word >> (h % 64)) & (word >> ((h >> shift) % 64)) & 1 == 0 {
+            if (word >> (h % 64)) & (word >> (h.wrapping_shr(shift) % 64)) & 1 == 0 {
                 return None;
             }
             let mut i = buckets[h as usize % buckets.len()].get(LE) as usize;
