@@ -2,7 +2,7 @@
 //! dynamic linker made of it.
 //!
 //! The file is opened once. Its bytes are checked through a read-only mapping, and
-//! `dlopen` is given `/proc/self/fd/<fd>`, which names the open file itself rather than
+//! `dlopen` is given `/proc/<pid>/fd/<fd>`, which names the open file itself rather than
 //! whatever the path names by then: swapping the path between the check and the load
 //! changes nothing. The kernel still names the mapping by the file's real path, so
 //! profilers such as `perf` find the module's symbols as before.
@@ -17,7 +17,7 @@ use lucet_module::{ModuleDescriptor, MODULE_SYMBOL};
 use std::collections::HashMap;
 use std::ffi::{CStr, CString};
 use std::fs::File;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::Path;
 use std::sync::{Mutex, OnceLock};
@@ -65,23 +65,27 @@ impl ModuleFile {
     }
 }
 
-/// Which `/proc/self/fd/<n>` names each loaded file has been given.
+/// The files this module has loaded, by the identity the dynamic linker gives them.
 ///
-/// The dynamic linker keeps the name an object was opened by, and returns that object
-/// again for the same name while it is loaded, without looking at the file. It also adds
-/// the name to an object it finds already loaded from the same file. A name whose
-/// descriptor number has since been reused for another file would therefore return the
-/// wrong object. Names given to objects still loaded are avoided; this holds as long as
-/// only this module opens `/proc/self/fd` paths with `dlopen`, and the post-load checks
-/// catch the rest.
-#[derive(Default)]
-struct Names {
-    by_file: HashMap<FileId, (usize, Vec<RawFd>)>,
+/// The dynamic linker keeps the name an object was opened by and, while the object is
+/// loaded, returns it for that name again without opening anything; it also adds the
+/// name to an object it finds already loaded from the same file. A `/proc/<pid>/fd/<n>`
+/// name must therefore keep naming the same file for as long as an object carries it:
+/// each loaded file keeps the descriptor its name refers to open until its last handle
+/// is closed, and loading the same file again reuses that name. This holds as long as
+/// nothing but this module loads these files; the checks after `dlopen` catch the rest.
+/// Keeping the descriptor open also keeps the name valid for debuggers and in-process
+/// symbolizers, which open the files the dynamic linker lists.
+struct OpenFile {
+    /// Handles of this file not closed yet.
+    live: usize,
+    name: CString,
+    _file: File,
 }
 
-fn names() -> &'static Mutex<Names> {
-    static NAMES: OnceLock<Mutex<Names>> = OnceLock::new();
-    NAMES.get_or_init(Default::default)
+fn open_files() -> &'static Mutex<HashMap<FileId, OpenFile>> {
+    static OPEN: OnceLock<Mutex<HashMap<FileId, OpenFile>>> = OnceLock::new();
+    OPEN.get_or_init(Default::default)
 }
 
 /// A `dlopen` handle of a checked file, closed on drop.
@@ -100,16 +104,17 @@ unsafe impl Sync for Loaded {}
 
 impl Drop for Loaded {
     fn drop(&mut self) {
-        // Holding the lock, so that no load reuses a name until the object is gone.
-        let mut names = names().lock().unwrap_or_else(|e| e.into_inner());
+        // Holding the lock, so that the name is not given to another file before the
+        // object is gone.
+        let mut open = open_files().lock().unwrap_or_else(|e| e.into_inner());
         // SAFETY: the handle came from a successful dlopen. Every instance holds an
         // `Arc` of its module, so when the module (and this) is dropped no code or data
         // from the object is in use any more.
         unsafe { libc::dlclose(self.handle) };
-        if let Some((live, _)) = names.by_file.get_mut(&self.id) {
-            *live -= 1;
-            if *live == 0 {
-                names.by_file.remove(&self.id);
+        if let Some(f) = open.get_mut(&self.id) {
+            f.live -= 1;
+            if f.live == 0 {
+                open.remove(&self.id);
             }
         }
     }
@@ -131,22 +136,17 @@ fn dlerror_text() -> String {
 /// `dlopen`s the checked file through its descriptor. The file's initialisers have been
 /// checked not to exist, so no code from it runs here.
 fn dlopen_fd(file: &ModuleFile) -> Result<Loaded, String> {
-    let mut names = names().lock().unwrap_or_else(|e| e.into_inner());
-    let taken = |names: &Names, fd: RawFd| names.by_file.values().any(|(_, n)| n.contains(&fd));
-    let mut fd = file.file.as_raw_fd();
-    let mut extra = Vec::new();
-    while taken(&names, fd) {
-        // SAFETY: F_DUPFD_CLOEXEC only reads the arguments; the new descriptor is owned
-        // by `extra` and closed after dlopen.
-        let dup = unsafe { libc::fcntl(file.file.as_raw_fd(), libc::F_DUPFD_CLOEXEC, fd + 1) };
-        if dup < 0 {
-            return Err(format!("cannot duplicate the file descriptor: {}", std::io::Error::last_os_error()));
+    let mut open = open_files().lock().unwrap_or_else(|e| e.into_inner());
+    let (name, keep) = match open.get(&file.id) {
+        Some(f) => (f.name.clone(), None),
+        None => {
+            let keep = file.file.try_clone().map_err(|e| format!("cannot duplicate the file descriptor: {e}"))?;
+            // The process id rather than `self`, so that a debugger attached from
+            // another process opens this file too.
+            let name = format!("/proc/{}/fd/{}", std::process::id(), keep.as_raw_fd());
+            (CString::new(name).expect("no NUL in numbers"), Some(keep))
         }
-        // SAFETY: `dup` is a fresh descriptor nothing else owns.
-        extra.push(unsafe { OwnedFd::from_raw_fd(dup) });
-        fd = dup;
-    }
-    let name = CString::new(format!("/proc/self/fd/{fd}")).expect("no NUL in a number");
+    };
     // SAFETY: the file was checked to have no initialisers, no dependencies beyond libm
     // and libc, and no IFUNCs, so dlopen runs no code from it; RTLD_LOCAL keeps its
     // symbols out of the process's namespace.
@@ -160,12 +160,13 @@ fn dlopen_fd(file: &ModuleFile) -> Result<Loaded, String> {
         }
         return Err(format!("dlopen failed: {error}"));
     }
-    let entry = names.by_file.entry(file.id).or_default();
-    entry.0 += 1;
-    if !entry.1.contains(&fd) {
-        entry.1.push(fd);
+    match keep {
+        Some(file_kept) => {
+            open.insert(file.id, OpenFile { live: 1, name, _file: file_kept });
+        }
+        None => open.get_mut(&file.id).expect("looked up above").live += 1,
     }
-    drop(names);
+    drop(open);
     let mut loaded = Loaded { handle, id: file.id, base: 0 };
 
     // The load address: the first field of the dynamic linker's `struct link_map`.
