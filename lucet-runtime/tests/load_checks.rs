@@ -374,6 +374,32 @@ fn loaded_code_is_mapped_under_its_real_path() {
     let exec = maps.lines().filter(|l| l.ends_with(real.to_str().unwrap())).find(|l| l.contains(" r-xp "));
     assert!(exec.is_some(), "no executable mapping of {} in\n{maps}", real.display());
     assert_eq!(m.path(), so.display().to_string());
+
+    // Debuggers open the files the dynamic linker lists; the module's entry must name
+    // the module file, also from another process (so not through `/proc/self`).
+    let names = loaded_object_names();
+    let fd_names: Vec<&String> = names.iter().filter(|n| n.contains("/fd/")).collect();
+    assert!(!fd_names.iter().any(|n| n.starts_with("/proc/self/")), "{fd_names:?}");
+    let named = fd_names.iter().any(|n| std::fs::canonicalize(n).ok().as_ref() == Some(&real));
+    assert!(named, "no loaded object's name leads to {}: {fd_names:?}", real.display());
+}
+
+/// The names of the loaded objects, as the dynamic linker lists them.
+fn loaded_object_names() -> Vec<String> {
+    unsafe extern "C" fn visit(info: *mut libc::dl_phdr_info, _: usize, data: *mut libc::c_void) -> libc::c_int {
+        // SAFETY: `data` is the vector below, used by nothing else during the call, and
+        // `info` is valid for the duration of the call.
+        let (names, info) = unsafe { (&mut *data.cast::<Vec<String>>(), &*info) };
+        if !info.dlpi_name.is_null() {
+            // SAFETY: a NUL-terminated string owned by the dynamic linker.
+            names.push(unsafe { std::ffi::CStr::from_ptr(info.dlpi_name) }.to_string_lossy().into_owned());
+        }
+        0
+    }
+    let mut names: Vec<String> = Vec::new();
+    // SAFETY: `visit` only reads what it is given and writes to `names`, which outlives the call.
+    unsafe { libc::dl_iterate_phdr(Some(visit), (&mut names as *mut Vec<String>).cast()) };
+    names
 }
 
 /// The dynamic linker returns an already loaded object for a name it has seen, without
