@@ -13,6 +13,7 @@
 
 mod descriptor;
 mod error;
+mod linking;
 mod module_data;
 mod signature;
 mod trap;
@@ -22,6 +23,7 @@ mod vmctx;
 
 pub use descriptor::{ModuleDescriptor, MODULE_SYMBOL};
 pub use error::Error;
+pub use linking::{LIBCALLS, LIBCALL_LIBRARIES};
 pub use module_data::{
     ConstExpr, ConstOp, DataSegment, ElemSegment, Export, ExportKind, FunctionCode, FunctionEntry, GlobalDef,
     Import, ImportKind, MemoryPlan, ModuleData, SegmentKind, TargetInfo,

@@ -1,7 +1,8 @@
 //! Runs modules compiled by `lucetc`.
 //!
-//! A [`DlModule`] is a compiled shared object, loaded with `dlopen` after its
-//! descriptor and format version have been checked. A [`Region`] (in practice an
+//! A [`DlModule`] is a compiled shared object, loaded with `dlopen` after the file
+//! has been checked to hold a descriptor of this runtime's format and nothing that would
+//! run or write outside the object while it loads. A [`Region`] (in practice an
 //! [`MmapRegion`]) reserves address space for a fixed number of instance slots up
 //! front, each laid out as heap reservation + guard, stack guard + stack; creating an
 //! instance takes a free slot and does no `mmap` of its own. An [`InstanceHandle`] runs

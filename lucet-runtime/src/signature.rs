@@ -15,20 +15,12 @@
 //! works on that one sealed file:
 //! - the signature is checked against a read-only mapping of it;
 //! - the ELF checks run on the same mapping;
-//! - `dlopen` opens it through `/proc/self/fd/N`.
+//! - `dlopen` opens it through `/proc/<pid>/fd/N`.
 //!
 //! The file at the original path is never mapped, executable or otherwise, and nothing
-//! from it runs unless its signature held. Two details keep `dlopen` honest about which
-//! object it returns, because the dynamic linker hands back an already loaded object
-//! whose name or soname equals the requested name:
-//! - before loading, a `RTLD_NOLOAD` probe checks that no loaded object answers to
-//!   `/proc/self/fd/N`; if one does (say, an earlier module that used the same
-//!   descriptor number and is still loaded), the descriptor moves to another number;
-//! - after loading, `dladdr` on the descriptor symbol must name that same path. That
-//!   catches an object whose soname claims the path and that another thread loaded
-//!   between the probe and `dlopen`. An object *named* `/proc/self/fd/N` cannot appear
-//!   in that window: the number stays ours until `dlopen` returns, so loading that name
-//!   opens our sealed file.
+//! from it runs unless its signature held. The sealed file then goes through the same
+//! checks and the same `dlopen` discipline as any module file (`module/load.rs`), which
+//! keeps the name `dlopen` is given bound to that one file for as long as it is loaded.
 //!
 //! # What it costs
 //!
@@ -48,7 +40,7 @@
 
 use crate::Error;
 use lucet_module::signature_path;
-use std::ffi::{CStr, CString};
+use std::ffi::CString;
 use std::fs::File;
 use std::io::Read;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -165,102 +157,59 @@ fn read_small_text(path: &Path) -> Result<String, String> {
     String::from_utf8(bytes).map_err(|_| "it is not text (minisign keys and signatures are UTF-8 text)".to_string())
 }
 
-/// A module file whose signature held: its bytes in a sealed memory file, and the name
-/// under which `dlopen` reaches exactly that file.
-pub(crate) struct VerifiedImage {
-    map: memmap2::Mmap,
-    /// Keeps `dl_name` pointing at the sealed file until `dlopen` has mapped it; the
-    /// mapping keeps the file alive after this is closed.
-    _fd: OwnedFd,
-    dl_name: CString,
-}
+/// Reads the module at `path` once into a sealed memory file, checks `path.minisig`
+/// against that copy, and returns it. `shown` names the module in errors. The caller
+/// loads the returned file itself, never the path.
+pub(crate) fn read_verified(path: &Path, shown: &str, key: &PublicKey) -> Result<File, Error> {
+    let rejected = |reason: String| Error::SignatureRejected { path: shown.to_string(), reason };
+    let invalid = |reason: String| Error::InvalidModule { path: shown.to_string(), reason };
 
-impl VerifiedImage {
-    /// Reads the module at `path` once, seals the copy, and checks `path.minisig` against
-    /// it. `shown` names the module in errors.
-    pub(crate) fn read(path: &Path, shown: &str, key: &PublicKey) -> Result<VerifiedImage, Error> {
-        let rejected = |reason: String| Error::SignatureRejected { path: shown.to_string(), reason };
-        let invalid = |reason: String| Error::InvalidModule { path: shown.to_string(), reason };
-
-        // The signature first: an unsigned module is the common refusal, and costs no copy.
-        let sig_path = signature_path(path);
-        let signature = match std::fs::metadata(&sig_path) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(rejected(format!(
-                    "it is not signed: {} does not exist; sign it when compiling (`lucetc --sign-key SECRET_KEY`) \
-                     or with `minisign -Sm {shown}`",
-                    sig_path.display()
-                )))
+    // The signature first: an unsigned module is the common refusal, and costs no copy.
+    let sig_path = signature_path(path);
+    let signature = match std::fs::metadata(&sig_path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(rejected(format!(
+                "it is not signed: {} does not exist; sign it when compiling (`lucetc --sign-key SECRET_KEY`) \
+                 or with `minisign -Sm {shown}`",
+                sig_path.display()
+            )))
+        }
+        _ => read_small_text(&sig_path).map_err(|e| rejected(format!("the signature {}: {e}", sig_path.display())))?,
+    };
+    let signature = minisign_verify::Signature::decode(&signature).map_err(|e| {
+        rejected(match e {
+            minisign_verify::Error::UnsupportedAlgorithm => {
+                format!("the signature {} uses an algorithm other than minisign's Ed25519", sig_path.display())
             }
-            _ => read_small_text(&sig_path)
-                .map_err(|e| rejected(format!("the signature {}: {e}", sig_path.display())))?,
-        };
-        let signature = minisign_verify::Signature::decode(&signature).map_err(|e| {
-            rejected(match e {
-                minisign_verify::Error::UnsupportedAlgorithm => {
-                    format!("the signature {} uses an algorithm other than minisign's Ed25519", sig_path.display())
-                }
-                _ => format!(
-                    "the signature {} is malformed (expected minisign's four lines: an untrusted comment, the \
-                     signature, a trusted comment and the global signature); sign the module again",
-                    sig_path.display()
-                ),
-            })
-        })?;
+            _ => format!(
+                "the signature {} is malformed (expected minisign's four lines: an untrusted comment, the \
+                 signature, a trusted comment and the global signature); sign the module again",
+                sig_path.display()
+            ),
+        })
+    })?;
 
-        // O_NONBLOCK: opening a FIFO would otherwise wait for a writer. It changes
-        // nothing for the regular file that is required below.
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NONBLOCK)
-            .open(path)
-            .map_err(|e| invalid(format!("cannot read the file: {e}")))?;
-        let meta = file.metadata().map_err(|e| invalid(format!("cannot read the file: {e}")))?;
-        if !meta.is_file() {
-            return Err(invalid("not a regular file; give the path of a compiled .so".to_string()));
-        }
-        let sealed = sealed_copy(&file, meta.len(), path).map_err(|e| {
-            invalid(format!("cannot copy the file into sealed memory for verification (memfd_create): {e}"))
-        })?;
-        drop(file);
-        // SAFETY: the file is sealed against writes, growth and shrinking (and against
-        // removing those seals), so no one, in this process or another, can change the
-        // bytes under this read-only mapping or truncate it while the slice is in use.
-        let map = unsafe { memmap2::Mmap::map(&sealed) }
-            .map_err(|e| invalid(format!("cannot map the sealed copy of the file: {e}")))?;
-        key.verify(&map, &signature).map_err(rejected)?;
-        let (fd, dl_name) = unambiguous_dl_name(sealed).map_err(invalid)?;
-        Ok(VerifiedImage { map, _fd: fd, dl_name })
+    // O_NONBLOCK: opening a FIFO would otherwise wait for a writer. It changes
+    // nothing for the regular file that is required below.
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| invalid(format!("cannot read the file: {e}")))?;
+    let meta = file.metadata().map_err(|e| invalid(format!("cannot read the file: {e}")))?;
+    if !meta.is_file() {
+        return Err(invalid("not a regular file; give the path of a compiled .so".to_string()));
     }
-
-    /// The verified bytes.
-    pub(crate) fn bytes(&self) -> &[u8] {
-        &self.map
-    }
-
-    /// The name to `dlopen`: `/proc/self/fd/N` of the sealed file.
-    pub(crate) fn dl_name(&self) -> &CStr {
-        &self.dl_name
-    }
-
-    /// Checks that `symbol`, an address from the object `dlopen` returned, lies in the
-    /// object loaded from the sealed file rather than in one the dynamic linker matched
-    /// by name.
-    pub(crate) fn check_loaded(&self, symbol: *const libc::c_void) -> Result<(), String> {
-        // SAFETY: Dl_info is plain data that dladdr fills in; zeroed is a valid value.
-        let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
-        // SAFETY: dladdr only reads the loader's tables; `info` is a valid out-pointer.
-        let found = unsafe { libc::dladdr(symbol, &mut info) } != 0 && !info.dli_fname.is_null();
-        // SAFETY: dli_fname is the object's NUL-terminated name, valid while it is loaded,
-        // and the caller holds a handle to it.
-        if found && unsafe { CStr::from_ptr(info.dli_fname) } == self.dl_name.as_c_str() {
-            Ok(())
-        } else {
-            Err("the dynamic linker returned an object other than the verified file (an object already \
-                 loaded claims its name); nothing was run from it"
-                .to_string())
-        }
-    }
+    let sealed = sealed_copy(&file, meta.len(), path)
+        .map_err(|e| invalid(format!("cannot copy the file into sealed memory for verification (memfd_create): {e}")))?;
+    drop(file);
+    // SAFETY: the file is sealed against writes, growth and shrinking (and against
+    // removing those seals), so no one, in this process or another, can change the
+    // bytes under this read-only mapping or truncate it while the slice is in use.
+    let map = unsafe { memmap2::Mmap::map(&sealed) }
+        .map_err(|e| invalid(format!("cannot map the sealed copy of the file: {e}")))?;
+    key.verify(&map, &signature).map_err(rejected)?;
+    Ok(sealed)
 }
 
 /// Copies `len` bytes of `file` into a new memory file and seals it. The memory file is
@@ -286,41 +235,6 @@ fn sealed_copy(file: &File, len: u64, path: &Path) -> std::io::Result<File> {
         return Err(std::io::Error::last_os_error());
     }
     Ok(copy)
-}
-
-/// A `/proc/self/fd/N` name for `file` that no object already loaded in this process
-/// answers to, so that `dlopen` of the name must open `file`.
-fn unambiguous_dl_name(file: File) -> Result<(OwnedFd, CString), String> {
-    let mut fd = OwnedFd::from(file);
-    loop {
-        let name = CString::new(format!("/proc/self/fd/{}", fd.as_raw_fd())).expect("no NUL in a number");
-        if std::fs::metadata(Path::new(name.to_str().expect("ASCII"))).is_err() {
-            return Err("verified loading needs /proc mounted: the verified copy is loaded through \
-                        /proc/self/fd"
-                .to_string());
-        }
-        // SAFETY: with RTLD_NOLOAD, dlopen maps and initialises nothing; it only returns a
-        // handle if an object already loaded answers to this name or soname.
-        let existing = unsafe { libc::dlopen(name.as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL | libc::RTLD_NOLOAD) };
-        if existing.is_null() {
-            return Ok((fd, name));
-        }
-        // SAFETY: gives back the reference the probe just took; the object stays loaded
-        // for whoever loaded it.
-        unsafe { libc::dlclose(existing) };
-        // Another number, always higher, so this ends once past every such name.
-        // SAFETY: fcntl on a descriptor we own; the result is a new descriptor we own.
-        let next = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, fd.as_raw_fd() + 1) };
-        if next < 0 {
-            return Err(format!(
-                "no file descriptor is free to load the verified copy under an unambiguous name: {}",
-                std::io::Error::last_os_error()
-            ));
-        }
-        // SAFETY: `next` was just returned by fcntl and is owned by nobody else; the old
-        // descriptor is closed when replaced.
-        fd = unsafe { OwnedFd::from_raw_fd(next) };
-    }
 }
 
 #[cfg(test)]

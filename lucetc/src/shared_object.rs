@@ -23,6 +23,9 @@
 //! and the undefined libcalls.
 
 use crate::error::Error;
+// The only symbols a module may leave undefined, and the libraries that define them:
+// anything else would only fail when the module is loaded, so it is refused here.
+use lucet_module::{LIBCALLS, LIBCALL_LIBRARIES};
 use object::elf;
 use object::read::elf::{FileHeader as _, SectionHeader as _, Sym as _};
 use object::write::elf::{FileHeader, ProgramHeader, Rel, SectionHeader, SectionIndex, Sym, Writer};
@@ -37,27 +40,6 @@ const GOT_ENTRY: u64 = 8;
 /// `jmp *slot(%rip)` (6 bytes), padded with `int3`.
 const STUB_SIZE: u64 = 8;
 const STUB_ALIGN: u64 = 8;
-
-/// Functions a Cranelift libcall may leave undefined, all of which libm or libc
-/// define. Anything else would only fail when the module is loaded, so it is refused
-/// here instead.
-const LIBCALLS: &[&str] = &[
-    "ceil",
-    "ceilf",
-    "floor",
-    "floorf",
-    "trunc",
-    "truncf",
-    "nearbyint",
-    "nearbyintf",
-    "fma",
-    "fmaf",
-    "memcpy",
-    "memset",
-    "memmove",
-    "memcmp",
-];
-const NEEDED: &[&[u8]] = &[b"libm.so.6", b"libc.so.6"];
 
 fn fail(message: impl Into<String>) -> Error {
     Error::SharedObject(message.into())
@@ -573,7 +555,7 @@ fn write<'a>(input: &mut Input<'a>, plan: &Plan, stub_names: &'a [Vec<u8>], out:
     // `.dynsym`: the undefined symbols first, in the order their indices were handed
     // out while parsing, then the exported ones.
     let needed: Vec<StringId> =
-        if has_undefined { NEEDED.iter().map(|n| w.add_dynamic_string(n)).collect() } else { Vec::new() };
+        if has_undefined { LIBCALL_LIBRARIES.iter().map(|n| w.add_dynamic_string(n.as_bytes())).collect() } else { Vec::new() };
     let mut dynsyms: Vec<usize> =
         (0..input.symbols.len()).filter(|&i| matches!(input.symbols[i].target, Target::Undefined { .. })).collect();
     dynsyms.extend((0..input.symbols.len()).filter(|&i| input.symbols[i].is_exported()));

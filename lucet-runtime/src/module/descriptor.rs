@@ -1,0 +1,207 @@
+//! The descriptor, read from the file before it is loaded.
+//!
+//! The descriptor's pointers are not in the file: they are `R_X86_64_RELATIVE`
+//! relocations, whose addend is the address (relative to the load address) the dynamic
+//! linker will write. Both of lucetc's linkers emit one for each pointer field, and one
+//! for each entry of the three code-pointer arrays. Reading the addends gives every
+//! address the runtime will use, and each is checked against the segments here, before
+//! anything is mapped; after `dlopen`, `load` checks that memory holds exactly these.
+
+use super::elf_check::Reloc;
+use super::elf_file::ElfFile;
+use super::Refusal;
+use lucet_module::{ModuleData, ModuleDescriptor, FORMAT_VERSION, MAGIC, MODULE_SYMBOL};
+use object::elf;
+use object::LittleEndian as LE;
+use std::mem::{offset_of, size_of};
+
+/// The addresses a checked descriptor leads to, relative to the load address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Layout {
+    pub descriptor: u64,
+    pub metadata: u64,
+    pub metadata_len: u64,
+    pub arrays: [CodeArray; 3],
+}
+
+/// One of the descriptor's arrays of code pointers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct CodeArray {
+    pub name: &'static str,
+    pub at: u64,
+    /// The code address each entry holds once relocated.
+    pub entries: Vec<u64>,
+}
+
+impl Layout {
+    pub fn functions(&self) -> &[u64] {
+        &self.arrays[0].entries
+    }
+    pub fn trampolines(&self) -> &[u64] {
+        &self.arrays[1].entries
+    }
+    pub fn adapters(&self) -> &[u64] {
+        &self.arrays[2].entries
+    }
+}
+
+fn field(desc: &[u8], offset: usize) -> u64 {
+    desc.get(offset..offset + 8).and_then(|b| b.try_into().ok()).map_or(0, u64::from_le_bytes)
+}
+
+/// The descriptor's bytes in the file.
+fn descriptor_bytes<'a>(file: &ElfFile<'a>, symbol: usize, len: u64) -> Result<&'a [u8], Refusal> {
+    let at = file.symbols[symbol].st_value.get(LE);
+    file.bytes_at(at, len).ok_or_else(|| {
+        Refusal::Malformed(format!("the `{MODULE_SYMBOL}` symbol at {at:#x} is not backed by the file's bytes"))
+    })
+}
+
+/// The magic and format version: whether this is a module, and one of this runtime's format.
+pub(crate) fn check_identity(file: &ElfFile<'_>, symbol: usize) -> Result<(), Refusal> {
+    let end = offset_of!(ModuleDescriptor, format_version) + size_of::<u32>();
+    let desc = descriptor_bytes(file, symbol, end as u64)?;
+    let magic = offset_of!(ModuleDescriptor, magic);
+    if desc[magic..magic + MAGIC.len()] != MAGIC {
+        return Err(Refusal::NotLucet);
+    }
+    let version = u32::from_le_bytes(desc[end - 4..end].try_into().unwrap_or_default());
+    if version != FORMAT_VERSION {
+        return Err(Refusal::Version(version));
+    }
+    Ok(())
+}
+
+/// The relocation that fills the eight bytes at `at`, if any (`relocs` is sorted).
+fn reloc_at(relocs: &[Reloc], at: u64) -> Option<&Reloc> {
+    relocs.binary_search_by_key(&at, |r| r.offset).ok().map(|i| &relocs[i])
+}
+
+/// Checks the descriptor and the arrays it points to, and returns where everything is.
+pub(crate) fn check(file: &ElfFile<'_>, symbol: usize, relocs: &[Reloc]) -> Result<Layout, Refusal> {
+    let size = size_of::<ModuleDescriptor>() as u64;
+    let desc = descriptor_bytes(file, symbol, size)?;
+    let base = file.symbols[symbol].st_value.get(LE);
+    if !file.segment_holding(base, size).is_some_and(|s| s.writable()) {
+        return Err(Refusal::Malformed(format!("`{MODULE_SYMBOL}` does not lie in a writable segment")));
+    }
+    let reserved = offset_of!(ModuleDescriptor, _reserved);
+    if desc[reserved..reserved + 4] != [0; 4] {
+        return Err(Refusal::Malformed("the descriptor's reserved field is not zero".into()));
+    }
+
+    // Exactly the four pointer fields are relocated, each by a relative relocation.
+    let pointers = [
+        offset_of!(ModuleDescriptor, metadata_ptr),
+        offset_of!(ModuleDescriptor, functions_ptr),
+        offset_of!(ModuleDescriptor, trampolines_ptr),
+        offset_of!(ModuleDescriptor, adapters_ptr),
+    ];
+    let first = relocs.partition_point(|r| r.offset < base);
+    let inside: Vec<&Reloc> = relocs[first..].iter().take_while(|r| r.offset < base + size).collect();
+    let pointer = |offset: usize, name: &str| -> Result<u64, Refusal> {
+        match reloc_at(relocs, base + offset as u64) {
+            Some(r) if r.r_type == elf::R_X86_64_RELATIVE => Ok(r.addend as u64),
+            _ => Err(Refusal::Forbidden(format!(
+                "the descriptor's {name} pointer is not filled by a relative relocation, so it cannot point into the \
+                 file"
+            ))),
+        }
+    };
+    if inside.len() != pointers.len() || inside.iter().any(|r| !pointers.iter().any(|&p| r.offset == base + p as u64)) {
+        return Err(Refusal::Forbidden("relocations write to the descriptor's other fields".into()));
+    }
+
+    let metadata = pointer(pointers[0], "metadata")?;
+    let metadata_len = field(desc, offset_of!(ModuleDescriptor, metadata_len));
+    let read_only = file.segment_holding(metadata, metadata_len).is_some_and(|s| !s.writable());
+    if metadata_len == 0 || !read_only || file.bytes_at(metadata, metadata_len).is_none() {
+        return Err(Refusal::Forbidden(format!(
+            "the descriptor's metadata ({metadata_len:#x} bytes at {metadata:#x}) lies outside the file's read-only \
+             segments"
+        )));
+    }
+
+    let mut arrays = Vec::with_capacity(3);
+    for (name, ptr, len) in [
+        ("functions", pointers[1], offset_of!(ModuleDescriptor, functions_len)),
+        ("trampolines", pointers[2], offset_of!(ModuleDescriptor, trampolines_len)),
+        ("adapters", pointers[3], offset_of!(ModuleDescriptor, adapters_len)),
+    ] {
+        let at = pointer(ptr, name)?;
+        let n = field(desc, len);
+        // lucetc gives an empty array one zero entry, so the pointer is always valid.
+        let bytes = n.max(1).checked_mul(8);
+        if at % 8 != 0 || !bytes.is_some_and(|b| file.segment_holding(at, b).is_some_and(|s| s.writable())) {
+            return Err(Refusal::Forbidden(format!(
+                "the descriptor's {name} array ({n} entries at {at:#x}) lies outside the file's writable segments"
+            )));
+        }
+        let mut entries = Vec::with_capacity(n as usize);
+        for i in 0..n {
+            let code = match reloc_at(relocs, at + 8 * i) {
+                Some(r) if r.r_type == elf::R_X86_64_RELATIVE => r.addend as u64,
+                _ => {
+                    return Err(Refusal::Forbidden(format!(
+                        "entry {i} of the descriptor's {name} array is not filled by a relative relocation"
+                    )))
+                }
+            };
+            if !file.segment_holding(code, 1).is_some_and(|s| s.executable()) || file.bytes_at(code, 1).is_none() {
+                return Err(Refusal::Forbidden(format!(
+                    "entry {i} of the descriptor's {name} array points at {code:#x}, outside the file's executable \
+                     segments"
+                )));
+            }
+            entries.push(code);
+        }
+        arrays.push(CodeArray { name, at, entries });
+    }
+    let arrays: [CodeArray; 3] = arrays.try_into().map_err(|_| Refusal::Malformed("three arrays".into()))?;
+    Ok(Layout { descriptor: base, metadata, metadata_len, arrays })
+}
+
+/// Checks the code addresses against the metadata: one per defined function and two per
+/// type, each function's code inside an executable segment, and everything in the order
+/// lucetc lays it out (functions by index, then trampolines, then adapters, none
+/// overlapping). A descriptor whose arrays were swapped or shifted fails this.
+pub(crate) fn check_code(file: &ElfFile<'_>, layout: &Layout, data: &ModuleData) -> Result<(), Refusal> {
+    let n_imported = data.num_imported_funcs();
+    let n_defined = data.functions.len().saturating_sub(n_imported);
+    let (f, t, a) = (layout.functions().len(), layout.trampolines().len(), layout.adapters().len());
+    if f != n_defined || t != data.types.len() || a != data.types.len() {
+        return Err(Refusal::Inconsistent(format!(
+            "the descriptor lists {f} functions, {t} trampolines and {a} adapters, but the metadata describes \
+             {n_defined} defined functions and {} types; the file is corrupt, recompile it",
+            data.types.len()
+        )));
+    }
+    let mut end = 0u64;
+    for (def, &start) in layout.functions().iter().enumerate() {
+        let index = n_imported + def;
+        let len = data.functions[index].code.as_ref().map_or(0, |c| u64::from(c.len));
+        let inside = file.segment_holding(start, len).is_some_and(|s| s.executable());
+        if !inside || file.bytes_at(start, len).is_none() {
+            return Err(Refusal::Forbidden(format!(
+                "the code of function {index} ({len:#x} bytes at {start:#x}) lies outside the file's executable \
+                 segments"
+            )));
+        }
+        if start < end {
+            return Err(Refusal::Forbidden(format!("the code of function {index} overlaps the function before it")));
+        }
+        end = start + len;
+    }
+    for array in &layout.arrays[1..] {
+        for (i, &at) in array.entries.iter().enumerate() {
+            if at < end {
+                return Err(Refusal::Forbidden(format!(
+                    "entry {i} of the descriptor's {} array points into code that comes before it",
+                    array.name
+                )));
+            }
+            end = at + 1;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,295 @@
+//! Opening a module file, handing that same file to `dlopen`, and checking what the
+//! dynamic linker made of it.
+//!
+//! The file is opened once. Its bytes are checked through a read-only mapping, and
+//! `dlopen` is given `/proc/<pid>/fd/<fd>`, which names the open file itself rather than
+//! whatever the path names by then: swapping the path between the check and the load
+//! changes nothing. The kernel still names the mapping by the file's real path, so
+//! profilers such as `perf` find the module's symbols as before.
+//!
+//! After `dlopen`, the object's load address and mapped segments (as the dynamic linker
+//! reports them) are compared with the checked file, and every address the runtime will
+//! use is checked to lie inside them before anything is read through it.
+
+use super::descriptor::Layout;
+use super::elf_file::Segment;
+use lucet_module::{ModuleDescriptor, MODULE_SYMBOL};
+use std::collections::HashMap;
+use std::ffi::{CStr, CString};
+use std::fs::File;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::Path;
+use std::sync::{Mutex, OnceLock};
+
+/// An open module file and a read-only view of its bytes.
+pub(crate) struct ModuleFile {
+    file: File,
+    map: Option<memmap2::Mmap>,
+    id: FileId,
+}
+
+/// The identity the dynamic linker gives a loaded file: device and inode.
+type FileId = (u64, u64);
+
+impl ModuleFile {
+    pub fn open(path: &Path) -> Result<ModuleFile, String> {
+        // Non-blocking, so that a FIFO at the path cannot stall the open.
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+            .open(path)
+            .map_err(|e| format!("cannot open the file: {e}"))?;
+        ModuleFile::from_file(file)
+    }
+
+    /// An already opened file: the sealed copy a verified load made, say.
+    pub fn from_file(file: File) -> Result<ModuleFile, String> {
+        let meta = file.metadata().map_err(|e| format!("cannot read the file's status: {e}"))?;
+        if !meta.is_file() {
+            return Err("not a regular file".to_string());
+        }
+        let map = if meta.len() == 0 {
+            None
+        } else {
+            // SAFETY: a private, read-only mapping that lives as long as `self` and is
+            // only read through `bytes()`. The bytes can change under it only if another
+            // process writes or truncates the file while it is loaded. That breaks
+            // `dlopen`'s own mappings of the same file too, so a module file must not be
+            // writable by anyone the host does not trust (see docs/architecture.md).
+            Some(
+                unsafe { memmap2::MmapOptions::new().map_copy_read_only(&file) }
+                    .map_err(|e| format!("cannot map the file: {e}"))?,
+            )
+        };
+        Ok(ModuleFile { file, map, id: (meta.dev(), meta.ino()) })
+    }
+
+    pub fn bytes(&self) -> &[u8] {
+        self.map.as_deref().unwrap_or(&[])
+    }
+}
+
+/// The files this module has loaded, by the identity the dynamic linker gives them.
+///
+/// The dynamic linker keeps the name an object was opened by and, while the object is
+/// loaded, returns it for that name again without opening anything; it also adds the
+/// name to an object it finds already loaded from the same file. A `/proc/<pid>/fd/<n>`
+/// name must therefore keep naming the same file for as long as an object carries it:
+/// each loaded file keeps the descriptor its name refers to open until its last handle
+/// is closed, and loading the same file again reuses that name. This holds as long as
+/// nothing but this module loads these files; the checks after `dlopen` catch the rest.
+/// Keeping the descriptor open also keeps the name valid for debuggers and in-process
+/// symbolizers, which open the files the dynamic linker lists.
+struct OpenFile {
+    /// Handles of this file not closed yet.
+    live: usize,
+    name: CString,
+    _file: File,
+}
+
+fn open_files() -> &'static Mutex<HashMap<FileId, OpenFile>> {
+    static OPEN: OnceLock<Mutex<HashMap<FileId, OpenFile>>> = OnceLock::new();
+    OPEN.get_or_init(Default::default)
+}
+
+/// A `dlopen` handle of a checked file, closed on drop.
+pub(crate) struct Loaded {
+    handle: *mut libc::c_void,
+    id: FileId,
+    /// The load address: what the file's addresses are relative to.
+    pub base: usize,
+}
+
+// SAFETY: the handle refers to immutable, loaded code and data that stay mapped until
+// `Drop`; `dlclose` may be called from any thread.
+unsafe impl Send for Loaded {}
+// SAFETY: as above; nothing is mutated through a shared `Loaded`.
+unsafe impl Sync for Loaded {}
+
+impl Drop for Loaded {
+    fn drop(&mut self) {
+        // Holding the lock, so that the name is not given to another file before the
+        // object is gone.
+        let mut open = open_files().lock().unwrap_or_else(|e| e.into_inner());
+        // SAFETY: the handle came from a successful dlopen. Every instance holds an
+        // `Arc` of its module, so when the module (and this) is dropped no code or data
+        // from the object is in use any more.
+        unsafe { libc::dlclose(self.handle) };
+        if let Some(f) = open.get_mut(&self.id) {
+            f.live -= 1;
+            if f.live == 0 {
+                open.remove(&self.id);
+            }
+        }
+    }
+}
+
+fn dlerror_text() -> String {
+    // SAFETY: dlerror returns either null or a NUL-terminated string valid until the
+    // next dl* call on this thread; it is copied immediately.
+    unsafe {
+        let e = libc::dlerror();
+        if e.is_null() {
+            "unknown error".to_string()
+        } else {
+            CStr::from_ptr(e).to_string_lossy().into_owned()
+        }
+    }
+}
+
+/// `dlopen`s the checked file through its descriptor. The file's initialisers have been
+/// checked not to exist, so no code from it runs here.
+fn dlopen_fd(file: &ModuleFile) -> Result<Loaded, String> {
+    let mut open = open_files().lock().unwrap_or_else(|e| e.into_inner());
+    let (name, keep) = match open.get(&file.id) {
+        Some(f) => (f.name.clone(), None),
+        None => {
+            let keep = file.file.try_clone().map_err(|e| format!("cannot duplicate the file descriptor: {e}"))?;
+            // The process id rather than `self`, so that a debugger attached from
+            // another process opens this file too.
+            let name = format!("/proc/{}/fd/{}", std::process::id(), keep.as_raw_fd());
+            (CString::new(name).expect("no NUL in numbers"), Some(keep))
+        }
+    };
+    // SAFETY: the file was checked to have no initialisers, no dependencies beyond libm
+    // and libc, and no IFUNCs, so dlopen runs no code from it; RTLD_LOCAL keeps its
+    // symbols out of the process's namespace.
+    let handle = unsafe { libc::dlopen(name.as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL) };
+    if handle.is_null() {
+        let error = dlerror_text();
+        if !Path::new("/proc/self/fd").is_dir() {
+            return Err(format!(
+                "dlopen failed ({error}): /proc is not mounted, and lucet loads checked files through it"
+            ));
+        }
+        return Err(format!("dlopen failed: {error}"));
+    }
+    match keep {
+        Some(file_kept) => {
+            open.insert(file.id, OpenFile { live: 1, name, _file: file_kept });
+        }
+        None => open.get_mut(&file.id).expect("looked up above").live += 1,
+    }
+    drop(open);
+    let mut loaded = Loaded { handle, id: file.id, base: 0 };
+
+    // The load address: the first field of the dynamic linker's `struct link_map`.
+    #[repr(C)]
+    struct LinkMapHead {
+        l_addr: usize,
+    }
+    let mut map: *const LinkMapHead = std::ptr::null();
+    // SAFETY: `handle` is live; RTLD_DI_LINKMAP stores a pointer to its link map, which
+    // lives as long as the handle and whose first field is the load address.
+    let ok = unsafe { libc::dlinfo(handle, libc::RTLD_DI_LINKMAP, (&mut map as *mut *const LinkMapHead).cast()) };
+    if ok != 0 || map.is_null() {
+        return Err(format!("dlinfo failed: {}", dlerror_text()));
+    }
+    // SAFETY: checked non-null just above; see the previous comment.
+    loaded.base = unsafe { (*map).l_addr };
+    Ok(loaded)
+}
+
+/// The `PT_LOAD` segments the dynamic linker reports for the object loaded at `base`,
+/// as (address, size, flags); several lists if several objects share that load address.
+fn mapped_segments(base: usize) -> Vec<Vec<(usize, usize, u32)>> {
+    struct Search {
+        base: usize,
+        found: Vec<Vec<(usize, usize, u32)>>,
+    }
+    unsafe extern "C" fn visit(info: *mut libc::dl_phdr_info, _size: usize, data: *mut libc::c_void) -> libc::c_int {
+        // SAFETY: dl_iterate_phdr passes the `Search` given below, which nothing else
+        // references during the call, and an `info` valid for the duration of the call.
+        let (search, info) = unsafe { (&mut *data.cast::<Search>(), &*info) };
+        if info.dlpi_addr as usize != search.base || info.dlpi_phdr.is_null() {
+            return 0;
+        }
+        // SAFETY: the dynamic linker's own program headers of a loaded object: either
+        // inside its first segment (checked to hold them) or a copy it allocated.
+        let phdrs = unsafe { std::slice::from_raw_parts(info.dlpi_phdr, usize::from(info.dlpi_phnum)) };
+        let loads = phdrs
+            .iter()
+            .filter(|p| p.p_type == libc::PT_LOAD)
+            .map(|p| (search.base.wrapping_add(p.p_vaddr as usize), p.p_memsz as usize, p.p_flags))
+            .collect();
+        search.found.push(loads);
+        0
+    }
+    let mut search = Search { base, found: Vec::new() };
+    // SAFETY: `visit` only reads what it is given and writes to `search`, which outlives
+    // the call.
+    unsafe { libc::dl_iterate_phdr(Some(visit), (&mut search as *mut Search).cast()) };
+    search.found
+}
+
+/// Loads the checked file and verifies that memory holds what the file was checked to
+/// hold: the same segments, the descriptor where the file puts it, every pointer of the
+/// descriptor equal to the checked one, and the metadata (`metadata`, deserialized from
+/// the file) the same bytes as the object's.
+pub(crate) fn load(
+    file: &ModuleFile,
+    segments: &[Segment],
+    layout: &Layout,
+    metadata: &[u8],
+) -> Result<Loaded, String> {
+    let loaded = dlopen_fd(file)?;
+    let base = loaded.base;
+    let at = |vaddr: u64| base.wrapping_add(vaddr as usize);
+
+    let expected: Vec<(usize, usize, u32)> =
+        segments.iter().map(|s| (at(s.vaddr), s.memsz as usize, s.flags)).collect();
+    let mapped = mapped_segments(base);
+    let Some(mapped) = mapped.into_iter().find(|m| *m == expected) else {
+        return Err("the dynamic linker returned an object other than the checked file".to_string());
+    };
+    // Each range the runtime reads must be readable memory of the object.
+    let inside = |addr: usize, len: usize| {
+        mapped.iter().any(|&(start, size, flags)| {
+            flags & libc::PF_R != 0 && addr >= start && addr.checked_add(len).is_some_and(|end| end <= start + size)
+        })
+    };
+
+    let sym = CString::new(MODULE_SYMBOL).expect("constant has no NUL");
+    // SAFETY: `loaded.handle` is live and `sym` is NUL-terminated.
+    let desc = unsafe { libc::dlsym(loaded.handle, sym.as_ptr()) } as usize;
+    let size = std::mem::size_of::<ModuleDescriptor>();
+    if desc != at(layout.descriptor) || !inside(desc, size) {
+        return Err(format!("`{MODULE_SYMBOL}` is not where the file puts it"));
+    }
+    // SAFETY: `desc` lies inside a readable segment of the object, which stays mapped
+    // while `loaded` lives; the dynamic linker has finished writing it.
+    let d = unsafe { std::ptr::read_unaligned(desc as *const ModuleDescriptor) };
+    let lens = [d.functions_len, d.trampolines_len, d.adapters_len];
+    let same = d.metadata_ptr as usize == at(layout.metadata)
+        && d.metadata_len == layout.metadata_len
+        && [d.functions_ptr, d.trampolines_ptr, d.adapters_ptr]
+            .iter()
+            .zip(&layout.arrays)
+            .zip(lens)
+            .all(|((&p, a), n)| p as usize == at(a.at) && n == a.entries.len() as u64);
+    if !same || !inside(at(layout.metadata), layout.metadata_len as usize) {
+        return Err("the loaded descriptor differs from the checked one".to_string());
+    }
+    for array in &layout.arrays {
+        let n = array.entries.len();
+        if !inside(at(array.at), n * 8) {
+            return Err(format!("the descriptor's {} array lies outside the loaded object", array.name));
+        }
+        // SAFETY: checked just above to lie inside a readable segment of the object;
+        // the dynamic linker has finished relocating it.
+        let loaded_entries = unsafe { std::slice::from_raw_parts(at(array.at) as *const usize, n) };
+        if loaded_entries.iter().zip(&array.entries).any(|(&p, &e)| p != at(e) || !inside(p, 1)) {
+            return Err(format!("the loaded {} array differs from the checked one", array.name));
+        }
+    }
+    // SAFETY: checked above to lie inside a readable segment of the object, which stays
+    // mapped (and is never written: the checks allow no relocation there) while `loaded`
+    // lives.
+    let loaded_metadata =
+        unsafe { std::slice::from_raw_parts(at(layout.metadata) as *const u8, layout.metadata_len as usize) };
+    if loaded_metadata != metadata {
+        return Err("the loaded metadata differs from the file's".to_string());
+    }
+    Ok(loaded)
+}

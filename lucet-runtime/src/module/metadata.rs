@@ -1,0 +1,99 @@
+//! Checks of the deserialized metadata: every index in range, and the CPU features the
+//! code was compiled for present on this host.
+
+use crate::Error;
+use lucet_module::{ExportKind, ImportKind, ModuleData};
+
+/// Checks every index in the metadata, so instantiation can index without panicking
+/// even if the metadata was tampered with.
+pub(crate) fn validate_metadata(d: &ModuleData) -> Result<(), String> {
+    let n_types = d.types.len();
+    let n_funcs = d.functions.len();
+    let n_imp_funcs = d.num_imported_funcs();
+    let n_tables = d.num_imported_tables() + d.defined_tables.len();
+    let n_mems = d.memory_plans.len();
+    let n_globals = d.num_imported_globals() + d.defined_globals.len();
+    if d.num_imported_memories() > n_mems {
+        return Err("more imported memories than memory plans".into());
+    }
+    let mut imp_func = 0;
+    for imp in &d.imports {
+        if let ImportKind::Func(t) = imp.kind {
+            if t as usize >= n_types {
+                return Err(format!("import `{}`.`{}` has type {t} of {n_types}", imp.module, imp.field));
+            }
+            if d.functions.get(imp_func).map(|f| f.type_index) != Some(t) {
+                return Err(format!("imported function {imp_func} disagrees with its import"));
+            }
+            imp_func += 1;
+        }
+    }
+    for (i, f) in d.functions.iter().enumerate() {
+        if f.type_index as usize >= n_types || (i >= n_imp_funcs) != f.code.is_some() {
+            return Err(format!("function {i} is malformed"));
+        }
+    }
+    for e in &d.exports {
+        let ok = match e.kind {
+            ExportKind::Func(i) => (i as usize) < n_funcs,
+            ExportKind::Table(i) => (i as usize) < n_tables,
+            ExportKind::Memory(i) => (i as usize) < n_mems,
+            ExportKind::Global(i) => (i as usize) < n_globals,
+        };
+        if !ok {
+            return Err(format!("export `{}` refers to a missing item", e.name));
+        }
+    }
+    if let Some(s) = d.start {
+        if s as usize >= n_funcs {
+            return Err(format!("start function {s} does not exist"));
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn check_cpu_features(path: &str, data: &ModuleData) -> Result<(), Error> {
+    let missing: Vec<&str> =
+        data.target.cpu_features.iter().map(|s| s.as_str()).filter(|f| !host_has_feature(f)).collect();
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::CpuFeatures { path: path.to_string(), missing: missing.join(", ") })
+    }
+}
+
+fn host_has_feature(name: &str) -> bool {
+    let n = name.strip_prefix("has_").unwrap_or(name).replace(['.', '_', '-'], "");
+    macro_rules! detect {
+        ($($s:literal => $f:tt),* $(,)?) => {
+            match n.as_str() {
+                $($s => std::arch::is_x86_feature_detected!($f),)*
+                _ => false,
+            }
+        };
+    }
+    detect!(
+        "sse2" => "sse2", "sse3" => "sse3", "ssse3" => "ssse3", "sse41" => "sse4.1", "sse42" => "sse4.2",
+        "popcnt" => "popcnt", "avx" => "avx", "avx2" => "avx2", "bmi1" => "bmi1", "bmi2" => "bmi2",
+        "lzcnt" => "lzcnt", "fma" => "fma", "avx512f" => "avx512f", "avx512vl" => "avx512vl",
+        "avx512dq" => "avx512dq", "avx512bw" => "avx512bw", "avx512bitalg" => "avx512bitalg",
+        "avx512vbmi" => "avx512vbmi", "f16c" => "f16c", "cmpxchg16b" => "cmpxchg16b",
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_feature_names() {
+        assert!(host_has_feature("sse2"));
+        assert_eq!(host_has_feature("has_sse41"), std::arch::is_x86_feature_detected!("sse4.1"));
+        assert_eq!(host_has_feature("sse4.2"), std::arch::is_x86_feature_detected!("sse4.2"));
+        assert!(!host_has_feature("quantum"));
+        let mut d = ModuleData::default();
+        d.target.cpu_features = vec!["sse2".into(), "quantum".into()];
+        let e = check_cpu_features("m.so", &d).unwrap_err().to_string();
+        assert!(e.contains("quantum") && e.contains("--target-cpu baseline"), "{e}");
+    }
+}

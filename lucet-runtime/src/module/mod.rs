@@ -1,0 +1,323 @@
+//! Loading compiled modules.
+//!
+//! No code from a file runs before the file has been checked. `DlModule::load` opens the
+//! file once and checks its bytes through a read-only mapping (`elf_file`, `elf_check`,
+//! `descriptor`): an x86-64 ELF shared object exporting `lucet_module` and nothing else,
+//! with this runtime's format version, nothing the dynamic linker would run or write
+//! outside the object, and every pointer and length of the descriptor inside the file's
+//! segments. Then the metadata is deserialized from the file and checked (`metadata`,
+//! including the CPU features), imports are resolved (`imports`), and only then is that
+//! same open file given to `dlopen` (`load`), whose result is checked against the file
+//! before anything is read through it. Finally types are interned into the process-wide
+//! signature table and code ranges indexed for the signal handler (`code_map`).
+
+mod code_map;
+mod descriptor;
+mod elf_check;
+mod elf_file;
+mod imports;
+mod load;
+mod metadata;
+
+pub(crate) use code_map::{CodeMap, MultiCodeMap};
+pub(crate) use imports::{describe_global, describe_memory, describe_table, unresolved};
+
+use crate::region::mmap::MemoryImage;
+use crate::signature::{read_verified, PublicKey};
+use crate::Error;
+use code_map::CodeRange;
+use lucet_module::{FuncRef, ModuleData, FORMAT_VERSION};
+use std::path::Path;
+use std::sync::Arc;
+
+/// A compiled module that instances can be created from.
+///
+/// The only implementation is [`DlModule`]; the trait exists so regions can take any
+/// `Arc<dyn Module>` as the original Lucet API did.
+pub trait Module: Send + Sync + 'static {
+    fn module_data(&self) -> &ModuleData;
+    #[doc(hidden)]
+    fn as_dl_module(&self) -> &DlModule;
+}
+
+/// How an imported function was resolved when the module was loaded.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum ResolvedImport {
+    /// A native hostcall from the registry.
+    Hostcall(*const u8),
+    /// Left for a `Linker` at instantiation.
+    Unresolved,
+}
+
+/// A module loaded from a shared object with `dlopen`.
+pub struct DlModule {
+    path: String,
+    data: ModuleData,
+    /// Process-wide signature id of each module type.
+    type_ids: Vec<u32>,
+    /// One entry per import, in import order (only meaningful for function imports).
+    imports: Vec<ResolvedImport>,
+    code_map: Arc<CodeMap>,
+    /// Copy-on-write image of memory 0's initial contents, built once here so that
+    /// instantiation maps it instead of copying data segments.
+    memory_image: Option<Arc<MemoryImage>>,
+    /// `image_covers[i]`: data segment `i` is part of `memory_image`.
+    image_covers: Vec<bool>,
+    /// The FuncRef of every defined function with a null vmctx: instantiation copies
+    /// these and fills in its own vmctx.
+    defined_funcrefs: Vec<FuncRef>,
+    /// The host->wasm trampoline and the wasm->host adapter of each type.
+    trampolines: Vec<*const u8>,
+    adapters: Vec<*const u8>,
+    /// Declared last: the code and data above point into the object until it is closed.
+    loaded: load::Loaded,
+}
+
+// SAFETY: the code pointers refer to immutable, loaded code that stays mapped until
+// `loaded` is dropped; nothing in a `DlModule` is mutated after loading.
+unsafe impl Send for DlModule {}
+// SAFETY: as above; every method only reads.
+unsafe impl Sync for DlModule {}
+
+impl Module for DlModule {
+    fn module_data(&self) -> &ModuleData {
+        &self.data
+    }
+    fn as_dl_module(&self) -> &DlModule {
+        self
+    }
+}
+
+impl std::fmt::Debug for DlModule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DlModule")
+            .field("path", &self.path)
+            .field("load_address", &format_args!("{:#x}", self.loaded.base))
+            .finish_non_exhaustive()
+    }
+}
+
+fn invalid(path: &str, reason: impl Into<String>) -> Error {
+    Error::InvalidModule { path: path.to_string(), reason: reason.into() }
+}
+
+/// Why a file was refused before it was loaded.
+#[derive(Debug)]
+pub(crate) enum Refusal {
+    /// Not an ELF file at all (`wasm`: a WebAssembly binary).
+    NotElf { wasm: bool },
+    /// An ELF file, but not an x86-64 shared object.
+    WrongKind(String),
+    /// A shared object without a Lucet descriptor.
+    NotLucet,
+    /// A Lucet module of another format version.
+    Version(u32),
+    /// Structures that are damaged, truncated or inconsistent.
+    Malformed(String),
+    /// Something lucetc never writes that would run code or change the host when loaded.
+    Forbidden(String),
+    /// The whole message.
+    Inconsistent(String),
+}
+
+impl Refusal {
+    fn into_error(self, path: &str) -> Error {
+        match self {
+            Refusal::NotElf { wasm: true } => {
+                invalid(path, "this is a WebAssembly binary, not a compiled module; compile it with lucetc first")
+            }
+            Refusal::NotElf { wasm: false } => {
+                invalid(path, "not an ELF shared object; compile the WebAssembly module with lucetc")
+            }
+            Refusal::WrongKind(what) => invalid(
+                path,
+                format!("expected an x86-64 ELF shared object, found {what}; compile the module with lucetc"),
+            ),
+            Refusal::NotLucet => invalid(path, "not a Lucet module (compile it with lucetc)"),
+            Refusal::Version(found) => Error::VersionMismatch {
+                path: path.to_string(),
+                found,
+                expected: FORMAT_VERSION,
+                compiler: "an incompatible version".to_string(),
+                runtime_version: lucet_module::COMPILER_VERSION,
+            },
+            Refusal::Malformed(what) => {
+                invalid(path, format!("malformed or truncated ELF file ({what}); recompile it with lucetc"))
+            }
+            Refusal::Forbidden(what) => invalid(
+                path,
+                format!(
+                    "refused before loading: {what}. lucetc never writes this, so the file was altered or made by \
+                     another tool; none of its code has run. Recompile the module with lucetc"
+                ),
+            ),
+            Refusal::Inconsistent(what) => invalid(path, what),
+        }
+    }
+}
+
+impl DlModule {
+    /// Loads a module whose every import is a registered hostcall
+    /// ([`crate::register_hostcalls`]).
+    pub fn load(path: impl AsRef<Path>) -> Result<Arc<DlModule>, Error> {
+        Self::load_impl(path.as_ref(), true)
+    }
+
+    /// Loads a module, leaving imports that are not registered hostcalls to be supplied
+    /// at instantiation by a [`crate::Linker`].
+    pub fn load_unresolved(path: impl AsRef<Path>) -> Result<Arc<DlModule>, Error> {
+        Self::load_impl(path.as_ref(), false)
+    }
+
+    /// Loads a module only if `PATH.minisig` is a valid minisign signature of it by
+    /// `key`; like [`DlModule::load`] otherwise. A missing, malformed or foreign
+    /// signature, or a file changed after signing, is [`Error::SignatureRejected`], and
+    /// nothing from the file is mapped executable. `crate::signature` explains how the
+    /// bytes verified are the bytes loaded, and what that costs.
+    pub fn load_verified(path: impl AsRef<Path>, key: &PublicKey) -> Result<Arc<DlModule>, Error> {
+        Self::load_verified_impl(path.as_ref(), key, true)
+    }
+
+    /// [`DlModule::load_verified`], leaving imports that are not registered hostcalls to
+    /// a [`crate::Linker`] as [`DlModule::load_unresolved`] does.
+    pub fn load_verified_unresolved(path: impl AsRef<Path>, key: &PublicKey) -> Result<Arc<DlModule>, Error> {
+        Self::load_verified_impl(path.as_ref(), key, false)
+    }
+
+    fn load_verified_impl(path: &Path, key: &PublicKey, strict: bool) -> Result<Arc<DlModule>, Error> {
+        let shown = path.display().to_string();
+        let sealed = read_verified(path, &shown, key)?;
+        let file = load::ModuleFile::from_file(sealed).map_err(|reason| invalid(&shown, reason))?;
+        Self::load_file(file, shown, strict)
+    }
+
+    pub fn module_data(&self) -> &ModuleData {
+        &self.data
+    }
+
+    /// The path the module was loaded from.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    fn load_impl(path: &Path, strict: bool) -> Result<Arc<DlModule>, Error> {
+        let shown = path.display().to_string();
+        let file = load::ModuleFile::open(path).map_err(|reason| invalid(&shown, reason))?;
+        Self::load_file(file, shown, strict)
+    }
+
+    /// Checks and loads an opened file. Whatever else is to be checked on the file's bytes
+    /// (`file.bytes()`) before it is loaded fits in between opening and this.
+    fn load_file(file: load::ModuleFile, shown: String, strict: bool) -> Result<Arc<DlModule>, Error> {
+        let refused = |r: Refusal| r.into_error(&shown);
+
+        // Everything below, up to `load::load`, reads the file's bytes only.
+        let elf = elf_file::ElfFile::parse(file.bytes()).map_err(refused)?;
+        let symbol = elf.descriptor_symbol().map_err(refused)?;
+        descriptor::check_identity(&elf, symbol).map_err(refused)?;
+        let relocs = elf_check::check(&elf, symbol).map_err(refused)?;
+        let layout = descriptor::check(&elf, symbol, &relocs).map_err(refused)?;
+        let meta = elf.bytes_at(layout.metadata, layout.metadata_len).unwrap_or_default();
+        let data = ModuleData::deserialize(meta).map_err(|e| invalid(&shown, e.to_string()))?;
+        metadata::validate_metadata(&data).map_err(|e| {
+            invalid(&shown, format!("inconsistent metadata ({e}); recompile the module with this version of lucetc"))
+        })?;
+        descriptor::check_code(&elf, &layout, &data).map_err(refused)?;
+        metadata::check_cpu_features(&shown, &data)?;
+        let imports = imports::resolve_imports(&shown, &data, strict)?;
+
+        let loaded = load::load(&file, &elf.segments, &layout, meta).map_err(|reason| invalid(&shown, reason))?;
+        drop(file);
+        let at = |vaddr: u64| loaded.base.wrapping_add(vaddr as usize) as *const u8;
+
+        let type_ids = data.types.iter().map(imports::intern_signature).collect::<Vec<_>>();
+        let n_imported = data.num_imported_funcs();
+        let mut ranges = Vec::with_capacity(layout.functions().len());
+        for (def, &vaddr) in layout.functions().iter().enumerate() {
+            let index = (n_imported + def) as u32;
+            let code = data.functions[index as usize].code.as_ref().expect("checked by validate_metadata");
+            let mut traps = code.traps.clone();
+            traps.sort_by_key(|t| t.offset);
+            let start = at(vaddr) as usize;
+            ranges.push(CodeRange { start, end: start + code.len as usize, func_index: index, traps });
+        }
+        ranges.sort_by_key(|r| r.start);
+
+        // Without an image (no memfd, say) instantiation applies every segment itself,
+        // which is slower but equivalent.
+        let (memory_image, image_covers) = match MemoryImage::build(&data) {
+            Ok(Some(plan)) => (Some(Arc::new(plan.image)), plan.covered),
+            Ok(None) | Err(_) => (None, Vec::new()),
+        };
+
+        let defined_funcrefs = layout
+            .functions()
+            .iter()
+            .enumerate()
+            .map(|(def, &vaddr)| FuncRef {
+                func_ptr: at(vaddr),
+                vmctx: std::ptr::null_mut(),
+                type_id: type_ids[data.functions[n_imported + def].type_index as usize],
+                _pad: 0,
+            })
+            .collect();
+
+        Ok(Arc::new(DlModule {
+            defined_funcrefs,
+            memory_image,
+            image_covers,
+            path: shown,
+            trampolines: layout.trampolines().iter().map(|&v| at(v)).collect(),
+            adapters: layout.adapters().iter().map(|&v| at(v)).collect(),
+            data,
+            type_ids,
+            imports,
+            code_map: Arc::new(CodeMap { ranges }),
+            loaded,
+        }))
+    }
+
+    pub(crate) fn type_ids(&self) -> &[u32] {
+        &self.type_ids
+    }
+
+    pub(crate) fn resolved_imports(&self) -> &[ResolvedImport] {
+        &self.imports
+    }
+
+    /// FuncRefs of the defined functions, in definition order, with a null vmctx.
+    pub(crate) fn defined_funcrefs(&self) -> &[FuncRef] {
+        &self.defined_funcrefs
+    }
+
+    pub(crate) fn memory_image(&self) -> Option<&Arc<MemoryImage>> {
+        self.memory_image.as_ref()
+    }
+
+    /// Whether data segment `i` is already part of the memory image.
+    pub(crate) fn image_covers(&self, i: usize) -> bool {
+        self.image_covers.get(i).copied().unwrap_or(false)
+    }
+
+    pub(crate) fn code_map(&self) -> &Arc<CodeMap> {
+        &self.code_map
+    }
+
+    /// The host->wasm trampoline for module type `ty`.
+    pub(crate) fn trampoline(&self, ty: u32) -> *const u8 {
+        self.trampolines[ty as usize]
+    }
+
+    /// The wasm->host adapter for module type `ty`.
+    pub(crate) fn adapter(&self, ty: u32) -> *const u8 {
+        self.adapters[ty as usize]
+    }
+
+    /// Name of function `index` for messages.
+    pub(crate) fn function_name(&self, index: u32) -> String {
+        match self.data.functions.get(index as usize).and_then(|f| f.name.clone()) {
+            Some(n) => n,
+            None => format!("func{index}"),
+        }
+    }
+}
