@@ -13,6 +13,7 @@
 
 mod descriptor;
 mod error;
+mod index;
 mod module_data;
 mod trap;
 mod types;
@@ -21,6 +22,10 @@ mod vmctx;
 
 pub use descriptor::{ModuleDescriptor, MODULE_SYMBOL};
 pub use error::Error;
+pub use index::{
+    DataIndex, DefinedFuncIndex, DefinedGlobalIndex, DefinedMemoryIndex, DefinedTableIndex, ElemIndex, FuncIndex,
+    GlobalIndex, ImportCounts, MemoryIndex, Origin, TableIndex, TypeIndex,
+};
 pub use module_data::{
     ConstExpr, ConstOp, DataSegment, ElemSegment, Export, ExportKind, FunctionCode, FunctionEntry, GlobalDef,
     Import, ImportKind, MemoryPlan, ModuleData, SegmentKind, TargetInfo,
