@@ -81,6 +81,7 @@ pub struct Config {
     /// catches translator bugs early but costs a noticeable share of compile time,
     /// so it is off unless asked for (`LUCETC_VERIFY=1` or `Lucetc::with_verifier`).
     pub verify: bool,
+    pub spectre: crate::translate::vmctx::Spectre,
 }
 
 /// Environment variable that turns the IR verifier on when set to `1`.
@@ -99,6 +100,7 @@ impl Default for Config {
             reserved_size: DEFAULT_RESERVED_SIZE,
             guard_size: DEFAULT_GUARD_SIZE,
             verify: verify_from_env(),
+            spectre: crate::translate::vmctx::Spectre::Off,
         }
     }
 }
