@@ -178,6 +178,9 @@ impl Config {
         // Frame pointers make guest frames visible to perf and gdb.
         set(&mut flags, "preserve_frame_pointers", "true")?;
         set(&mut flags, "unwind_info", "false")?;
+        // Multi-value functions return what does not fit in registers through memory
+        // the caller provides, as Cranelift did by default before it made this a flag.
+        set(&mut flags, "enable_multi_ret_implicit_sret", "true")?;
         set(&mut flags, "enable_heap_access_spectre_mitigation", "false")?;
         set(&mut flags, "enable_table_access_spectre_mitigation", "false")?;
         let flags = settings::Flags::new(flags);

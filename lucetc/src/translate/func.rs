@@ -92,10 +92,13 @@ pub fn translate_function(
     fctx: &mut FunctionBuilderContext,
     frontend: TargetFrontendConfig,
 ) -> Result<(), Error> {
-    let b = FunctionBuilder::new(func, fctx);
+    let mut b = FunctionBuilder::new(func, fctx);
+    let entry = b.create_block();
+    b.append_block_params_for_function_params(entry);
+    let vmctx = b.block_params(entry)[0];
     let mut t = Translator {
         b,
-        env: VmctxAccess::new(module, spectre),
+        env: VmctxAccess::new(module, spectre, vmctx),
         stack: Vec::new(),
         control: Vec::new(),
         locals: Vec::new(),
@@ -104,8 +107,6 @@ pub fn translate_function(
         offset: body.range().start,
     };
     t.b.set_srcloc(SourceLoc::new(body.range().start as u32));
-    let entry = t.b.create_block();
-    t.b.append_block_params_for_function_params(entry);
     t.b.switch_to_block(entry);
     t.b.seal_block(entry);
     VmctxAccess::set_stack_limit(&mut t.b);

@@ -8,7 +8,7 @@
 use super::info::ModuleInfo;
 use super::traps;
 use cranelift_codegen::ir::{
-    self, condcodes::IntCC, types::*, AbiParam, ArgumentPurpose, Endianness, GlobalValueData, InstBuilder,
+    self, condcodes::IntCC, types::*, AbiParam, Endianness, GlobalValueData, InstBuilder,
     MemFlagsData, Signature, TrapCode, Value,
 };
 use cranelift_codegen::isa::CallConv;
@@ -72,13 +72,16 @@ pub struct VmctxAccess<'m> {
     memories: HashMap<MemoryIndex, MemoryInfo>,
     builtin_sigs: HashMap<u32, ir::SigRef>,
     indirect_sigs: HashMap<TypeIndex, ir::SigRef>,
+    /// The function's vmctx parameter.
+    vmctx: Value,
     /// Functions this one calls directly, as imported into its IR.
     pub direct_callees: HashMap<FuncIndex, ir::FuncRef>,
 }
 
 impl<'m> VmctxAccess<'m> {
-    pub fn new(module: &'m ModuleInfo, spectre: Spectre) -> VmctxAccess<'m> {
+    pub fn new(module: &'m ModuleInfo, spectre: Spectre, vmctx: Value) -> VmctxAccess<'m> {
         VmctxAccess {
+            vmctx,
             module,
             spectre,
             memories: HashMap::new(),
@@ -93,8 +96,8 @@ impl<'m> VmctxAccess<'m> {
     }
 
     /// The vmctx argument of the function being built.
-    pub fn vmctx(b: &FunctionBuilder) -> Value {
-        b.func.special_param(ArgumentPurpose::VMContext).expect("every wasm function signature has a vmctx parameter")
+    pub fn vmctx(&self) -> Value {
+        self.vmctx
     }
 
     /// Makes every prologue compare the stack pointer with the instance's limit, so deep
@@ -136,8 +139,8 @@ impl<'m> VmctxAccess<'m> {
     }
 
     /// The address of a `MemoryDef`/`TableDef` and the offset of the struct from it.
-    fn def_addr(b: &mut FunctionBuilder, def: DefPlace) -> (Value, i32) {
-        let vmctx = Self::vmctx(b);
+    fn def_addr(&self, b: &mut FunctionBuilder, def: DefPlace) -> (Value, i32) {
+        let vmctx = self.vmctx;
         match def {
             DefPlace::Vmctx { offset } => (vmctx, offset),
             DefPlace::Pointer { vmctx_offset } => (b.ins().load(I64, readonly(), vmctx, vmctx_offset), 0),
@@ -147,7 +150,7 @@ impl<'m> VmctxAccess<'m> {
     /// The current length in bytes of a memory.
     pub fn memory_length(&mut self, b: &mut FunctionBuilder, index: MemoryIndex) -> Value {
         let m = self.memory(index);
-        let (def, offset) = Self::def_addr(b, m.def);
+        let (def, offset) = self.def_addr(b, m.def);
         // Not read-only: `memory.grow` changes it.
         b.ins().load(I64, MemFlagsData::trusted(), def, offset + VmctxLayout::MEMORY_LENGTH)
     }
@@ -164,7 +167,7 @@ impl<'m> VmctxAccess<'m> {
         size: u32,
     ) -> (Value, i32) {
         let m = self.memory(mem);
-        let (def, def_offset) = Self::def_addr(b, m.def);
+        let (def, def_offset) = self.def_addr(b, m.def);
         // The base never moves: memories grow in place.
         let base = b.ins().load(I64, readonly(), def, def_offset + VmctxLayout::MEMORY_BASE);
         let index = if m.memory64 { index } else { b.ins().uextend(I64, index) };
@@ -223,7 +226,7 @@ impl<'m> VmctxAccess<'m> {
             Origin::Imported(i) => DefPlace::Pointer { vmctx_offset: self.layout().imported_table(i) as i32 },
             Origin::Defined(d) => DefPlace::Vmctx { offset: self.layout().defined_table(d.as_u32()) as i32 },
         };
-        Self::def_addr(b, place)
+        self.def_addr(b, place)
     }
 
     /// The current number of elements of a table, as an `I32`.
@@ -275,7 +278,7 @@ impl<'m> VmctxAccess<'m> {
                 sig
             }
         };
-        let vmctx = Self::vmctx(b);
+        let vmctx = self.vmctx;
         let table = b.ins().load(I64, readonly(), vmctx, VmctxLayout::BUILTINS);
         let callee = b.ins().load(I64, readonly(), table, which.table_offset());
         let mut all = Vec::with_capacity(args.len() + 1);
@@ -311,7 +314,7 @@ impl<'m> VmctxAccess<'m> {
     /// Checks that `funcref` (a `*const FuncRef`) is not null and has type `ty`.
     pub fn check_funcref_type(&self, b: &mut FunctionBuilder, funcref: Value, ty: TypeIndex) {
         b.ins().trapz(funcref, traps::INDIRECT_CALL_TO_NULL);
-        let vmctx = Self::vmctx(b);
+        let vmctx = self.vmctx;
         let type_ids = b.ins().load(I64, readonly(), vmctx, VmctxLayout::TYPE_IDS);
         let expected = b.ins().load(I32, readonly(), type_ids, (ty.as_u32() * 4) as i32);
         let actual = b.ins().load(I32, readonly(), funcref, VmctxLayout::FUNCREF_TYPE_ID);

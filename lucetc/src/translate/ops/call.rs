@@ -75,7 +75,7 @@ fn call(t: &mut Translator, index: FuncIndex, then: Then) {
     let module = t.env.module;
     let ty = module.func_type_index(index);
     let args = pop_args(t, ty);
-    let vmctx = VmctxAccess::vmctx(&t.b);
+    let vmctx = t.env.vmctx();
     match module.imports.func(index) {
         Origin::Imported(i) => {
             // Imports are bound per instance: call through the FuncRef in our vmctx.

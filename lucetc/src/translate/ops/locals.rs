@@ -3,7 +3,7 @@
 use crate::error::Error;
 use crate::translate::func::Translator;
 use crate::translate::info::clif_type;
-use crate::translate::vmctx::{readonly, VmctxAccess};
+use crate::translate::vmctx::readonly;
 use cranelift_codegen::ir::{self, InstBuilder, MemFlagsData};
 use lucet_module::{GlobalIndex, Origin};
 use wasmparser::Operator;
@@ -45,7 +45,7 @@ pub fn translate(t: &mut Translator, op: &Operator<'_>) -> Result<bool, Error> {
 /// Where a global's value is stored: in this vmctx, or behind a pointer to the
 /// exporter's storage.
 pub fn global_addr(t: &mut Translator, index: GlobalIndex) -> (ir::Value, i32) {
-    let vmctx = VmctxAccess::vmctx(&t.b);
+    let vmctx = t.env.vmctx();
     match t.env.module.imports.global(index) {
         Origin::Imported(i) => {
             let ptr = t.b.ins().load(ir::types::I64, readonly(), vmctx, t.env.layout().imported_global(i) as i32);

@@ -7,7 +7,6 @@
 use crate::error::Error;
 use crate::translate::func::Translator;
 use crate::translate::traps;
-use crate::translate::vmctx::VmctxAccess;
 use cranelift_codegen::ir::{condcodes::IntCC, types::*, InstBuilder, MemFlagsData};
 use lucet_module::{Builtin, FuncIndex, TableIndex};
 use wasmparser::Operator;
@@ -26,7 +25,7 @@ pub fn translate(t: &mut Translator, op: &Operator<'_>) -> Result<bool, Error> {
             t.push(v);
         }
         O::RefFunc { function_index } => {
-            let vmctx = VmctxAccess::vmctx(&t.b);
+            let vmctx = t.env.vmctx();
             let offset = t.env.layout().funcref(FuncIndex::from_u32(*function_index).as_u32());
             let v = t.b.ins().iadd_imm_s(vmctx, i64::from(offset));
             t.push(v);
