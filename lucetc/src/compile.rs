@@ -50,10 +50,9 @@ pub fn function_label(info: &ModuleInfo, index: FuncIndex) -> String {
 #[derive(Default)]
 struct Scratch {
     builder: FunctionBuilderContext,
-    validator: wasmparser::FuncValidatorAllocations,
 }
 
-/// Translates one body to CLIF, validating it on the way.
+/// Translates one (valid) body to CLIF.
 fn translate(
     info: &ModuleInfo,
     isa: &dyn TargetIsa,
@@ -64,19 +63,15 @@ fn translate(
     let defined = info.imports.defined_func(body.index).expect("only defined functions have bodies");
     let name = UserFuncName::user(FUNC_NAMESPACE, info.body_id(defined));
     let mut func = ir::Function::with_name_signature(name, info.body_signature(body.index));
-    let mut validator = body.validator.into_validator(std::mem::take(&mut scratch.validator));
-    let result = func::translate_function(
+    func::translate_function(
         info,
         spectre,
         body.index,
         &body.body,
-        &mut validator,
         &mut func,
         &mut scratch.builder,
         isa.frontend_config(),
-    );
-    scratch.validator = validator.into_allocations();
-    result?;
+    )?;
     div_by_constant::rewrite(&mut func);
     Ok(func)
 }

@@ -14,8 +14,8 @@
 //!   construct cannot run. It is validated but not translated: only the nesting of
 //!   dead constructs is counted, to find the `else` or `end` where code is live again.
 //!
-//! Each operator is validated by wasmparser's `FuncValidator` just before it is
-//! translated, so the translation can rely on a well-typed stack.
+//! The module was validated as a whole before (a `Lucetc` holds only valid modules), so
+//! the translation relies on a well-typed operand stack and proper nesting.
 //! The operators themselves live in `ops`, one file per family.
 
 use super::info::{clif_type, ModuleInfo};
@@ -26,7 +26,7 @@ use cranelift_codegen::ir::{self, types, Block, InstBuilder, SourceLoc, Value};
 use cranelift_codegen::isa::TargetFrontendConfig;
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
 use lucet_module::{FuncIndex, TypeIndex, ValType};
-use wasmparser::{BlockType, FuncValidator, FunctionBody, Operator, ValidatorResources};
+use wasmparser::{BlockType, FunctionBody, Operator};
 
 /// What kind of construct a frame is, with what only that kind needs.
 pub enum FrameKind {
@@ -81,13 +81,12 @@ pub struct Translator<'a, 'm> {
     pub offset: usize,
 }
 
-/// Translates the body of `index` into `func`, validating it on the way.
+/// Translates the (valid) body of `index` into `func`.
 pub fn translate_function(
     module: &ModuleInfo,
     spectre: Spectre,
     index: FuncIndex,
     body: &FunctionBody<'_>,
-    validator: &mut FuncValidator<ValidatorResources>,
     func: &mut ir::Function,
     fctx: &mut FunctionBuilderContext,
     frontend: TargetFrontendConfig,
@@ -110,7 +109,7 @@ pub fn translate_function(
     t.b.switch_to_block(entry);
     t.b.seal_block(entry);
     VmctxAccess::set_stack_limit(&mut t.b);
-    t.declare_locals(module.func_type(index).params.as_slice(), entry, body, validator)?;
+    t.declare_locals(module.func_type(index).params.as_slice(), entry, body)?;
 
     let results: Vec<ir::Type> = module.func_type(index).results.iter().map(|t| clif_type(*t)).collect();
     let exit = t.b.create_block();
@@ -129,7 +128,6 @@ pub fn translate_function(
     let mut reader = body.get_operators_reader()?;
     while !reader.eof() {
         let (op, offset) = reader.read_with_offset()?;
-        validator.op(offset, &op)?;
         t.offset = offset;
         t.b.set_srcloc(SourceLoc::new(offset as u32));
         t.translate(&op)?;
@@ -145,7 +143,6 @@ impl<'a, 'm> Translator<'a, 'm> {
         params: &[ValType],
         entry: Block,
         body: &FunctionBody<'_>,
-        validator: &mut FuncValidator<ValidatorResources>,
     ) -> Result<(), Error> {
         // The first block parameter is the vmctx.
         let values = self.b.block_params(entry)[1..].to_vec();
@@ -158,7 +155,6 @@ impl<'a, 'm> Translator<'a, 'm> {
         for _ in 0..reader.get_count() {
             let offset = reader.original_position();
             let (count, ty) = reader.read()?;
-            validator.define_locals(offset, count, ty)?;
             let ty = ops::val_type(ty, offset)?;
             let clif = clif_type(ty);
             for _ in 0..count {
@@ -300,14 +296,5 @@ impl<'a, 'm> Translator<'a, 'm> {
     pub fn jump(&mut self, block: Block, args: &[Value]) {
         let args: Vec<ir::BlockArg> = self.canonical_all(args).into_iter().map(ir::BlockArg::Value).collect();
         self.b.ins().jump(block, &args);
-    }
-
-    /// Ends the current block with a trap, and carries on in a block nothing reaches, so
-    /// that the operator being translated can still produce its values.
-    pub fn trap_and_continue(&mut self, code: ir::TrapCode) {
-        self.b.ins().trap(code);
-        let dead = self.b.create_block();
-        self.b.switch_to_block(dead);
-        self.b.seal_block(dead);
     }
 }

@@ -4,7 +4,7 @@ use cranelift_codegen::ir::{self, types, AbiParam, ArgumentPurpose};
 use cranelift_codegen::isa::CallConv;
 use lucet_module::{
     DefinedFuncIndex, FuncIndex, FuncType, GlobalIndex, GlobalType, ImportCounts, ImportKind, MemoryIndex,
-    MemoryPlan, ModuleData, RefType, TableIndex, TableType, TypeIndex, ValType, VmctxLayout,
+    MemoryPlan, ModuleData, TypeIndex, ValType, VmctxLayout,
 };
 
 /// Module-wide facts shared (read-only) by every function's translation.
@@ -14,8 +14,6 @@ pub struct ModuleInfo {
     pub imports: ImportCounts,
     /// Types of the whole global index space.
     pub globals: Vec<GlobalType>,
-    /// Types of the whole table index space.
-    pub tables: Vec<TableType>,
     /// Object-file function id of each defined function's entry point (what
     /// `FuncRef`s and the descriptor point at), by defined index.
     pub func_ids: Vec<u32>,
@@ -33,21 +31,16 @@ impl ModuleInfo {
     pub fn new(data: ModuleData) -> ModuleInfo {
         let layout = VmctxLayout::new(&data);
         let mut globals = Vec::new();
-        let mut tables = Vec::new();
         for import in &data.imports {
-            match &import.kind {
-                ImportKind::Global(g) => globals.push(*g),
-                ImportKind::Table(t) => tables.push(*t),
-                _ => {}
+            if let ImportKind::Global(g) = &import.kind {
+                globals.push(*g);
             }
         }
         globals.extend(data.defined_globals.iter().map(|g| g.ty));
-        tables.extend(data.defined_tables.iter().copied());
         ModuleInfo {
             imports: ImportCounts::of(&data),
             layout,
             globals,
-            tables,
             func_ids: Vec::new(),
             tail: Vec::new(),
             body_ids: Vec::new(),
@@ -69,10 +62,6 @@ impl ModuleInfo {
 
     pub fn memory_plan(&self, index: MemoryIndex) -> &MemoryPlan {
         &self.data.memory_plans[index.index()]
-    }
-
-    pub fn table(&self, index: TableIndex) -> &TableType {
-        &self.tables[index.index()]
     }
 
     pub fn global(&self, index: GlobalIndex) -> &GlobalType {
@@ -145,11 +134,6 @@ pub fn clif_type(t: ValType) -> ir::Type {
         ValType::V128 => types::I8X16,
         ValType::FuncRef | ValType::ExternRef => types::I64,
     }
-}
-
-/// The cranelift type of a table element.
-pub fn ref_clif_type(_t: RefType) -> ir::Type {
-    types::I64
 }
 
 /// The native signature of a wasm function: `SystemV` `fn(vmctx, params...) -> results`.

@@ -1,8 +1,7 @@
 //! Reads a WebAssembly binary into [`ModuleData`] plus the function bodies to compile.
 //!
-//! The module's sections are validated here, payload by payload; each function body is
-//! only handed over together with its validator, and is validated while it is translated
-//! (`translate::func`), so that every body is read once.
+//! The module was validated when the `Lucetc` was made; the sections are read here with
+//! wasmparser's validator alongside, which resolves the types the module pass needs.
 
 use crate::config::Config;
 use crate::error::Error;
@@ -12,8 +11,8 @@ use lucet_module::{
     ValType,
 };
 use wasmparser::{
-    BinaryReaderError, FuncToValidate, FunctionBody, KnownCustom, Name, Parser, Payload, TypeRef,
-    Validator, ValidatorResources, WasmFeatures,
+    BinaryReaderError, FunctionBody, KnownCustom, Name, Parser, Payload, TypeRef,
+    Validator, WasmFeatures,
 };
 
 /// One defined function waiting to be compiled.
@@ -21,7 +20,6 @@ pub struct FuncBody<'a> {
     /// Index in the whole function index space.
     pub index: FuncIndex,
     pub body: FunctionBody<'a>,
-    pub validator: FuncToValidate<ValidatorResources>,
 }
 
 pub struct ParsedModule<'a> {
@@ -329,8 +327,7 @@ pub fn parse<'a>(wasm: &'a [u8], features: WasmFeatures, config: &Config) -> Res
                 validator.code_section_start(range)?;
             }
             Payload::CodeSectionEntry(body) => {
-                let validator = validator.code_section_entry(body)?;
-                let index = FuncIndex::from_u32(validator.index);
+                let index = FuncIndex::from_u32(validator.code_section_entry(body)?.index);
                 if features.contains(WasmFeatures::TAIL_CALL) {
                     let mut targets = Vec::new();
                     return_call_targets(body, &mut targets);
@@ -339,7 +336,7 @@ pub fn parse<'a>(wasm: &'a [u8], features: WasmFeatures, config: &Config) -> Res
                         tail_funcs.extend(targets);
                     }
                 }
-                bodies.push(FuncBody { index, body: body.clone(), validator });
+                bodies.push(FuncBody { index, body: body.clone() });
             }
             Payload::CustomSection(section) => {
                 // A malformed name section only costs us the names, as the spec requires.
