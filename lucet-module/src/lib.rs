@@ -14,6 +14,7 @@
 mod descriptor;
 mod error;
 mod linking;
+mod index;
 mod module_data;
 mod signature;
 mod trap;
@@ -24,6 +25,10 @@ mod vmctx;
 pub use descriptor::{ModuleDescriptor, MODULE_SYMBOL};
 pub use error::Error;
 pub use linking::{LIBCALLS, LIBCALL_LIBRARIES};
+pub use index::{
+    DataIndex, DefinedFuncIndex, DefinedGlobalIndex, DefinedMemoryIndex, DefinedTableIndex, ElemIndex, FuncIndex,
+    GlobalIndex, ImportCounts, MemoryIndex, Origin, TableIndex, TypeIndex,
+};
 pub use module_data::{
     ConstExpr, ConstOp, DataSegment, ElemSegment, Export, ExportKind, FunctionCode, FunctionEntry, GlobalDef,
     Import, ImportKind, MemoryPlan, ModuleData, SegmentKind, TargetInfo,

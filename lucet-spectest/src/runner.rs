@@ -400,6 +400,9 @@ fn directive_name(d: &WastDirective<'_>) -> &'static str {
         WastDirective::AssertException { .. } => "assert_exception",
         WastDirective::Thread(_) => "thread",
         WastDirective::Wait { .. } => "wait",
+        WastDirective::AssertInvalidCustom { .. } => "assert_invalid_custom",
+        WastDirective::AssertMalformedCustom { .. } => "assert_malformed_custom",
+        WastDirective::AssertSuspension { .. } => "assert_suspension",
     }
 }
 
@@ -413,6 +416,9 @@ fn is_assertion(d: &WastDirective<'_>) -> bool {
             | WastDirective::AssertExhaustion { .. }
             | WastDirective::AssertUnlinkable { .. }
             | WastDirective::AssertException { .. }
+            | WastDirective::AssertInvalidCustom { .. }
+            | WastDirective::AssertMalformedCustom { .. }
+            | WastDirective::AssertSuspension { .. }
     )
 }
 
@@ -696,6 +702,12 @@ impl<'a> ScriptRun<'a> {
             ),
             WastDirective::Thread(_) | WastDirective::Wait { .. } => {
                 Err("threads are not supported by this runner".into())
+            }
+            WastDirective::AssertInvalidCustom { .. } | WastDirective::AssertMalformedCustom { .. } => {
+                Err("assertions about custom sections are not supported by this runner".into())
+            }
+            WastDirective::AssertSuspension { .. } => {
+                Err("assert_suspension needs the stack-switching proposal, which is not supported".into())
             }
         }
     }

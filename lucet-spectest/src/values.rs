@@ -20,6 +20,7 @@ pub fn arg_to_val(arg: &WastArg<'_>) -> Result<Val, String> {
     let core = match arg {
         WastArg::Core(c) => c,
         WastArg::Component(_) => return Err("component-model arguments are not supported".into()),
+        _ => return Err("this kind of argument is not supported".into()),
     };
     Ok(match core {
         WastArgCore::I32(v) => Val::I32(*v),
@@ -86,6 +87,7 @@ pub fn show_expected(ret: &WastRet<'_>) -> String {
     match ret {
         WastRet::Core(c) => show_core_expected(c),
         WastRet::Component(_) => "<component value>".into(),
+        _ => "<unsupported value>".into(),
     }
 }
 
@@ -209,6 +211,7 @@ pub fn matches(expected: &WastRet<'_>, actual: &Val) -> Result<bool, String> {
     match expected {
         WastRet::Core(c) => core_matches(c, actual),
         WastRet::Component(_) => Err("component-model results are not supported".into()),
+        _ => Err("this kind of result is not supported".into()),
     }
 }
 

@@ -1,18 +1,18 @@
 //! Translates every function body to CLIF and compiles it, in parallel.
 
-use crate::env::func::{FuncEnv, FUNC_NAMESPACE};
-use crate::env::module::FuncBody;
-use crate::env::ModuleInfo;
 use crate::div_by_constant;
 use crate::error::Error;
 use crate::readonly_loads;
+use crate::translate::module::FuncBody;
+use crate::translate::vmctx::Spectre;
+use crate::translate::{func, traps, ModuleInfo, FUNC_NAMESPACE};
 use cranelift_codegen::control::ControlPlane;
 use cranelift_codegen::ir::{self, UserFuncName};
 use cranelift_codegen::isa::TargetIsa;
 use cranelift_codegen::settings::OptLevel;
 use cranelift_codegen::{Context, FinalizedMachReloc};
-use cranelift_wasm::FuncTranslator;
-use lucet_module::{TrapCode, TrapSite};
+use cranelift_frontend::FunctionBuilderContext;
+use lucet_module::{FuncIndex, TrapSite};
 use rayon::prelude::*;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
@@ -39,46 +39,41 @@ pub fn guarded<T>(what: &str, f: impl FnOnce() -> Result<T, Error>) -> Result<T,
     catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|p| Err(Error::Internal(format!("{what}: {}", panic_message(p)))))
 }
 
-pub fn function_label(info: &ModuleInfo, index: u32) -> String {
-    match &info.data.functions[index as usize].name {
+pub fn function_label(info: &ModuleInfo, index: FuncIndex) -> String {
+    match &info.data.functions[index.index()].name {
         Some(name) => format!("{index} ({name})"),
         None => index.to_string(),
     }
 }
 
-/// Translates one body to CLIF (which also validates it).
+/// Reused between the functions one thread translates.
+#[derive(Default)]
+struct Scratch {
+    builder: FunctionBuilderContext,
+}
+
+/// Translates one (valid) body to CLIF.
 fn translate(
     info: &ModuleInfo,
     isa: &dyn TargetIsa,
-    translator: &mut FuncTranslator,
+    spectre: Spectre,
+    scratch: &mut Scratch,
     body: FuncBody<'_>,
 ) -> Result<ir::Function, Error> {
-    let defined = body.index - info.num_imported_funcs;
-    let name = UserFuncName::user(FUNC_NAMESPACE, info.body_ids[defined as usize]);
+    let defined = info.imports.defined_func(body.index).expect("only defined functions have bodies");
+    let name = UserFuncName::user(FUNC_NAMESPACE, info.body_id(defined));
     let mut func = ir::Function::with_name_signature(name, info.body_signature(body.index));
-    let mut env = FuncEnv::new(info, isa);
-    let mut validator = body.validator.into_validator(Default::default());
-    translator.translate_body(&mut validator, body.body, &mut func, &mut env)?;
+    func::translate_function(
+        info,
+        spectre,
+        body.index,
+        &body.body,
+        &mut func,
+        &mut scratch.builder,
+        isa.frontend_config(),
+    )?;
     div_by_constant::rewrite(&mut func);
     Ok(func)
-}
-
-fn trap_code(code: ir::TrapCode) -> TrapCode {
-    use ir::TrapCode as C;
-    match code {
-        C::StackOverflow => TrapCode::StackOverflow,
-        C::HeapOutOfBounds => TrapCode::HeapOutOfBounds,
-        C::HeapMisaligned => TrapCode::HeapMisaligned,
-        C::TableOutOfBounds => TrapCode::TableOutOfBounds,
-        C::IndirectCallToNull => TrapCode::IndirectCallToNull,
-        C::BadSignature => TrapCode::BadSignature,
-        C::IntegerOverflow => TrapCode::IntegerOverflow,
-        C::IntegerDivisionByZero => TrapCode::IntegerDivByZero,
-        C::BadConversionToInteger => TrapCode::BadConversionToInteger,
-        C::UnreachableCodeReached => TrapCode::Unreachable,
-        C::NullReference => TrapCode::NullReference,
-        _ => TrapCode::Unknown,
-    }
 }
 
 /// Compiles a CLIF function and records its trap sites.
@@ -89,18 +84,15 @@ pub fn compile_clif(isa: &dyn TargetIsa, func: ir::Function, label: &str) -> Res
     };
     let mut ctx = Context::for_function(func);
     let mut ctrl = ControlPlane::default();
-    // `Context::compile`'s steps, with the loads of constant addresses hoisted when the
-    // mid-end, which would have done it, is off.
-    ctx.verify_if(isa).map_err(codegen_error)?;
-    ctx.optimize(isa, &mut ctrl).map_err(codegen_error)?;
+    // The loads of constant addresses are hoisted when the mid-end, which would have
+    // done it, is off.
     if isa.flags().opt_level() == OptLevel::None {
         readonly_loads::hoist(&mut ctx.func);
-        ctx.verify_if(isa).map_err(codegen_error)?;
     }
-    let compiled = isa
-        .compile_function(&ctx.func, &ctx.domtree, false, &mut ctrl)
-        .map_err(codegen_error)?
-        .apply_params(&ctx.func.params);
+    let name = ctx.func.name.clone();
+    let signature = ctx.func.signature.clone();
+    let params = ctx.func.params.clone();
+    let compiled = ctx.compile(isa, &mut ctrl).map_err(|e| codegen_error(e.inner))?;
     let srclocs = compiled.buffer.get_srclocs_sorted();
     let mut traps: Vec<TrapSite> = compiled
         .buffer
@@ -117,15 +109,15 @@ pub fn compile_clif(isa: &dyn TargetIsa, func: ir::Function, label: &str) -> Res
                 .map(|s| s.loc)
                 .filter(|l| !l.is_default())
                 .map(|l| l.bits());
-            TrapSite { offset: t.offset, code: trap_code(t.code), wasm_offset }
+            TrapSite { offset: t.offset, code: traps::lucet_trap_code(t.code), wasm_offset }
         })
         .collect();
     traps.sort_by_key(|t| t.offset);
     let code = compiled.code_buffer().to_vec();
     let alignment = compiled.buffer.alignment as u64;
     let relocs = compiled.buffer.relocs().to_vec();
-    let mut slim = ir::Function::with_name_signature(ctx.func.name.clone(), ctx.func.signature.clone());
-    slim.params = ctx.func.params.clone();
+    let mut slim = ir::Function::with_name_signature(name, signature);
+    slim.params = params;
     Ok(CompiledFunction { func: slim, code, alignment, relocs, traps })
 }
 
@@ -151,15 +143,18 @@ fn has_long_block(func: &ir::Function) -> bool {
 fn translate_each<T: Send>(
     info: &ModuleInfo,
     isa: &dyn TargetIsa,
+    spectre: Spectre,
     bodies: Vec<FuncBody<'_>>,
     doing: &str,
     finish: impl Fn(ir::Function, &str) -> Result<T, Error> + Sync,
 ) -> Result<Vec<T>, Error> {
     bodies
         .into_par_iter()
-        .map_init(FuncTranslator::new, |translator, body| {
+        .map_init(Scratch::default, |scratch, body| {
             let label = function_label(info, body.index);
-            guarded(&format!("{doing} function {label}"), || finish(translate(info, isa, translator, body)?, &label))
+            guarded(&format!("{doing} function {label}"), || {
+                finish(translate(info, isa, spectre, scratch, body)?, &label)
+            })
         })
         .collect()
 }
@@ -170,17 +165,23 @@ pub fn compile_functions(
     info: &ModuleInfo,
     isa: &dyn TargetIsa,
     plain: &dyn TargetIsa,
+    spectre: Spectre,
     bodies: Vec<FuncBody<'_>>,
 ) -> Result<Vec<CompiledFunction>, Error> {
-    translate_each(info, isa, bodies, "compiling", |func, label| {
+    translate_each(info, isa, spectre, bodies, "compiling", |func, label| {
         let isa = if has_long_block(&func) { plain } else { isa };
         compile_clif(isa, func, label)
     })
 }
 
 /// Translates every defined function to CLIF text.
-pub fn clif_functions(info: &ModuleInfo, isa: &dyn TargetIsa, bodies: Vec<FuncBody<'_>>) -> Result<Vec<String>, Error> {
-    translate_each(info, isa, bodies, "translating", |func, label| {
+pub fn clif_functions(
+    info: &ModuleInfo,
+    isa: &dyn TargetIsa,
+    spectre: Spectre,
+    bodies: Vec<FuncBody<'_>>,
+) -> Result<Vec<String>, Error> {
+    translate_each(info, isa, spectre, bodies, "translating", |func, label| {
         Ok(format!("; wasm function {label}\n{}", func.display()))
     })
 }
@@ -188,19 +189,20 @@ pub fn clif_functions(info: &ModuleInfo, isa: &dyn TargetIsa, bodies: Vec<FuncBo
 /// Compiles the `SystemV` entry points of the functions whose bodies use the `tail`
 /// convention, in defined-function order (`None` for the others).
 pub fn compile_entries(info: &ModuleInfo, isa: &dyn TargetIsa) -> Result<Vec<Option<CompiledFunction>>, Error> {
-    (info.num_imported_funcs..info.data.functions.len() as u32)
+    info.defined_funcs()
+        .collect::<Vec<_>>()
         .into_par_iter()
-        .map(|index| {
+        .map(|defined| {
+            let index = info.imports.defined_func_index(defined);
             if !info.is_tail(index) {
                 return Ok(None);
             }
             let label = format!("entry of function {}", function_label(info, index));
             guarded(&label, || {
-                let defined = (index - info.num_imported_funcs) as usize;
                 let func = crate::trampolines::tail_entry(
-                    info.func_ids[defined],
+                    info.func_ids[defined.index()],
                     info.func_type(index),
-                    info.body_ids[defined],
+                    info.body_id(defined),
                     info.body_signature(index),
                 );
                 compile_clif(isa, func, &label).map(Some)

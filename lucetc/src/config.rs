@@ -81,6 +81,7 @@ pub struct Config {
     /// catches translator bugs early but costs a noticeable share of compile time,
     /// so it is off unless asked for (`LUCETC_VERIFY=1` or `Lucetc::with_verifier`).
     pub verify: bool,
+    pub spectre: crate::translate::vmctx::Spectre,
 }
 
 /// Environment variable that turns the IR verifier on when set to `1`.
@@ -99,6 +100,7 @@ impl Default for Config {
             reserved_size: DEFAULT_RESERVED_SIZE,
             guard_size: DEFAULT_GUARD_SIZE,
             verify: verify_from_env(),
+            spectre: crate::translate::vmctx::Spectre::Off,
         }
     }
 }
@@ -176,6 +178,9 @@ impl Config {
         // Frame pointers make guest frames visible to perf and gdb.
         set(&mut flags, "preserve_frame_pointers", "true")?;
         set(&mut flags, "unwind_info", "false")?;
+        // Multi-value functions return what does not fit in registers through memory
+        // the caller provides, as Cranelift did by default before it made this a flag.
+        set(&mut flags, "enable_multi_ret_implicit_sret", "true")?;
         set(&mut flags, "enable_heap_access_spectre_mitigation", "false")?;
         set(&mut flags, "enable_table_access_spectre_mitigation", "false")?;
         let flags = settings::Flags::new(flags);

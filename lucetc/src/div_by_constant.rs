@@ -72,7 +72,7 @@ pub fn rewrite(func: &mut ir::Function) {
             let srcloc = cursor.func.srcloc(inst);
             cursor.set_srcloc(srcloc);
             if opcode == Opcode::Urem && (d as u64).is_power_of_two() {
-                cursor.func.dfg.replace(inst).band_imm(x, d.wrapping_sub(1));
+                cursor.func.replace(inst).band_imm_s(x, d.wrapping_sub(1));
                 continue;
             }
             let quotient = match opcode {
@@ -82,11 +82,11 @@ pub fn rewrite(func: &mut ir::Function) {
             // The original instruction becomes the last step, keeping its result value.
             match opcode {
                 Opcode::Udiv | Opcode::Sdiv => {
-                    cursor.func.dfg.replace(inst).iadd_imm(quotient, 0);
+                    cursor.func.replace(inst).iadd_imm_s(quotient, 0);
                 }
                 _ => {
-                    let product = cursor.ins().imul_imm(quotient, d);
-                    cursor.func.dfg.replace(inst).isub(x, product);
+                    let product = cursor.ins().imul_imm_s(quotient, d);
+                    cursor.func.replace(inst).isub(x, product);
                 }
             }
         }
@@ -97,11 +97,11 @@ pub fn rewrite(func: &mut ir::Function) {
 fn unsigned_quotient(pos: &mut FuncCursor, x: Value, ty: Type, d: u64) -> Value {
     let bits = ty.bits();
     if d.is_power_of_two() {
-        return pos.ins().ushr_imm(x, i64::from(d.trailing_zeros()));
+        return pos.ins().ushr_imm_s(x, i64::from(d.trailing_zeros()));
     }
     if d > 1 << (bits - 1) {
         // The quotient is 0 or 1, and m would not fit in N + 1 bits.
-        let at_least = pos.ins().icmp_imm(ir::condcodes::IntCC::UnsignedGreaterThanOrEqual, x, d as i64);
+        let at_least = pos.ins().icmp_imm_s(ir::condcodes::IntCC::UnsignedGreaterThanOrEqual, x, d as i64);
         return pos.ins().uextend(ty, at_least);
     }
     // 2^(s-1) < d < 2^s
@@ -116,24 +116,24 @@ fn unsigned_quotient(pos: &mut FuncCursor, x: Value, ty: Type, d: u64) -> Value 
     } else if m < (1u128 << 64) {
         let factor = pos.ins().iconst(types::I64, m as u64 as i64);
         let high = pos.ins().umulhi(x, factor);
-        pos.ins().ushr_imm(high, i64::from(s))
+        pos.ins().ushr_imm_s(high, i64::from(s))
     } else {
         let factor = pos.ins().iconst(types::I64, (m - (1u128 << 64)) as u64 as i64);
         let t = pos.ins().umulhi(x, factor);
         let diff = pos.ins().isub(x, t);
-        let half = pos.ins().ushr_imm(diff, 1);
+        let half = pos.ins().ushr_imm_s(diff, 1);
         let sum = pos.ins().iadd(half, t);
-        pos.ins().ushr_imm(sum, i64::from(s - 1))
+        pos.ins().ushr_imm_s(sum, i64::from(s - 1))
     }
 }
 
 /// `x / d` rounded toward zero for signed `x` of type `ty`, `d` neither 0 nor −1.
 fn signed_quotient(pos: &mut FuncCursor, x: Value, ty: Type, d: i64) -> Value {
     if d == 1 {
-        return pos.ins().iadd_imm(x, 0);
+        return pos.ins().iadd_imm_s(x, 0);
     }
     // All ones when x is negative; |x| = (x ^ sign) - sign.
-    let x_sign = pos.ins().sshr_imm(x, i64::from(ty.bits() - 1));
+    let x_sign = pos.ins().sshr_imm_s(x, i64::from(ty.bits() - 1));
     let flipped = pos.ins().bxor(x, x_sign);
     let magnitude = pos.ins().isub(flipped, x_sign);
     let q = unsigned_quotient(pos, magnitude, ty, d.unsigned_abs());

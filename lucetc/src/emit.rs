@@ -5,11 +5,13 @@
 //! for debuggers and profilers. The one exported symbol is `lucet_module`.
 
 use crate::compile::CompiledFunction;
-use crate::env::{wasm_signature, ModuleInfo};
+use crate::translate::info::wasm_signature;
+use crate::translate::ModuleInfo;
+use lucet_module::FuncIndex;
 use crate::error::Error;
 use cranelift_codegen::ir;
 use cranelift_codegen::isa::OwnedTargetIsa;
-use cranelift_module::{DataDescription, DataId, FuncId, Linkage, Module};
+use cranelift_module::{DataDescription, DataId, FuncId, Linkage, Module, ModuleReloc};
 use cranelift_object::{ObjectBuilder, ObjectModule};
 use lucet_module::{FunctionCode, ModuleData, ModuleDescriptor, TrapSite, FORMAT_VERSION, MAGIC, MODULE_SYMBOL};
 use std::collections::HashSet;
@@ -51,8 +53,9 @@ impl Emitter {
         let mut used = HashSet::new();
         let mut functions = Vec::new();
         let mut bodies = Vec::new();
-        for index in info.num_imported_funcs..info.data.functions.len() as u32 {
-            let entry = &info.data.functions[index as usize];
+        for defined in info.defined_funcs() {
+            let index: FuncIndex = info.imports.defined_func_index(defined);
+            let entry = &info.data.functions[index.index()];
             let mut name = match &entry.name {
                 Some(n) => format!("guest_func_{}", sanitize(n)),
                 None => format!("guest_func_{index}"),
@@ -105,9 +108,8 @@ impl Emitter {
     }
 
     fn define_aligned(&mut self, id: FuncId, f: &CompiledFunction, alignment: u64) -> Result<(), Error> {
-        self.module
-            .define_function_bytes(id, &f.func, alignment, &f.code, &f.relocs)
-            .map_err(object_error)
+        let relocs: Vec<ModuleReloc> = f.relocs.iter().map(|r| ModuleReloc::from_mach_reloc(r, &f.func, id)).collect();
+        self.module.define_function_bytes(id, alignment, &f.code, &relocs).map_err(object_error)
     }
 
     /// Places the code of defined functions (in index order, each with its entry point

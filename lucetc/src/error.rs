@@ -71,15 +71,3 @@ impl From<wasmparser::BinaryReaderError> for Error {
         Error::InvalidWasm { offset: e.offset(), message: e.message().to_string() }
     }
 }
-
-impl From<cranelift_wasm::WasmError> for Error {
-    fn from(e: cranelift_wasm::WasmError) -> Error {
-        use cranelift_wasm::WasmError as W;
-        match e {
-            W::InvalidWebAssembly { message, offset } => Error::InvalidWasm { offset, message },
-            W::Unsupported(s) => Error::Unsupported(s),
-            W::ImplLimitExceeded => Error::ImplLimit("cranelift's implementation limits".into()),
-            W::User(s) => Error::Internal(s),
-        }
-    }
-}

@@ -2,10 +2,11 @@
 //! shared object that `lucet-runtime` loads and runs in a sandbox.
 //!
 //! The pipeline: the input (binary `.wasm` or text `.wat`) is validated and its
-//! sections recorded in a `lucet_module::ModuleData` (`env::module`); every function
-//! body is translated to Cranelift IR by cranelift-wasm, guided by our
-//! `FuncEnvironment` (`env::func`), which decides how memories, tables, globals and calls
-//! reach the per-instance context ("vmctx"), and compiled in parallel (`compile`), after
+//! sections recorded in a `lucet_module::ModuleData` (`translate::module`); every
+//! function body is validated and translated to Cranelift IR by lucetc's own translator
+//! (`translate`, whose module documentation describes its layout), which decides how
+//! memories, tables, globals and calls reach the per-instance context ("vmctx"), and
+//! compiled in parallel (`compile`), after
 //! two rewrites of our own: division by constants (`div_by_constant`), and, for functions
 //! compiled without Cranelift's mid-end, hoisted base-address loads (`readonly_loads`). A
 //! host-to-wasm trampoline and a wasm-to-host adapter are generated for every function
@@ -22,16 +23,16 @@ mod compile;
 mod config;
 mod div_by_constant;
 mod emit;
-mod env;
 mod error;
 mod link;
 mod readonly_loads;
 mod shared_object;
 mod signing;
 mod trampolines;
+mod translate;
 
 pub use config::{parse_size, OptLevel, TargetCpu, DEFAULT_GUARD_SIZE, DEFAULT_RESERVED_SIZE};
-pub use env::module::{wasm2_features, wasm_features};
+pub use translate::module::{wasm2_features, wasm_features};
 pub use error::Error;
 pub use link::Linker;
 pub use signing::SigningKey;
@@ -39,7 +40,7 @@ pub use wasmparser::WasmFeatures;
 
 use compile::{compile_clif, guarded};
 use config::Config;
-use env::ModuleInfo;
+use translate::ModuleInfo;
 use lucet_module::TargetInfo;
 use rayon::prelude::*;
 use sha2::Digest;
@@ -222,14 +223,14 @@ impl Lucetc {
     pub fn clif_ir(&self, out: impl AsRef<Path>) -> Result<(), Error> {
         let text = guarded("translating the module", || {
             let isa = self.config.isa()?;
-            let parsed = env::module::parse(&self.wasm, self.features, &self.config)?;
+            let parsed = translate::module::parse(&self.wasm, self.features, &self.config)?;
             let mut info = ModuleInfo::new(parsed.data);
             info.set_tail_funcs(&parsed.tail_funcs);
             // Entry points are numbered as in the object file; `tail` bodies after them.
             let n = info.num_defined_funcs();
             info.func_ids = (0..n).collect();
             info.body_ids = (0..n).map(|d| if info.tail.get(d as usize) == Some(&true) { n + d } else { d }).collect();
-            let mut text = compile::clif_functions(&info, &*isa, parsed.bodies)?.join("\n");
+            let mut text = compile::clif_functions(&info, &*isa, self.config.spectre, parsed.bodies)?.join("\n");
             for (t, ty) in info.data.types.iter().enumerate() {
                 text.push_str(&format!("\n; host-to-wasm trampoline for type {t} {ty}\n"));
                 text.push_str(&trampolines::host_to_wasm(t as u32, ty).display().to_string());
@@ -244,7 +245,7 @@ impl Lucetc {
     fn object_bytes(&self) -> Result<Vec<u8>, Error> {
         guarded("compiling the module", || {
             let isa = self.config.isa()?;
-            let parsed = env::module::parse(&self.wasm, self.features, &self.config)?;
+            let parsed = translate::module::parse(&self.wasm, self.features, &self.config)?;
             let mut info = ModuleInfo::new(parsed.data);
             info.set_tail_funcs(&parsed.tail_funcs);
             info.data.source_hash = Some(self.source_hash);
@@ -254,7 +255,7 @@ impl Lucetc {
             };
             let mut emitter = emit::Emitter::new(isa.clone(), &mut info)?;
             let plain = self.config.plain_isa()?;
-            let functions = compile::compile_functions(&info, &*isa, &*plain, parsed.bodies)?;
+            let functions = compile::compile_functions(&info, &*isa, &*plain, self.config.spectre, parsed.bodies)?;
             let glue: Vec<_> = info
                 .data
                 .types
@@ -273,7 +274,7 @@ impl Lucetc {
             let (host_to_wasm, wasm_to_host): (Vec<_>, Vec<_>) = glue.into_iter().unzip();
             let entries = compile::compile_entries(&info, &*isa)?;
             let codes = emitter.define_code(&functions, &entries, &host_to_wasm, &wasm_to_host)?;
-            let first = info.num_imported_funcs as usize;
+            let first = info.imports.funcs as usize;
             for (entry, code) in info.data.functions[first..].iter_mut().zip(codes) {
                 entry.code = Some(code);
             }
@@ -284,11 +285,14 @@ impl Lucetc {
 
 /// Validates the module, its function bodies in parallel (they are independent, and a
 /// large module has megabytes of them). Reports the first invalid body by index, as a
-/// sequential validation would.
+/// sequential validation would. This is the only validation: a [`Lucetc`] holds only
+/// valid modules, and the translator relies on that.
 fn validate(wasm: &[u8], features: WasmFeatures) -> Result<(), Error> {
     let mut validator = wasmparser::Validator::new_with_features(features);
+    let mut parser = wasmparser::Parser::new(0);
+    parser.set_features(features);
     let mut bodies = Vec::new();
-    for payload in wasmparser::Parser::new(0).parse_all(wasm) {
+    for payload in parser.parse_all(wasm) {
         if let wasmparser::ValidPayload::Func(func, body) = validator.payload(&payload?)? {
             bodies.push((func, body));
         }

@@ -22,7 +22,8 @@ pub fn hoist(func: &mut ir::Function) {
         let InstructionData::Load { opcode: Opcode::Load, arg, flags, offset } = func.dfg.insts[inst] else {
             continue;
         };
-        if !(flags.readonly() && flags.notrap()) {
+        let data = func.dfg.mem_flags[flags];
+        if !(data.readonly() && data.notrap()) {
             continue;
         }
         let base = func.dfg.resolve_aliases(arg);

@@ -847,22 +847,22 @@ fn write<'a>(input: &mut Input<'a>, plan: &Plan, stub_names: &'a [Vec<u8>], out:
     w.write(&got_bytes);
     w.pad_until(dynamic_addr as usize);
     for &name in &needed {
-        w.write_dynamic_string(elf::DT_NEEDED, name);
+        w.write_dynamic_string(elf::DT_NEEDED, name).map_err(|e| fail(format!("writing .dynamic: {e}")))?;
     }
-    w.write_dynamic(elf::DT_HASH, hash_addr);
-    w.write_dynamic(elf::DT_STRTAB, dynstr_addr);
-    w.write_dynamic(elf::DT_SYMTAB, dynsym_addr);
-    w.write_dynamic(elf::DT_STRSZ, dynstr_len);
-    w.write_dynamic(elf::DT_SYMENT, 24);
+    w.write_dynamic(elf::DT_HASH, hash_addr).map_err(|e| fail(format!("writing .dynamic: {e}")))?;
+    w.write_dynamic(elf::DT_STRTAB, dynstr_addr).map_err(|e| fail(format!("writing .dynamic: {e}")))?;
+    w.write_dynamic(elf::DT_SYMTAB, dynsym_addr).map_err(|e| fail(format!("writing .dynamic: {e}")))?;
+    w.write_dynamic(elf::DT_STRSZ, dynstr_len).map_err(|e| fail(format!("writing .dynamic: {e}")))?;
+    w.write_dynamic(elf::DT_SYMENT, 24).map_err(|e| fail(format!("writing .dynamic: {e}")))?;
     if n_dynrel > 0 {
-        w.write_dynamic(elf::DT_RELA, rela_addr);
-        w.write_dynamic(elf::DT_RELASZ, (n_dynrel * 24) as u64);
-        w.write_dynamic(elf::DT_RELAENT, 24);
+        w.write_dynamic(elf::DT_RELA, rela_addr).map_err(|e| fail(format!("writing .dynamic: {e}")))?;
+        w.write_dynamic(elf::DT_RELASZ, (n_dynrel * 24) as u64).map_err(|e| fail(format!("writing .dynamic: {e}")))?;
+        w.write_dynamic(elf::DT_RELAENT, 24).map_err(|e| fail(format!("writing .dynamic: {e}")))?;
         if !relative.is_empty() {
-            w.write_dynamic(elf::DT_RELACOUNT, relative.len() as u64);
+            w.write_dynamic(elf::DT_RELACOUNT, relative.len() as u64).map_err(|e| fail(format!("writing .dynamic: {e}")))?;
         }
     }
-    w.write_dynamic(elf::DT_NULL, 0);
+    w.write_dynamic(elf::DT_NULL, 0).map_err(|e| fail(format!("writing .dynamic: {e}")))?;
     w.pad_until(relro_end as usize);
     for &i in &data {
         w.pad_until(input.sections[i].addr as usize);

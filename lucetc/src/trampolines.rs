@@ -3,9 +3,10 @@
 //! See `lucet_module::descriptor` for both ABIs. Values travel through arrays of
 //! 16-byte slots so that one host-side routine handles every signature.
 
-use crate::env::{clif_type, wasm_signature};
+use crate::translate::info::{clif_type, wasm_signature};
+use crate::translate::FUNC_NAMESPACE;
 use cranelift_codegen::ir::{
-    self, types::I64, AbiParam, InstBuilder, MemFlags, Signature, StackSlotData, StackSlotKind, UserFuncName,
+    self, types::I64, AbiParam, InstBuilder, MemFlagsData, Signature, StackSlotData, StackSlotKind, UserFuncName,
 };
 use cranelift_codegen::isa::CallConv;
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
@@ -20,8 +21,8 @@ fn slot_offset(i: usize) -> i32 {
 }
 
 /// The host's value array comes from Rust and may be only byte-aligned.
-fn value_flags() -> MemFlags {
-    MemFlags::new().with_notrap()
+fn value_flags() -> MemFlagsData {
+    MemFlagsData::new().with_notrap()
 }
 
 /// `extern "C" fn(vmctx, callee, values)`: calls `callee(vmctx, values[..]...)` and
@@ -45,7 +46,7 @@ pub fn host_to_wasm(type_index: u32, ty: &FuncType) -> ir::Function {
         b.ins().store(value_flags(), r, values, slot_offset(i));
     }
     b.ins().return_(&[]);
-    b.finalize();
+    b.finalize(frontend_config());
     func
 }
 
@@ -65,27 +66,26 @@ pub fn wasm_to_host(type_index: u32, ty: &FuncType) -> ir::Function {
         4,
     ));
     for (i, v) in params[1..].iter().enumerate() {
-        b.ins().stack_store(*v, slot, slot_offset(i));
+        b.ins().stack_store(I64, *v, slot, slot_offset(i));
     }
     let values = b.ins().stack_addr(I64, slot, 0);
-    let host_fn = b.ins().load(I64, MemFlags::trusted().with_readonly(), ctx, 0);
+    let host_fn = b.ins().load(I64, MemFlagsData::trusted().with_readonly(), ctx, 0);
     let mut host_sig = Signature::new(CallConv::SystemV);
     host_sig.params.extend([AbiParam::new(I64), AbiParam::new(I64)]);
     let host_sig = b.import_signature(host_sig);
     b.ins().call_indirect(host_sig, host_fn, &[ctx, values]);
     let mut results = Vec::new();
     for (i, t) in ty.results.iter().enumerate() {
-        results.push(b.ins().stack_load(clif_type(*t), slot, slot_offset(i)));
+        results.push(b.ins().stack_load(I64, clif_type(*t), slot, slot_offset(i)));
     }
     b.ins().return_(&results);
-    b.finalize();
+    b.finalize(frontend_config());
     func
 }
 
 /// A `SystemV` entry point `fn(vmctx, params...) -> results` that calls the body
 /// `body_id` (same parameters, `tail` convention) and returns its results.
 pub fn tail_entry(entry_id: u32, ty: &FuncType, body_id: u32, body_sig: Signature) -> ir::Function {
-    use crate::env::func::FUNC_NAMESPACE;
     let name = UserFuncName::user(FUNC_NAMESPACE, entry_id);
     let mut func = ir::Function::with_name_signature(name, wasm_signature(ty));
     let body_sig = func.import_signature(body_sig);
@@ -94,6 +94,7 @@ pub fn tail_entry(entry_id: u32, ty: &FuncType, body_id: u32, body_sig: Signatur
         name: ir::ExternalName::user(body_name),
         signature: body_sig,
         colocated: true,
+        patchable: false,
     });
     let mut fctx = FunctionBuilderContext::new();
     let mut b = FunctionBuilder::new(&mut func, &mut fctx);
@@ -101,7 +102,7 @@ pub fn tail_entry(entry_id: u32, ty: &FuncType, body_id: u32, body_sig: Signatur
     let call = b.ins().call(body, &args);
     let results = b.inst_results(call).to_vec();
     b.ins().return_(&results);
-    b.finalize();
+    b.finalize(frontend_config());
     func
 }
 
@@ -112,4 +113,14 @@ fn entry_params(b: &mut FunctionBuilder) -> Vec<ir::Value> {
     b.switch_to_block(block);
     b.seal_block(block);
     b.block_params(block).to_vec()
+}
+
+/// What the builder needs to know of the target: these functions only handle
+/// pointer-sized values and vectors, the same on every x86-64 target.
+fn frontend_config() -> cranelift_codegen::isa::TargetFrontendConfig {
+    cranelift_codegen::isa::TargetFrontendConfig {
+        default_call_conv: CallConv::SystemV,
+        pointer_width: target_lexicon::PointerWidth::U64,
+        page_size_align_log2: 12,
+    }
 }

@@ -80,7 +80,7 @@ fn check_structure(so: &Path) {
 
     let (dynamic, _) = file.elf_section_table().dynamic(endian, &*bytes).unwrap().expect("PT_DYNAMIC");
     for d in dynamic {
-        let tag = d.tag32(endian).unwrap_or(0);
+        let tag = d.d_tag(endian);
         assert_ne!(tag, elf::DT_TEXTREL, "{}: text relocations", so.display());
         if tag == elf::DT_FLAGS {
             assert_eq!(d.d_val(endian) & u64::from(elf::DF_TEXTREL), 0);
@@ -112,7 +112,7 @@ fn needed(so: &Path) -> Vec<String> {
     let strings = file.elf_section_table().strings(endian, &*bytes, strings).unwrap();
     dynamic
         .iter()
-        .filter(|d| d.tag32(endian) == Some(elf::DT_NEEDED))
+        .filter(|d| d.d_tag(endian) == elf::DT_NEEDED)
         .map(|d| String::from_utf8(d.string(endian, strings).unwrap().to_vec()).unwrap())
         .collect()
 }

@@ -157,7 +157,7 @@ pub fn check_runnable(wasm: &[u8]) -> Result<(), String> {
         .map_err(|e| format!("needs more than Wasm 2.0: {}", e.message()))?;
     for payload in wasmparser::Parser::new(0).parse_all(wasm) {
         if let Ok(wasmparser::Payload::ImportSection(imports)) = payload {
-            for import in imports.into_iter().flatten() {
+            for import in imports.into_imports().flatten() {
                 if import.module != "wasi_snapshot_preview1" && import.module != "bench" {
                     return Err(format!(
                         "imports {}.{}, which is neither WASI preview1 nor bench",

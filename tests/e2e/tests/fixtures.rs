@@ -26,7 +26,7 @@ fn shape(rel: &str) -> Shape {
                 }
             }
             Payload::ImportSection(r) => {
-                for import in r {
+                for import in r.into_imports() {
                     let import = import.expect("import");
                     if let TypeRef::Func(t) = import.ty {
                         func_types.push(t);

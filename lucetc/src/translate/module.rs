@@ -1,28 +1,25 @@
 //! Reads a WebAssembly binary into [`ModuleData`] plus the function bodies to compile.
 //!
-//! Validation happens here, payload by payload, with the full Wasm 2.0 feature set (and
-//! the later proposals cranelift can translate). The sections are read with wasmparser
-//! directly rather than through cranelift-wasm's module translator, because that one
-//! only understands the simplest constant expressions in element and data segments.
+//! The module was validated when the `Lucetc` was made; the sections are read here with
+//! wasmparser's validator alongside, which resolves the types the module pass needs.
 
 use crate::config::Config;
 use crate::error::Error;
 use lucet_module::{
-    ConstExpr, ConstOp, DataSegment, ElemSegment, Export, ExportKind, FuncType, FunctionEntry, GlobalDef,
+    FuncIndex, ConstExpr, ConstOp, DataSegment, ElemSegment, Export, ExportKind, FuncType, FunctionEntry, GlobalDef,
     GlobalType, Import, ImportKind, MemoryPlan, MemoryType, ModuleData, RefType, SegmentKind, TableType,
     ValType,
 };
 use wasmparser::{
-    BinaryReaderError, FuncToValidate, FunctionBody, KnownCustom, Name, Parser, Payload, TypeRef,
-    Validator, ValidatorResources, WasmFeatures,
+    BinaryReaderError, FunctionBody, KnownCustom, Name, Parser, Payload, TypeRef,
+    Validator, WasmFeatures,
 };
 
 /// One defined function waiting to be compiled.
 pub struct FuncBody<'a> {
     /// Index in the whole function index space.
-    pub index: u32,
+    pub index: FuncIndex,
     pub body: FunctionBody<'a>,
-    pub validator: FuncToValidate<ValidatorResources>,
 }
 
 pub struct ParsedModule<'a> {
@@ -30,16 +27,18 @@ pub struct ParsedModule<'a> {
     pub bodies: Vec<FuncBody<'a>>,
     /// Indices of the functions that make direct tail calls (`return_call`) or are
     /// their targets.
-    pub tail_funcs: Vec<u32>,
+    pub tail_funcs: Vec<FuncIndex>,
 }
 
 /// The targets of the direct tail calls in `body`. Malformed bodies answer what was
 /// read before the error; the validator reports it later.
-fn return_call_targets(body: &FunctionBody<'_>, targets: &mut Vec<u32>) {
+fn return_call_targets(body: &FunctionBody<'_>, targets: &mut Vec<FuncIndex>) {
     let Ok(mut ops) = body.get_operators_reader() else { return };
     while !ops.eof() {
         match ops.read() {
-            Ok(wasmparser::Operator::ReturnCall { function_index }) => targets.push(function_index),
+            Ok(wasmparser::Operator::ReturnCall { function_index }) => {
+                targets.push(FuncIndex::from_u32(function_index))
+            }
             Ok(_) => {}
             Err(_) => return,
         }
@@ -61,7 +60,7 @@ pub fn wasm2_features() -> WasmFeatures {
 }
 
 /// The WebAssembly features lucetc accepts by default: Wasm 2.0 and the later proposals that
-/// cranelift-wasm 0.112 translates.
+/// lucetc's translator handles.
 pub fn wasm_features() -> WasmFeatures {
     wasm2_features()
         | WasmFeatures::RELAXED_SIMD
@@ -75,7 +74,7 @@ fn unsupported(offset: usize, what: impl std::fmt::Display) -> Error {
     Error::Unsupported(format!("{what} (at byte offset {offset:#x})"))
 }
 
-fn val_type(t: wasmparser::ValType, offset: usize) -> Result<ValType, Error> {
+pub(crate) fn val_type(t: wasmparser::ValType, offset: usize) -> Result<ValType, Error> {
     use wasmparser::ValType as W;
     Ok(match t {
         W::I32 => ValType::I32,
@@ -87,7 +86,7 @@ fn val_type(t: wasmparser::ValType, offset: usize) -> Result<ValType, Error> {
     })
 }
 
-fn ref_type(r: wasmparser::RefType, offset: usize) -> Result<RefType, Error> {
+pub(crate) fn ref_type(r: wasmparser::RefType, offset: usize) -> Result<RefType, Error> {
     if r.is_func_ref() {
         Ok(RefType::FuncRef)
     } else if r.is_extern_ref() {
@@ -164,7 +163,9 @@ pub fn parse<'a>(wasm: &'a [u8], features: WasmFeatures, config: &Config) -> Res
         guard_size: config.guard_size,
     };
 
-    for payload in Parser::new(0).parse_all(wasm) {
+    let mut parser = Parser::new(0);
+    parser.set_features(features);
+    for payload in parser.parse_all(wasm) {
         let payload = payload?;
         match &payload {
             Payload::Version { num, encoding, range } => {
@@ -183,7 +184,7 @@ pub fn parse<'a>(wasm: &'a [u8], features: WasmFeatures, config: &Config) -> Res
             }
             Payload::ImportSection(imports) => {
                 validator.import_section(imports)?;
-                for import in imports.clone().into_iter_with_offsets() {
+                for import in imports.clone().into_imports_with_offsets() {
                     let (offset, import) = import?;
                     let kind = match import.ty {
                         TypeRef::Func(t) => {
@@ -201,7 +202,10 @@ pub fn parse<'a>(wasm: &'a [u8], features: WasmFeatures, config: &Config) -> Res
                             ImportKind::Memory(m)
                         }
                         TypeRef::Global(g) => ImportKind::Global(global_type(&g, offset)?),
-                        TypeRef::Tag(_) => return Err(unsupported(offset, "exception-handling tags")),
+                        TypeRef::Tag(_) => return Err(unsupported(offset, "not supported yet: exception handling (tags)")),
+                        TypeRef::FuncExact(_) => {
+                            return Err(unsupported(offset, "not supported yet: custom descriptors (exact function imports)"))
+                        }
                     };
                     data.imports.push(Import {
                         module: import.module.to_string(),
@@ -258,7 +262,12 @@ pub fn parse<'a>(wasm: &'a [u8], features: WasmFeatures, config: &Config) -> Res
                         wasmparser::ExternalKind::Table => ExportKind::Table(e.index),
                         wasmparser::ExternalKind::Memory => ExportKind::Memory(e.index),
                         wasmparser::ExternalKind::Global => ExportKind::Global(e.index),
-                        wasmparser::ExternalKind::Tag => return Err(unsupported(offset, "exported tags")),
+                        wasmparser::ExternalKind::Tag => {
+                            return Err(unsupported(offset, "not supported yet: exception handling (exported tags)"))
+                        }
+                        wasmparser::ExternalKind::FuncExact => {
+                            return Err(unsupported(offset, "not supported yet: custom descriptors (exact function exports)"))
+                        }
                     };
                     data.exports.push(Export { name: e.name.to_string(), kind });
                 }
@@ -314,12 +323,11 @@ pub fn parse<'a>(wasm: &'a [u8], features: WasmFeatures, config: &Config) -> Res
                     data.data_segments.push(DataSegment { kind, data: seg.data.to_vec() });
                 }
             }
-            Payload::CodeSectionStart { count, range, .. } => {
-                validator.code_section_start(*count, range)?;
+            Payload::CodeSectionStart { range, .. } => {
+                validator.code_section_start(range)?;
             }
             Payload::CodeSectionEntry(body) => {
-                let validator = validator.code_section_entry(body)?;
-                let index = validator.index;
+                let index = FuncIndex::from_u32(validator.code_section_entry(body)?.index);
                 if features.contains(WasmFeatures::TAIL_CALL) {
                     let mut targets = Vec::new();
                     return_call_targets(body, &mut targets);
@@ -328,7 +336,7 @@ pub fn parse<'a>(wasm: &'a [u8], features: WasmFeatures, config: &Config) -> Res
                         tail_funcs.extend(targets);
                     }
                 }
-                bodies.push(FuncBody { index, body: body.clone(), validator });
+                bodies.push(FuncBody { index, body: body.clone() });
             }
             Payload::CustomSection(section) => {
                 // A malformed name section only costs us the names, as the spec requires.

@@ -1,20 +1,17 @@
-//! What the translators need to know about a module.
-
-pub mod func;
-pub mod module;
+//! What every function's translation needs to know about the module, shared read-only.
 
 use cranelift_codegen::ir::{self, types, AbiParam, ArgumentPurpose};
 use cranelift_codegen::isa::CallConv;
-use lucet_module::{FuncType, GlobalType, ImportKind, ModuleData, ValType, VmctxLayout};
+use lucet_module::{
+    DefinedFuncIndex, FuncIndex, FuncType, GlobalIndex, GlobalType, ImportCounts, ImportKind, MemoryIndex,
+    MemoryPlan, ModuleData, TypeIndex, ValType, VmctxLayout,
+};
 
 /// Module-wide facts shared (read-only) by every function's translation.
 pub struct ModuleInfo {
     pub data: ModuleData,
     pub layout: VmctxLayout,
-    pub num_imported_funcs: u32,
-    pub num_imported_tables: u32,
-    pub num_imported_memories: u32,
-    pub num_imported_globals: u32,
+    pub imports: ImportCounts,
     /// Types of the whole global index space.
     pub globals: Vec<GlobalType>,
     /// Object-file function id of each defined function's entry point (what
@@ -41,10 +38,7 @@ impl ModuleInfo {
         }
         globals.extend(data.defined_globals.iter().map(|g| g.ty));
         ModuleInfo {
-            num_imported_funcs: data.num_imported_funcs() as u32,
-            num_imported_tables: data.num_imported_tables() as u32,
-            num_imported_memories: data.num_imported_memories() as u32,
-            num_imported_globals: data.num_imported_globals() as u32,
+            imports: ImportCounts::of(&data),
             layout,
             globals,
             func_ids: Vec::new(),
@@ -54,33 +48,51 @@ impl ModuleInfo {
         }
     }
 
-    pub fn func_type(&self, index: u32) -> &FuncType {
-        &self.data.types[self.data.functions[index as usize].type_index as usize]
+    pub fn func_type(&self, index: FuncIndex) -> &FuncType {
+        &self.data.types[self.data.functions[index.index()].type_index as usize]
+    }
+
+    pub fn type_of(&self, index: TypeIndex) -> &FuncType {
+        &self.data.types[index.index()]
+    }
+
+    pub fn func_type_index(&self, index: FuncIndex) -> TypeIndex {
+        TypeIndex::from_u32(self.data.functions[index.index()].type_index)
+    }
+
+    pub fn memory_plan(&self, index: MemoryIndex) -> &MemoryPlan {
+        &self.data.memory_plans[index.index()]
+    }
+
+    pub fn global(&self, index: GlobalIndex) -> &GlobalType {
+        &self.globals[index.index()]
     }
 
     pub fn num_defined_funcs(&self) -> u32 {
-        self.data.functions.len() as u32 - self.num_imported_funcs
+        self.data.functions.len() as u32 - self.imports.funcs
+    }
+
+    /// Every defined function, in order.
+    pub fn defined_funcs(&self) -> impl Iterator<Item = DefinedFuncIndex> {
+        (0..self.num_defined_funcs()).map(DefinedFuncIndex::from_u32)
     }
 
     /// Records which functions get `tail`-convention bodies (see [`ModuleInfo::body_call_conv`]).
-    pub fn set_tail_funcs(&mut self, tail_funcs: &[u32]) {
+    pub fn set_tail_funcs(&mut self, tail_funcs: &[FuncIndex]) {
         if tail_funcs.is_empty() {
             return;
         }
         self.tail = vec![false; self.num_defined_funcs() as usize];
         for &f in tail_funcs {
-            if let Some(d) = f.checked_sub(self.num_imported_funcs) {
-                self.tail[d as usize] = true;
+            if let Some(d) = self.imports.defined_func(f) {
+                self.tail[d.index()] = true;
             }
         }
     }
 
-    /// Whether defined function `index` has a `tail`-convention body behind an entry point.
-    pub fn is_tail(&self, index: u32) -> bool {
-        index
-            .checked_sub(self.num_imported_funcs)
-            .and_then(|d| self.tail.get(d as usize).copied())
-            .unwrap_or(false)
+    /// Whether function `index` is defined here and has a `tail` body behind an entry point.
+    pub fn is_tail(&self, index: FuncIndex) -> bool {
+        self.imports.defined_func(index).and_then(|d| self.tail.get(d.index()).copied()).unwrap_or(false)
     }
 
     /// The calling convention of the compiled body of function `index`. The contract
@@ -89,7 +101,7 @@ impl ModuleInfo {
     /// bodies in cranelift's `tail` convention (same callee-saved registers) behind
     /// small `SystemV` entry points; tail calls between such bodies reuse the frame.
     /// Every other function is compiled as its own `SystemV` entry point.
-    pub fn body_call_conv(&self, index: u32) -> CallConv {
+    pub fn body_call_conv(&self, index: FuncIndex) -> CallConv {
         if self.is_tail(index) {
             CallConv::Tail
         } else {
@@ -98,10 +110,15 @@ impl ModuleInfo {
     }
 
     /// The signature of the compiled body of function `index`.
-    pub fn body_signature(&self, index: u32) -> ir::Signature {
+    pub fn body_signature(&self, index: FuncIndex) -> ir::Signature {
         let mut sig = wasm_signature(self.func_type(index));
         sig.call_conv = self.body_call_conv(index);
         sig
+    }
+
+    /// Object-file id of the body of a defined function.
+    pub fn body_id(&self, index: DefinedFuncIndex) -> u32 {
+        self.body_ids[index.index()]
     }
 }
 
@@ -112,7 +129,8 @@ pub fn clif_type(t: ValType) -> ir::Type {
         ValType::I64 => types::I64,
         ValType::F32 => types::F32,
         ValType::F64 => types::F64,
-        // cranelift-wasm's canonical vector type.
+        // Vectors travel between blocks, locals and functions as one canonical type
+        // and are bitcast to the lane layout each operator needs.
         ValType::V128 => types::I8X16,
         ValType::FuncRef | ValType::ExternRef => types::I64,
     }
