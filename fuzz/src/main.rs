@@ -9,7 +9,7 @@
 //! The exit status is 1 when a run found a new failure. Each failure line names its
 //! seed; `--seeds N` re-runs that one case.
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use clap::{Parser, Subcommand};
 use lucet_fuzz::diff::MemoryConfig;
 use lucet_fuzz::runner::{self, SeedRange, Summary};
@@ -78,10 +78,8 @@ enum Target {
 fn finish(name: &str, common: &Common, jobs: usize, summary: Summary) -> Result<()> {
     print!("{}", summary.report(name, common.seeds, jobs));
     if !summary.failures.is_empty() {
-        bail!(
-            "{} new failure(s); re-run one with --seeds SEED",
-            summary.failures.len()
-        );
+        eprintln!("{} new failure(s); re-run one with --seeds SEED", summary.failures.len());
+        std::process::exit(1);
     }
     Ok(())
 }

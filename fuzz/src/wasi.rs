@@ -318,6 +318,9 @@ pub fn run_case(w: &mut Worker, seed: u64) -> Verdict {
         ));
     }
     match result {
+        Ok(lucet_runtime::RunResult::Returned(v)) if v.values().first() == Some(&Val::I32(0)) => {
+            Verdict::Pass("succeeded")
+        }
         Ok(_) => Verdict::Pass("returned an errno"),
         Err(e) if lucet_wasi::exit_code(&e).is_some() => Verdict::Pass("proc_exit"),
         Err(Error::RuntimeTerminated(d)) => {

@@ -10,7 +10,7 @@ pub const FUEL: u32 = 10_000;
 
 /// Bytes of randomness behind one module. Modules are kept small on purpose: most bugs
 /// show in a few instructions, and small modules compile fast.
-const MODULE_BYTES: usize = 8 << 10;
+const MODULE_BYTES: usize = 16 << 10;
 
 /// What the generator may use. It follows what lucetc compiles
 /// (`lucetc::wasm_features()`), minus what engines may legitimately disagree on.
@@ -48,9 +48,9 @@ fn smith_config(rng: &mut SplitMix64) -> wasm_smith::Config {
     // The harness calls every export and compares everything it can see.
     c.export_everything = true;
     c.max_imports = 0;
-    c.min_funcs = 1;
-    c.max_funcs = 8;
-    c.max_instructions = 80;
+    c.min_funcs = 2;
+    c.max_funcs = 10;
+    c.max_instructions = 250;
     c.min_types = 1;
     c.max_types = 20;
     c.max_globals = 12;

@@ -103,6 +103,11 @@ impl Reference {
                 instance,
                 module: module.clone(),
             }),
+            // A segment that does not fit is a trap in the spec; wasmi reports it as an
+            // instantiation error.
+            Err(e) if matches!(e.kind(), wasmi::errors::ErrorKind::Instantiation(_)) => {
+                Err(Outcome::Trapped(Trap::Other("a segment does not fit")))
+            }
             Err(e) => Err(trap_of(&e)),
         }
     }
