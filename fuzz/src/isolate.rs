@@ -13,6 +13,9 @@ use crate::Verdict;
 use std::io::Read;
 use std::os::fd::FromRawFd;
 
+/// A child that has not answered by then is killed: a hang is a finding too.
+const CHILD_TIMEOUT_MS: i32 = 30_000;
+
 /// Runs `case` in a child process and returns its verdict.
 pub fn in_child(case: impl FnOnce() -> Verdict) -> Verdict {
     let mut fds = [0; 2];
@@ -47,11 +50,29 @@ pub fn in_child(case: impl FnOnce() -> Verdict) -> Verdict {
         libc::close(write_fd);
         std::fs::File::from_raw_fd(read_fd)
     };
+    let mut pollfd = libc::pollfd {
+        fd: read_fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid `pollfd` for the pipe we own.
+    let ready = unsafe { libc::poll(&mut pollfd, 1, CHILD_TIMEOUT_MS) };
     let mut msg = String::new();
-    let _ = reader.read_to_string(&mut msg);
+    if ready > 0 {
+        let _ = reader.read_to_string(&mut msg);
+    } else {
+        // SAFETY: `pid` is our child, not yet reaped, so the id cannot have been reused.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    }
     let mut status = 0;
     // SAFETY: waits for the child created above; `status` is a valid out-pointer.
     unsafe { libc::waitpid(pid, &mut status, 0) };
+    if ready <= 0 {
+        return Verdict::Fail(format!(
+            "the case did not finish within {} s",
+            CHILD_TIMEOUT_MS / 1000
+        ));
+    }
     if libc::WIFSIGNALED(status) {
         let sig = libc::WTERMSIG(status);
         return Verdict::Fail(format!(

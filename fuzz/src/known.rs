@@ -16,8 +16,14 @@ const KNOWN: &[(&str, &str)] = &[
     // descriptor pointers crash the process (issue 12, findings 4 and 6, and the
     // validation before load). These messages come only from the load target's
     // child processes.
-    ("issue12-4/6 unvalidated file crashes the loader", "the process died of signal"),
-    ("issue12-4/6 unvalidated file crashes the loader", "without a verdict"),
+    (
+        "issue12-4/6 unvalidated file crashes the loader",
+        "the process died of signal",
+    ),
+    (
+        "issue12-4/6 unvalidated file crashes the loader",
+        "without a verdict",
+    ),
 ];
 
 /// The label of the known finding `message` matches, if any.

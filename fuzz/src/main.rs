@@ -78,7 +78,10 @@ enum Target {
 fn finish(name: &str, common: &Common, jobs: usize, summary: Summary) -> Result<()> {
     print!("{}", summary.report(name, common.seeds, jobs));
     if !summary.failures.is_empty() {
-        eprintln!("{} new failure(s); re-run one with --seeds SEED", summary.failures.len());
+        eprintln!(
+            "{} new failure(s); re-run one with --seeds SEED",
+            summary.failures.len()
+        );
         std::process::exit(1);
     }
     Ok(())
