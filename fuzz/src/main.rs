@@ -53,6 +53,10 @@ enum Target {
         /// Print every call and both engines' outcomes.
         #[arg(long)]
         trace: bool,
+        /// Run this module (`.wasm` or `.wat`) instead of generated ones; each seed
+        /// only draws the call arguments.
+        #[arg(long, value_name = "FILE")]
+        module: Option<std::path::PathBuf>,
     },
     /// Mutated and truncated shared objects through `DlModule::load`.
     Load {
@@ -101,6 +105,7 @@ fn main() -> Result<()> {
             config,
             dump,
             trace,
+            module,
         } => {
             crash_report::install("diff");
             let n = jobs(&common);
@@ -114,12 +119,16 @@ fn main() -> Result<()> {
                 }
                 w
             };
+            let given = match &module {
+                Some(path) => Some(wat::parse_file(path)?),
+                None => None,
+            };
             let summary = runner::run(common.seeds, n, !common.quiet, new_worker, |w, seed| {
-                diff::run_case(
-                    w,
-                    seed,
-                    config.unwrap_or_else(|| MemoryConfig::for_seed(seed)),
-                )
+                let config = config.unwrap_or_else(|| MemoryConfig::for_seed(seed));
+                if let Some(wasm) = &given {
+                    return diff::run_given_module(w, wasm, seed, config);
+                }
+                diff::run_case(w, seed, config)
             });
             finish("diff", &common, n, summary)
         }

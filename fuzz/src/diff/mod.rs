@@ -108,17 +108,34 @@ fn arg(rng: &mut crate::seed::SplitMix64, ty: &ValType) -> Value {
 
 /// One case: the module of `seed`, compiled for `config`.
 pub fn run_case(w: &mut Worker, seed: u64, config: MemoryConfig) -> Verdict {
-    let Some((wasm, mut rng)) = generate::module(seed) else {
+    let Some((wasm, rng)) = generate::module(seed) else {
         return Verdict::Skip("generator gave up");
     };
     if let Some(dir) = &w.dump {
         let _ = std::fs::write(dir.join(format!("{seed}.wasm")), &wasm);
     }
-    let ref_module = match reference::compile(&w.engine, &wasm) {
+    run_module(w, &wasm, rng, seed, config)
+}
+
+/// Runs a given module (a reproduction, or a regression case) the way [`run_case`]
+/// runs a generated one, with call arguments drawn from `seed`.
+pub fn run_given_module(w: &mut Worker, wasm: &[u8], seed: u64, config: MemoryConfig) -> Verdict {
+    let rng = crate::seed::rng(crate::seed::Salt::Diff, seed);
+    run_module(w, wasm, rng, seed, config)
+}
+
+fn run_module(
+    w: &mut Worker,
+    wasm: &[u8],
+    mut rng: crate::seed::SplitMix64,
+    seed: u64,
+    config: MemoryConfig,
+) -> Verdict {
+    let ref_module = match reference::compile(&w.engine, wasm) {
         Ok(m) => m,
         Err(_) => return Verdict::Skip("reference rejects module"),
     };
-    let module = match w.native.compile(&wasm, config, seed) {
+    let module = match w.native.compile(wasm, config, seed) {
         Ok(m) => m,
         Err(Compiled::Rejected(lucetc::Error::Unsupported(_))) => {
             return Verdict::Skip("lucetc: unsupported")
