@@ -16,6 +16,8 @@ const IDLE: u64 = u64::MAX;
 
 static CURRENT: [AtomicU64; MAX_WORKERS] = [const { AtomicU64::new(IDLE) }; MAX_WORKERS];
 static TARGET: AtomicU64 = AtomicU64::new(0);
+/// Set in a child process of [`crate::isolate`], whose parent reports the crash.
+static QUIET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 const TARGETS: [&str; 5] = ["?", "diff", "load", "wasi", "compile"];
 const SIGNALS: [libc::c_int; 5] = [
     libc::SIGSEGV,
@@ -33,6 +35,11 @@ pub fn set_current(worker: usize, seed: u64) {
     if let Some(slot) = CURRENT.get(worker) {
         slot.store(seed, Ordering::Relaxed);
     }
+}
+
+/// Leaves reporting to the parent process (see [`crate::isolate`]).
+pub fn quiet() {
+    QUIET.store(true, Ordering::Relaxed);
 }
 
 pub fn clear_current(worker: usize) {
@@ -88,6 +95,10 @@ extern "C" fn on_fatal_signal(
     _info: *mut libc::siginfo_t,
     _ctx: *mut libc::c_void,
 ) {
+    if QUIET.load(Ordering::Relaxed) {
+        restore_previous(sig);
+        return;
+    }
     let target = TARGETS[(TARGET.load(Ordering::Relaxed) as usize).min(TARGETS.len() - 1)];
     write_stderr(b"\nlucet-fuzz: fatal signal ");
     write_number(sig as u64);
@@ -102,6 +113,11 @@ extern "C" fn on_fatal_signal(
         }
     }
     write_stderr(b"\n");
+    restore_previous(sig);
+}
+
+/// Puts back the handler that was installed before ours for `sig`.
+fn restore_previous(sig: libc::c_int) {
     if let Some(i) = SIGNALS.iter().position(|&s| s == sig) {
         // SAFETY: `PREVIOUS[i]` was filled by `sigaction` in `install` before this
         // handler was installed, and is only read from here on.

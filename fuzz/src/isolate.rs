@@ -31,6 +31,7 @@ pub fn in_child(case: impl FnOnce() -> Verdict) -> Verdict {
         return Verdict::Fail(format!("fork: {}", std::io::Error::last_os_error()));
     }
     if pid == 0 {
+        crate::crash_report::quiet();
         let verdict = crate::catch_panic("the case", case).unwrap_or_else(Verdict::Fail);
         let msg = match verdict {
             Verdict::Pass(l) => format!("P{l}"),
