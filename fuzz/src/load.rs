@@ -27,10 +27,13 @@ const BASE_WAT: &str = r#"(module
   (func (export "f") (param f64) (result f64) local.get 0 f64.sqrt)
   (func (export "grow") (param i32) (result i32) local.get 0 memory.grow))"#;
 
+/// Loads the file at the path; `Err` is the loader's error message.
+type Loader = fn(&Path) -> Result<(), String>;
+
 /// The ways a file can be loaded. `DlModule::load_verified` (signed modules) belongs
 /// here too once it exists, called with a key the file was not signed with and with
 /// the right one, so that both the refusal and the accepting path see damaged files.
-const LOADERS: &[(&str, fn(&Path) -> Result<(), String>)] = &[
+const LOADERS: &[(&str, Loader)] = &[
     ("load", |p| {
         DlModule::load(p).map(drop).map_err(|e| e.to_string())
     }),
@@ -41,10 +44,12 @@ const LOADERS: &[(&str, fn(&Path) -> Result<(), String>)] = &[
     }),
 ];
 
+/// A compiled module, and the `(offset, len)` ranges worth damaging in it.
+type Base = (Vec<u8>, Vec<(usize, usize)>);
+
 pub struct Worker {
     dir: tempfile::TempDir,
-    /// Each base file, and the byte ranges worth damaging in it.
-    bases: Vec<(Vec<u8>, Vec<(usize, usize)>)>,
+    bases: Vec<Base>,
     isolate: bool,
 }
 

@@ -15,62 +15,71 @@ const MODULE_BYTES: usize = 16 << 10;
 /// What the generator may use. It follows what lucetc compiles
 /// (`lucetc::wasm_features()`), minus what engines may legitimately disagree on.
 fn smith_config(rng: &mut SplitMix64) -> wasm_smith::Config {
-    let mut c = wasm_smith::Config::default();
-    // Wasm 2.0.
-    c.saturating_float_to_int_enabled = true;
-    c.sign_extension_ops_enabled = true;
-    c.multi_value_enabled = true;
-    c.bulk_memory_enabled = true;
-    c.reference_types_enabled = true;
-    c.simd_enabled = true;
-    // The later proposals lucetc compiles. Relaxed SIMD stays off: its results are
-    // implementation-defined, so lucetc and the interpreter may both be right and differ.
-    c.relaxed_simd_enabled = false;
-    c.tail_call_enabled = true;
-    c.extended_const_enabled = true;
+    // The draws keep this order: it is part of what a seed means.
     // One module in four gets 64-bit memories; lucetc has no 64-bit tables, so those
     // modules have none.
     let memory64 = rng.below(4) == 0;
-    c.memory64_enabled = memory64;
-    c.max_tables = if memory64 { 0 } else { 2 };
     // Multi-memory in one module in four.
-    c.max_memories = if rng.below(4) == 0 { 3 } else { 1 };
-    // Not compiled by lucetc.
-    c.gc_enabled = false;
-    c.exceptions_enabled = false;
-    c.threads_enabled = false;
-    c.shared_everything_threads_enabled = false;
-    c.wide_arithmetic_enabled = false;
-    c.custom_page_sizes_enabled = false;
-    c.custom_descriptors_enabled = false;
-    // NaN bit patterns are not specified; make every NaN canonical.
-    c.canonicalize_nans = true;
-    // The harness calls every export and compares everything it can see.
-    c.export_everything = true;
-    c.max_imports = 0;
-    c.min_funcs = 2;
-    c.max_funcs = 10;
-    c.max_instructions = 250;
-    c.min_types = 1;
-    c.max_types = 20;
-    c.max_globals = 12;
-    c.max_data_segments = 6;
-    c.max_element_segments = 6;
-    c.max_elements = 20;
-    c.max_table_elements = 200;
-    c.table_max_size_required = true;
-    // Memories stay small (at most 4 pages, with a maximum), so that comparing them
-    // after every call is cheap and `memory.grow` fails the same way in both engines.
-    c.max_memory32_bytes = 4 << 16;
-    c.max_memory64_bytes = 4 << 16;
-    c.memory_max_size_required = true;
-    c.max_nesting_depth = 6;
-    c.allow_start_export = true;
+    let max_memories = if rng.below(4) == 0 { 3 } else { 1 };
     // One module in three avoids traps (out-of-bounds loads read 0, divisions by zero
     // are guarded, ...), so that its calls compute deep into the function instead of
     // stopping at the first trap.
-    c.disallow_traps = rng.below(3) == 0;
-    c
+    let disallow_traps = rng.below(3) == 0;
+    wasm_smith::Config {
+        // Wasm 2.0.
+        saturating_float_to_int_enabled: true,
+        sign_extension_ops_enabled: true,
+        multi_value_enabled: true,
+        bulk_memory_enabled: true,
+        reference_types_enabled: true,
+        simd_enabled: true,
+        // The later proposals lucetc compiles. Relaxed SIMD stays off: its results are
+        // implementation-defined, so lucetc and the interpreter may both be right and
+        // differ.
+        relaxed_simd_enabled: false,
+        tail_call_enabled: true,
+        extended_const_enabled: true,
+        memory64_enabled: memory64,
+        max_tables: if memory64 { 0 } else { 2 },
+        max_memories,
+        // Not compiled by lucetc.
+        gc_enabled: false,
+        exceptions_enabled: false,
+        threads_enabled: false,
+        shared_everything_threads_enabled: false,
+        wide_arithmetic_enabled: false,
+        custom_page_sizes_enabled: false,
+        custom_descriptors_enabled: false,
+        // NaN bit patterns are not specified; make every NaN canonical.
+        canonicalize_nans: true,
+        // The harness calls every export and compares everything it can see.
+        export_everything: true,
+        // Function imports only, from the host functions both engines define.
+        available_imports: Some(super::host::imports_module()),
+        max_imports: 4,
+        // The compact import encoding is a later proposal that neither engine reads.
+        compact_imports_enabled: false,
+        min_funcs: 2,
+        max_funcs: 10,
+        max_instructions: 250,
+        min_types: 1,
+        max_types: 20,
+        max_globals: 12,
+        max_data_segments: 6,
+        max_element_segments: 6,
+        max_elements: 20,
+        max_table_elements: 200,
+        table_max_size_required: true,
+        // Memories stay small (at most 4 pages, with a maximum), so that comparing them
+        // after every call is cheap and `memory.grow` fails the same way in both engines.
+        max_memory32_bytes: 4 << 16,
+        max_memory64_bytes: 4 << 16,
+        memory_max_size_required: true,
+        max_nesting_depth: 6,
+        allow_start_export: true,
+        disallow_traps,
+        ..wasm_smith::Config::default()
+    }
 }
 
 /// The module for `seed` (binary format), and the generator to draw arguments from.

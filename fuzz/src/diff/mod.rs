@@ -11,6 +11,7 @@
 //! and the reference engine for all its cases.
 
 pub mod generate;
+pub mod host;
 pub mod native;
 pub mod reference;
 pub mod value;
@@ -50,6 +51,7 @@ const MAX_CALLS: usize = 16;
 
 pub struct Worker {
     engine: wasmi::Engine,
+    linker: wasmi::Linker<()>,
     native: Native,
     /// Where to write each case's module (`<seed>.wasm`), for reproducing a failure
     /// with other tools.
@@ -60,8 +62,10 @@ pub struct Worker {
 
 impl Worker {
     pub fn new() -> Worker {
+        let engine = reference::engine();
         Worker {
-            engine: reference::engine(),
+            linker: reference::linker(&engine),
+            engine,
             native: Native::new(),
             dump: None,
             trace: false,
@@ -160,7 +164,7 @@ fn run_module(
     }
     let funcs = reference::exported_funcs(&ref_module);
 
-    let reference = reference::Reference::instantiate(&w.engine, &ref_module);
+    let reference = reference::Reference::instantiate(&w.engine, &w.linker, &ref_module);
     let native = w.native.instantiate(&module, config);
     let (mut reference, mut instance) = match (reference, native) {
         (Ok(r), Ok(n)) => (r, n),
@@ -216,11 +220,11 @@ fn run_module(
         }
     }
 
-    if seed % 4 == 0 {
+    if seed.is_multiple_of(4) {
         if let Err(e) = instance.reset() {
             return Verdict::Fail(format!("reset failed: {e}"));
         }
-        let fresh = match reference::Reference::instantiate(&w.engine, &ref_module) {
+        let fresh = match reference::Reference::instantiate(&w.engine, &w.linker, &ref_module) {
             Ok(r) => r,
             Err(r) => return Verdict::Fail(format!("the reference no longer instantiates: {r}")),
         };

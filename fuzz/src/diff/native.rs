@@ -1,9 +1,13 @@
 //! The engine under test: lucetc compiling in-process, lucet-runtime running.
 
+use super::host::{self, Ty};
 use super::value::{Outcome, State, Trap, Value};
 use super::MemoryConfig;
 use lucet_module::{ExportKind, TrapCode};
-use lucet_runtime::{DlModule, Error, InstanceHandle, Limits, MmapRegion, Region, RunResult, Val};
+use lucet_runtime::{
+    DlModule, Error, FuncType, InstanceHandle, Limits, Linker, MmapRegion, Region, RunResult, Val,
+    ValType,
+};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -42,6 +46,33 @@ impl MemoryConfig {
 pub struct Native {
     dir: tempfile::TempDir,
     regions: [Option<Arc<MmapRegion>>; 3],
+    linker: Linker,
+}
+
+fn val_type(t: Ty) -> ValType {
+    match t {
+        Ty::I32 => ValType::I32,
+        Ty::I64 => ValType::I64,
+        Ty::F32 => ValType::F32,
+        Ty::F64 => ValType::F64,
+        Ty::V128 => ValType::V128,
+    }
+}
+
+/// A linker that defines the host functions generated modules may import.
+fn linker() -> Linker {
+    let mut linker = Linker::new();
+    for &(name, params, results) in host::FUNCS {
+        let ty = FuncType {
+            params: params.iter().map(|&t| val_type(t)).collect(),
+            results: results.iter().map(|&t| val_type(t)).collect(),
+        };
+        linker.func_new(host::MODULE, name, ty, move |args| {
+            let args: Vec<Value> = args.iter().map(value_of).collect();
+            Ok(host::call(&args, results).iter().map(val_of).collect())
+        });
+    }
+    linker
 }
 
 impl Native {
@@ -55,6 +86,7 @@ impl Native {
         Native {
             dir,
             regions: [None, None, None],
+            linker: linker(),
         }
     }
 
@@ -90,7 +122,7 @@ impl Native {
         if let Err(e) = compiler.shared_object_file(&path) {
             return Err(Compiled::Rejected(e));
         }
-        let loaded = crate::catch_panic("DlModule::load", || DlModule::load(&path));
+        let loaded = crate::catch_panic("DlModule::load", || DlModule::load_unresolved(&path));
         let _ = std::fs::remove_file(&path);
         match loaded {
             Ok(Ok(m)) => Ok(m),
@@ -105,11 +137,21 @@ impl Native {
         config: MemoryConfig,
     ) -> Result<InstanceHandle, Outcome> {
         let region = self.region(config).map_err(Outcome::Error)?;
-        match region.new_instance(module.clone()) {
+        match region
+            .new_instance_builder(module.clone())
+            .with_linker(&self.linker)
+            .build()
+        {
             Ok(i) => Ok(i),
             Err(Error::InstantiationTrap(d)) => Err(Outcome::Trapped(trap_of(d.trap_code))),
             Err(e) => Err(Outcome::Error(e.to_string())),
         }
+    }
+}
+
+impl Default for Native {
+    fn default() -> Native {
+        Native::new()
     }
 }
 

@@ -23,6 +23,38 @@ pub fn engine() -> Engine {
     Engine::new(&config)
 }
 
+fn val_type(t: super::host::Ty) -> ValType {
+    use super::host::Ty;
+    match t {
+        Ty::I32 => ValType::I32,
+        Ty::I64 => ValType::I64,
+        Ty::F32 => ValType::F32,
+        Ty::F64 => ValType::F64,
+        Ty::V128 => ValType::V128,
+    }
+}
+
+/// A linker that defines the host functions generated modules may import.
+pub fn linker(engine: &Engine) -> Linker<()> {
+    let mut linker = Linker::<()>::new(engine);
+    for &(name, params, results) in super::host::FUNCS {
+        let ty = wasmi::FuncType::new(
+            params.iter().map(|&t| val_type(t)),
+            results.iter().map(|&t| val_type(t)),
+        );
+        linker
+            .func_new(super::host::MODULE, name, ty, move |_caller, args, out| {
+                let args: Vec<Value> = args.iter().map(value_of).collect();
+                for (slot, v) in out.iter_mut().zip(super::host::call(&args, results)) {
+                    *slot = val_of(&v);
+                }
+                Ok(())
+            })
+            .expect("each host function is defined once");
+    }
+    linker
+}
+
 /// A compiled module; `None` means wasmi rejects it.
 pub fn compile(engine: &Engine, wasm: &[u8]) -> Result<Module, String> {
     Module::new(engine, wasm).map_err(|e| e.to_string())
@@ -36,6 +68,10 @@ pub struct Reference {
 
 fn trap_of(e: &wasmi::Error) -> Outcome {
     use wasmi::TrapCode as T;
+    // wasmi 1.1 leaves `table.copy` out of its trap-code mapping.
+    if let wasmi::errors::ErrorKind::Table(wasmi::errors::TableError::CopyOutOfBounds) = e.kind() {
+        return Outcome::Trapped(Trap::TableOutOfBounds);
+    }
     let Some(code) = e.as_trap_code() else {
         return Outcome::Error(e.to_string());
     };
@@ -94,9 +130,12 @@ pub fn exported_funcs(module: &Module) -> Vec<(String, Vec<ValType>, usize)> {
 
 impl Reference {
     /// Instantiates (running the start function); a trap or error is the outcome.
-    pub fn instantiate(engine: &Engine, module: &Module) -> Result<Reference, Outcome> {
+    pub fn instantiate(
+        engine: &Engine,
+        linker: &Linker<()>,
+        module: &Module,
+    ) -> Result<Reference, Outcome> {
         let mut store = Store::new(engine, ());
-        let linker = Linker::<()>::new(engine);
         match linker.instantiate_and_start(&mut store, module) {
             Ok(instance) => Ok(Reference {
                 store,
