@@ -9,7 +9,7 @@ fuzz_target!(|data: &[u8]| {
     let dir = std::env::temp_dir();
     let out = dir.join(format!("lucet-fuzz-compile-{}", std::process::id()));
     let _ = std::fs::create_dir_all(&out);
-    if let Verdict::Fail(msg) = compile::check_bytes(&out, data, false, "input") {
+    if let Verdict::Fail(msg) = compile::check_bytes(&out, data, compile::Output::Object, "input") {
         panic!("{msg}");
     }
 });

@@ -8,7 +8,7 @@ use lucet_fuzz::{diff::seed_from_bytes, load, Verdict};
 use std::cell::RefCell;
 
 thread_local! {
-    static WORKER: RefCell<load::Worker> = RefCell::new(load::Worker::with_isolation(false));
+    static WORKER: RefCell<load::Worker> = RefCell::new(load::Worker::with_isolation(load::Isolation::InProcess));
 }
 
 fuzz_target!(|data: &[u8]| {

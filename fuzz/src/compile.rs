@@ -152,21 +152,30 @@ fn input(seed: u64) -> (Vec<u8>, &'static str) {
     }
 }
 
-/// Compiles `bytes` (to an object, and for some cases through to a shared object).
+/// How far a case takes the compiler.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Output {
+    /// Compile to a relocatable object.
+    Object,
+    /// Compile and link into a shared object.
+    SharedObject,
+}
+
+/// Compiles `bytes` into `output` in `dir`; `label` names the kind of input.
 pub fn check_bytes(
     dir: &std::path::Path,
     bytes: &[u8],
-    link: bool,
+    output: Output,
     label: &'static str,
 ) -> Verdict {
-    let out = dir.join(if link { "out.so" } else { "out.o" });
+    let out = dir.join(match output {
+        Output::Object => "out.o",
+        Output::SharedObject => "out.so",
+    });
     let result = crate::catch_panic("lucetc", || {
-        lucetc::Lucetc::try_from_bytes(bytes).and_then(|c| {
-            if link {
-                c.shared_object_file(&out)
-            } else {
-                c.object_file(&out)
-            }
+        lucetc::Lucetc::try_from_bytes(bytes).and_then(|c| match output {
+            Output::Object => c.object_file(&out),
+            Output::SharedObject => c.shared_object_file(&out),
         })
     });
     let _ = std::fs::remove_file(&out);
@@ -185,5 +194,10 @@ pub fn run_case(w: &mut Worker, seed: u64) -> Verdict {
     if label == "generator gave up" {
         return Verdict::Skip(label);
     }
-    check_bytes(w.dir.path(), &bytes, seed.is_multiple_of(8), label)
+    let output = if seed.is_multiple_of(8) {
+        Output::SharedObject
+    } else {
+        Output::Object
+    };
+    check_bytes(w.dir.path(), &bytes, output, label)
 }

@@ -50,16 +50,24 @@ type Base = (Vec<u8>, Vec<(usize, usize)>);
 pub struct Worker {
     dir: tempfile::TempDir,
     bases: Vec<Base>,
-    isolate: bool,
+    isolation: Isolation,
+}
+
+/// Where a case runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Isolation {
+    /// In a forked child: a crash is a counted result.
+    Child,
+    /// In this process: faster, but the first crash ends the run (what libFuzzer wants).
+    InProcess,
 }
 
 impl Worker {
     pub fn new() -> Worker {
-        Worker::with_isolation(true)
+        Worker::with_isolation(Isolation::Child)
     }
 
-    /// `isolate: false` runs cases in-process (faster, but the first crash ends the run).
-    pub fn with_isolation(isolate: bool) -> Worker {
+    pub fn with_isolation(isolation: Isolation) -> Worker {
         let dir = tempfile::Builder::new()
             .prefix("lucet-fuzz-load-")
             .tempdir_in("/dev/shm")
@@ -88,7 +96,7 @@ impl Worker {
         Worker {
             dir,
             bases,
-            isolate,
+            isolation,
         }
     }
 }
@@ -225,7 +233,7 @@ pub fn run_case(w: &mut Worker, seed: u64) -> Verdict {
         Ok(Err(_)) => Verdict::Pass("refused"),
         Err(panic) => Verdict::Fail(format!("{how}: {panic}")),
     };
-    let verdict = if w.isolate {
+    let verdict = if w.isolation == Isolation::Child {
         crate::isolate::in_child(case)
     } else {
         case()
