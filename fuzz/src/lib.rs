@@ -11,6 +11,9 @@
 //! - [`load`]: mutated and truncated shared objects through `DlModule::load`.
 //! - [`wasi`]: every WASI hostcall with arbitrary arguments against a small memory.
 //! - [`compile`]: arbitrary bytes and mutated modules through lucetc.
+//!
+//! `docs/security.md` ("Fuzzing") says how to run them, what each compares, and which
+//! seed ranges have been run.
 
 pub mod alloc_count;
 pub mod compile;
