@@ -15,6 +15,10 @@ fuzz_target!(|data: &[u8]| {
     let seed = diff::seed_from_bytes(data);
     let config = MemoryConfig::for_seed(data.get(8).copied().unwrap_or(0) as u64);
     if let Verdict::Fail(msg) = WORKER.with(|w| diff::run_case(&mut w.borrow_mut(), seed, config)) {
+        // Findings already on record are counted by the stable runner, not crashes here.
+        if lucet_fuzz::known::classify(&msg).is_some() {
+            return;
+        }
         panic!("seed {seed}, {config:?}: {msg}");
     }
 });

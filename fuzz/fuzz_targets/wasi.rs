@@ -13,6 +13,10 @@ thread_local! {
 fuzz_target!(|data: &[u8]| {
     let seed = seed_from_bytes(data);
     if let Verdict::Fail(msg) = WORKER.with(|w| wasi::run_case(&mut w.borrow_mut(), seed)) {
+        // Findings already on record are counted by the stable runner, not crashes here.
+        if lucet_fuzz::known::classify(&msg).is_some() {
+            return;
+        }
         panic!("seed {seed}: {msg}");
     }
 });
