@@ -63,7 +63,7 @@ fn read_only<'a>(file: &ElfFile<'a>, name: &str, vaddr: u64, len: u64) -> Result
 }
 
 fn tag_name(tag: u64) -> String {
-    let name = match u32::try_from(tag).unwrap_or(u32::MAX) {
+    let name = match tag as i64 {
         elf::DT_NEEDED => "DT_NEEDED",
         elf::DT_PLTRELSZ => "DT_PLTRELSZ",
         elf::DT_PLTGOT => "DT_PLTGOT",
@@ -115,9 +115,10 @@ fn tag_name(tag: u64) -> String {
 }
 
 fn check_dynamic_tags(file: &ElfFile<'_>) -> Result<(), Refusal> {
+    // d_tag is a signed 64-bit field; the constants are written that way too.
     // Code first: that is what the checks exist for, and what a crafted file is after.
     for &(tag, _) in &file.dynamic {
-        let what = match u32::try_from(tag).unwrap_or(u32::MAX) {
+        let what = match tag as i64 {
             elf::DT_INIT
             | elf::DT_INIT_ARRAY
             | elf::DT_INIT_ARRAYSZ
@@ -136,7 +137,7 @@ fn check_dynamic_tags(file: &ElfFile<'_>) -> Result<(), Refusal> {
     }
     let mut seen = Vec::with_capacity(file.dynamic.len());
     for &(tag, value) in &file.dynamic {
-        let t = u32::try_from(tag).unwrap_or(u32::MAX);
+        let t = tag as i64;
         match t {
             elf::DT_NEEDED => {
                 let name = file.string(value)?;
@@ -371,7 +372,7 @@ fn check_versions(file: &ElfFile<'_>, descriptor: usize) -> Result<(), Refusal> 
         let needed: Vec<&[u8]> = file
             .dynamic
             .iter()
-            .filter(|d| d.0 == u64::from(elf::DT_NEEDED))
+            .filter(|d| d.0 as i64 == elf::DT_NEEDED)
             .filter_map(|d| file.string(d.1).ok())
             .collect();
         let bad = || malformed("the version requirements (DT_VERNEED) are malformed");

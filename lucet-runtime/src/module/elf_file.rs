@@ -190,8 +190,9 @@ impl<'a> ElfFile<'a> {
     }
 
     /// The value of dynamic tag `tag`, if the file has it.
-    pub fn dynamic_value(&self, tag: u32) -> Option<u64> {
-        self.dynamic.iter().find(|d| d.0 == u64::from(tag)).map(|d| d.1)
+    pub fn dynamic_value(&self, tag: i64) -> Option<u64> {
+        // d_tag is a signed field; the file's bits are compared as such.
+        self.dynamic.iter().find(|d| d.0 as i64 == tag).map(|d| d.1)
     }
 
     fn read_dynamic(&mut self) -> Result<(), Refusal> {
@@ -204,15 +205,15 @@ impl<'a> ElfFile<'a> {
         // The dynamic linker reads up to DT_NULL whatever the segment's size says.
         for d in entries {
             let (tag, value) = (d.d_tag.get(LE), d.d_val.get(LE));
-            if tag == u64::from(elf::DT_NULL) {
+            if tag == elf::DT_NULL {
                 return Ok(());
             }
-            self.dynamic.push((tag, value));
+            self.dynamic.push((tag as u64, value));
         }
         Err(malformed("the dynamic section has no DT_NULL entry within its segment"))
     }
 
-    fn required(&self, tag: u32, name: &str) -> Result<u64, Refusal> {
+    fn required(&self, tag: i64, name: &str) -> Result<u64, Refusal> {
         self.dynamic_value(tag).ok_or_else(|| malformed(format!("no {name} in the dynamic section")))
     }
 
