@@ -128,7 +128,7 @@ impl Layout {
                 break;
             }
         }
-        let value = |tag: u32| layout.dynamic.iter().find(|d| d.1 == tag as i64).map(|d| d.2);
+        let value = |tag: i64| layout.dynamic.iter().find(|d| d.1 == tag).map(|d| d.2);
         let (rela, relasz) = (value(elf::DT_RELA).unwrap_or(0), value(elf::DT_RELASZ).unwrap_or(0));
         let rela_off = layout.file_offset(rela);
         for i in 0..(relasz / 24) as usize {
@@ -321,7 +321,7 @@ fn libcalls_are_the_only_dependencies_allowed() {
 
         // A dependency other than libm and libc would run that library's constructors.
         let layout = Layout::of(&bytes);
-        let value = |tag: u32| layout.dynamic.iter().find(|d| d.1 == tag as i64).unwrap().2;
+        let value = |tag: i64| layout.dynamic.iter().find(|d| d.1 == tag).unwrap().2;
         let strtab = layout.file_offset(value(elf::DT_STRTAB));
         let needed = layout.dynamic.iter().find(|d| d.1 == elf::DT_NEEDED as i64).unwrap().2 as usize;
         let mut bad = bytes.clone();
