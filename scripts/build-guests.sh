@@ -23,6 +23,10 @@
 #   examples/hello-c/hello-c.wasm                 C command, printf, exits with 3
 #   examples/calculator/plugins/add-rust/add.wasm Rust plugin (calc = a + b)
 #   examples/calculator/plugins/mul-c/mul.wasm    C plugin (calc = a * b)
+#   examples/c-host/guest.wasm                    C command for the C host example
+#   tests/out-of-tree-host/guests/rust/lucet-style-guest.wasm
+#   tests/out-of-tree-host/guests/c/lucet-style-guest.wasm
+#                                                 Rust and C guests of the Lucet-style host
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -95,6 +99,12 @@ rust_guest examples/calculator/plugins/add-rust calc_plugin_add examples/calcula
 
 # A reactor: no `main`, the host calls the exports (after `_initialize`).
 c_guest examples/calculator/plugins/mul-c/mul.wasm examples/calculator/plugins/mul-c/mul.c -mexec-model=reactor
+
+# Imports `host.log` and `host.scale`, which the C host defines with a linker.
+c_guest examples/c-host/guest.wasm examples/c-host/guest.c
+
+rust_guest tests/out-of-tree-host/guests/rust lucet_style_guest tests/out-of-tree-host/guests/rust/lucet-style-guest.wasm
+c_guest tests/out-of-tree-host/guests/c/lucet-style-guest.wasm tests/out-of-tree-host/guests/c/guest.c -mexec-model=reactor
 
 if $check; then
     stale=0

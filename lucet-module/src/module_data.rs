@@ -96,6 +96,32 @@ pub struct MemoryPlan {
     pub guard_size: u64,
 }
 
+impl MemoryPlan {
+    /// Whether the code checks accesses against the fixed reservation rather than the
+    /// memory's current length. lucetc chooses this for 32-bit memories with a
+    /// reservation of at least 4 GiB; most of those accesses then have no check at all
+    /// and rely on the reservation and guard being inaccessible.
+    pub fn static_bounds(&self) -> bool {
+        !self.memory.memory64 && self.reserved_size >= 1 << 32
+    }
+
+    /// How many bytes from the memory's base the code may touch without a software
+    /// check stopping it, when the memory is never longer than `max_len` bytes.
+    ///
+    /// With static bounds that is the whole reservation plus guard, whatever the length.
+    /// Otherwise the code compares the index with the current length, but an access
+    /// whose offset fits the guard is only checked for `index > length`: it reaches up
+    /// to `guard_size` bytes past the end. Every byte below the reach that is not part
+    /// of the memory's accessible length must fault.
+    pub fn reach(&self, max_len: u64) -> u64 {
+        if self.static_bounds() {
+            self.reserved_size.saturating_add(self.guard_size)
+        } else {
+            max_len.saturating_add(self.guard_size)
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct GlobalDef {
     pub ty: GlobalType,

@@ -47,7 +47,10 @@ impl Instance {
     /// future with `RunResult::Yielded`, like [`Instance::run`]; continue those with
     /// `resume` (or [`Instance::resume_async`]).
     pub fn run_async(&mut self, entrypoint: &str, args: &[Val]) -> RunAsync<'_> {
-        RunAsync { instance: self, state: AsyncState::Start { entrypoint: entrypoint.to_string(), args: args.to_vec() } }
+        RunAsync {
+            instance: self,
+            state: AsyncState::Start { entrypoint: entrypoint.to_string(), args: args.to_vec() },
+        }
     }
 
     /// Resumes a yielded instance as a future (see [`Instance::run_async`]).
@@ -116,6 +119,7 @@ impl Vmctx {
         if !exec::current_run_is_async() {
             return block_on_thread(fut);
         }
+        self.expect_no_borrows_across_yield();
         let boxed: Pin<Box<dyn Future<Output = Box<dyn Any + Send>> + Send + '_>> =
             Box::pin(async move { Box::new(fut.await) as Box<dyn Any + Send> });
         // SAFETY: a hostcall called by guest code inside an async run on this thread.

@@ -4,16 +4,23 @@
 //! `instance` pointer. Index arguments are in the *caller's* index spaces; a memory or
 //! table imported from another instance is changed in its owner. None of them faults:
 //! out-of-bounds operations return a non-zero status and the compiled code traps.
+//!
+//! A builtin holds `&mut Instance` of its caller for the length of the call. Nothing
+//! else references that instance meanwhile: its `run`/`resume` frame is suspended in
+//! guest code and touches it only after the guest leaves (see `Instance::at_vmctx`),
+//! hostcalls do not run during a builtin, and other threads never reach it (instances
+//! that share state are bound to one thread, see `instance/handle.rs`).
 
 use crate::instance::Instance;
-use lucet_module::{Builtin, VmctxHeader};
+use lucet_module::Builtin;
 
 /// # Safety
-/// `vmctx` must be the vmctx of a live instance, as passed by compiled code.
+/// `vmctx` must be the vmctx of a live instance, as passed by compiled code, and the
+/// reference must not outlive the builtin call.
 unsafe fn instance<'a>(vmctx: *mut u8) -> &'a mut Instance {
-    // SAFETY: (caller) the header's instance pointer was set at instantiation and the
-    // instance outlives every call its code makes.
-    unsafe { &mut *((*(vmctx as *const VmctxHeader)).instance as *mut Instance) }
+    // SAFETY: (caller) a live instance's vmctx; the header pointer is the one valid now,
+    // and no other reference to the instance is live during the call (module docs).
+    unsafe { &mut *Instance::at_vmctx(vmctx) }
 }
 
 unsafe extern "C" fn memory_grow(vmctx: *mut u8, mem: u32, delta: i64) -> i64 {
@@ -23,9 +30,7 @@ unsafe extern "C" fn memory_grow(vmctx: *mut u8, mem: u32, delta: i64) -> i64 {
     if delta < 0 {
         return -1;
     }
-    // SAFETY: the owner is this instance or one it keeps alive.
-    let owner = unsafe { &mut *loc.owner };
-    owner.grow_defined_memory(&loc, delta as u64).map(|p| p as i64).unwrap_or(-1)
+    inst.grow_memory_at(&loc, delta as u64).map(|p| p as i64).unwrap_or(-1)
 }
 
 unsafe extern "C" fn memory_fill(vmctx: *mut u8, mem: u32, dst: u64, val: u32, len: u64) -> u32 {
@@ -74,9 +79,7 @@ unsafe extern "C" fn table_grow(vmctx: *mut u8, table: u32, delta: u32, init: u6
     // SAFETY: called by compiled code with its own vmctx.
     let inst = unsafe { instance(vmctx) };
     let Some(loc) = inst.tables.get(table as usize).copied() else { return u32::MAX };
-    // SAFETY: the owner is this instance or one it keeps alive.
-    let owner = unsafe { &mut *loc.owner };
-    owner.grow_defined_table(loc.defined, loc.def, loc.ty, delta, init as usize).unwrap_or(u32::MAX)
+    inst.grow_table_at(&loc, delta, init as usize).unwrap_or(u32::MAX)
 }
 
 unsafe extern "C" fn table_fill(vmctx: *mut u8, table: u32, dst: u32, val: u64, len: u32) -> u32 {

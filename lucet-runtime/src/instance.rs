@@ -5,23 +5,28 @@
 //! [`InstanceHandle`] hands out `&mut Instance`. Compiled code and hostcalls reach the
 //! instance through the vmctx header's `instance` pointer.
 
+mod handle;
+mod memory_geometry;
+
 use crate::error::FaultDetails;
 use crate::exec::{Entry, ExecState, FaultRanges, GuestExit, GuestStack, TrapLookup};
 use crate::linker::{Extern, Func, FuncKind, Global, GlobalKind, HostFuncCtx, Linker, Memory, Table};
 use crate::module::{
     describe_global, describe_memory, describe_table, unresolved, DlModule, Module, MultiCodeMap, ResolvedImport,
 };
-use crate::region::mmap::{HeapArea, MmapRegion, Slot};
+use crate::region::mmap::{HeapArea, MmapRegion, Slot, STACK_GUARD_SIZE};
 use crate::val::{RunResult, UntypedRetVal, Val, YieldedVal};
 use crate::Error;
+pub use handle::InstanceHandle;
+pub(crate) use handle::{InstanceCell, OwnerRef};
 use lucet_module::{
     ConstExpr, ConstOp, ExportKind, FuncRef, FuncType, GlobalType, ImportKind, MemoryDef, ModuleData, SegmentKind,
     TableDef, TableType, TrapCode, VmctxHeader, VmctxLayout, VALUE_SLOT_SIZE,
 };
+use memory_geometry::{describe_plan, MemoryGeometry};
 use std::any::{Any, TypeId};
 use std::cell::{BorrowError, BorrowMutError, Ref, RefCell, RefMut, UnsafeCell};
 use std::collections::HashMap;
-use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 
@@ -36,116 +41,6 @@ const MAX_TABLE_ELEMENTS: u64 = 10_000_000;
 /// Bumped whenever an instance gains a dependency, so others recompute what they reach.
 static LINK_GENERATION: AtomicU64 = AtomicU64::new(1);
 
-/// The `Arc`-shared home of an instance.
-pub(crate) struct InstanceCell(UnsafeCell<Instance>);
-
-// SAFETY: an instance is used by one thread at a time: `&mut` access only comes from
-// the single `InstanceHandle`, other holders only keep it alive or read through raw
-// pointers at link time.
-unsafe impl Send for InstanceCell {}
-// SAFETY: as above.
-unsafe impl Sync for InstanceCell {}
-
-impl InstanceCell {
-    pub(crate) fn get(&self) -> *mut Instance {
-        self.0.get()
-    }
-}
-
-/// Owns an instance; dereferences to [`Instance`].
-pub struct InstanceHandle {
-    inner: Arc<InstanceCell>,
-}
-
-impl Drop for InstanceHandle {
-    fn drop(&mut self) {
-        collect_cycles(&self.inner);
-    }
-}
-
-/// A reference to an instance from an export handle. Like an `InstanceHandle`, dropping
-/// it may free a group of instances that only keep each other alive.
-#[derive(Clone)]
-pub(crate) struct OwnerRef(pub Arc<InstanceCell>);
-
-impl Deref for OwnerRef {
-    type Target = Arc<InstanceCell>;
-    fn deref(&self) -> &Arc<InstanceCell> {
-        &self.0
-    }
-}
-
-impl Drop for OwnerRef {
-    fn drop(&mut self) {
-        collect_cycles(&self.0);
-    }
-}
-
-/// Called when `root` (an `Arc` the caller is about to drop) loses a user-held
-/// reference. Instances form cycles when one imports a funcref table from another
-/// (the table's owner keeps the importer alive). If every reference to the instances
-/// reachable from `root` now comes from those instances themselves (plus the caller's
-/// `root`), nothing outside can reach them any more: their dependency lists are
-/// emptied, which breaks the cycles and frees them once `root` is dropped.
-fn collect_cycles(root: &Arc<InstanceCell>) {
-    // SAFETY: `root` is alive; no run is in progress on it (the handle is being
-    // dropped, or an export handle that cannot coexist with a `&mut` use of it).
-    let root_inst = unsafe { &*root.get() };
-    // An instance that imports nothing reaches no one, so it is in no cycle.
-    if root_inst.deps.is_empty() {
-        return;
-    }
-    let members = root_inst.reachable();
-    if members.len() < 2 {
-        return;
-    }
-    let mut internal = vec![0usize; members.len()];
-    for &m in &members {
-        // SAFETY: members are kept alive by `root` through deps.
-        for d in unsafe { &(*m).deps } {
-            if let Some(i) = members.iter().position(|&x| std::ptr::eq(x, d.get())) {
-                internal[i] += 1;
-            }
-        }
-    }
-    for (i, &m) in members.iter().enumerate() {
-        // SAFETY: as above; the cell is the instance's `Arc` allocation.
-        let strong = unsafe { &*m }.me.strong_count();
-        let held_by_caller = usize::from(std::ptr::eq(m, root.get()));
-        if strong != internal[i] + held_by_caller {
-            return;
-        }
-    }
-    let mut released = Vec::new();
-    for &m in &members {
-        // SAFETY: as above; taking the lists only moves the `Arc`s into `released`,
-        // so every member stays alive until `released` is dropped below.
-        released.push(std::mem::take(unsafe { &mut (*(m as *mut Instance)).deps }));
-    }
-    drop(released);
-}
-
-impl Deref for InstanceHandle {
-    type Target = Instance;
-    fn deref(&self) -> &Instance {
-        // SAFETY: see `InstanceCell`: this handle is the only source of references.
-        unsafe { &*self.inner.get() }
-    }
-}
-
-impl DerefMut for InstanceHandle {
-    fn deref_mut(&mut self) -> &mut Instance {
-        // SAFETY: see `InstanceCell`; `&mut self` makes this access exclusive.
-        unsafe { &mut *self.inner.get() }
-    }
-}
-
-impl std::fmt::Debug for InstanceHandle {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "InstanceHandle({})", self.dl().path())
-    }
-}
-
 #[derive(Debug)]
 enum State {
     Ready,
@@ -158,8 +53,8 @@ enum State {
 #[derive(Clone, Copy)]
 pub(crate) struct MemLoc {
     pub def: *mut MemoryDef,
-    /// The instance that defines it.
-    pub owner: *mut Instance,
+    /// The vmctx of the instance that defines it (see [`Instance::at_vmctx`]).
+    pub owner_vmctx: *mut u8,
     /// Index among the owner's defined memories.
     pub defined: usize,
     pub ty: lucet_module::MemoryType,
@@ -168,7 +63,8 @@ pub(crate) struct MemLoc {
 #[derive(Clone, Copy)]
 pub(crate) struct TableLoc {
     pub def: *mut TableDef,
-    pub owner: *mut Instance,
+    /// The vmctx of the instance that defines it.
+    pub owner_vmctx: *mut u8,
     /// Index among the owner's defined tables.
     pub defined: usize,
     pub ty: TableType,
@@ -207,25 +103,27 @@ pub struct Instance {
     /// Where compiled code running on our stack may fault: see `memory_fault_ranges`.
     /// Computed with `lookup`.
     fault_ranges: Arc<FaultRanges>,
-    exec: ExecState,
+    /// Boxed: `ExecState::run` holds `&mut ExecState` while the guest runs, and builtins
+    /// and hostcalls then make references to the `Instance`; those must not cover it.
+    exec: Box<ExecState>,
     state: State,
     start_ran: bool,
     pending: Option<Pending>,
-    /// The value slots of the call in progress. Reused from call to call so a call does
+    /// The value slots of the call in progress, outside the `Instance` (the trampoline
+    /// writes them while builtins may hold `&mut Instance`). Reused from call to call
+    /// and allocated at instantiation with room for `INLINE_SLOTS`, so most calls do
     /// not allocate; a call never starts while another is in progress or yielded
     /// (`run` needs `&mut Instance`), so the buffer never moves under a running guest.
     values: Vec<[u8; VALUE_SLOT_SIZE]>,
-    /// Used instead of `values` by calls with at most `INLINE_SLOTS` slots (most calls),
-    /// so they need no allocation at all. The instance lives in an `Arc`, so this array
-    /// does not move while a guest uses it.
-    values_inline: [[u8; VALUE_SLOT_SIZE]; INLINE_SLOTS],
     /// How many value slots the call in progress uses.
     n_slots: usize,
     /// Stack limits replaced by the call in progress (see `set_stack_limits`).
     saved_limits: Vec<(*mut VmctxHeader, usize)>,
     pub(crate) heap_borrow: RefCell<()>,
-    pub(crate) embed_ctx: HashMap<TypeId, RefCell<Box<dyn Any>>>,
+    pub(crate) embed_ctx: HashMap<TypeId, RefCell<Box<dyn Any + Send>>>,
     me: Weak<InstanceCell>,
+    /// The thread this instance is bound to while it shares state (see `handle.rs`).
+    home: handle::Home,
     /// Heaps of defined memories after the first.
     extra_heaps: Vec<HeapArea>,
     // Dropped last: the heap and stack must outlive everything that points into them.
@@ -239,6 +137,8 @@ impl Drop for Instance {
         }
         // SAFETY: allocated in `InstanceBuilder::build` with this layout.
         unsafe { std::alloc::dealloc(self.vmctx, vmctx_alloc_layout(&self.layout)) };
+        // A chain of importers can be long: release it without recursing.
+        handle::release_deps(std::mem::take(&mut self.deps));
     }
 }
 
@@ -250,7 +150,7 @@ fn vmctx_alloc_layout(l: &VmctxLayout) -> std::alloc::Layout {
 pub struct InstanceBuilder {
     region: Arc<MmapRegion>,
     module: Arc<dyn Module>,
-    embed_ctx: Vec<(TypeId, Box<dyn Any>)>,
+    embed_ctx: Vec<(TypeId, Box<dyn Any + Send>)>,
     imports: HashMap<(String, String), Extern>,
     heap_limit: Option<usize>,
 }
@@ -261,7 +161,14 @@ impl InstanceBuilder {
     }
 
     /// Adds an embedder context that hostcalls can reach with `Vmctx::get_embed_ctx`.
-    pub fn with_embed_ctx<T: Any>(mut self, ctx: T) -> Self {
+    /// It moves with the instance, which may move to another thread, so it must be `Send`:
+    ///
+    /// ```compile_fail
+    /// fn with_rc(b: lucet_runtime::InstanceBuilder) -> lucet_runtime::InstanceBuilder {
+    ///     b.with_embed_ctx(std::rc::Rc::new(1))
+    /// }
+    /// ```
+    pub fn with_embed_ctx<T: Any + Send>(mut self, ctx: T) -> Self {
         self.embed_ctx.push((TypeId::of::<T>(), Box::new(ctx)));
         self
     }
@@ -292,14 +199,22 @@ impl InstanceBuilder {
         let limits = *self.region.limits();
         let max_heap = self.heap_limit.unwrap_or(usize::MAX).min(limits.heap_memory_size) as u64;
         for (i, plan) in data.memory_plans.iter().skip(data.num_imported_memories()).enumerate() {
-            let need = plan.reserved_size.saturating_add(plan.guard_size);
-            // Only the first defined memory lives in the slot's heap reservation.
-            if i == 0 && need > limits.heap_address_space_size as u64 {
+            // Only the first defined memory lives in the slot's heap reservation, which
+            // the stack guard follows.
+            let hass = limits.heap_address_space_size as u64;
+            let slot = MemoryGeometry {
+                reservation: hass,
+                guard: STACK_GUARD_SIZE as u64,
+                max_len: memory_geometry::max_len(&plan.memory, max_heap).min(hass),
+            };
+            if i == 0 && !slot.covers(plan) {
                 return Err(Error::LimitsExceeded(format!(
-                    "module {path} was compiled for a heap reservation of {} bytes plus a {}-byte guard \
-                     ({need} bytes), but the region's Limits::heap_address_space_size is {}; raise \
-                     heap_address_space_size or recompile with a smaller `lucetc --reserved-size`/`--guard-size`",
-                    plan.reserved_size, plan.guard_size, limits.heap_address_space_size
+                    "module {path} was compiled for {}: its code may touch {} bytes from the heap base, but \
+                     the region's slots give a heap {slot} ({} bytes); raise Limits::heap_address_space_size or \
+                     recompile with a smaller `lucetc --reserved-size`/`--guard-size`",
+                    describe_plan(plan),
+                    plan.reach(slot.max_len),
+                    slot.span()
                 )));
             }
             let initial = plan.memory.min_pages.saturating_mul(WASM_PAGE);
@@ -321,14 +236,20 @@ impl InstanceBuilder {
         }
 
         // The first defined memory lives in the slot; any others (multi-memory) get
-        // reservations of their own.
+        // mappings of their own, with room for their largest size and, after it, all the
+        // rest their code can reach as guard.
         let mut extra_heaps = Vec::new();
         for plan in data.memory_plans.iter().skip(data.num_imported_memories() + 1) {
-            let need = plan.reserved_size.saturating_add(plan.guard_size).max(max_heap);
-            let need = usize::try_from(need).map_err(|_| {
-                Error::LimitsExceeded(format!("module {path} needs a heap reservation of {need} bytes"))
-            })?;
-            extra_heaps.push(HeapArea::reserve(need)?);
+            let g = MemoryGeometry::for_plan(plan, max_heap);
+            let (Ok(reservation), Ok(guard)) = (usize::try_from(g.reservation), usize::try_from(g.guard)) else {
+                return Err(Error::LimitsExceeded(format!(
+                    "module {path} needs a memory mapping of {} bytes, more than the address space",
+                    g.span()
+                )));
+            };
+            let area = HeapArea::reserve(reservation, guard)?;
+            debug_assert!(MemoryGeometry::of(&area, &plan.memory, max_heap).covers(plan));
+            extra_heaps.push(area);
         }
         let slot = self.region.take_slot(dl.memory_image())?;
         let layout = VmctxLayout::new(data);
@@ -338,8 +259,9 @@ impl InstanceBuilder {
             std::alloc::handle_alloc_error(vmctx_alloc_layout(&layout));
         }
         let stack_limit = slot.stack_bottom as usize + limits.hostcall_reservation;
-        let cell = Arc::new_cyclic(|me| {
-            InstanceCell(UnsafeCell::new(Instance {
+        let cell = Arc::new_cyclic(|me| InstanceCell {
+            vmctx,
+            inst: UnsafeCell::new(Instance {
                 module: module.clone(),
                 layout: layout.clone(),
                 vmctx,
@@ -357,24 +279,26 @@ impl InstanceBuilder {
                 link_gen: 0,
                 lookup: dl.code_map().clone(),
                 fault_ranges: Arc::default(),
-                exec: ExecState::new(),
+                exec: Box::new(ExecState::new()),
                 state: State::Ready,
                 start_ran: false,
                 pending: None,
-                values: Vec::new(),
-                values_inline: [[0; VALUE_SLOT_SIZE]; INLINE_SLOTS],
+                values: Vec::with_capacity(INLINE_SLOTS),
                 n_slots: 0,
                 saved_limits: Vec::new(),
                 heap_borrow: RefCell::new(()),
                 embed_ctx: HashMap::new(),
                 me: me.clone(),
+                home: handle::Home::default(),
                 extra_heaps,
                 slot,
-            }))
+            }),
         });
-        let mut handle = InstanceHandle { inner: cell };
+        let cell_ptr = cell.get();
+        let mut handle = InstanceHandle::new(cell);
         let inst: &mut Instance = &mut handle;
-        let self_ptr: *mut Instance = inst;
+        // Linking shares state with the exporters, which live on this thread.
+        inst.home.bind_here();
         for (t, b) in self.embed_ctx {
             inst.embed_ctx.insert(t, RefCell::new(b));
         }
@@ -384,7 +308,8 @@ impl InstanceBuilder {
             h.stack_limit = stack_limit;
             h.builtins = crate::builtins::table();
             h.type_ids = dl.type_ids().as_ptr();
-            h.instance = self_ptr as *mut u8;
+            // Not running: the cell's own pointer (see `Instance::at_vmctx`).
+            h.instance = cell_ptr as *mut u8;
         }
         inst.link_imports(dl, &self.imports)?;
         inst.create_definitions(dl)?;
@@ -394,9 +319,13 @@ impl InstanceBuilder {
         let me_arc = inst.arc();
         for i in 0..inst.tables.len() {
             let t = inst.tables[i];
-            if t.owner != self_ptr && t.ty.elem == lucet_module::RefType::FuncRef {
-                // SAFETY: the owner is alive (held in our deps) and idle while we link.
-                let owner = unsafe { &mut *t.owner };
+            if t.owner_vmctx != vmctx && t.ty.elem == lucet_module::RefType::FuncRef {
+                // SAFETY: the owner is another instance, alive (held in our deps) and
+                // bound to this thread. Its header holds the pointer that is valid now
+                // (its run's, if this `build` happens in one of its hostcalls, else its
+                // cell's; see `at_vmctx`), and nothing else references it meanwhile: a
+                // run's hostcall frames keep no reference to their instance.
+                let owner = unsafe { &mut *Instance::at_vmctx(t.owner_vmctx) };
                 owner.add_dep(&me_arc);
                 // Everything that reaches the owner now reaches us too.
                 LINK_GENERATION.fetch_add(1, Ordering::Relaxed);
@@ -436,22 +365,13 @@ impl Instance {
         self.module.module_data()
     }
 
-    /// Every instance reachable through `deps` (including this one), each once.
+    /// Every instance reachable through `deps` (including this one), each once, this
+    /// one first. Only their `deps` are read.
     fn reachable(&self) -> Vec<*const Instance> {
-        let mut seen: Vec<*const Instance> = vec![self];
-        let mut i = 0;
-        while i < seen.len() {
-            // SAFETY: everything in `seen` is this instance or kept alive through deps.
-            let inst = unsafe { &*seen[i] };
-            for d in &inst.deps {
-                let p = d.get() as *const Instance;
-                if !seen.contains(&p) {
-                    seen.push(p);
-                }
-            }
-            i += 1;
-        }
-        seen
+        // SAFETY: `self` is live, and deps lists only change in `build` (of this or
+        // another instance bound to the same thread) and `collect_cycles`, neither of
+        // which can run while we hold `&self`.
+        unsafe { handle::reachable(self) }
     }
 
     /// Recomputes what a run of this instance may reach: the code maps the signal
@@ -519,6 +439,8 @@ impl Instance {
     }
 
     pub(crate) fn owner_ref(&self) -> OwnerRef {
+        // An export handle shares this instance's state with the thread it is made on.
+        self.home.bind_here();
         OwnerRef(self.arc())
     }
 
@@ -598,6 +520,33 @@ impl Instance {
                             describe_memory(want),
                             format!("{} currently of {cur_pages} pages", describe_memory(&loc.ty)),
                         ));
+                    }
+                    // The importer's code accesses this memory as its own plan says; the
+                    // memory's mapping must make every access it leaves unchecked fault.
+                    let plan = &data.memory_plans[nm as usize];
+                    // SAFETY: the owner is alive (just added to deps) and no guest runs
+                    // while we link (`build` runs on the thread the exporter is bound to,
+                    // see `InstanceHandle`); this only reads its heap geometry and module.
+                    let owner = unsafe { &*Instance::at_vmctx(loc.owner_vmctx) };
+                    let have = owner.memory_geometry(loc.defined, &loc.ty);
+                    if !have.covers(plan) {
+                        let owner_data = owner.data();
+                        let owner_plan = &owner_data.memory_plans[owner_data.num_imported_memories() + loc.defined];
+                        return Err(Error::UnresolvedImport(format!(
+                            "module {path} imports memory `{}`.`{}`, and its code was compiled for {}: it may touch \
+                             {} bytes from the memory's base without a check. The memory provided, defined by \
+                             module {} (compiled for {}), has {have} ({} bytes), so the importer could reach \
+                             past it into other memory. Compile both modules with the same `lucetc \
+                             --reserved-size`/`--guard-size`, and give the exporter's region a \
+                             Limits::heap_address_space_size that covers them",
+                            imp.module,
+                            imp.field,
+                            describe_plan(plan),
+                            plan.reach(have.max_len),
+                            owner.dl().path(),
+                            describe_plan(owner_plan),
+                            have.span()
+                        )));
                     }
                     // SAFETY: offset inside the vmctx for imported memory nm.
                     unsafe {
@@ -679,18 +628,18 @@ impl Instance {
     /// Creates defined memories, tables, globals and function references (once).
     fn create_definitions(&mut self, dl: &DlModule) -> Result<(), Error> {
         let data = dl.module_data();
-        let me: *mut Instance = self;
+        let me = self.vmctx;
         for (i, plan) in data.memory_plans.iter().skip(data.num_imported_memories()).enumerate() {
             let def = self.def_memory_ptr(i as u32);
             let base = self.heap_area(i).base;
             // SAFETY: offset inside the vmctx.
             unsafe { *def = MemoryDef { base, current_length: 0 } };
-            self.memories.push(MemLoc { def, owner: me, defined: i, ty: plan.memory });
+            self.memories.push(MemLoc { def, owner_vmctx: me, defined: i, ty: plan.memory });
         }
         for (i, t) in data.defined_tables.iter().enumerate() {
             let def = self.def_table_ptr(i as u32);
             self.defined_tables.push(Vec::new());
-            self.tables.push(TableLoc { def, owner: me, defined: i, ty: *t });
+            self.tables.push(TableLoc { def, owner_vmctx: me, defined: i, ty: *t });
         }
         for i in 0..data.defined_globals.len() {
             // SAFETY: offset inside the vmctx.
@@ -919,7 +868,6 @@ impl Instance {
         Ok(())
     }
 
-    /// Grows defined memory (in this instance); returns the old size in pages.
     fn heap_area(&mut self, defined: usize) -> &mut HeapArea {
         match defined {
             0 => &mut self.slot.heap,
@@ -927,6 +875,57 @@ impl Instance {
         }
     }
 
+    /// The instance whose vmctx is `vmctx`, through the pointer its header holds.
+    ///
+    /// That pointer is always the one valid for reaching the instance at this moment:
+    /// while `run`/`resume` of the instance is on the stack (its guest code, builtins and
+    /// hostcalls, and anything nested in those), the pointer they derived from their
+    /// `&mut self` just before entering the guest; at any other time the pointer of the
+    /// instance's `InstanceCell`. Every path from guest code to an instance goes through
+    /// here (builtins, `Vmctx`, the owners of imported memories and tables), so none
+    /// of them uses a pointer that a later `&mut` has invalidated.
+    ///
+    /// # Safety
+    /// `vmctx` must be the vmctx of a live instance.
+    pub(crate) unsafe fn at_vmctx(vmctx: *mut u8) -> *mut Instance {
+        // SAFETY: (caller) a live instance's vmctx starts with its header.
+        unsafe { (*(vmctx as *const VmctxHeader)).instance as *mut Instance }
+    }
+
+    /// Grows the defined memory at `loc` (of this instance's memory index space) in its
+    /// owner; returns the old size in pages.
+    pub(crate) fn grow_memory_at(&mut self, loc: &MemLoc, delta: u64) -> Option<u64> {
+        if loc.owner_vmctx == self.vmctx {
+            return self.grow_defined_memory(loc, delta);
+        }
+        // SAFETY: another instance (we keep it alive through deps), bound to our thread.
+        // Nothing references it now: its handle is not in use while we are (one thread),
+        // and if its run is up the stack, that run reaches it only through the same
+        // header pointer and is suspended in guest code until we return.
+        let owner = unsafe { &mut *Instance::at_vmctx(loc.owner_vmctx) };
+        owner.grow_defined_memory(loc, delta)
+    }
+
+    /// Grows the defined table at `loc` in its owner; returns the old size.
+    pub(crate) fn grow_table_at(&mut self, loc: &TableLoc, delta: u32, init: usize) -> Option<u32> {
+        if loc.owner_vmctx == self.vmctx {
+            return self.grow_defined_table(loc.defined, loc.def, loc.ty, delta, init);
+        }
+        // SAFETY: as in `grow_memory_at`.
+        let owner = unsafe { &mut *Instance::at_vmctx(loc.owner_vmctx) };
+        owner.grow_defined_table(loc.defined, loc.def, loc.ty, delta, init)
+    }
+
+    /// How this instance's defined memory `defined` (of type `ty`) is mapped.
+    fn memory_geometry(&self, defined: usize, ty: &lucet_module::MemoryType) -> MemoryGeometry {
+        let area = match defined {
+            0 => &self.slot.heap,
+            n => &self.extra_heaps[n - 1],
+        };
+        MemoryGeometry::of(area, ty, self.max_heap)
+    }
+
+    /// Grows defined memory `loc` (of this instance); returns the old size in pages.
     pub(crate) fn grow_defined_memory(&mut self, loc: &MemLoc, delta: u64) -> Option<u64> {
         let (def, ty) = (loc.def, loc.ty);
         // SAFETY: `def` is one of this instance's MemoryDefs.
@@ -1068,31 +1067,29 @@ impl Instance {
             }
         }
         self.n_slots = n_slots;
-        let values = if n_slots <= INLINE_SLOTS {
-            &mut self.values_inline[..n_slots]
-        } else {
-            self.values.clear();
-            self.values.resize(n_slots, [0u8; VALUE_SLOT_SIZE]);
-            &mut self.values[..]
-        };
-        values.fill([0u8; VALUE_SLOT_SIZE]);
-        for ((slot, a), t) in values.iter_mut().zip(args).zip(&ty.params) {
+        // Within the capacity reserved at instantiation for most calls: no allocation.
+        self.values.clear();
+        self.values.resize(n_slots, [0u8; VALUE_SLOT_SIZE]);
+        for ((slot, a), t) in self.values.iter_mut().zip(args).zip(&ty.params) {
             // Checked above; a failure here could only repeat the same answer.
             *slot = a.coerce(*t).unwrap_or(*a).to_slot();
         }
         // SAFETY: funcref of a valid function index, filled at instantiation.
         let fr = unsafe { *self.funcref_ptr(index) };
         self.pending = Some(Pending { type_index });
-        let values = self.value_slots().as_mut_ptr();
-        let entry = Entry { trampoline, vmctx: fr.vmctx, callee: fr.func_ptr, values };
         if self.link_gen != LINK_GENERATION.load(Ordering::Relaxed) {
             self.relink();
         }
+        self.check_no_memory_borrowed()?;
         self.set_stack_limits();
         let stack = self.guest_stack();
-        // SAFETY: the entry was built from this module's trampoline and a funcref of
-        // the right type; the stack is this slot's, unused by anyone else.
-        let exit = unsafe { self.exec.run(&stack, entry, &self.lookup, &self.fault_ranges) };
+        let values = self.values.as_mut_ptr();
+        let entry = Entry { trampoline, vmctx: fr.vmctx, callee: fr.func_ptr, values };
+        let exit = self.enter(|exec, lookup, faults| {
+            // SAFETY: the entry was built from this module's trampoline and a funcref of
+            // the right type; the stack is this slot's, unused by anyone else.
+            unsafe { exec.run(&stack, entry, lookup, faults) }
+        });
         restore_stack_limits(&self.saved_limits);
         self.finish(exit)
     }
@@ -1127,6 +1124,57 @@ impl Instance {
             msg.push_str(&format!(": it takes {} arguments, not {}", ty.params.len(), args.len()));
         }
         Error::InvalidArgument(msg)
+    }
+
+    /// Runs `go` (which enters the guest) under the aliasing discipline of
+    /// [`Instance::at_vmctx`]: the header's instance pointer is derived from `&mut self`
+    /// first, and from then until the guest has left, `self` is not used: guest code,
+    /// builtins and hostcalls reach the instance through that pointer, one at a time on
+    /// this thread. What the entry path itself keeps using meanwhile (the `ExecState`,
+    /// the trap lookup, the value slots) lives in allocations of its own, so the
+    /// references they make to the `Instance` overlap nothing it holds.
+    fn enter(
+        &mut self,
+        go: impl FnOnce(&mut ExecState, &Arc<dyn TrapLookup>, &Arc<FaultRanges>) -> GuestExit,
+    ) -> GuestExit {
+        let exec: *mut ExecState = &mut *self.exec;
+        let lookup = self.lookup.clone();
+        let faults = self.fault_ranges.clone();
+        let header = self.vmctx as *mut VmctxHeader;
+        let me: *mut Instance = self;
+        // SAFETY: our own vmctx header; writing it creates no reference to `self`.
+        let previous = unsafe { std::mem::replace(&mut (*header).instance, me as *mut u8) };
+        // SAFETY: `exec` points into our box, which nothing else references: only the
+        // entry path uses the `ExecState`, and it is not re-entered for this instance
+        // (a nested run of it would need `&mut` to it, which the caller holds).
+        let exit = go(unsafe { &mut *exec }, &lookup, &faults);
+        // Leaving: back to the cell's pointer, which `previous` is (a run of this
+        // instance never nests in another run of it: both would need `&mut self`).
+        // SAFETY: as above.
+        unsafe { (*header).instance = previous };
+        exit
+    }
+
+    /// A run reaches every memory of the instances it is linked to. A hostcall further up
+    /// this thread's stack may hold a view of one of them (`Vmctx::heap`); the guest
+    /// must not write under it.
+    fn check_no_memory_borrowed(&self) -> Result<(), Error> {
+        let busy = |i: &Instance| i.heap_borrow.try_borrow_mut().is_err();
+        if busy(self)
+            || self.linked_vmctxs.iter().any(|&v| {
+                // SAFETY: linked instances are alive (kept through deps) and, bound to
+                // this thread, not otherwise referenced (see `grow_memory_at`); only
+                // their borrow flag is read.
+                busy(unsafe { &*Instance::at_vmctx(v) })
+            })
+        {
+            return Err(Error::InvalidArgument(
+                "a hostcall up the stack holds a view of a memory this run can write (Vmctx::heap or \
+                 heap_mut); drop it before running a linked instance"
+                    .into(),
+            ));
+        }
+        Ok(())
     }
 
     /// A `funcref` from the host must be null or point at a function reference of this
@@ -1167,15 +1215,6 @@ impl Instance {
     /// so their prologue checks must compare against our stack's limit. Returns the
     /// previous limits: when this run is nested in a hostcall of another run, that run's
     /// limits must be back in place when we return to it.
-    /// The value slots of the call in progress.
-    fn value_slots(&mut self) -> &mut [[u8; VALUE_SLOT_SIZE]] {
-        if self.n_slots <= INLINE_SLOTS {
-            &mut self.values_inline[..self.n_slots]
-        } else {
-            &mut self.values[..self.n_slots]
-        }
-    }
-
     fn set_stack_limits(&mut self) {
         let limit = self.slot.stack_bottom as usize + self.slot.limits().hostcall_reservation;
         self.saved_limits.clear();
@@ -1190,16 +1229,12 @@ impl Instance {
     }
 
     fn finish(&mut self, exit: GuestExit) -> Result<RunResult, Error> {
-        self.clean_borrows();
+        self.clean_run_borrows();
         match exit {
             GuestExit::Returned => {
                 let p = self.pending.take().expect("a call was pending");
                 let results = &self.module.module_data().types[p.type_index as usize].results;
-                let slots: &[[u8; VALUE_SLOT_SIZE]] = if self.n_slots <= INLINE_SLOTS {
-                    &self.values_inline[..self.n_slots]
-                } else {
-                    &self.values[..self.n_slots]
-                };
+                let slots = &self.values[..self.n_slots];
                 let vals = results.iter().zip(slots).map(|(t, s)| Val::from_slot(*t, s)).collect();
                 self.state = State::Ready;
                 Ok(RunResult::Returned(UntypedRetVal::new(vals)))
@@ -1229,15 +1264,35 @@ impl Instance {
         if let Some(r) = self.dl().code_map().find(pc) {
             return Some(self.dl().function_name(r.func_index));
         }
-        self.deps.iter().find_map(|d| {
-            // SAFETY: dependencies are kept alive by `deps`.
-            unsafe { &*d.get() }.function_at(pc)
+        // Linked instances may form cycles: walk them once each.
+        self.reachable().into_iter().skip(1).find_map(|p| {
+            // SAFETY: reachable instances are alive (see `reachable`); their modules
+            // never change.
+            let dl = unsafe { (*p).module.as_dl_module() };
+            dl.code_map().find(pc).map(|r| dl.function_name(r.func_index))
         })
     }
 
-    fn clean_borrows(&mut self) {
-        // Terminating abandons hostcall frames, possibly with live borrows; no such
-        // borrow can be used again, so the flags are simply reset.
+    /// After a run: terminating abandons hostcall frames, possibly with live borrows; no
+    /// such borrow can be used again, so the flags are reset. That is sound for the
+    /// memory views of every instance the run reached, because `check_no_memory_borrowed`
+    /// found them all free when the run (or resume) began, and hostcalls outside the run
+    /// stay suspended until it ends: every borrow now held comes from the run's frames.
+    /// (A yielded run holds none; see `Vmctx::yield_val`.)
+    fn clean_run_borrows(&mut self) {
+        self.clean_own_borrows();
+        for &v in &self.linked_vmctxs {
+            // SAFETY: a linked instance, alive (kept through deps) and bound to this
+            // thread; its header pointer is the valid one (`at_vmctx`). Replacing the
+            // flag in place makes no reference to the rest of it.
+            unsafe { std::ptr::addr_of_mut!((*Instance::at_vmctx(v)).heap_borrow).write(RefCell::new(())) };
+        }
+    }
+
+    /// Resets this instance's own borrow flags; see `clean_run_borrows`. Its embedder
+    /// contexts are only reachable from hostcalls of its own runs, so they are free
+    /// whenever this instance does not run.
+    fn clean_own_borrows(&mut self) {
         self.heap_borrow = RefCell::new(());
         for cell in self.embed_ctx.values_mut() {
             let v = std::mem::replace(cell.get_mut(), Box::new(()));
@@ -1259,10 +1314,13 @@ impl Instance {
         if !matches!(self.state, State::Yielded) || !self.exec.is_yielded() {
             return Err(Error::InstanceNotYielded);
         }
+        self.check_no_memory_borrowed()?;
         self.state = State::Ready;
         self.set_stack_limits();
-        // SAFETY: the guest yielded on this instance's stack and has not been abandoned.
-        let exit = unsafe { self.exec.resume(val) };
+        let exit = self.enter(|exec, _, _| {
+            // SAFETY: the guest yielded on this instance's stack and has not been abandoned.
+            unsafe { exec.resume(val) }
+        });
         restore_stack_limits(&self.saved_limits);
         self.finish(exit)
     }
@@ -1271,11 +1329,13 @@ impl Instance {
     /// re-applied, globals and tables re-initialised, dropped segments restored, start
     /// function run again. A yielded run is abandoned.
     pub fn reset(&mut self) -> Result<(), Error> {
+        // Restoring the heaps writes them: not under a hostcall's view.
+        self.check_no_memory_borrowed()?;
         if self.exec.is_yielded() {
             self.exec.abandon();
         }
         self.pending = None;
-        self.clean_borrows();
+        self.clean_own_borrows();
         self.state = State::Ready;
         self.initialize(true)
     }
@@ -1303,8 +1363,24 @@ impl Instance {
 
     // ---- memory ----
 
+    /// Host slices of memory 0 must not coexist with a hostcall's view of it through
+    /// `Vmctx::heap_mut` (a hostcall further up this thread's stack, of an instance
+    /// that imports this memory, holding a handle to this one).
+    fn expect_heap_not_viewed(&self) {
+        let Some(loc) = self.memories.first() else { return };
+        let viewed = if loc.owner_vmctx == self.vmctx {
+            self.heap_borrow.try_borrow_mut().is_err()
+        } else {
+            // SAFETY: the owner is alive (kept through deps) and bound to this thread;
+            // only its borrow flag is read.
+            unsafe { &*Instance::at_vmctx(loc.owner_vmctx) }.heap_borrow.try_borrow_mut().is_err()
+        };
+        assert!(!viewed, "memory 0 is borrowed by a hostcall up the stack (Vmctx::heap/heap_mut); drop that first");
+    }
+
     /// Linear memory 0 (empty if the module has none).
     pub fn heap(&self) -> &[u8] {
+        self.expect_heap_not_viewed();
         match self.memory_slice(0) {
             // SAFETY: the accessible part of memory 0; `&self` prevents a concurrent
             // run (which needs `&mut self`) from growing or writing it.
@@ -1315,6 +1391,7 @@ impl Instance {
 
     /// Linear memory 0, writable.
     pub fn heap_mut(&mut self) -> &mut [u8] {
+        self.expect_heap_not_viewed();
         match self.memory_slice(0) {
             // SAFETY: as in `heap`, with exclusive access.
             Some((b, len)) => unsafe { std::slice::from_raw_parts_mut(b, len as usize) },
@@ -1324,6 +1401,7 @@ impl Instance {
 
     /// Linear memory 0 as 32-bit words.
     pub fn heap_u32s(&self) -> &[u32] {
+        self.expect_heap_not_viewed();
         match self.memory_slice(0) {
             // SAFETY: the heap base is page-aligned and its length a multiple of 4.
             Some((b, len)) => unsafe { std::slice::from_raw_parts(b as *const u32, len as usize / 4) },
@@ -1344,10 +1422,7 @@ impl Instance {
     /// Grows memory 0 by `additional_pages` from the host; returns the old size in pages.
     pub fn grow_memory(&mut self, additional_pages: u32) -> Result<u32, Error> {
         let loc = *self.memories.first().ok_or_else(|| Error::InvalidArgument("the module has no memory".into()))?;
-        // SAFETY: the owner is this instance or one it keeps alive; no guest runs now
-        // (`&mut self`).
-        let owner = unsafe { &mut *loc.owner };
-        owner.grow_defined_memory(&loc, additional_pages as u64).map(|p| p as u32).ok_or_else(|| {
+        self.grow_memory_at(&loc, additional_pages as u64).map(|p| p as u32).ok_or_else(|| {
             Error::LimitsExceeded(format!(
                 "cannot grow the heap by {additional_pages} pages: past the memory's maximum or Limits::heap_memory_size"
             ))
@@ -1355,6 +1430,7 @@ impl Instance {
     }
 
     pub fn heap_u32s_mut(&mut self) -> &mut [u32] {
+        self.expect_heap_not_viewed();
         match self.memory_slice(0) {
             // SAFETY: as in `heap_u32s`, with exclusive access.
             Some((b, len)) => unsafe { std::slice::from_raw_parts_mut(b as *mut u32, len as usize / 4) },
@@ -1364,8 +1440,9 @@ impl Instance {
 
     // ---- embedder contexts ----
 
-    /// Stores `ctx`, replacing any earlier context of the same type.
-    pub fn insert_embed_ctx<T: Any>(&mut self, ctx: T) {
+    /// Stores `ctx`, replacing any earlier context of the same type. It moves with the
+    /// instance, which may move to another thread, so it must be `Send`.
+    pub fn insert_embed_ctx<T: Any + Send>(&mut self, ctx: T) {
         self.embed_ctx.insert(TypeId::of::<T>(), RefCell::new(Box::new(ctx)));
     }
 

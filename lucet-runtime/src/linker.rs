@@ -138,8 +138,11 @@ pub struct Table {
 
 impl Table {
     pub(crate) fn loc(&self) -> TableLoc {
-        // SAFETY: the owner is alive (held by `self`) and only read here.
-        unsafe { (&(*self.owner.get()).tables)[self.index as usize] }
+        // SAFETY: the owner is alive (held by `self`) and on this thread (export handles
+        // are not `Send`, and its instance is bound to the thread they were made on);
+        // `current()` is the pointer valid now, even inside one of its hostcalls. Only
+        // the location list is read.
+        unsafe { (&(*self.owner.current()).tables)[self.index as usize] }
     }
 
     pub fn ty(&self) -> TableType {
@@ -164,8 +167,11 @@ pub struct Memory {
 
 impl Memory {
     pub(crate) fn loc(&self) -> MemLoc {
-        // SAFETY: the owner is alive (held by `self`) and only read here.
-        unsafe { (&(*self.owner.get()).memories)[self.index as usize] }
+        // SAFETY: the owner is alive (held by `self`) and on this thread (export handles
+        // are not `Send`, and its instance is bound to the thread they were made on);
+        // `current()` is the pointer valid now, even inside one of its hostcalls. Only
+        // the location list is read.
+        unsafe { (&(*self.owner.current()).memories)[self.index as usize] }
     }
 
     pub fn ty(&self) -> MemoryType {
@@ -256,7 +262,10 @@ pub(crate) struct HostFuncCtx {
 
 /// Called by an adapter on the guest stack: runs the closure on the spilled values.
 pub(crate) unsafe extern "C" fn host_func_trampoline(ctx: *mut u8, values: *mut [u8; VALUE_SLOT_SIZE]) {
-    // SAFETY: adapters pass the HostFuncCtx the runtime stored in the FuncRef.
+    // SAFETY: adapters pass the HostFuncCtx the runtime stored in the FuncRef. It is
+    // boxed in the importing instance, which outlives the call, and never written after
+    // linking: other references to it (nested calls of the same import) are shared too.
+    // It is not part of any `Instance`, so builtins' `&mut Instance` does not cover it.
     let ctx = unsafe { &*(ctx as *const HostFuncCtx) };
     let n = ctx.ty.params.len().max(ctx.ty.results.len());
     // SAFETY: the adapter's value array has a slot for every param and result.

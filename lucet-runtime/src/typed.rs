@@ -295,6 +295,19 @@ fn calling_vmctx() -> Result<&'static Vmctx, Trap> {
     }
 }
 
+impl Func {
+    /// A host function with the given signature that also receives the calling
+    /// instance's `&Vmctx` (as [`Linker::func_wrap`] closures can): for hosts that
+    /// learn signatures at run time, such as the C API, and need the caller's memory or
+    /// want to yield.
+    pub fn new_with_vmctx<F>(ty: FuncType, f: F) -> Func
+    where
+        F: Fn(&Vmctx, &[Val]) -> Result<Vec<Val>, Trap> + Send + Sync + 'static,
+    {
+        Func::new(ty, move |args: &[Val]| f(calling_vmctx()?, args))
+    }
+}
+
 macro_rules! into_host_func {
     ($(($($t:ident $i:tt),*)),* $(,)?) => {$(
         impl<Func_, R, $($t: WasmTy),*> IntoHostFunc<($($t,)*), R> for Func_

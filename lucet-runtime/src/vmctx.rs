@@ -7,7 +7,6 @@
 
 use crate::error::TerminationDetails;
 use crate::instance::Instance;
-use lucet_module::VmctxHeader;
 use std::any::Any;
 use std::any::TypeId;
 use std::cell::{Ref, RefMut};
@@ -20,24 +19,41 @@ pub struct Vmctx {
 
 impl Vmctx {
     fn instance(&self) -> &Instance {
-        let vmctx = self as *const Vmctx as *const VmctxHeader;
+        let vmctx = self as *const Vmctx as *mut u8;
         // SAFETY: a `&Vmctx` is only ever created from the vmctx pointer compiled code
-        // passes to a hostcall; its header's instance pointer was set at instantiation
-        // and the instance outlives the run that is calling us.
-        unsafe { &*((*vmctx).instance as *const Instance) }
+        // passes to a hostcall, which runs inside a run of that instance on this thread.
+        // The header pointer is the one that run derived (`Instance::at_vmctx`); the run
+        // frame is suspended, and builtins, which take `&mut`, never run while a hostcall
+        // does. The reference lives no longer than the `&Vmctx`, and what the methods
+        // below hand out from it (`Ref`s into the embedder context map, guest memory)
+        // lies outside the `Instance`.
+        unsafe { &*Instance::at_vmctx(vmctx) }
     }
 
-    fn heap_raw(&self) -> (*mut u8, usize) {
-        match self.instance().memory_slice(0) {
-            Some((base, len)) => (base, len as usize),
-            None => (std::ptr::NonNull::dangling().as_ptr(), 0),
-        }
+    /// Memory 0 and the instance that defines it (whose borrow flag guards host views
+    /// of it: it may be imported from another instance).
+    fn heap_raw(&self) -> (*mut u8, usize, &Instance) {
+        let inst = self.instance();
+        let Some(loc) = inst.memories.first() else {
+            return (std::ptr::NonNull::dangling().as_ptr(), 0, inst);
+        };
+        let owner = if loc.owner_vmctx == self as *const Vmctx as *mut u8 {
+            inst
+        } else {
+            // SAFETY: the owner is alive (the caller keeps it through deps) and bound to
+            // this thread; as for the caller, its header pointer is the valid one and no
+            // `&mut` to it is live while this hostcall runs. Only its borrow flag is used.
+            unsafe { &*Instance::at_vmctx(loc.owner_vmctx) }
+        };
+        // SAFETY: MemoryDefs stay valid while their owner lives.
+        let d = unsafe { *loc.def };
+        (d.base, d.current_length as usize, owner)
     }
 
     /// The guest's linear memory (memory 0). Panics if it is mutably borrowed.
     pub fn heap(&self) -> Ref<'_, [u8]> {
-        let (base, len) = self.heap_raw();
-        let b = self.instance().heap_borrow.try_borrow().expect("the heap is already mutably borrowed");
+        let (base, len, owner) = self.heap_raw();
+        let b = owner.heap_borrow.try_borrow().expect("the heap is already mutably borrowed");
         // SAFETY: the accessible part of memory 0; host-side access to it is tracked by
         // `heap_borrow`, and it cannot shrink or move while a hostcall runs.
         Ref::map(b, |_| unsafe { std::slice::from_raw_parts(base, len) })
@@ -45,8 +61,8 @@ impl Vmctx {
 
     /// The guest's linear memory (memory 0), writable. Panics if it is borrowed.
     pub fn heap_mut(&self) -> RefMut<'_, [u8]> {
-        let (base, len) = self.heap_raw();
-        let b = self.instance().heap_borrow.try_borrow_mut().expect("the heap is already borrowed");
+        let (base, len, owner) = self.heap_raw();
+        let b = owner.heap_borrow.try_borrow_mut().expect("the heap is already borrowed");
         // SAFETY: as in `heap`; the mutable borrow of `heap_borrow` makes this the only
         // host-side view.
         RefMut::map(b, |_| unsafe { std::slice::from_raw_parts_mut(base, len) })
@@ -75,7 +91,7 @@ impl Vmctx {
         RefMut::map(b, |b| b.downcast_mut::<T>().expect("keyed by its TypeId"))
     }
 
-    fn embed_cell<T: Any>(&self) -> &std::cell::RefCell<Box<dyn Any>> {
+    fn embed_cell<T: Any>(&self) -> &std::cell::RefCell<Box<dyn Any + Send>> {
         self.instance().embed_ctx.get(&TypeId::of::<T>()).unwrap_or_else(|| {
             panic!(
                 "the instance has no embed context of type {}; insert one with insert_embed_ctx or \
@@ -117,12 +133,14 @@ impl Vmctx {
 
     /// Suspends the run: `run`/`resume` returns `RunResult::Yielded` with no value.
     pub fn yield_(&self) {
+        self.expect_no_borrows_across_yield();
         // SAFETY: as in `terminate_with`.
         let _ = unsafe { crate::exec::yield_current(None) };
     }
 
     /// Suspends the run, handing `val` to the host.
     pub fn yield_val<A: Any + Send + 'static>(&self, val: A) {
+        self.expect_no_borrows_across_yield();
         // SAFETY: as in `terminate_with`.
         let _ = unsafe { crate::exec::yield_current(Some(Box::new(val))) };
     }
@@ -130,6 +148,7 @@ impl Vmctx {
     /// Suspends the run and returns the value the host passes to `resume_with_val`.
     /// Panics if the host resumes with no value or one of another type.
     pub fn yield_expecting_val<R: Any + 'static>(&self) -> R {
+        self.expect_no_borrows_across_yield();
         // SAFETY: as in `terminate_with`.
         let v = unsafe { crate::exec::yield_current(None) };
         Self::expect_resumed(v)
@@ -137,9 +156,27 @@ impl Vmctx {
 
     /// Suspends the run, handing `val` to the host, and returns the value it resumes with.
     pub fn yield_val_expecting_val<A: Any + Send + 'static, R: Any + 'static>(&self, val: A) -> R {
+        self.expect_no_borrows_across_yield();
         // SAFETY: as in `terminate_with`.
         let v = unsafe { crate::exec::yield_current(Some(Box::new(val))) };
         Self::expect_resumed(v)
+    }
+
+    /// While a run is yielded the host may use the instance (`heap_mut`,
+    /// `remove_embed_ctx`, ...), so a hostcall may not keep a borrow of its memory or of
+    /// an embedder context across a yield: the run ends instead.
+    pub(crate) fn expect_no_borrows_across_yield(&self) {
+        let (_, _, owner) = self.heap_raw();
+        let inst = self.instance();
+        let borrowed =
+            owner.heap_borrow.try_borrow_mut().is_err() || inst.embed_ctx.values().any(|c| c.try_borrow_mut().is_err());
+        if borrowed {
+            self.terminate_with(TerminationDetails::Other(
+                "a hostcall yielded while holding a borrow of the heap or an embedder context (Vmctx::heap, \
+                 heap_mut, get_embed_ctx, get_embed_ctx_mut); drop such borrows before yielding"
+                    .to_string(),
+            ));
+        }
     }
 
     fn expect_resumed<R: Any + 'static>(v: Option<Box<dyn Any + Send>>) -> R {

@@ -235,3 +235,75 @@ fn import_types_are_described_readably() {
         .to_string();
     assert!(msg.contains("memory 2..5 pages") && msg.contains("memory 1..10 pages currently of 1 pages"), "{msg}");
 }
+
+/// A and B keep each other alive (B wrote into A's table); B also imports from C. A
+/// trap in C's code, reached from A, is named by walking the linked instances, which
+/// must visit each once rather than go round the A-B cycle.
+#[test]
+fn a_trap_is_named_across_a_cycle_of_linked_instances() {
+    let region = region(3);
+    let a = compile_wat(
+        r#"(module (table (export "tab") 2 funcref) (type $v (func))
+             (func (export "call") (param i32) local.get 0 call_indirect (type $v)))"#,
+    );
+    let mut a = region.new_instance(DlModule::load(a).unwrap()).unwrap();
+    let c = compile_wat(r#"(module (func $boom (export "boom") unreachable))"#);
+    let c = region.new_instance(DlModule::load(c).unwrap()).unwrap();
+    let mut linker = Linker::new();
+    linker.instance("a", &a).unwrap();
+    linker.instance("c", &c).unwrap();
+    let b = compile_wat(
+        r#"(module (import "a" "tab" (table 2 funcref)) (import "c" "boom" (func $boom))
+             (func $via_b call $boom) (elem (i32.const 0) $via_b))"#,
+    );
+    let b = region.new_instance_builder(DlModule::load_unresolved(b).unwrap()).with_linker(&linker).build().unwrap();
+    match a.run("call", &[0i32.into()]) {
+        Err(Error::RuntimeFault(d)) => {
+            assert_eq!(d.trap_code, lucet_runtime::TrapCode::Unreachable);
+            assert!(d.function.as_deref().is_some_and(|f| f.contains("boom")), "{:?}", d.function);
+        }
+        other => panic!("{other:?}"),
+    }
+    drop((b, c, linker));
+    drop(a);
+    assert_eq!(region.free_slots(), 3, "the cycle is collected");
+}
+
+/// Each instance imports a function from the one before; only the last handle and an
+/// export of the first are kept. Dropping the last frees every instance but the first
+/// without recursing once per instance.
+#[test]
+fn a_long_chain_of_importers_is_freed_without_deep_recursion() {
+    let n: usize = 1000;
+    let first = compile_wat(r#"(module (func (export "f") (result i32) i32.const 1))"#);
+    let next = compile_wat(r#"(module (import "p" "f" (func $f (result i32))) (export "f" (func $f)))"#);
+    // On a thread with a small stack, so that a recursive drop would overflow it.
+    std::thread::Builder::new()
+        .stack_size(64 << 10)
+        .spawn(move || {
+            let limits = lucet_runtime::Limits::default()
+                .with_heap_address_space_size(64 << 10)
+                .with_heap_memory_size(64 << 10)
+                .with_stack_size(64 << 10)
+                .with_hostcall_reservation(16 << 10);
+            let region = lucet_runtime::MmapRegion::create(n, &limits).unwrap();
+            let next = DlModule::load_unresolved(next).unwrap();
+            let first = region.new_instance(DlModule::load(first).unwrap()).unwrap();
+            let first_f = first.get_export("f").unwrap();
+            let mut last = first;
+            for _ in 1..n {
+                let mut linker = Linker::new();
+                linker.define("p", "f", last.get_export("f").unwrap());
+                last = region.new_instance_builder(next.clone()).with_linker(&linker).build().unwrap();
+            }
+            assert_eq!(last.run("f", &[]).unwrap().unwrap_returned().as_i32(), 1);
+            assert_eq!(region.free_slots(), 0);
+            drop(last);
+            assert_eq!(region.free_slots(), n - 1);
+            drop(first_f);
+            assert_eq!(region.free_slots(), n);
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+}

@@ -54,7 +54,7 @@ use std::sync::{Arc, Mutex, Weak};
 pub(crate) use super::image::MemoryImage;
 
 /// Address space between a slot's heap reservation and its stack.
-const STACK_GUARD_SIZE: usize = 64 * 1024;
+pub(crate) const STACK_GUARD_SIZE: usize = 64 * 1024;
 
 /// How much of a heap a reset cleans page by page (kept resident) instead of with
 /// `madvise`. Finding the written pages costs a few nanoseconds per page and rewriting
@@ -197,6 +197,8 @@ impl MmapRegion {
         let heap = HeapArea {
             base: slot_base,
             reservation: self.limits.heap_address_space_size,
+            // The stack guard is never made accessible.
+            guard: STACK_GUARD_SIZE,
             accessible: free.accessible,
             owned: false,
             image: free.image,
@@ -268,7 +270,10 @@ impl Drop for Slot {
 /// A heap reservation whose accessible prefix is the memory's current size.
 pub(crate) struct HeapArea {
     pub base: *mut u8,
+    /// Bytes from `base` the memory may grow into.
     reservation: usize,
+    /// `PROT_NONE` bytes after the reservation that nothing ever makes accessible.
+    guard: usize,
     /// Bytes currently readable and writable.
     accessible: usize,
     /// Whether this area owns its mapping (extra memories) or lives in a slot.
@@ -278,14 +283,19 @@ pub(crate) struct HeapArea {
 }
 
 impl HeapArea {
-    /// A separate reservation, for memories beyond the first one of an instance.
-    pub fn reserve(reservation: usize) -> Result<HeapArea, Error> {
+    /// A separate reservation, for memories beyond the first one of an instance: room
+    /// to grow to `reservation` bytes, followed by `guard` bytes that stay inaccessible.
+    pub fn reserve(reservation: usize, guard: usize) -> Result<HeapArea, Error> {
         let reservation = reservation.next_multiple_of(HOST_PAGE).max(HOST_PAGE);
+        let guard = guard.next_multiple_of(HOST_PAGE);
+        let total = reservation.checked_add(guard).ok_or_else(|| {
+            Error::Region(format!("a heap of {reservation} bytes plus a {guard}-byte guard overflows"))
+        })?;
         // SAFETY: an anonymous PROT_NONE reservation; no existing memory is affected.
         let base = unsafe {
             libc::mmap(
                 std::ptr::null_mut(),
-                reservation,
+                total,
                 libc::PROT_NONE,
                 libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
                 -1,
@@ -294,17 +304,28 @@ impl HeapArea {
         };
         if base == libc::MAP_FAILED {
             return Err(Error::Region(format!(
-                "cannot reserve {reservation} bytes for an additional memory: {}",
+                "cannot reserve {total} bytes for an additional memory: {}",
                 std::io::Error::last_os_error()
             )));
         }
-        Ok(HeapArea { base: base as *mut u8, reservation, accessible: 0, owned: true, image: None })
+        Ok(HeapArea { base: base as *mut u8, reservation, guard, accessible: 0, owned: true, image: None })
+    }
+
+    /// Bytes from the base the memory may grow into.
+    pub fn reservation(&self) -> usize {
+        self.reservation
+    }
+
+    /// Inaccessible bytes that follow the reservation for as long as the heap exists.
+    pub fn guard(&self) -> usize {
+        self.guard
     }
 
     /// The whole reservation, accessible part and guard: where compiled code for this
     /// heap may fault.
     pub fn reservation_range(&self) -> std::ops::Range<usize> {
-        self.base as usize..self.base as usize + self.reservation
+        // The guard belongs to the range: compiled code relies on it to fault.
+        self.base as usize..self.base as usize + self.reservation + self.guard
     }
 
     /// Makes the first `len` bytes accessible. Growing only changes protections;
@@ -491,7 +512,7 @@ impl Drop for HeapArea {
     fn drop(&mut self) {
         if self.owned {
             // SAFETY: our own reservation; the instance using it is being dropped.
-            unsafe { libc::munmap(self.base as *mut _, self.reservation) };
+            unsafe { libc::munmap(self.base as *mut _, self.reservation + self.guard) };
         }
     }
 }
@@ -519,7 +540,7 @@ mod tests {
     #[test]
     fn every_restore_path_zeroes_written_pages() {
         for pages in [4, DIRECT_SCAN_PAGES, 100, 700] {
-            let mut h = HeapArea::reserve(1024 * HOST_PAGE).unwrap();
+            let mut h = HeapArea::reserve(1024 * HOST_PAGE, 0).unwrap();
             h.set_accessible(pages * HOST_PAGE).unwrap();
             // The fallbacks for kernels without PAGEMAP_SCAN.
             dirty_then_check(&mut h, pages, |h| h.restore_without_scan(pages.min(KEEP_RESIDENT_BYTES / HOST_PAGE)));

@@ -13,8 +13,19 @@ pub fn guest_path(name: &str) -> PathBuf {
 /// Compiles `wat` text to a `.so` under the target directory. The cache key includes
 /// the test binary's modification time, so a rebuilt compiler never serves stale code.
 pub fn compile_wat(wat: &str) -> PathBuf {
+    compile_wat_with(wat, None)
+}
+
+/// Like `compile_wat`, for code compiled for a heap reservation and guard of
+/// `(reserved_size, guard_size)` bytes (`lucetc --reserved-size/--guard-size`).
+pub fn compile_wat_with_heap(wat: &str, reserved_size: u64, guard_size: u64) -> PathBuf {
+    compile_wat_with(wat, Some((reserved_size, guard_size)))
+}
+
+fn compile_wat_with(wat: &str, heap: Option<(u64, u64)>) -> PathBuf {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     wat.hash(&mut h);
+    heap.hash(&mut h);
     let exe = std::env::current_exe().expect("test binary path");
     std::fs::metadata(&exe).and_then(|m| m.modified()).ok().hash(&mut h);
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("lucet-runtime-guests");
@@ -22,6 +33,10 @@ pub fn compile_wat(wat: &str) -> PathBuf {
     let out = dir.join(format!("{:016x}.so", h.finish()));
     if !out.exists() {
         lucetc::Lucetc::try_from_bytes(wat.as_bytes())
+            .map(|c| match heap {
+                Some((reserved, guard)) => c.with_reserved_size(reserved).with_guard_size(guard),
+                None => c,
+            })
             .and_then(|c| c.shared_object_file(&out))
             .unwrap_or_else(|e| panic!("lucetc failed: {e}"));
     }

@@ -111,7 +111,7 @@ impl<'m> FuncEnv<'m> {
             flags: readonly(),
         });
         let page = 1u64 << WASM_PAGE_SHIFT;
-        let style = if !memory64 && plan.reserved_size >= 1 << 32 {
+        let style = if plan.static_bounds() {
             HeapStyle::Static { bound: plan.reserved_size }
         } else {
             let bound_gv = func.create_global_value(GlobalValueData::Load {

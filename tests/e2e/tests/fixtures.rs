@@ -103,3 +103,30 @@ fn calculator_plugins_export_the_plugin_interface() {
         assert!(s.exports_memory, "{plugin}: the host reads the strings out of the exported memory");
     }
 }
+
+#[test]
+fn the_c_host_guest_imports_exactly_the_two_host_functions() {
+    let s = shape("examples/c-host/guest.wasm");
+    let foreign: Vec<_> = s.imports.iter().filter(|(m, _)| m != "wasi_snapshot_preview1").cloned().collect();
+    assert_eq!(foreign, [("host".to_string(), "log".to_string()), ("host".to_string(), "scale".to_string())]);
+    assert_func(&s, "_start", &[], &[]);
+    assert_func(&s, "add", &[ValType::I32, ValType::I32], &[ValType::I32]);
+    assert_func(&s, "greeting", &[], &[ValType::I32]);
+    assert_func(&s, "call_host", &[ValType::I32], &[ValType::I32]);
+}
+
+#[test]
+fn the_lucet_style_guests_hand_out_and_take_back_strings() {
+    for guest in [
+        "tests/out-of-tree-host/guests/rust/lucet-style-guest.wasm",
+        "tests/out-of-tree-host/guests/c/lucet-style-guest.wasm",
+    ] {
+        let s = shape(guest);
+        assert_only_wasi_imports(&s);
+        assert_func(&s, "hello", &[], &[]);
+        assert_func(&s, "alloc_string", &[], &[ValType::I32]);
+        assert_func(&s, "release_string", &[ValType::I32], &[]);
+        assert_func(&s, "live_strings", &[], &[ValType::I32]);
+        assert!(s.exports_memory, "{guest}: the host reads the strings out of the exported memory");
+    }
+}

@@ -1,12 +1,20 @@
 //! A host crate outside the workspace (`tests/out-of-tree-host`) that depends on
 //! lucet-runtime and lucet-wasi by path builds with plain `cargo build` — no
-//! `.cargo/config`, no `-rdynamic` — and runs WASI modules.
+//! `.cargo/config`, no `-rdynamic` — and runs WASI modules; its second program, a
+//! plugin host written as for the original Lucet, runs unchanged against Rust and C
+//! guests.
 
 use lucet_e2e_tests::{assert_output, cargo, compiled_guest, repo_path, run, scratch_dir};
 use object::{Object, ObjectSymbol};
 use std::path::PathBuf;
 
+/// Builds the crate once per test process and returns the directory of its programs.
 fn build_out_of_tree_host() -> PathBuf {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT.get_or_init(build_out_of_tree_host_once).clone()
+}
+
+fn build_out_of_tree_host_once() -> PathBuf {
     let manifest_dir = repo_path("tests/out-of-tree-host");
     assert!(!manifest_dir.join(".cargo").exists(), "the out-of-tree host must not need a .cargo/config of its own");
     // The same dependency versions as the workspace, so the build needs no
@@ -32,12 +40,12 @@ fn build_out_of_tree_host() -> PathBuf {
         out.status,
         String::from_utf8_lossy(&out.stderr)
     );
-    target.join("debug/out-of-tree-host")
+    target.join("debug")
 }
 
 #[test]
 fn out_of_tree_host_runs_wasi_programs_without_linker_flags() {
-    let host = build_out_of_tree_host();
+    let host = build_out_of_tree_host().join("out-of-tree-host");
 
     // Had the executable been linked with -rdynamic (or had the hostcalls been
     // found through the dynamic linker some other way), the WASI hostcalls would
@@ -57,4 +65,26 @@ fn out_of_tree_host_runs_wasi_programs_without_linker_flags() {
 
     let hello_c = compiled_guest("examples/hello-c/hello-c.wasm");
     assert_output(&run(std::process::Command::new(&host).arg(&hello_c)), 3, "Hello, world from C!\n");
+}
+
+#[test]
+fn a_lucet_era_plugin_host_runs_unchanged_against_rust_and_c_guests() {
+    let host = build_out_of_tree_host().join("lucet-style");
+    for (guest, language) in [
+        ("tests/out-of-tree-host/guests/rust/lucet-style-guest.wasm", "Rust"),
+        ("tests/out-of-tree-host/guests/c/lucet-style-guest.wasm", "C"),
+    ] {
+        let module = compiled_guest(guest);
+        assert_output(
+            &run(std::process::Command::new(&host).arg(&module)),
+            0,
+            &format!(
+                "Hello from the {language} guest\n\
+                 alloc_string() = \"a string the {language} guest allocated\"\n\
+                 live strings: 1\n\
+                 after release_string: 0\n\
+                 release_string(usize::MAX) is refused\n"
+            ),
+        );
+    }
 }

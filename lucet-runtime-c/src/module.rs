@@ -1,0 +1,116 @@
+//! Loading modules.
+
+use crate::error::{guard, lucet_error_t};
+use crate::handles::{Kind, Table};
+use crate::ptr::{check_out, str_arg, write_out};
+use lucet_runtime::DlModule;
+use std::ffi::c_char;
+
+/// A module lucetc compiled, loaded into the process. Opaque: see `handles.rs`.
+#[allow(non_camel_case_types)]
+#[repr(C)]
+pub struct lucet_module_t {
+    _opaque: [u8; 0],
+}
+
+pub(crate) static MODULES: Table<DlModule> = Table::new(Kind::Module);
+
+pub(crate) fn handle(module: *const lucet_module_t) -> u64 {
+    module as usize as u64
+}
+
+/// Where a module's imports must come from when it is loaded.
+#[derive(Clone, Copy)]
+enum Imports {
+    /// Every import is a registered hostcall (WASI, for instance).
+    Registered,
+    /// Imports that are not registered hostcalls are left to a linker.
+    LeaveToLinker,
+}
+
+/// # Safety
+/// As for the exported functions that call it.
+unsafe fn load(
+    function: &str,
+    path: *const c_char,
+    out: *mut *mut lucet_module_t,
+    imports: Imports,
+) -> lucet_error_t {
+    guard(function, || {
+        // SAFETY: the caller passes NULL or a NUL-terminated string.
+        let path = unsafe { str_arg(path, "path") }?;
+        check_out(out, "out")?;
+        // A static library only links the objects a program refers to, so the WASI
+        // hostcalls' registration at start-up may be missing: register them here.
+        lucet_wasi::export_wasi_funcs();
+        let module = match imports {
+            Imports::Registered => DlModule::load(path),
+            Imports::LeaveToLinker => DlModule::load_unresolved(path),
+        }
+        .map_err(|e| {
+            let mut e = crate::error::ApiError::from(e);
+            if e.code == lucet_error_t::LUCET_ERR_UNRESOLVED_IMPORT {
+                e.message.push_str(
+                    " (to provide it from C, load the module with lucet_module_load_unresolved and define the \
+                     import with lucet_linker_define_func)",
+                );
+            }
+            e
+        })?;
+        let h = MODULES.insert(module)?;
+        // SAFETY: checked non-NULL above; the caller promises it is writable.
+        unsafe { write_out(out, h as usize as *mut lucet_module_t, "out") }
+    })
+}
+
+/// Loads the module compiled by lucetc at `path`. Every function it imports must be a
+/// registered hostcall (the WASI functions are); a module that imports functions the
+/// host defines with a linker is loaded with `lucet_module_load_unresolved`.
+///
+/// # Safety
+/// `path` is NULL or a NUL-terminated string; `out` is NULL or valid for writing a
+/// handle. Loading runs the module's own initialisers (it is a shared object), so
+/// load only files you trust as much as the host itself, as with `dlopen`.
+#[no_mangle]
+pub unsafe extern "C" fn lucet_module_load(
+    path: *const c_char,
+    out: *mut *mut lucet_module_t,
+) -> lucet_error_t {
+    // SAFETY: forwarded from this function's contract.
+    unsafe { load("lucet_module_load", path, out, Imports::Registered) }
+}
+
+/// Like `lucet_module_load`, but function imports that are not registered hostcalls
+/// are left unresolved, to be provided by the linker given to
+/// `lucet_region_new_instance`.
+///
+/// # Safety
+/// As for `lucet_module_load`.
+#[no_mangle]
+pub unsafe extern "C" fn lucet_module_load_unresolved(
+    path: *const c_char,
+    out: *mut *mut lucet_module_t,
+) -> lucet_error_t {
+    // SAFETY: forwarded from this function's contract.
+    unsafe {
+        load(
+            "lucet_module_load_unresolved",
+            path,
+            out,
+            Imports::LeaveToLinker,
+        )
+    }
+}
+
+// Module signatures: `lucet_module_load_verified(path, public_key_path, out)` goes here,
+// over `DlModule::load_verified`, once the runtime has it.
+
+/// Frees a module handle. Instances made from it keep the module loaded until they
+/// are freed too.
+/// A stale, NULL or foreign handle is reported as `LUCET_ERR_INVALID_HANDLE`.
+#[no_mangle]
+pub extern "C" fn lucet_module_free(module: *mut lucet_module_t) -> lucet_error_t {
+    guard("lucet_module_free", || {
+        MODULES.remove(handle(module)).map(drop)
+    })
+}
