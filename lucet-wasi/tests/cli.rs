@@ -687,3 +687,23 @@ fn help_gives_every_option_its_default() {
         assert!(help.contains(expected), "{expected} in {help}");
     }
 }
+
+/// `--invoke` runs a reactor's `_initialize` first, as Wasmtime does.
+#[test]
+fn invoke_initializes_a_reactor_first() {
+    let tmp = tempfile::tempdir().unwrap();
+    let reactor = tmp.path().join("reactor.wat");
+    std::fs::write(
+        &reactor,
+        r#"(module
+  (global $ready (mut i32) (i32.const 0))
+  (func (export "_initialize") (global.set $ready (i32.const 1)))
+  (func (export "ready") (result i32) (global.get $ready)))"#,
+    )
+    .unwrap();
+    let o = lucet_wasi(&["--invoke", "ready", reactor.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "1\n");
+    let o = lucet_wasi(&["--invoke", "_initialize", reactor.to_str().unwrap()]);
+    assert_eq!((o.status.code(), stdout(&o).as_str()), (Some(0), ""));
+}

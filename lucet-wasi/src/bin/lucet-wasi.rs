@@ -382,9 +382,17 @@ fn run(cli: Cli) -> Result<u8, Failure> {
             std::process::exit(EXIT_TIMEOUT.into());
         });
     }
-    let result = match cli.timeout {
-        Some(t) => inst.run_with_timeout(&name, &args, t),
-        None => inst.run(&name, &args),
+    // As in Wasmtime, a reactor (a module with `_initialize`, such as a C library built
+    // with -mexec-model=reactor) is initialised before the function --invoke names.
+    let has_initialize = inst.export_func_type("_initialize").is_some();
+    let mut call = |name: &str, args: &[Val]| match cli.timeout {
+        Some(t) => inst.run_with_timeout(name, args, t),
+        None => inst.run(name, args),
+    };
+    let result = if cli.invoke.is_some() && has_initialize && name != "_initialize" {
+        call("_initialize", &[]).and_then(|_| call(&name, &args))
+    } else {
+        call(&name, &args)
     };
     match result {
         Ok(res) => {
