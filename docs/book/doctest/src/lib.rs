@@ -9,11 +9,35 @@
 
 use std::path::{Path, PathBuf};
 
+#[doc = include_str!("../../src/introduction.md")]
+pub mod introduction {}
+
 #[doc = include_str!("../../src/getting-started.md")]
 pub mod getting_started {}
 
+#[doc = include_str!("../../src/cli.md")]
+pub mod cli {}
+
 #[doc = include_str!("../../src/embedding-rust.md")]
 pub mod embedding_rust {}
+
+#[doc = include_str!("../../src/embedding-c.md")]
+pub mod embedding_c {}
+
+#[doc = include_str!("../../src/module-layout.md")]
+pub mod module_layout {}
+
+#[doc = include_str!("../../src/security.md")]
+pub mod security {}
+
+#[doc = include_str!("../../src/performance.md")]
+pub mod performance {}
+
+#[doc = include_str!("../../src/migrating-from-lucet.md")]
+pub mod migrating_from_lucet {}
+
+#[doc = include_str!("../../src/migrating-from-wasmtime.md")]
+pub mod migrating_from_wasmtime {}
 
 /// The guests samples may ask for: the file name a sample loads, and the module.
 const GUESTS: &[(&str, Source)] = &[
