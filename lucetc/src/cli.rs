@@ -133,7 +133,7 @@ impl ProgressBar {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         state.done = state.done.max(done);
         let now = Instant::now();
-        let due = state.drawn_at.map_or(true, |t| now.duration_since(t) >= Self::REDRAW);
+        let due = !matches!(state.drawn_at, Some(t) if now.duration_since(t) < Self::REDRAW);
         if !due && state.done < total {
             return;
         }

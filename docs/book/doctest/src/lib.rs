@@ -7,6 +7,9 @@
 //! sample loads `"add.so"` just as a reader's program would. Samples marked `no_run`
 //! are compiled only.
 
+// The book shows whole programs, `fn main` included.
+#![allow(clippy::needless_doctest_main)]
+
 use std::path::{Path, PathBuf};
 
 #[doc = include_str!("../../src/introduction.md")]
