@@ -14,6 +14,7 @@
 mod descriptor;
 mod error;
 mod module_data;
+mod signature;
 mod trap;
 mod types;
 mod version;
@@ -25,6 +26,7 @@ pub use module_data::{
     ConstExpr, ConstOp, DataSegment, ElemSegment, Export, ExportKind, FunctionCode, FunctionEntry, GlobalDef,
     Import, ImportKind, MemoryPlan, ModuleData, SegmentKind, TargetInfo,
 };
+pub use signature::signature_path;
 pub use trap::{TrapCode, TrapSite};
 pub use types::{FuncType, GlobalType, MemoryType, RefType, TableType, ValType};
 pub use version::{COMPILER_VERSION, FORMAT_VERSION, MAGIC};

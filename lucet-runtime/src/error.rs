@@ -63,6 +63,15 @@ pub enum Error {
     #[error("the instance must be reset() before it can run again: {0}")]
     InstanceNeedsReset(String),
 
+    /// `DlModule::load_verified` refused the module: its signature is missing, malformed,
+    /// made with another key, or does not match the file's bytes.
+    #[error("refusing to load module {path}: {reason}")]
+    SignatureRejected { path: String, reason: String },
+
+    /// A public key for verifying modules could not be read or is not a minisign key.
+    #[error("cannot use the public key {origin}: {reason}")]
+    InvalidPublicKey { origin: String, reason: String },
+
     #[error("internal error: {0}")]
     Internal(String),
 

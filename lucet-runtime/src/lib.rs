@@ -20,6 +20,10 @@
 //! through [`Instance::typed_func`], and can drive guests from async code
 //! ([`Instance::run_async`], with hostcalls awaiting futures through [`Vmctx::block_on`]).
 //!
+//! [`DlModule::load_verified`] loads a module only if a trusted [`PublicKey`] signed it
+//! (minisign's format, as `lucetc --sign-key` writes it), and `dlopen`s exactly the bytes
+//! whose signature it checked.
+//!
 //! ```no_run
 //! use lucet_runtime::{DlModule, Limits, MmapRegion, Region};
 //!
@@ -46,6 +50,7 @@ mod limits;
 mod linker;
 mod module;
 mod region;
+mod signature;
 mod typed;
 mod val;
 mod vmctx;
@@ -62,6 +67,8 @@ pub use lucet_module::{FuncType, GlobalType, ModuleData};
 pub use lucet_module::{TrapCode, ValType};
 pub use module::{DlModule, Module};
 pub use region::{MmapRegion, Region};
+pub use lucet_module::signature_path;
+pub use signature::PublicKey;
 pub use val::{RunResult, UntypedRetVal, Val, YieldedVal};
 pub use vmctx::Vmctx;
 

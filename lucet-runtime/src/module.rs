@@ -10,6 +10,7 @@
 use crate::exec::{TrapInfo, TrapLookup};
 use crate::hostcall::lookup_hostcall;
 use crate::region::mmap::MemoryImage;
+use crate::signature::{PublicKey, VerifiedImage};
 use crate::Error;
 use lucet_module::{
     ExportKind, FuncRef, FuncType, ImportKind, ModuleData, ModuleDescriptor, TrapCode, TrapSite, FORMAT_VERSION, MAGIC,
@@ -98,6 +99,30 @@ impl DlModule {
         Self::load_impl(path.as_ref(), false)
     }
 
+    /// Loads a module only if `PATH.minisig` is a valid minisign signature of it by
+    /// `key`; like [`DlModule::load`] otherwise. A missing, malformed or foreign
+    /// signature, or a file changed after signing, is [`Error::SignatureRejected`], and
+    /// nothing from the file is mapped executable. `crate::signature` explains how the
+    /// bytes verified are the bytes loaded, and what that costs.
+    pub fn load_verified(path: impl AsRef<Path>, key: &PublicKey) -> Result<Arc<DlModule>, Error> {
+        Self::load_verified_impl(path.as_ref(), key, true)
+    }
+
+    /// [`DlModule::load_verified`], leaving imports that are not registered hostcalls to
+    /// a [`crate::Linker`] as [`DlModule::load_unresolved`] does.
+    pub fn load_verified_unresolved(path: impl AsRef<Path>, key: &PublicKey) -> Result<Arc<DlModule>, Error> {
+        Self::load_verified_impl(path.as_ref(), key, false)
+    }
+
+    fn load_verified_impl(path: &Path, key: &PublicKey, strict: bool) -> Result<Arc<DlModule>, Error> {
+        let shown = path.display().to_string();
+        let image = VerifiedImage::read(path, &shown, key)?;
+        check_file(&shown, image.bytes())?;
+        let module = Self::load_checked(shown.clone(), image.dl_name(), strict)?;
+        image.check_loaded(module.descriptor.cast()).map_err(|reason| invalid(&shown, reason))?;
+        Ok(module)
+    }
+
     pub fn module_data(&self) -> &ModuleData {
         &self.data
     }
@@ -118,6 +143,12 @@ impl DlModule {
         let abs = std::fs::canonicalize(path).map_err(|e| invalid(&shown, format!("cannot resolve the path: {e}")))?;
         let cpath = CString::new(abs.as_os_str().as_encoded_bytes())
             .map_err(|_| invalid(&shown, "the path contains a NUL byte"))?;
+        Self::load_checked(shown, &cpath, strict)
+    }
+
+    /// Loads the object at `cpath`, which has passed `check_file`; `shown` names it in
+    /// errors and becomes [`DlModule::path`].
+    fn load_checked(shown: String, cpath: &CStr, strict: bool) -> Result<Arc<DlModule>, Error> {
         // SAFETY: dlopen runs the object's initialisers; lucetc emits none, and the file
         // was just checked to carry a Lucet descriptor of this runtime's format version.
         let handle = unsafe { libc::dlopen(cpath.as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL) };

@@ -1,6 +1,6 @@
 //! The command line shared by the `lucetc` and `lucetc-wasi` binaries.
 
-use crate::{parse_size, Linker, Lucetc, OptLevel, TargetCpu};
+use crate::{parse_size, Linker, Lucetc, OptLevel, SigningKey, TargetCpu};
 use clap::{CommandFactory, FromArgMatches, Parser, ValueEnum};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -94,6 +94,17 @@ struct Args {
     #[arg(long, value_enum, default_value = "builtin")]
     linker: CliLinker,
 
+    /// Sign the shared object with this minisign secret key (`minisign -G` makes a key
+    /// pair), writing the signature to OUT.minisig. The password of an encrypted key is
+    /// read from $LUCETC_SIGN_KEY_PASSWORD, else asked for on the terminal. [default: none, unsigned]
+    #[arg(long, value_name = "SECRET_KEY")]
+    sign_key: Option<PathBuf>,
+
+    /// The signature's trusted comment, one line covered by the signature
+    /// [default: timestamp, file name and lucetc version].
+    #[arg(long, value_name = "TEXT", requires = "sign_key", value_parser = parse_trusted_comment)]
+    trusted_comment: Option<String>,
+
     /// Print nothing but errors: no progress bar (which is only drawn when stderr is a terminal
     /// and the module has at least 500 functions). [default: off]
     #[arg(short, long)]
@@ -157,6 +168,25 @@ impl ProgressBar {
     }
 }
 
+/// Where `--sign-key` finds the password of an encrypted key when not on a terminal.
+const PASSWORD_VAR: &str = "LUCETC_SIGN_KEY_PASSWORD";
+
+fn parse_trusted_comment(s: &str) -> Result<String, String> {
+    crate::signing::check_trusted_comment(s).map(|()| s.to_string())
+}
+
+/// Reads the `--sign-key` file, asking for a password only if the key is encrypted.
+fn signing_key(path: &std::path::Path) -> Result<SigningKey, crate::Error> {
+    SigningKey::from_file_with_password(path, || {
+        if let Some(p) = std::env::var_os(PASSWORD_VAR) {
+            return p.into_string().map_err(|_| format!("${PASSWORD_VAR} is not valid UTF-8"));
+        }
+        rpassword::prompt_password(format!("Password for {}: ", path.display())).map_err(|e| {
+            format!("the key is encrypted and its password cannot be asked for ({e}); set ${PASSWORD_VAR}")
+        })
+    })
+}
+
 fn version() -> &'static str {
     let v = format!(
         "{} (shared object format version {})",
@@ -179,6 +209,14 @@ fn run(args: Args) -> anyhow::Result<()> {
         e @ crate::Error::Read { .. } => anyhow::Error::new(e),
         e => anyhow::Error::new(e).context(input.clone()),
     };
+    // The key is read before compiling, so a bad key or password fails at once.
+    let key = match &args.sign_key {
+        Some(_) if args.emit != Emit::So => {
+            anyhow::bail!("--sign-key signs shared objects; it cannot be combined with --emit obj or --emit clif")
+        }
+        Some(path) => Some(signing_key(path)?),
+        None => None,
+    };
     let mut compiler = Lucetc::new(&args.input)
         .map_err(named)?
         .with_opt_level(args.opt_level.into())
@@ -192,6 +230,12 @@ fn run(args: Args) -> anyhow::Result<()> {
             CliLinker::Builtin => Linker::Builtin,
             CliLinker::System => Linker::System,
         });
+    if let Some(key) = key {
+        compiler = compiler.with_signing_key(key);
+    }
+    if let Some(comment) = args.trusted_comment {
+        compiler = compiler.with_trusted_comment(comment);
+    }
     let bar = std::sync::Arc::new(ProgressBar::new());
     let (quiet, terminal) = (args.quiet, std::io::stderr().is_terminal());
     if !quiet && terminal {

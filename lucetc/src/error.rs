@@ -53,6 +53,14 @@ pub enum Error {
     #[error("linking {} failed ({status}): {stderr}", output.display())]
     Link { output: PathBuf, status: String, stderr: String },
 
+    /// The secret key for `--sign-key` cannot be read, decrypted or used.
+    #[error("cannot use the secret key {}: {reason}", path.display())]
+    SigningKey { path: PathBuf, reason: String },
+
+    /// Signing the shared object failed.
+    #[error("cannot sign the module: {0}")]
+    Sign(String),
+
     /// A bug in lucetc or one of its code generation libraries; the input was fine.
     #[error("internal compiler error: {0}; please report this together with the input module")]
     Internal(String),

@@ -27,12 +27,14 @@ mod error;
 mod link;
 mod readonly_loads;
 mod shared_object;
+mod signing;
 mod trampolines;
 
 pub use config::{parse_size, OptLevel, TargetCpu, DEFAULT_GUARD_SIZE, DEFAULT_RESERVED_SIZE};
 pub use env::module::{wasm2_features, wasm_features};
 pub use error::Error;
 pub use link::Linker;
+pub use signing::SigningKey;
 pub use wasmparser::WasmFeatures;
 
 use compile::{compile_clif, guarded};
@@ -67,6 +69,8 @@ pub struct Lucetc {
     features: WasmFeatures,
     config: Config,
     linker: Linker,
+    signing_key: Option<SigningKey>,
+    trusted_comment: Option<String>,
     progress: Option<Arc<ProgressFn>>,
 }
 
@@ -78,6 +82,7 @@ impl std::fmt::Debug for Lucetc {
             .field("features", &self.features)
             .field("config", &self.config)
             .field("linker", &self.linker)
+            .field("signing_key", &self.signing_key)
             .field("progress", &self.progress.is_some())
             .finish()
     }
@@ -124,7 +129,16 @@ impl Lucetc {
             validate(&wasm, features)?;
             Ok(wasm)
         })?;
-        Ok(Lucetc { wasm, source_hash, features, config: Config::default(), linker: Linker::default(), progress: None })
+        Ok(Lucetc {
+            wasm,
+            source_hash,
+            features,
+            config: Config::default(),
+            linker: Linker::default(),
+            signing_key: None,
+            trusted_comment: None,
+            progress: None,
+        })
     }
 
     pub fn with_opt_level(mut self, opt_level: OptLevel) -> Self {
@@ -172,6 +186,22 @@ impl Lucetc {
         self
     }
 
+    /// Signs every shared object [`Lucetc::shared_object_file`] writes: the signature
+    /// goes to `OUT.minisig` ([`lucet_module::signature_path`]), in minisign's format,
+    /// for `DlModule::load_verified`, `lucet-wasi --verify-key` and `minisign -V`.
+    /// Relocatable objects and IR text are not signed.
+    pub fn with_signing_key(mut self, key: SigningKey) -> Self {
+        self.signing_key = Some(key);
+        self
+    }
+
+    /// The signature's trusted comment (one line, covered by the signature), instead of
+    /// `timestamp:T<TAB>file:NAME<TAB>lucetc:VERSION`.
+    pub fn with_trusted_comment(mut self, comment: impl Into<String>) -> Self {
+        self.trusted_comment = Some(comment.into());
+        self
+    }
+
     /// The binary encoding of the module.
     pub fn wasm(&self) -> &[u8] {
         &self.wasm
@@ -183,10 +213,22 @@ impl Lucetc {
         self.source_hash
     }
 
-    /// Compiles and links the module into the shared object `out`.
+    /// Compiles and links the module into the shared object `out`, and signs it into
+    /// `OUT.minisig` if a key was given ([`Lucetc::with_signing_key`]).
     pub fn shared_object_file(&self, out: impl AsRef<Path>) -> Result<(), Error> {
+        let out = out.as_ref();
         let object = self.object_bytes()?;
-        link::link_shared_object(&object, out.as_ref(), self.linker)
+        let so = link::shared_object_bytes(&object, out, self.linker)?;
+        // Signed before anything is written, so a signing failure leaves no new file.
+        let signature = match &self.signing_key {
+            Some(key) => Some(key.sign(&so, out, self.trusted_comment.as_deref())?),
+            None => None,
+        };
+        link::write_bytes(out, &so)?;
+        if let Some(signature) = signature {
+            link::write_bytes(&lucet_module::signature_path(out), signature.as_bytes())?;
+        }
+        Ok(())
     }
 
     /// Compiles the module into the relocatable object `out` (what would be linked).

@@ -61,50 +61,59 @@ pub enum Linker {
     System,
 }
 
-/// Links `object` (the bytes of a relocatable object) into the shared object `out`.
-pub fn link_shared_object(object: &[u8], out: &Path, linker: Linker) -> Result<(), Error> {
+/// Links `object` (the bytes of a relocatable object) into the bytes of a shared
+/// object; `out` is where it will be written, for messages. The bytes come back rather
+/// than going straight to `out` so that a signature covers exactly what is written.
+pub fn shared_object_bytes(object: &[u8], out: &Path, linker: Linker) -> Result<Vec<u8>, Error> {
     match linker {
-        Linker::Builtin => write_bytes(out, &crate::shared_object::link(object)?),
+        Linker::Builtin => crate::shared_object::link(object),
         Linker::System => link_with_system(object, out),
     }
 }
 
-fn link_with_system(object: &[u8], out: &Path) -> Result<(), Error> {
+fn link_with_system(object: &[u8], out: &Path) -> Result<Vec<u8>, Error> {
     let dir = tempfile::tempdir().map_err(|error| Error::Write { path: std::env::temp_dir(), error })?;
     let obj_path = dir.path().join("module.o");
     std::fs::write(&obj_path, object).map_err(|error| Error::Write { path: obj_path.clone(), error })?;
-    write_atomically(out, |tmp| {
-        // Calling `ld` directly saves the compiler driver and its `collect2` step,
-        // a sizeable share of compiling a small module. `-z defs` makes `ld` fail
-        // rather than leave a symbol unresolved (a libcall that lives somewhere other
-        // than libm or libc); `cc` then gets the job, as it also knows the
-        // toolchain's private library directories (libgcc).
-        let ld = Command::new("ld").args(LD_ARGS).arg("-o").arg(tmp).arg(&obj_path).args(["-lm", "-lc"]).output();
-        let ld = match ld {
-            Ok(output) if output.status.success() => return Ok(()),
-            Ok(output) => Some(output),
-            // Missing or not runnable: `cc` may still work.
-            Err(_) => None,
-        };
-        // The object defines no entry point and needs no C runtime start files.
-        let cc = Command::new("cc")
-            .args(["-shared", "-nostartfiles", "-Wl,-z,noexecstack", "-o"])
-            .arg(tmp)
-            .arg(&obj_path)
-            .arg("-lm")
-            .output();
-        let output = match (cc, ld) {
-            (Err(e), Some(ld_output)) if e.kind() == std::io::ErrorKind::NotFound => ld_output,
-            (Err(e), None) if e.kind() == std::io::ErrorKind::NotFound => return Err(Error::NoLinker),
-            (cc, _) => cc.map_err(|error| Error::Write { path: out.to_path_buf(), error })?,
-        };
-        if !output.status.success() {
-            return Err(Error::Link {
-                output: out.to_path_buf(),
-                status: output.status.to_string(),
-                stderr: String::from_utf8_lossy(&output.stderr).trim().to_string(),
-            });
-        }
-        Ok(())
-    })
+    // The linker writes into the private temporary directory, which no one else can
+    // write to, so the bytes read back are the linker's.
+    let so_path = dir.path().join("module.so");
+    run_system_linker(&obj_path, &so_path, out)?;
+    std::fs::read(&so_path).map_err(|error| Error::Read { path: so_path.clone(), error })
+}
+
+/// Links the object file `obj_path` into `tmp`; `out` names the final output in errors.
+fn run_system_linker(obj_path: &Path, tmp: &Path, out: &Path) -> Result<(), Error> {
+    // Calling `ld` directly saves the compiler driver and its `collect2` step,
+    // a sizeable share of compiling a small module. `-z defs` makes `ld` fail
+    // rather than leave a symbol unresolved (a libcall that lives somewhere other
+    // than libm or libc); `cc` then gets the job, as it also knows the
+    // toolchain's private library directories (libgcc).
+    let ld = Command::new("ld").args(LD_ARGS).arg("-o").arg(tmp).arg(obj_path).args(["-lm", "-lc"]).output();
+    let ld = match ld {
+        Ok(output) if output.status.success() => return Ok(()),
+        Ok(output) => Some(output),
+        // Missing or not runnable: `cc` may still work.
+        Err(_) => None,
+    };
+    // The object defines no entry point and needs no C runtime start files.
+    let cc = Command::new("cc")
+        .args(["-shared", "-nostartfiles", "-Wl,-z,noexecstack", "-o"])
+        .arg(tmp)
+        .arg(obj_path)
+        .arg("-lm")
+        .output();
+    let output = match (cc, ld) {
+        (Err(e), Some(ld_output)) if e.kind() == std::io::ErrorKind::NotFound => ld_output,
+        (Err(e), None) if e.kind() == std::io::ErrorKind::NotFound => return Err(Error::NoLinker),
+        (cc, _) => cc.map_err(|error| Error::Write { path: out.to_path_buf(), error })?,
+    };
+    if !output.status.success() {
+        return Err(Error::Link {
+            output: out.to_path_buf(),
+            status: output.status.to_string(),
+            stderr: String::from_utf8_lossy(&output.stderr).trim().to_string(),
+        });
+    }
+    Ok(())
 }

@@ -10,7 +10,7 @@
 
 use anyhow::{anyhow, bail};
 use clap::Parser;
-use lucet_runtime::{DlModule, Error, Limits, MmapRegion, Region, Val, ValType};
+use lucet_runtime::{DlModule, Error, Limits, MmapRegion, PublicKey, Region, Val, ValType};
 use lucet_wasi::WasiCtxBuilder;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -86,6 +86,12 @@ struct Cli {
     /// no cache]
     #[arg(long, value_name = "DIR")]
     cache_dir: Option<PathBuf>,
+
+    /// Run MODULE only if MODULE.minisig is a valid minisign signature of it by this
+    /// public key: a .pub file from `minisign -G`, or the key itself (RW...). Only for
+    /// compiled .so files (`lucetc-wasi --sign-key` signs them). [default: none, no check]
+    #[arg(long, value_name = "PUBLIC_KEY")]
+    verify_key: Option<String>,
 
     /// The module: a lucetc-compiled .so, or a .wasm/.wat file.
     #[arg(value_name = "MODULE")]
@@ -178,6 +184,19 @@ fn single_colon_hint(dirs: &[String]) -> Option<String> {
                  to show the directory {h} to the guest as {g}, write --dir {h}::{g}"
             )
         })
+}
+
+/// `--verify-key`: a public key file, or the base64 key itself.
+fn public_key(arg: &str) -> anyhow::Result<PublicKey> {
+    if std::path::Path::new(arg).exists() {
+        return Ok(PublicKey::from_file(arg)?);
+    }
+    PublicKey::from_base64(arg).map_err(|_| {
+        anyhow!(
+            "--verify-key {arg}: no such file, and not a minisign public key either; give the .pub file \
+             that `minisign -G` writes, or its key line (56 characters starting with RW)"
+        )
+    })
 }
 
 fn is_shared_object(bytes: &[u8]) -> bool {
@@ -276,11 +295,30 @@ fn parse_val(ty: ValType, s: &str) -> anyhow::Result<Val> {
 }
 
 fn run(cli: Cli) -> Result<u8, Failure> {
+    let verify_key = cli
+        .verify_key
+        .as_deref()
+        .map(public_key)
+        .transpose()
+        .map_err(usage)?;
     let bytes = std::fs::read(&cli.module)
         .map_err(|e| usage(anyhow!("cannot read module {}: {e}", cli.module.display())))?;
+    if verify_key.is_some() && !is_shared_object(&bytes) {
+        // A module compiled here carries no signature, so there would be nothing to verify.
+        return Err(usage(anyhow!(
+            "--verify-key checks compiled modules, and {} is not one; compile and sign it with \
+             `lucetc-wasi --sign-key SECRET_KEY -o module.so {}`, then run module.so",
+            cli.module.display(),
+            cli.module.display()
+        )));
+    }
     let mut keep = None;
     let module = if is_shared_object(&bytes) {
-        DlModule::load(&cli.module).map_err(|e| usage(anyhow!(e)))?
+        match &verify_key {
+            Some(key) => DlModule::load_verified(&cli.module, key),
+            None => DlModule::load(&cli.module),
+        }
+        .map_err(|e| usage(anyhow!(e)))?
     } else {
         compile(&cli, &bytes, &mut keep)?
     };
