@@ -97,3 +97,25 @@ fn a_runaway_call_times_out_and_fails_alone() {
         "{stdout}"
     );
 }
+
+#[test]
+fn help_gives_every_option_its_default() {
+    let (code, help, _) = run(&["--help".as_ref()]);
+    assert_eq!(code, 0);
+    let mut options: Vec<String> = Vec::new();
+    for line in help.lines().map(str::trim_start) {
+        if line.starts_with("--") || (line.starts_with('-') && line.get(2..4) == Some(", ")) {
+            options.push(line.to_owned());
+        } else if let Some(last) = options.last_mut() {
+            last.push(' ');
+            last.push_str(line);
+        }
+    }
+    assert!(options.len() >= 4, "{help}");
+    for text in options
+        .iter()
+        .filter(|t| !t.contains("--help") && !t.contains("--version"))
+    {
+        assert!(text.contains("[default: "), "no default: {text}");
+    }
+}

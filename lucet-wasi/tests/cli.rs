@@ -206,19 +206,24 @@ fn a_module_from_another_format_version_is_refused() {
 }
 
 #[test]
-fn dir_accepts_wasmtime_and_lucet_forms() {
+fn dir_accepts_wasmtime_forms() {
     let tmp = tempfile::tempdir().unwrap();
     std::fs::write(tmp.path().join("data.txt"), "file contents").unwrap();
     let host = tmp.path().to_str().unwrap().to_owned();
     for (spec, name) in [
         (format!("{host}::/sandbox"), "/sandbox"),
-        (format!("{host}:guest"), "guest"),
         (host.clone(), host.as_str()),
     ] {
         let o = run_guest(&["--dir", &spec, "--entrypoint", "read_file"], &[]);
         assert_eq!(o.status.code(), Some(0), "--dir {spec}: {}", stderr(&o));
         assert_eq!(stdout(&o), format!("{name}\nfile contents"), "--dir {spec}");
     }
+    // Lucet's HOST:GUEST: as in Wasmtime, a single `:` is part of the path, and the
+    // error says how to write what was probably meant.
+    let spec = format!("{host}:guest");
+    let o = run_guest(&["--dir", &spec, "--entrypoint", "read_file"], &[]);
+    assert_eq!(o.status.code(), Some(2), "--dir {spec}: {}", stderr(&o));
+    assert_one_line_error(&o, &format!("--dir {host}::guest"));
 }
 
 #[test]
@@ -459,4 +464,246 @@ fn the_cache_is_per_user_and_never_shared() {
     assert_eq!(stdout(&o), "1\n", "{}", stderr(&o));
     assert_eq!(cache_entries(&xdg.join("lucet")).len(), 1);
     assert!(std::fs::read_dir(&shared_tmp).unwrap().next().is_none());
+}
+
+fn listing() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/guests/listing.wat")
+}
+
+/// Runs `listing.wat` in `dir` with `opts`, with the host environment `env` only.
+fn run_listing(dir: &Path, opts: &[&str], env: &[(&str, &str)]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_lucet-wasi"))
+        .current_dir(dir)
+        .env_clear()
+        .envs(env.iter().copied())
+        .arg("--cache-dir")
+        .arg(cache_dir())
+        .args(opts)
+        .arg(listing())
+        .stdin(Stdio::null())
+        .output()
+        .expect("run lucet-wasi")
+}
+
+/// `--dir` splits at `::` only, as Wasmtime 49 does: `a::b` shows `a` as `b`, and
+/// `we:ird` is a directory of that name.
+#[test]
+fn dir_splits_only_at_a_double_colon() {
+    let tmp = tempfile::tempdir().unwrap();
+    for d in ["a", "we:ird", "data:ro", "a:"] {
+        std::fs::create_dir(tmp.path().join(d)).unwrap();
+    }
+    for (spec, seen) in [
+        ("a::b", "b"),
+        ("we:ird", "we:ird"),
+        ("data:ro", "data:ro"),
+        ("a::/x", "/x"),
+        ("a:::b", ":b"),
+        ("we:ird::c:d", "c:d"),
+    ] {
+        let o = run_listing(tmp.path(), &["--dir", spec], &[]);
+        assert_eq!(o.status.code(), Some(0), "--dir {spec}: {}", stderr(&o));
+        assert_eq!(stdout(&o), format!("preopen {seen}\n"), "--dir {spec}");
+    }
+    let o = run_listing(tmp.path(), &["--dir", "a::b", "--dir", "we:ird"], &[]);
+    assert_eq!(stdout(&o), "preopen b\npreopen we:ird\n");
+
+    let o = run_listing(tmp.path(), &["--dir", "a::"], &[]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_one_line_error(&o, "empty");
+    let o = run_listing(tmp.path(), &["--dir", "nosuch:guest"], &[]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_one_line_error(&o, "write --dir nosuch::guest");
+    assert_eq!(
+        stderr(&o).matches("os error 2").count(),
+        1,
+        "the cause is said once: {}",
+        stderr(&o)
+    );
+}
+
+/// `--env K=V` sets a variable; `--env K` passes the host's K, and nothing when the
+/// host has no K (as Wasmtime 49 does).
+#[test]
+fn env_sets_or_inherits_one_variable() {
+    let tmp = tempfile::tempdir().unwrap();
+    let o = run_listing(
+        tmp.path(),
+        &[
+            "--env", "FOO", "--env", "X=1", "--env", "EMPTY=", "--env", "Z=a=b", "--env", "UNSET",
+        ],
+        &[("FOO", "from host"), ("OTHER", "not passed")],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(
+        stdout(&o),
+        "env FOO=from host\nenv X=1\nenv EMPTY=\nenv Z=a=b\n"
+    );
+    assert_eq!(stderr(&o), "");
+    let o = run_listing(tmp.path(), &["--env", "K=1", "--env", "K=2"], &[]);
+    assert_eq!(stdout(&o), "env K=2\n", "the last value wins");
+    let o = run_listing(tmp.path(), &["--env", "=v"], &[]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_one_line_error(&o, "name is empty");
+}
+
+/// `--invoke` prints each result on its own line, integers signed, floats as Rust
+/// (and Wasmtime) print them.
+#[test]
+fn invoke_prints_results_as_wasmtime_does() {
+    let tmp = tempfile::tempdir().unwrap();
+    let invoke = |args: &[&str]| {
+        let mut opts = vec!["--invoke"];
+        opts.extend_from_slice(&args[..1]);
+        let o = Command::new(env!("CARGO_BIN_EXE_lucet-wasi"))
+            .current_dir(tmp.path())
+            .arg("--cache-dir")
+            .arg(cache_dir())
+            .args(&opts)
+            .arg(listing())
+            .args(&args[1..])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {}", stderr(&o));
+        stdout(&o)
+    };
+    assert_eq!(invoke(&["two"]), "-1\n7\n");
+    assert_eq!(invoke(&["none"]), "");
+    assert_eq!(invoke(&["f32", "0.1"]), "0.1\n");
+    assert_eq!(invoke(&["f32", "nan"]), "NaN\n");
+    assert_eq!(invoke(&["f32", "-inf"]), "-inf\n");
+}
+
+/// Every exit status the README and `--help` promise.
+#[test]
+fn exit_statuses_are_as_documented() {
+    let tmp = tempfile::tempdir().unwrap();
+    let status = |opts: &[&str], module: &Path, args: &[&str]| {
+        let o = Command::new(env!("CARGO_BIN_EXE_lucet-wasi"))
+            .arg("--cache-dir")
+            .arg(cache_dir())
+            .args(opts)
+            .arg(module)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        (o.status.code(), stderr(&o))
+    };
+    // The entry point returns: 0.
+    assert_eq!(status(&[], &listing(), &[]).0, Some(0));
+    // proc_exit(code): the code, of which the operating system keeps the low 8 bits.
+    for (code, expected) in [("0", 0), ("3", 3), ("200", 200), ("300", 44)] {
+        let (got, err) = status(&["--invoke", "exit"], &listing(), &[code]);
+        assert_eq!(got, Some(expected), "proc_exit({code}): {err}");
+        assert_eq!(err, "", "a guest's exit is not an error");
+    }
+    // A trap, in the entry point or in the start function: 125.
+    assert_eq!(
+        status(&["--entrypoint", "trap"], &guest(), &[]).0,
+        Some(125)
+    );
+    let start_trap = tmp.path().join("start_trap.wat");
+    std::fs::write(
+        &start_trap,
+        "(module (func $s unreachable) (start $s) (func (export \"_start\")))",
+    )
+    .unwrap();
+    let (code, err) = status(&[], &start_trap, &[]);
+    assert_eq!(code, Some(125), "{err}");
+    assert!(
+        err.starts_with("error:") && err.contains("trapped"),
+        "{err}"
+    );
+    // --timeout: 124.
+    assert_eq!(
+        status(
+            &["--timeout", "200ms", "--entrypoint", "spin"],
+            &guest(),
+            &[]
+        )
+        .0,
+        Some(124)
+    );
+    // Usage, and modules that cannot be read, compiled, loaded or instantiated: 2.
+    assert_eq!(status(&["--bogus"], &listing(), &[]).0, Some(2));
+    assert_eq!(status(&[], &tmp.path().join("missing.so"), &[]).0, Some(2));
+    assert_eq!(status(&["--invoke", "nope"], &listing(), &[]).0, Some(2));
+    assert_eq!(
+        status(&["--max-heap-size", "1KiB"], &listing(), &[]).0,
+        Some(2)
+    );
+    let (code, err) = status(&["--stack-size", "200000GiB"], &listing(), &[]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("--stack-size"), "{err}");
+    // --help and --version: 0.
+    assert_eq!(status(&["--help"], &listing(), &[]).0, Some(0));
+}
+
+/// The options listed by `--help`, each with the text that describes it.
+fn options_of(help: &str) -> Vec<(String, String)> {
+    let mut options: Vec<(String, String)> = Vec::new();
+    for line in help.lines() {
+        let t = line.trim_start();
+        if t.starts_with("--") || (t.starts_with('-') && t.get(2..4) == Some(", ")) {
+            let name = t
+                .split(|c: char| c.is_whitespace() || c == '<')
+                .find(|w| w.starts_with("--"))
+                .unwrap_or(t)
+                .trim_end_matches(',')
+                .to_owned();
+            options.push((name, t.to_owned()));
+        } else if let Some(last) = options.last_mut() {
+            last.1.push(' ');
+            last.1.push_str(t);
+        }
+    }
+    options
+}
+
+/// Every option of `--help` says its default.
+#[test]
+fn help_gives_every_option_its_default() {
+    let o = lucet_wasi(&["--help"]);
+    let help = stdout(&o);
+    let options = options_of(&help);
+    assert!(options.len() >= 10, "{help}");
+    for (name, text) in &options {
+        if name == "--help" || name == "--version" {
+            continue;
+        }
+        assert!(
+            text.contains("[default: "),
+            "{name} gives no default: {text}"
+        );
+    }
+    for expected in [
+        "[default: _start]",
+        "[default: 4GiB]",
+        "[default: 2MiB]",
+        "HOST::GUEST",
+    ] {
+        assert!(help.contains(expected), "{expected} in {help}");
+    }
+}
+
+/// `--invoke` runs a reactor's `_initialize` first, as Wasmtime does.
+#[test]
+fn invoke_initializes_a_reactor_first() {
+    let tmp = tempfile::tempdir().unwrap();
+    let reactor = tmp.path().join("reactor.wat");
+    std::fs::write(
+        &reactor,
+        r#"(module
+  (global $ready (mut i32) (i32.const 0))
+  (func (export "_initialize") (global.set $ready (i32.const 1)))
+  (func (export "ready") (result i32) (global.get $ready)))"#,
+    )
+    .unwrap();
+    let o = lucet_wasi(&["--invoke", "ready", reactor.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "1\n");
+    let o = lucet_wasi(&["--invoke", "_initialize", reactor.to_str().unwrap()]);
+    assert_eq!((o.status.code(), stdout(&o).as_str()), (Some(0), ""));
 }

@@ -2,8 +2,11 @@
 
 use crate::{parse_size, Linker, Lucetc, OptLevel, SigningKey, TargetCpu};
 use clap::{CommandFactory, FromArgMatches, Parser, ValueEnum};
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Emit {
@@ -93,7 +96,7 @@ struct Args {
 
     /// Sign the shared object with this minisign secret key (`minisign -G` makes a key
     /// pair), writing the signature to OUT.minisig. The password of an encrypted key is
-    /// read from $LUCETC_SIGN_KEY_PASSWORD, else asked for on the terminal.
+    /// read from $LUCETC_SIGN_KEY_PASSWORD, else asked for on the terminal. [default: none, unsigned]
     #[arg(long, value_name = "SECRET_KEY")]
     sign_key: Option<PathBuf>,
 
@@ -101,6 +104,68 @@ struct Args {
     /// [default: timestamp, file name and lucetc version].
     #[arg(long, value_name = "TEXT", requires = "sign_key", value_parser = parse_trusted_comment)]
     trusted_comment: Option<String>,
+
+    /// Print nothing but errors: no progress bar (which is only drawn when stderr is a terminal
+    /// and the module has at least 500 functions). [default: off]
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+/// Modules with fewer functions compile too quickly for a progress bar to help.
+const PROGRESS_MIN_FUNCTIONS: usize = 500;
+
+/// Whether to draw the bar for a module of `functions` functions.
+fn wants_progress(quiet: bool, stderr_is_terminal: bool, functions: usize) -> bool {
+    !quiet && stderr_is_terminal && functions >= PROGRESS_MIN_FUNCTIONS
+}
+
+/// A one-line bar on stderr, `compiling [=====>    ] 120/1000 functions`, redrawn in
+/// place at most ten times a second and erased when the compiler is done with it.
+struct ProgressBar {
+    state: Mutex<BarState>,
+}
+
+#[derive(Default)]
+struct BarState {
+    /// The highest count seen: counts arrive from several threads, out of order.
+    done: usize,
+    drawn_at: Option<Instant>,
+}
+
+impl ProgressBar {
+    const WIDTH: usize = 40;
+    const REDRAW: Duration = Duration::from_millis(100);
+
+    fn new() -> ProgressBar {
+        ProgressBar { state: Mutex::new(BarState::default()) }
+    }
+
+    fn update(&self, done: usize, total: usize) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        state.done = state.done.max(done);
+        let now = Instant::now();
+        let due = !matches!(state.drawn_at, Some(t) if now.duration_since(t) < Self::REDRAW);
+        if !due && state.done < total {
+            return;
+        }
+        state.drawn_at = Some(now);
+        let filled = Self::WIDTH * state.done / total.max(1);
+        let head = if filled < Self::WIDTH { ">" } else { "" };
+        let rest = Self::WIDTH - filled - head.len();
+        let (bar, space) = ("=".repeat(filled), " ".repeat(rest));
+        let line = format!("\rcompiling [{bar}{head}{space}] {}/{total} functions", state.done);
+        // A closed or full stderr must not stop the compile.
+        let _ = std::io::stderr().write_all(line.as_bytes());
+    }
+
+    /// Erases the bar, so what follows (an error, the shell prompt) starts on a clean line.
+    fn clear(&self) {
+        let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if state.drawn_at.is_some() {
+            let blank = " ".repeat(Self::WIDTH + 40);
+            let _ = write!(std::io::stderr(), "\r{blank}\r");
+        }
+    }
 }
 
 /// Where `--sign-key` finds the password of an encrypted key when not on a terminal.
@@ -171,11 +236,22 @@ fn run(args: Args) -> anyhow::Result<()> {
     if let Some(comment) = args.trusted_comment {
         compiler = compiler.with_trusted_comment(comment);
     }
+    let bar = std::sync::Arc::new(ProgressBar::new());
+    let (quiet, terminal) = (args.quiet, std::io::stderr().is_terminal());
+    if !quiet && terminal {
+        let bar = bar.clone();
+        compiler = compiler.with_progress(move |done, total| {
+            if wants_progress(quiet, terminal, total) {
+                bar.update(done, total)
+            }
+        });
+    }
     let result = match args.emit {
         Emit::So => compiler.shared_object_file(&output),
         Emit::Obj => compiler.object_file(&output),
         Emit::Clif => compiler.clif_ir(&output),
     };
+    bar.clear();
     result.map_err(named)
 }
 
@@ -194,5 +270,18 @@ pub fn main(name: &'static str, about: &'static str) -> ExitCode {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_only_for_large_modules_on_a_terminal_without_quiet() {
+        assert!(wants_progress(false, true, PROGRESS_MIN_FUNCTIONS));
+        assert!(!wants_progress(false, true, PROGRESS_MIN_FUNCTIONS - 1));
+        assert!(!wants_progress(true, true, 100_000));
+        assert!(!wants_progress(false, false, 100_000));
     }
 }

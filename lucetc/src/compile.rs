@@ -161,16 +161,20 @@ fn translate_each<T: Send>(
 
 /// Translates and compiles every defined function, in function index order. `plain` is
 /// the same target as `isa` with the mid-end off, for functions with long blocks.
+/// `compiled` is called after each function, from whichever thread compiled it.
 pub fn compile_functions(
     info: &ModuleInfo,
     isa: &dyn TargetIsa,
     plain: &dyn TargetIsa,
     spectre: Spectre,
     bodies: Vec<FuncBody<'_>>,
+    compiled: &(dyn Fn() + Sync),
 ) -> Result<Vec<CompiledFunction>, Error> {
     translate_each(info, isa, spectre, bodies, "compiling", |func, label| {
         let isa = if has_long_block(&func) { plain } else { isa };
-        compile_clif(isa, func, label)
+        let code = compile_clif(isa, func, label)?;
+        compiled();
+        Ok(code)
     })
 }
 

@@ -45,6 +45,14 @@ use lucet_module::TargetInfo;
 use rayon::prelude::*;
 use sha2::Digest;
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+/// Called as functions are compiled, with the number compiled so far and the total.
+///
+/// Functions are compiled in parallel, so calls come from several threads at once and
+/// their counts are not always in increasing order.
+pub type ProgressFn = dyn Fn(usize, usize) + Send + Sync;
 
 /// A module to compile, and how.
 ///
@@ -64,6 +72,7 @@ pub struct Lucetc {
     linker: Linker,
     signing_key: Option<SigningKey>,
     trusted_comment: Option<String>,
+    progress: Option<Arc<ProgressFn>>,
 }
 
 impl std::fmt::Debug for Lucetc {
@@ -75,6 +84,7 @@ impl std::fmt::Debug for Lucetc {
             .field("config", &self.config)
             .field("linker", &self.linker)
             .field("signing_key", &self.signing_key)
+            .field("progress", &self.progress.is_some())
             .finish()
     }
 }
@@ -128,6 +138,7 @@ impl Lucetc {
             linker: Linker::default(),
             signing_key: None,
             trusted_comment: None,
+            progress: None,
         })
     }
 
@@ -165,6 +176,14 @@ impl Lucetc {
     /// default) or with the system's `ld`/`cc` ([`Linker::System`]).
     pub fn with_linker(mut self, linker: Linker) -> Self {
         self.linker = linker;
+        self
+    }
+
+    /// Calls `report(done, total)` once with `done` = 0 before the module's defined
+    /// functions are compiled, and again after each one (see [`ProgressFn`]). The
+    /// `lucetc` command draws its progress bar with it.
+    pub fn with_progress(mut self, report: impl Fn(usize, usize) + Send + Sync + 'static) -> Self {
+        self.progress = Some(Arc::new(report));
         self
     }
 
@@ -255,7 +274,16 @@ impl Lucetc {
             };
             let mut emitter = emit::Emitter::new(isa.clone(), &mut info)?;
             let plain = self.config.plain_isa()?;
-            let functions = compile::compile_functions(&info, &*isa, &*plain, self.config.spectre, parsed.bodies)?;
+            let total = parsed.bodies.len();
+            let done = AtomicUsize::new(0);
+            let report = |n| {
+                if let Some(progress) = &self.progress {
+                    progress(n, total)
+                }
+            };
+            report(0);
+            let compiled = || report(done.fetch_add(1, Ordering::Relaxed) + 1);
+            let functions = compile::compile_functions(&info, &*isa, &*plain, self.config.spectre, parsed.bodies, &compiled)?;
             let glue: Vec<_> = info
                 .data
                 .types

@@ -30,10 +30,11 @@ impl MemoryConfig {
     }
 
     /// The smallest limits the runtime accepts for code compiled this way: a host
-    /// sizing its slots tightly is what should be tested.
+    /// sizing its slots tightly is what should be tested. Bounds-checked code relies on
+    /// the guard following the memory at its largest, which may be past the reservation.
     pub fn limits(self) -> Limits {
         let (reserved, guard) = self.compile_sizes();
-        let space = ((reserved + guard) as usize).max(HEAP_LIMIT);
+        let space = (reserved.max(HEAP_LIMIT as u64) + guard) as usize;
         Limits::default()
             .with_heap_memory_size(HEAP_LIMIT)
             .with_heap_address_space_size(space)

@@ -5,14 +5,13 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// Where cargo put this crate's shared and static libraries: the profile directory
-/// the running test was built into (`<target>/<profile>/deps/<test>`).
+/// Where cargo put this crate's shared and static libraries: the `deps` directory the
+/// running test was built into (`<target>/<profile>/deps/<test>`). `cargo build` also
+/// copies them up to `<target>/<profile>`, but `cargo test` alone does not, and a copy
+/// there may be left from an older build.
 pub fn library_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("the test executable has a path");
-    exe.parent()
-        .and_then(Path::parent)
-        .expect("tests live in <target>/<profile>/deps")
-        .to_path_buf()
+    exe.parent().expect("tests live in <target>/<profile>/deps").to_path_buf()
 }
 
 pub fn repo_path(rel: &str) -> PathBuf {

@@ -18,7 +18,7 @@ struct Args {
     #[arg(required = true)]
     paths: Vec<PathBuf>,
 
-    /// Print one JSON document (per-file counts and every failure) instead of text.
+    /// Print one JSON document (per-file counts and every failure) instead of text. [default: off]
     #[arg(long)]
     json: bool,
 
@@ -27,7 +27,7 @@ struct Args {
     #[arg(long, value_name = "DIR")]
     cache_dir: Option<PathBuf>,
 
-    /// Show at most this many failures per file (all of them when not given).
+    /// Show at most this many failures per file. [default: all of them]
     #[arg(long, value_name = "N")]
     max_failures: Option<usize>,
 }

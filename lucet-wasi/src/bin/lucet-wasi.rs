@@ -26,6 +26,10 @@ const EXIT_TIMEOUT: u8 = 124;
 /// Exit status when the guest traps.
 const EXIT_TRAP: u8 = 125;
 
+/// `Limits::default()`'s, written as `--help` shows them (a test keeps them equal).
+const DEFAULT_MAX_HEAP_SIZE: &str = "4GiB";
+const DEFAULT_STACK_SIZE: &str = "2MiB";
+
 #[derive(Parser, Debug)]
 #[command(
     name = "lucet-wasi",
@@ -38,15 +42,17 @@ const EXIT_TRAP: u8 = 125;
                   2 usage or module loading error; 124 timeout; 125 the guest trapped."
 )]
 struct Cli {
-    /// Give the guest a host directory: HOST, HOST::GUEST, or HOST:GUEST (GUEST defaults to HOST). Repeatable.
+    /// Give the guest a host directory, under the same name, or under the name GUEST with HOST::GUEST.
+    /// A single `:` is part of the path. Repeatable. [default: none]
     #[arg(long = "dir", value_name = "HOST[::GUEST]")]
     dirs: Vec<String>,
 
-    /// Set an environment variable for the guest (K=V, or K to copy the host's value). Repeatable.
-    #[arg(long = "env", value_name = "K=V")]
+    /// Set an environment variable for the guest: K=V, or K to pass the host's value of K (if the host
+    /// has one). Repeatable. [default: none]
+    #[arg(long = "env", value_name = "K[=V]")]
     envs: Vec<String>,
 
-    /// Pass the whole host environment to the guest.
+    /// Pass the whole host environment to the guest. [default: off]
     #[arg(long)]
     inherit_env: bool,
 
@@ -55,33 +61,35 @@ struct Cli {
     entrypoint: String,
 
     /// Call the export NAME with ARGS (parsed by its signature) and print its results, instead of running the program.
+    /// [default: none]
     #[arg(long, value_name = "NAME", conflicts_with = "entrypoint")]
     invoke: Option<String>,
 
-    /// Most linear memory the guest may use, e.g. 64MiB (default: 4GiB, the wasm32 maximum).
-    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
-    max_heap_size: Option<usize>,
+    /// Most linear memory the guest may use, e.g. 64MiB (4GiB is the wasm32 maximum).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = DEFAULT_MAX_HEAP_SIZE)]
+    max_heap_size: usize,
 
-    /// Size of the guest's native stack, e.g. 8MiB (default: 2MiB).
-    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
-    stack_size: Option<usize>,
+    /// Size of the guest's native stack, e.g. 8MiB.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = DEFAULT_STACK_SIZE)]
+    stack_size: usize,
 
-    /// Stop the guest after this long, e.g. 10s, 500ms, 2m (exit status 124).
+    /// Stop the guest after this long, e.g. 10s, 500ms, 2m (exit status 124). [default: none]
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     timeout: Option<Duration>,
 
-    /// Compile a .wasm/.wat module into a private temporary directory instead of the cache.
+    /// Compile a .wasm/.wat module into a private temporary directory instead of the cache. [default: off]
     #[arg(long)]
     no_cache: bool,
 
-    /// Where compiled modules are cached (default: $LUCET_WASI_CACHE_DIR, else $XDG_CACHE_HOME/lucet,
-    /// else ~/.cache/lucet; with none of them, no cache). It must belong to you and not be writable by others.
+    /// Where compiled modules are cached. It must belong to you and not be writable by others.
+    /// [default: $LUCET_WASI_CACHE_DIR, else $XDG_CACHE_HOME/lucet, else ~/.cache/lucet; with none of them,
+    /// no cache]
     #[arg(long, value_name = "DIR")]
     cache_dir: Option<PathBuf>,
 
     /// Run MODULE only if MODULE.minisig is a valid minisign signature of it by this
     /// public key: a .pub file from `minisign -G`, or the key itself (RW...). Only for
-    /// compiled .so files (`lucetc-wasi --sign-key` signs them).
+    /// compiled .so files (`lucetc-wasi --sign-key` signs them). [default: none, no check]
     #[arg(long, value_name = "PUBLIC_KEY")]
     verify_key: Option<String>,
 
@@ -157,15 +165,25 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
     Duration::try_from_secs_f64(secs).map_err(|_| format!("`{s}` is not a usable duration"))
 }
 
-/// Splits `--dir` values: Wasmtime's `HOST::GUEST`, Lucet's `HOST:GUEST`, or `HOST`.
-fn parse_dir(s: &str) -> (String, String) {
-    if let Some((h, g)) = s.split_once("::") {
-        (h.to_owned(), g.to_owned())
-    } else if let Some((h, g)) = s.rsplit_once(':') {
-        (h.to_owned(), g.to_owned())
-    } else {
-        (s.to_owned(), s.to_owned())
-    }
+/// Splits a `--dir` value as Wasmtime does: `HOST::GUEST`, or `HOST` (seen by the guest
+/// under the same name). A single `:` belongs to the path, as in `--dir data:ro`, so
+/// Lucet's old `HOST:GUEST` names a directory called `HOST:GUEST`.
+fn parse_dir(s: &str) -> (&str, &str) {
+    s.split_once("::").unwrap_or((s, s))
+}
+
+/// What to add to a failed `--dir HOST` whose name looks like Lucet's `HOST:GUEST`.
+fn single_colon_hint(dirs: &[String]) -> Option<String> {
+    dirs.iter()
+        .filter(|d| !d.contains("::") && d.contains(':'))
+        .find(|d| !std::path::Path::new(d.as_str()).is_dir())
+        .map(|d| {
+            let (h, g) = d.rsplit_once(':').unwrap_or((d, d));
+            format!(
+                "a single `:` is part of the directory name in --dir {d}; \
+                 to show the directory {h} to the guest as {g}, write --dir {h}::{g}"
+            )
+        })
 }
 
 /// `--verify-key`: a public key file, or the base64 key itself.
@@ -306,14 +324,16 @@ fn run(cli: Cli) -> Result<u8, Failure> {
     };
     drop(bytes);
 
-    let mut limits = Limits::default();
-    if let Some(h) = cli.max_heap_size {
-        limits.heap_memory_size = h;
-    }
-    if let Some(s) = cli.stack_size {
-        limits.stack_size = s;
-    }
-    let region = MmapRegion::create(1, &limits).map_err(|e| host(anyhow!(e)))?;
+    let limits = Limits {
+        heap_memory_size: cli.max_heap_size,
+        stack_size: cli.stack_size,
+        ..Limits::default()
+    };
+    let region = MmapRegion::create(1, &limits).map_err(|e| {
+        usage(anyhow!(
+            "cannot reserve memory for the guest: {e}; a smaller --stack-size or --max-heap-size may fit"
+        ))
+    })?;
 
     let mut wasi = WasiCtxBuilder::new().inherit_stdio();
     wasi = wasi.arg(cli.module.to_string_lossy());
@@ -324,13 +344,17 @@ fn run(cli: Cli) -> Result<u8, Failure> {
     for e in &cli.envs {
         match e.split_once('=') {
             Some((k, v)) => wasi = wasi.env(k, v),
-            None => match std::env::var(e) {
-                Ok(v) => wasi = wasi.env(e, v),
-                Err(_) => {
+            // `--env K` inherits K. As in Wasmtime, a K the host does not have is
+            // simply not passed.
+            None => match std::env::var_os(e).map(|v| v.into_string()) {
+                Some(Ok(v)) => wasi = wasi.env(e, v),
+                Some(Err(_)) => {
                     return Err(usage(anyhow!(
-                    "--env {e}: no `=` and no host variable of that name; write --env {e}=VALUE"
-                )))
+                        "--env {e}: the host's value of {e} is not UTF-8, which WASI cannot pass; \
+                         write --env {e}=VALUE"
+                    )))
                 }
+                None => {}
             },
         }
     }
@@ -338,7 +362,12 @@ fn run(cli: Cli) -> Result<u8, Failure> {
         let (h, g) = parse_dir(d);
         wasi = wasi.preopened_dir(h, g);
     }
-    let ctx = wasi.build().map_err(|e| usage(anyhow!(e)))?;
+    let ctx = wasi.build().map_err(|e| {
+        usage(match single_colon_hint(&cli.dirs) {
+            Some(hint) => anyhow!("{e}; {hint}"),
+            None => anyhow!(e),
+        })
+    })?;
 
     let mut inst = match region.new_instance(module) {
         Ok(i) => i,
@@ -391,9 +420,17 @@ fn run(cli: Cli) -> Result<u8, Failure> {
             std::process::exit(EXIT_TIMEOUT.into());
         });
     }
-    let result = match cli.timeout {
-        Some(t) => inst.run_with_timeout(&name, &args, t),
-        None => inst.run(&name, &args),
+    // As in Wasmtime, a reactor (a module with `_initialize`, such as a C library built
+    // with -mexec-model=reactor) is initialised before the function --invoke names.
+    let has_initialize = inst.export_func_type("_initialize").is_some();
+    let mut call = |name: &str, args: &[Val]| match cli.timeout {
+        Some(t) => inst.run_with_timeout(name, args, t),
+        None => inst.run(name, args),
+    };
+    let result = if cli.invoke.is_some() && has_initialize && name != "_initialize" {
+        call("_initialize", &[]).and_then(|_| call(&name, &args))
+    } else {
+        call(&name, &args)
     };
     match result {
         Ok(res) => {
@@ -468,9 +505,41 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(f) => {
-            let msg = format!("{:#}", f.error).replace('\n', " ");
+            // Errors whose message already quotes their cause would say it twice.
+            let mut msg = String::new();
+            for cause in f.error.chain().map(|c| c.to_string()) {
+                if msg.is_empty() {
+                    msg = cause;
+                } else if !msg.contains(&cause) {
+                    msg = format!("{msg}: {cause}");
+                }
+            }
+            let msg = msg.replace('\n', " ");
             eprintln!("error: {msg}");
             ExitCode::from(f.status)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn help_defaults_are_the_runtime_defaults() {
+        let limits = Limits::default();
+        assert_eq!(
+            parse_size(DEFAULT_MAX_HEAP_SIZE),
+            Ok(limits.heap_memory_size)
+        );
+        assert_eq!(parse_size(DEFAULT_STACK_SIZE), Ok(limits.stack_size));
+    }
+
+    #[test]
+    fn dir_splits_at_the_first_double_colon_only() {
+        assert_eq!(parse_dir("a::b"), ("a", "b"));
+        assert_eq!(parse_dir("we:ird"), ("we:ird", "we:ird"));
+        assert_eq!(parse_dir("a:::b"), ("a", ":b"));
+        assert_eq!(parse_dir("/srv/data"), ("/srv/data", "/srv/data"));
     }
 }

@@ -14,11 +14,11 @@ use std::path::{Path, PathBuf};
 #[derive(Parser, Debug)]
 #[command(name = "bench-report", about = "Writes the lucet/Wasmtime ratio table from criterion's results")]
 struct Cli {
-    /// criterion's output directory (default: target/criterion).
+    /// criterion's output directory. [default: target/criterion]
     #[arg(long, value_name = "DIR")]
     criterion_dir: Option<PathBuf>,
 
-    /// Replace the `micro` section of docs/benchmarks.md (otherwise print it).
+    /// Replace the `micro` section of docs/benchmarks.md (otherwise print it). [default: off]
     #[arg(long)]
     write_doc: bool,
 }

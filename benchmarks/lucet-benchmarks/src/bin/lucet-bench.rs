@@ -18,19 +18,19 @@ use std::process::ExitCode;
                   cargo run -p lucet-benchmarks --bin lucet-bench -- --recompile --iterations 5 --write-doc"
 )]
 struct Cli {
-    /// A few small programs, one iteration: a smoke test, not a measurement.
+    /// A few small programs, one iteration: a smoke test, not a measurement. [default: off]
     #[arg(long)]
     quick: bool,
 
-    /// Run lucet only (no Wasmtime figures); works in builds without the `wasmtime` feature.
+    /// Run lucet only (no Wasmtime figures); works in builds without the `wasmtime` feature. [default: off]
     #[arg(long)]
     lucet_only: bool,
 
-    /// Runs of each program on each runtime (alternating); medians are reported.
+    /// Runs of each program on each runtime (alternating); medians are reported. [default: 5, 1 with --quick]
     #[arg(long, value_name = "N")]
     iterations: Option<usize>,
 
-    /// Compile again even if the cache has the artifact, so compile times come from this run.
+    /// Compile again even if the cache has the artifact, so compile times come from this run. [default: off]
     #[arg(long)]
     recompile: bool,
 
@@ -38,23 +38,24 @@ struct Cli {
     #[arg(long, value_name = "CPU", default_value = "native")]
     target_cpu: lucetc::TargetCpu,
 
-    /// The sightglass corpus (default: ../shared/corpora/sightglass beside the workspace).
+    /// The sightglass corpus. [default: ../shared/corpora/sightglass beside the workspace]
     #[arg(long, value_name = "DIR")]
     sightglass_dir: Option<PathBuf>,
 
-    /// Where compiled modules are cached (default: target/lucet-bench-cache).
+    /// Where compiled modules are cached. [default: target/lucet-bench-cache]
     #[arg(long, value_name = "DIR")]
     cache_dir: Option<PathBuf>,
 
-    /// Replace the sightglass section of docs/benchmarks.md and its SVG chart.
+    /// Replace the sightglass section of docs/benchmarks.md and its SVG chart. [default: off]
     #[arg(long)]
     write_doc: bool,
 
-    /// Do not run anything: rebuild the document from a JSON file of an earlier run.
+    /// Do not run anything: rebuild the document from a JSON file of an earlier run. [default: none]
     #[arg(long, value_name = "FILE", conflicts_with_all = ["quick", "lucet_only", "recompile"])]
     from_json: Option<PathBuf>,
 
     /// Only programs whose name contains one of these strings (e.g. shootout, libsodium/libsodium-box).
+    /// [default: all programs]
     #[arg(value_name = "FILTER")]
     filters: Vec<String>,
 }
