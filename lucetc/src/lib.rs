@@ -34,12 +34,13 @@ pub use config::{parse_size, OptLevel, TargetCpu, DEFAULT_GUARD_SIZE, DEFAULT_RE
 pub use translate::module::{wasm2_features, wasm_features};
 pub use error::Error;
 pub use link::Linker;
+pub use translate::vmctx::Spectre;
 pub use wasmparser::WasmFeatures;
 
 use compile::{compile_clif, guarded};
 use config::Config;
 use translate::ModuleInfo;
-use lucet_module::TargetInfo;
+use lucet_module::{CodegenInfo, TargetInfo};
 use rayon::prelude::*;
 use std::path::Path;
 
@@ -137,6 +138,14 @@ impl Lucetc {
         self
     }
 
+    /// Whether bounds checks are hardened against speculative execution
+    /// ([`Spectre::Guarded`], the default) or not ([`Spectre::Off`], for measurement only).
+    /// The choice is recorded in the module's metadata.
+    pub fn with_spectre(mut self, spectre: Spectre) -> Self {
+        self.config.spectre = spectre;
+        self
+    }
+
     /// Runs Cranelift's IR verifier on every function (slower compiles; meant for
     /// debugging the compiler). Off by default unless `LUCETC_VERIFY=1` is set.
     pub fn with_verifier(mut self, verify: bool) -> Self {
@@ -197,6 +206,7 @@ impl Lucetc {
             let parsed = translate::module::parse(&self.wasm, self.features, &self.config)?;
             let mut info = ModuleInfo::new(parsed.data);
             info.set_tail_funcs(&parsed.tail_funcs);
+            info.data.codegen = CodegenInfo { spectre_guards: self.config.spectre == Spectre::Guarded };
             info.data.target = TargetInfo {
                 triple: isa.triple().to_string(),
                 cpu_features: config::cpu_features(&*isa),
