@@ -246,6 +246,36 @@ impl Lucetc {
 /// sequential validation would. This is the only validation: a [`Lucetc`] holds only
 /// valid modules, and the translator relies on that.
 fn validate(wasm: &[u8], features: WasmFeatures) -> Result<(), Error> {
+    validate_with(wasm, features).map_err(|e| explain_invalid(wasm, features, e))
+}
+
+/// Proposals lucetc does not compile yet, by the feature that makes wasmparser accept them.
+const NOT_YET: &[(WasmFeatures, &str)] = &[
+    (WasmFeatures::EXCEPTIONS, "exception handling"),
+    (WasmFeatures::LEGACY_EXCEPTIONS, "exception handling (legacy instructions)"),
+    (WasmFeatures::GC.union(WasmFeatures::FUNCTION_REFERENCES), "garbage collection"),
+    (WasmFeatures::THREADS, "threads"),
+    (WasmFeatures::SHARED_EVERYTHING_THREADS, "shared-everything threads"),
+    (WasmFeatures::STACK_SWITCHING, "stack switching"),
+    (WasmFeatures::WIDE_ARITHMETIC, "wide arithmetic"),
+    (WasmFeatures::CUSTOM_PAGE_SIZES, "custom page sizes"),
+    (WasmFeatures::CUSTOM_DESCRIPTORS.union(WasmFeatures::GC).union(WasmFeatures::FUNCTION_REFERENCES), "custom descriptors"),
+];
+
+/// A module that is invalid only because it uses a proposal lucetc does not support yet
+/// is reported as such ("not supported yet: exception handling") rather than with the
+/// validator's complaint about a disabled feature. Only failed validations pay for this.
+fn explain_invalid(wasm: &[u8], features: WasmFeatures, error: wasmparser::BinaryReaderError) -> Error {
+    let offset = error.offset();
+    for (feature, proposal) in NOT_YET {
+        if validate_with(wasm, features | *feature).is_ok() {
+            return Error::Unsupported(format!("not supported yet: {proposal} (at byte offset {offset:#x})"));
+        }
+    }
+    error.into()
+}
+
+fn validate_with(wasm: &[u8], features: WasmFeatures) -> Result<(), wasmparser::BinaryReaderError> {
     let mut validator = wasmparser::Validator::new_with_features(features);
     let mut parser = wasmparser::Parser::new(0);
     parser.set_features(features);
@@ -264,8 +294,7 @@ fn validate(wasm: &[u8], features: WasmFeatures) -> Result<(), Error> {
             result
         })
         .collect();
-    results.into_iter().collect::<Result<(), _>>()?;
-    Ok(())
+    results.into_iter().collect::<Result<(), _>>()
 }
 
 /// Encodes WebAssembly text, reporting errors as one line with their position.

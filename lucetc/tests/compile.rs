@@ -398,3 +398,16 @@ fn write_wat(dir: &tempfile::TempDir, wat: &str) -> std::path::PathBuf {
     std::fs::write(&path, wat).unwrap();
     path
 }
+
+#[test]
+fn proposals_not_supported_yet_are_named() {
+    for (wat, proposal) in [
+        (r#"(module (tag $e) (func (try_table (catch_all 0) (throw $e))))"#, "exception handling"),
+        (r#"(module (type $s (struct (field i32))) (func (result anyref) (struct.new $s (i32.const 1))))"#, "garbage collection"),
+        (r#"(module (memory 1 1 shared) (func (result i32) (i32.atomic.load (i32.const 0))))"#, "threads"),
+    ] {
+        let msg = expect_invalid(wat.as_bytes()).to_string();
+        assert!(msg.contains(&format!("not supported yet: {proposal}")), "{msg}");
+        assert!(msg.contains("byte offset 0x"), "{msg}");
+    }
+}
