@@ -38,6 +38,18 @@ pub struct ModuleData {
     pub data_segments: Vec<DataSegment>,
     /// All element segments in element-index order.
     pub elem_segments: Vec<ElemSegment>,
+    /// How the code was generated.
+    pub codegen: CodegenInfo,
+}
+
+/// Code generation choices a host may want to know about.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CodegenInfo {
+    /// Whether the bounds checks of memories and tables (including `call_indirect`'s)
+    /// also keep a mispredicted branch from reading out of bounds (Spectre variant 1):
+    /// an out-of-bounds address is replaced by 0 with a conditional move before the
+    /// access. Memories whose every access is covered by guard pages need no check.
+    pub spectre_guards: bool,
 }
 
 /// The machine the code was compiled for.

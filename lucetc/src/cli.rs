@@ -1,6 +1,6 @@
 //! The command line shared by the `lucetc` and `lucetc-wasi` binaries.
 
-use crate::{parse_size, Linker, Lucetc, OptLevel, SigningKey, TargetCpu};
+use crate::{parse_size, Linker, Lucetc, OptLevel, SigningKey, Spectre, TargetCpu};
 use clap::{CommandFactory, FromArgMatches, Parser, ValueEnum};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -58,6 +58,14 @@ enum CliLinker {
     System,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum CliSpectre {
+    /// Bounds checks also stop speculative out-of-bounds reads.
+    On,
+    /// Plain bounds checks; for measuring what the mitigation costs.
+    Off,
+}
+
 /// Compile a WebAssembly module (.wasm or .wat) into a shared object for lucet-runtime.
 #[derive(Debug, Parser)]
 #[command(name = "lucetc")]
@@ -93,6 +101,10 @@ struct Args {
     /// Which linker turns the compiled code into the shared object.
     #[arg(long, value_enum, default_value = "builtin")]
     linker: CliLinker,
+
+    /// Spectre mitigation in bounds checks (recorded in the module's metadata).
+    #[arg(long, value_enum, default_value = "on")]
+    spectre: CliSpectre,
 
     /// Sign the shared object with this minisign secret key (`minisign -G` makes a key
     /// pair), writing the signature to OUT.minisig. The password of an encrypted key is
@@ -229,6 +241,10 @@ fn run(args: Args) -> anyhow::Result<()> {
         .with_linker(match args.linker {
             CliLinker::Builtin => Linker::Builtin,
             CliLinker::System => Linker::System,
+        })
+        .with_spectre(match args.spectre {
+            CliSpectre::On => Spectre::Guarded,
+            CliSpectre::Off => Spectre::Off,
         });
     if let Some(key) = key {
         compiler = compiler.with_signing_key(key);

@@ -100,7 +100,7 @@ impl Default for Config {
             reserved_size: DEFAULT_RESERVED_SIZE,
             guard_size: DEFAULT_GUARD_SIZE,
             verify: verify_from_env(),
-            spectre: crate::translate::vmctx::Spectre::Off,
+            spectre: crate::translate::vmctx::Spectre::default(),
         }
     }
 }
@@ -181,6 +181,7 @@ impl Config {
         // Multi-value functions return what does not fit in registers through memory
         // the caller provides, as Cranelift did by default before it made this a flag.
         set(&mut flags, "enable_multi_ret_implicit_sret", "true")?;
+        // lucetc emits its own bounds checks, guarded or not (see `translate::vmctx`).
         set(&mut flags, "enable_heap_access_spectre_mitigation", "false")?;
         set(&mut flags, "enable_table_access_spectre_mitigation", "false")?;
         let flags = settings::Flags::new(flags);

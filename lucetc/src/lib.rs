@@ -36,12 +36,13 @@ pub use translate::module::{wasm2_features, wasm_features};
 pub use error::Error;
 pub use link::Linker;
 pub use signing::SigningKey;
+pub use translate::vmctx::Spectre;
 pub use wasmparser::WasmFeatures;
 
 use compile::{compile_clif, guarded};
 use config::Config;
 use translate::ModuleInfo;
-use lucet_module::TargetInfo;
+use lucet_module::{CodegenInfo, TargetInfo};
 use rayon::prelude::*;
 use sha2::Digest;
 use std::path::Path;
@@ -165,6 +166,14 @@ impl Lucetc {
         self
     }
 
+    /// Whether bounds checks are hardened against speculative execution
+    /// ([`Spectre::Guarded`], the default) or not ([`Spectre::Off`], for measurement only).
+    /// The choice is recorded in the module's metadata.
+    pub fn with_spectre(mut self, spectre: Spectre) -> Self {
+        self.config.spectre = spectre;
+        self
+    }
+
     /// Runs Cranelift's IR verifier on every function (slower compiles; meant for
     /// debugging the compiler). Off by default unless `LUCETC_VERIFY=1` is set.
     pub fn with_verifier(mut self, verify: bool) -> Self {
@@ -268,6 +277,7 @@ impl Lucetc {
             let mut info = ModuleInfo::new(parsed.data);
             info.set_tail_funcs(&parsed.tail_funcs);
             info.data.source_hash = Some(self.source_hash);
+            info.data.codegen = CodegenInfo { spectre_guards: self.config.spectre == Spectre::Guarded };
             info.data.target = TargetInfo {
                 triple: isa.triple().to_string(),
                 cpu_features: config::cpu_features(&*isa),
@@ -316,6 +326,36 @@ impl Lucetc {
 /// sequential validation would. This is the only validation: a [`Lucetc`] holds only
 /// valid modules, and the translator relies on that.
 fn validate(wasm: &[u8], features: WasmFeatures) -> Result<(), Error> {
+    validate_with(wasm, features).map_err(|e| explain_invalid(wasm, features, e))
+}
+
+/// Proposals lucetc does not compile yet, by the feature that makes wasmparser accept them.
+const NOT_YET: &[(WasmFeatures, &str)] = &[
+    (WasmFeatures::EXCEPTIONS, "exception handling"),
+    (WasmFeatures::LEGACY_EXCEPTIONS, "exception handling (legacy instructions)"),
+    (WasmFeatures::GC.union(WasmFeatures::FUNCTION_REFERENCES), "garbage collection"),
+    (WasmFeatures::THREADS, "threads"),
+    (WasmFeatures::SHARED_EVERYTHING_THREADS, "shared-everything threads"),
+    (WasmFeatures::STACK_SWITCHING, "stack switching"),
+    (WasmFeatures::WIDE_ARITHMETIC, "wide arithmetic"),
+    (WasmFeatures::CUSTOM_PAGE_SIZES, "custom page sizes"),
+    (WasmFeatures::CUSTOM_DESCRIPTORS.union(WasmFeatures::GC).union(WasmFeatures::FUNCTION_REFERENCES), "custom descriptors"),
+];
+
+/// A module that is invalid only because it uses a proposal lucetc does not support yet
+/// is reported as such ("not supported yet: exception handling") rather than with the
+/// validator's complaint about a disabled feature. Only failed validations pay for this.
+fn explain_invalid(wasm: &[u8], features: WasmFeatures, error: wasmparser::BinaryReaderError) -> Error {
+    let offset = error.offset();
+    for (feature, proposal) in NOT_YET {
+        if validate_with(wasm, features | *feature).is_ok() {
+            return Error::Unsupported(format!("not supported yet: {proposal} (at byte offset {offset:#x})"));
+        }
+    }
+    error.into()
+}
+
+fn validate_with(wasm: &[u8], features: WasmFeatures) -> Result<(), wasmparser::BinaryReaderError> {
     let mut validator = wasmparser::Validator::new_with_features(features);
     let mut parser = wasmparser::Parser::new(0);
     parser.set_features(features);
@@ -334,8 +374,7 @@ fn validate(wasm: &[u8], features: WasmFeatures) -> Result<(), Error> {
             result
         })
         .collect();
-    results.into_iter().collect::<Result<(), _>>()?;
-    Ok(())
+    results.into_iter().collect::<Result<(), _>>()
 }
 
 /// Encodes WebAssembly text, reporting errors as one line with their position.

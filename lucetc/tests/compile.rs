@@ -353,3 +353,61 @@ fn clashing_function_names_stay_distinct() {
     names.sort();
     assert_eq!(names, ["guest_func_x", "guest_func_x_1", "guest_func_x_1_2"]);
 }
+
+/// The metadata of a compiled module.
+fn metadata(so: &Path) -> lucet_module::ModuleData {
+    let bytes = std::fs::read(so).unwrap();
+    let file = object::File::parse(&*bytes).unwrap();
+    let meta = file.symbols().find(|s| s.name() == Ok("lucet_metadata")).unwrap();
+    let section = file.section_by_index(meta.section_index().unwrap()).unwrap();
+    let at = (meta.address() - section.address()) as usize;
+    lucet_module::ModuleData::deserialize(&section.data().unwrap()[at..]).unwrap()
+}
+
+#[test]
+fn spectre_guards_are_on_by_default_and_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let clif = |c: Lucetc, name: &str| {
+        let path = dir.path().join(name);
+        c.clif_ir(&path).unwrap();
+        std::fs::read_to_string(path).unwrap()
+    };
+    // A bounds-checked memory and a table: both checks are guarded by default.
+    let small = || Lucetc::try_from_bytes(MEMORY).unwrap().with_reserved_size(64 << 10);
+    let guarded = clif(small(), "g.clif");
+    assert!(guarded.contains("select_spectre_guard"), "{guarded}");
+    let plain = clif(small().with_spectre(lucetc::Spectre::Off), "p.clif");
+    assert!(!plain.contains("select_spectre_guard"), "{plain}");
+    let tables = clif(Lucetc::try_from_bytes(TABLES).unwrap(), "t.clif");
+    assert!(tables.contains("select_spectre_guard"), "{tables}");
+    // A 32-bit memory covered by guard pages has no check to guard.
+    let unchecked = clif(Lucetc::try_from_bytes(MEMORY).unwrap(), "u.clif");
+    assert!(!unchecked.contains("select_spectre_guard"), "{unchecked}");
+
+    let on = dir.path().join("on.so");
+    Lucetc::try_from_bytes(MEMORY).unwrap().shared_object_file(&on).unwrap();
+    assert!(metadata(&on).codegen.spectre_guards);
+    let off = dir.path().join("off.so");
+    let o = Command::new(lucetc_bin()).arg("--spectre").arg("off").arg("-o").arg(&off).arg(write_wat(&dir, MEMORY)).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(!metadata(&off).codegen.spectre_guards);
+}
+
+fn write_wat(dir: &tempfile::TempDir, wat: &str) -> std::path::PathBuf {
+    let path = dir.path().join("input.wat");
+    std::fs::write(&path, wat).unwrap();
+    path
+}
+
+#[test]
+fn proposals_not_supported_yet_are_named() {
+    for (wat, proposal) in [
+        (r#"(module (tag $e) (func (try_table (catch_all 0) (throw $e))))"#, "exception handling"),
+        (r#"(module (type $s (struct (field i32))) (func (result anyref) (struct.new $s (i32.const 1))))"#, "garbage collection"),
+        (r#"(module (memory 1 1 shared) (func (result i32) (i32.atomic.load (i32.const 0))))"#, "threads"),
+    ] {
+        let msg = expect_invalid(wat.as_bytes()).to_string();
+        assert!(msg.contains(&format!("not supported yet: {proposal}")), "{msg}");
+        assert!(msg.contains("byte offset 0x"), "{msg}");
+    }
+}

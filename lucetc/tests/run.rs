@@ -327,3 +327,34 @@ fn division_by_constants_matches_the_specification() {
     }
     assert_eq!(checked, 2 * 4 * DIVISORS.len() * DIVIDENDS.len());
 }
+
+#[test]
+fn typed_function_references() {
+    let wat = r#"(module
+  (type $t (func (param i32) (result i32)))
+  (func $double (type $t) local.get 0 local.get 0 i32.add)
+  (elem declare func $double)
+  (func (export "call_ref") (param i32) (result i32)
+    local.get 0 ref.func $double call_ref $t)
+  (func (export "call_null") (param i32) (result i32)
+    local.get 0 ref.null $t call_ref $t)
+  (func $probe (param $f (ref null $t)) (result i32)
+    (block $null
+      (return (call_ref $t (i32.const 5) (br_on_null $null (local.get $f)))))
+    i32.const 1)
+  (func (export "probe_null") (result i32) ref.null $t call $probe)
+  (func (export "probe_func") (result i32) ref.func $double call $probe)
+  (func (export "non_null") (param $f (ref null $t)) (result i32)
+    (local $g (ref null $t))
+    (block $some (result (ref $t))
+      (br_on_non_null $some (local.get $f))
+      (return (i32.const -1)))
+    local.set $g
+    (call_ref $t (i32.const 21) (local.get $g))))"#;
+    let c = compile(wat, |c| c);
+    let mut inst = instance(&c, &Linker::new());
+    assert_eq!(run(&mut inst, "call_ref", &[Val::I32(4)]).unwrap(), vec![Val::I32(8)]);
+    assert_eq!(trap_of(run(&mut inst, "call_null", &[Val::I32(4)])), TrapCode::NullReference);
+    assert_eq!(run(&mut inst, "probe_null", &[]).unwrap(), vec![Val::I32(1)]);
+    assert_eq!(run(&mut inst, "probe_func", &[]).unwrap(), vec![Val::I32(10)]);
+}

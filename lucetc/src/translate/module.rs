@@ -68,6 +68,7 @@ pub fn wasm_features() -> WasmFeatures {
         | WasmFeatures::EXTENDED_CONST
         | WasmFeatures::MULTI_MEMORY
         | WasmFeatures::MEMORY64
+        | WasmFeatures::FUNCTION_REFERENCES
 }
 
 fn unsupported(offset: usize, what: impl std::fmt::Display) -> Error {
@@ -86,13 +87,16 @@ pub(crate) fn val_type(t: wasmparser::ValType, offset: usize) -> Result<ValType,
     })
 }
 
+/// References to functions of any type are the same `FuncRef` pointers (null is 0);
+/// nullability and the function type are the validator's business.
 pub(crate) fn ref_type(r: wasmparser::RefType, offset: usize) -> Result<RefType, Error> {
-    if r.is_func_ref() {
-        Ok(RefType::FuncRef)
-    } else if r.is_extern_ref() {
-        Ok(RefType::ExternRef)
-    } else {
-        Err(unsupported(offset, format_args!("reference type {r}")))
+    use wasmparser::{AbstractHeapType, HeapType};
+    match r.heap_type() {
+        HeapType::Abstract { shared: false, ty: AbstractHeapType::Func } => Ok(RefType::FuncRef),
+        HeapType::Abstract { shared: false, ty: AbstractHeapType::Extern } => Ok(RefType::ExternRef),
+        // Without the GC proposal every concrete type is a function type.
+        HeapType::Concrete(_) => Ok(RefType::FuncRef),
+        _ => Err(unsupported(offset, format_args!("not supported yet: garbage collection (reference type {r})"))),
     }
 }
 

@@ -19,14 +19,17 @@ use std::collections::HashMap;
 pub const WASM_PAGE_SHIFT: i64 = 16;
 
 /// Whether bounds checks also keep a mispredicted branch from reading memory the
-/// guest must not see (see [`Spectre`]).
+/// guest must not see (Spectre variant 1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Spectre {
-    /// An out-of-bounds address is replaced by 0 with a conditional move that the CPU
-    /// does not predict, so even a speculated access reads only address 0.
+    /// The checks of memories, tables and `call_indirect` replace an out-of-bounds
+    /// address by 0 with a conditional move, which the CPU does not predict, so even a
+    /// speculated access reads only address 0. 32-bit memories whose every access is
+    /// covered by guard pages have no check and need none.
     #[default]
     Guarded,
-    /// Plain compare-and-trap checks (for measuring what the guard costs).
+    /// Plain compare-and-trap checks: for measuring what the guard costs, not for
+    /// running untrusted code next to secrets.
     Off,
 }
 

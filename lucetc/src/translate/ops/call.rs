@@ -7,6 +7,7 @@
 
 use crate::error::Error;
 use crate::translate::func::Translator;
+use crate::translate::traps;
 use crate::translate::vmctx::VmctxAccess;
 use crate::translate::FUNC_NAMESPACE;
 use cranelift_codegen::ir::{self, types::*, ExtFuncData, ExternalName, InstBuilder, MemFlagsData, UserExternalName};
@@ -31,6 +32,8 @@ pub fn translate(t: &mut Translator, op: &Operator<'_>) -> Result<bool, Error> {
         Operator::ReturnCallIndirect { type_index, table_index } => {
             call_indirect(t, TypeIndex::from_u32(*type_index), TableIndex::from_u32(*table_index), Then::Return)
         }
+        Operator::CallRef { type_index } => call_ref(t, TypeIndex::from_u32(*type_index), Then::Continue),
+        Operator::ReturnCallRef { type_index } => call_ref(t, TypeIndex::from_u32(*type_index), Then::Return),
         _ => return Ok(false),
     }
     Ok(true)
@@ -108,6 +111,17 @@ fn call_funcref(t: &mut Translator, sig: ir::SigRef, funcref: ir::Value, args: &
     all.push(callee_vmctx);
     all.extend_from_slice(args);
     t.b.ins().call_indirect(sig, func_ptr, &all)
+}
+
+/// Calls a typed function reference. The validator proved its type, so only null is
+/// checked. Like `return_call_indirect`, `return_call_ref` is a call and a return.
+fn call_ref(t: &mut Translator, ty: TypeIndex, then: Then) {
+    let funcref = t.pop();
+    let args = pop_args(t, ty);
+    t.b.ins().trapz(funcref, traps::NULL_REFERENCE);
+    let sig = t.env.indirect_sig(&mut t.b, ty);
+    let call = call_funcref(t, sig, funcref, &args);
+    finish(t, call, then);
 }
 
 // Everything reachable through a table uses the `SystemV` convention, which has no tail

@@ -80,6 +80,22 @@ pub fn translate(t: &mut Translator, op: &Operator<'_>) -> Result<bool, Error> {
             br_table(t, index, &depths, default);
             t.reachable = false;
         }
+        Operator::BrOnNull { relative_depth } => {
+            let r = t.pop();
+            let (block, n) = branch_target(t, *relative_depth);
+            let args = t.peekn(n).to_vec();
+            let is_null = t.b.ins().icmp_imm_s(ir::condcodes::IntCC::Equal, r, 0);
+            branch_if(t, is_null, block, &args);
+            t.push(r);
+        }
+        Operator::BrOnNonNull { relative_depth } => {
+            // The reference goes to the target as its last value; nothing stays on null.
+            let r = t.pop();
+            let (block, n) = branch_target(t, *relative_depth);
+            let mut args = t.peekn(n - 1).to_vec();
+            args.push(r);
+            branch_if(t, r, block, &args);
+        }
         Operator::Return => {
             let n = t.control[0].num_results;
             let values = t.peekn(n).to_vec();
