@@ -284,7 +284,7 @@ fn each_check_names_what_it_refuses() {
             (elf::DT_AUDIT, 1, "DT_AUDIT"),
         ] {
             let mut bad = bytes.clone();
-            set_u64(&mut bad, relacount, u64::from(tag));
+            set_u64(&mut bad, relacount, tag as u64);
             set_u64(&mut bad, relacount + 8, value);
             check(bad, want);
         }
