@@ -202,11 +202,7 @@ fn set_last_error(message: &str) {
 /// unwinding into C.
 pub(crate) fn guard(function: &str, body: impl FnOnce() -> ApiResult) -> lucet_error_t {
     let outcome = catch_unwind(AssertUnwindSafe(body)).unwrap_or_else(|payload| {
-        let what = payload
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| payload.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "(no message)".into());
+        let what = lucet_runtime::panic_message(payload.as_ref());
         Err(ApiError::new(
             LUCET_ERR_INTERNAL,
             format!("internal error (a panic: {what}); please report it"),

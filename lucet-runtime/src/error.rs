@@ -148,3 +148,16 @@ impl fmt::Display for TerminationDetails {
         }
     }
 }
+
+/// The message of a panic payload: the `&str` or `String` that `panic!` was given, or
+/// a placeholder for any other payload. The one place that turns a caught panic (in a
+/// hostcall, a host closure or a host program) into text.
+pub fn panic_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "the panic payload is not a string".to_string()
+    }
+}

@@ -7,7 +7,7 @@
 
 use crate::instance::Instance;
 use crate::vmctx::Vmctx;
-use crate::Error;
+use crate::error::Error;
 use std::ffi::CString;
 
 /// A guest pointer or range that does not fit the guest's memory.

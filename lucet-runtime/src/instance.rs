@@ -16,7 +16,7 @@ use crate::module::{
 };
 use crate::region::mmap::{HeapArea, MmapRegion, Slot, STACK_GUARD_SIZE};
 use crate::val::{RunResult, UntypedRetVal, Val, YieldedVal};
-use crate::Error;
+use crate::error::Error;
 pub use handle::InstanceHandle;
 pub(crate) use handle::{InstanceCell, OwnerRef};
 use lucet_module::{
@@ -30,7 +30,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 
-pub(crate) const HOST_PAGE: usize = crate::limits::HOST_PAGE_SIZE;
+const HOST_PAGE: usize = crate::limits::HOST_PAGE_SIZE;
 const WASM_PAGE: u64 = crate::limits::WASM_PAGE_SIZE as u64;
 /// Calls with at most this many value slots (the larger of the parameter and result
 /// counts) keep them inside the instance.

@@ -42,7 +42,7 @@
 
 use crate::instance::Instance;
 use crate::val::{RunResult, Val};
-use crate::{Error, TerminationDetails};
+use crate::error::{Error, TerminationDetails};
 use std::fmt;
 use std::sync::atomic::{AtomicI32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};

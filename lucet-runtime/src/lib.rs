@@ -56,7 +56,7 @@ mod typed;
 mod val;
 mod vmctx;
 
-pub use error::{Error, FaultDetails, TerminationDetails};
+pub use error::{panic_message, Error, FaultDetails, TerminationDetails};
 pub use hostcall::{
     has_hostcall_module, lookup_hostcall, lucet_internal_ensure_linked, register_hostcalls, HostcallDef,
 };

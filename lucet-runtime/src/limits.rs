@@ -68,10 +68,10 @@ impl Limits {
 
     /// The limits with every size rounded up to whole host pages, checked for
     /// consistency.
-    pub(crate) fn validated(&self) -> Result<Limits, crate::Error> {
+    pub(crate) fn validated(&self) -> Result<Limits, crate::error::Error> {
         let round = |what: &str, n: usize| {
             n.checked_next_multiple_of(HOST_PAGE_SIZE)
-                .ok_or_else(|| crate::Error::Region(format!("Limits::{what} ({n} bytes) is too large")))
+                .ok_or_else(|| crate::error::Error::Region(format!("Limits::{what} ({n} bytes) is too large")))
         };
         let l = Limits {
             heap_memory_size: round("heap_memory_size", self.heap_memory_size)?,
@@ -82,14 +82,14 @@ impl Limits {
             hostcall_reservation: round("hostcall_reservation", self.hostcall_reservation)?,
         };
         if l.heap_memory_size > l.heap_address_space_size {
-            return Err(crate::Error::Region(format!(
+            return Err(crate::error::Error::Region(format!(
                 "Limits::heap_memory_size ({}) is larger than heap_address_space_size ({}); \
                  the accessible heap must fit inside its reservation",
                 l.heap_memory_size, l.heap_address_space_size
             )));
         }
         if l.stack_size <= l.hostcall_reservation {
-            return Err(crate::Error::Region(format!(
+            return Err(crate::error::Error::Region(format!(
                 "Limits::stack_size ({}) must be larger than hostcall_reservation ({}), \
                  or guest code would have no stack at all",
                 l.stack_size, l.hostcall_reservation

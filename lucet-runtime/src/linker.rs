@@ -8,7 +8,7 @@
 
 use crate::instance::{InstanceHandle, MemLoc, OwnerRef, TableLoc};
 use crate::val::Val;
-use crate::TerminationDetails;
+use crate::error::TerminationDetails;
 use lucet_module::{FuncRef, FuncType, GlobalType, MemoryType, TableType, VALUE_SLOT_SIZE};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -203,7 +203,7 @@ impl Linker {
     }
 
     /// Defines every export of `instance` under the module name `name`.
-    pub fn instance(&mut self, name: &str, instance: &InstanceHandle) -> Result<&mut Self, crate::Error> {
+    pub fn instance(&mut self, name: &str, instance: &InstanceHandle) -> Result<&mut Self, crate::error::Error> {
         let names: Vec<String> = instance.exports().map(|s| s.to_string()).collect();
         for n in names {
             if let Some(e) = instance.get_export(&n) {
@@ -307,22 +307,12 @@ pub(crate) unsafe extern "C" fn host_func_trampoline(ctx: *mut u8, values: *mut 
                 }
             }
             Ok(Err(trap)) => Some(TerminationDetails::Other(format!("host function trapped: {trap}"))),
-            Err(p) => Some(TerminationDetails::HostcallPanic(panic_message(&p))),
+            Err(p) => Some(TerminationDetails::HostcallPanic(crate::error::panic_message(p.as_ref()))),
         }
     };
     if let Some(details) = failure {
         // SAFETY: we are on the guest stack inside a run; every local with a
         // destructor has been dropped above.
         unsafe { crate::exec::terminate_current(details) }
-    }
-}
-
-pub(crate) fn panic_message(p: &Box<dyn std::any::Any + Send>) -> String {
-    if let Some(s) = p.downcast_ref::<&str>() {
-        s.to_string()
-    } else if let Some(s) = p.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "(non-string panic payload)".to_string()
     }
 }

@@ -38,7 +38,7 @@
 //! writes the time, the file name and its own version) is covered by the signature, but
 //! the runtime does not interpret it.
 
-use crate::Error;
+use crate::error::Error;
 use lucet_module::signature_path;
 use std::ffi::CString;
 use std::fs::File;

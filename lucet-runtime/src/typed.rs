@@ -13,7 +13,7 @@ use crate::instance::Instance;
 use crate::linker::{Func, Linker, Trap};
 use crate::val::{RunResult, Val};
 use crate::vmctx::Vmctx;
-use crate::Error;
+use crate::error::Error;
 use lucet_module::{FuncType, ValType};
 use std::marker::PhantomData;
 

@@ -317,10 +317,10 @@ impl RunResult {
         }
     }
 
-    pub fn returned(self) -> Result<UntypedRetVal, crate::Error> {
+    pub fn returned(self) -> Result<UntypedRetVal, crate::error::Error> {
         match self {
             RunResult::Returned(v) => Ok(v),
-            RunResult::Yielded(_) => Err(crate::Error::InstanceNotReturned),
+            RunResult::Yielded(_) => Err(crate::error::Error::InstanceNotReturned),
         }
     }
 

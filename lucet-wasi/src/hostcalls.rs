@@ -28,16 +28,6 @@ pub struct ExitCode(pub u32);
 const NO_CTX: &str = "the guest called a WASI function, but the instance has no WasiCtx; \
 build one with lucet_wasi::WasiCtxBuilder and add it with insert_embed_ctx before running";
 
-fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = p.downcast_ref::<&str>() {
-        (*s).to_owned()
-    } else if let Some(s) = p.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "unknown panic payload".to_owned()
-    }
-}
-
 /// Runs one WASI operation for the calling instance and turns its outcome into an errno.
 fn dispatch(
     vmctx: &Vmctx,
@@ -61,7 +51,7 @@ fn dispatch(
         Ok(Some(errno)) => errno,
         Ok(None) => vmctx.terminate_with(TerminationDetails::Other(NO_CTX.to_owned())),
         Err(payload) => {
-            let msg = panic_message(payload.as_ref());
+            let msg = lucet_runtime::panic_message(payload.as_ref());
             drop(payload);
             vmctx.terminate_with(TerminationDetails::HostcallPanic(msg))
         }

@@ -105,7 +105,7 @@ mod tests;
 pub(crate) use fault_ranges::FaultRanges;
 
 use crate::kill_switch::{self, KillReason, KillState};
-use crate::TerminationDetails;
+use crate::error::TerminationDetails;
 use context::{Context, DEFAULT_FPUCW, DEFAULT_MXCSR};
 use lucet_module::TrapCode;
 use std::any::Any;
@@ -589,13 +589,7 @@ pub(crate) unsafe fn terminate_on_panic<R>(f: impl FnOnce() -> R) -> R {
             if !in_guest() {
                 std::panic::resume_unwind(payload);
             }
-            let message = if let Some(s) = payload.downcast_ref::<&str>() {
-                (*s).to_string()
-            } else if let Some(s) = payload.downcast_ref::<String>() {
-                s.clone()
-            } else {
-                "the panic payload is not a string".to_string()
-            };
+            let message = crate::error::panic_message(payload.as_ref());
             drop(payload);
             // SAFETY: forwarded to the caller.
             unsafe { terminate_current(TerminationDetails::HostcallPanic(message)) }

@@ -8,7 +8,7 @@
 //! a host function pointer, which then runs on the guest stack like a hostcall.
 
 use super::*;
-use crate::TerminationDetails;
+use crate::error::TerminationDetails;
 use core::arch::global_asm;
 use std::process::Command;
 

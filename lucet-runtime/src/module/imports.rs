@@ -3,7 +3,7 @@
 
 use super::ResolvedImport;
 use crate::hostcall::lookup_hostcall;
-use crate::Error;
+use crate::error::Error;
 use lucet_module::{FuncType, ImportKind, ModuleData};
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};

@@ -1,7 +1,7 @@
 //! Checks of the deserialized metadata: every index in range, and the CPU features the
 //! code was compiled for present on this host.
 
-use crate::Error;
+use crate::error::Error;
 use lucet_module::{ExportKind, ImportKind, ModuleData};
 
 /// Checks every index in the metadata, so instantiation can index without panicking

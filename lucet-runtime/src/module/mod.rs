@@ -22,9 +22,9 @@ mod metadata;
 pub(crate) use code_map::{CodeMap, MultiCodeMap};
 pub(crate) use imports::{describe_global, describe_memory, describe_table, unresolved};
 
-use crate::region::mmap::MemoryImage;
+use crate::region::image::MemoryImage;
 use crate::signature::{read_verified, PublicKey};
-use crate::Error;
+use crate::error::Error;
 use code_map::CodeRange;
 use lucet_module::{FuncRef, ModuleData, FORMAT_VERSION};
 use std::path::Path;

@@ -18,7 +18,7 @@
 //! of data, but only the segments' bytes are written, so segments far apart cost no
 //! more than their own size.
 
-use crate::instance::HOST_PAGE;
+use crate::limits::HOST_PAGE_SIZE as HOST_PAGE;
 use lucet_module::{ConstOp, ModuleData, SegmentKind};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::FileExt;

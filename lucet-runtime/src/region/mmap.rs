@@ -45,13 +45,14 @@
 
 use super::pagemap::Pagemap;
 use super::Region;
-use crate::instance::{InstanceBuilder, HOST_PAGE};
+use crate::instance::InstanceBuilder;
+use crate::limits::HOST_PAGE_SIZE as HOST_PAGE;
 use crate::limits::Limits;
 use crate::module::Module;
-use crate::Error;
+use crate::error::Error;
 use std::sync::{Arc, Mutex, Weak};
 
-pub(crate) use super::image::MemoryImage;
+use super::image::MemoryImage;
 
 /// Address space between a slot's heap reservation and its stack.
 pub(crate) const STACK_GUARD_SIZE: usize = 64 * 1024;

@@ -1,12 +1,12 @@
 //! Regions: pre-reserved address space for a fixed number of instance slots.
 
-mod image;
+pub(crate) mod image;
 pub(crate) mod mmap;
 mod pagemap;
 
 use crate::instance::{InstanceBuilder, InstanceHandle};
 use crate::module::Module;
-use crate::Error;
+use crate::error::Error;
 use std::sync::Arc;
 
 pub use mmap::MmapRegion;

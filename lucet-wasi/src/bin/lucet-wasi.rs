@@ -470,12 +470,7 @@ fn run(cli: Cli) -> Result<u8, Failure> {
 fn main() -> ExitCode {
     // Never a backtrace: a panic here is a bug, reported in one line.
     std::panic::set_hook(Box::new(|info| {
-        let msg = info
-            .payload()
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| info.payload().downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "unknown panic".to_owned());
+        let msg = lucet_runtime::panic_message(info.payload());
         let at = info
             .location()
             .map(|l| format!(" at {}:{}", l.file(), l.line()))
