@@ -15,11 +15,11 @@
 //! # Ok(()) }
 //! ```
 
+use crate::error::{Error, TerminationDetails};
 use crate::exec::{self, BlockOn, GuestFuture};
 use crate::instance::Instance;
 use crate::val::{RunResult, Val, YieldedVal};
 use crate::vmctx::Vmctx;
-use crate::error::{Error, TerminationDetails};
 use std::any::Any;
 use std::future::Future;
 use std::pin::Pin;

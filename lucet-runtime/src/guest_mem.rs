@@ -5,9 +5,9 @@
 //! return a [`GuestMemoryError`] — never panic — when the range leaves the memory. They
 //! exist both on [`Instance`] (between runs) and on [`Vmctx`] (inside hostcalls).
 
+use crate::error::Error;
 use crate::instance::Instance;
 use crate::vmctx::Vmctx;
-use crate::error::Error;
 use std::ffi::CString;
 
 /// A guest pointer or range that does not fit the guest's memory.

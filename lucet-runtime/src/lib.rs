@@ -40,13 +40,11 @@
 //! safety argument.
 
 mod async_run;
-mod builtins;
 mod error;
 mod exec;
 mod guest_mem;
 mod hostcall;
 mod instance;
-mod kill_switch;
 mod limits;
 mod linker;
 mod module;
@@ -57,18 +55,19 @@ mod val;
 mod vmctx;
 
 pub use error::{panic_message, Error, FaultDetails, TerminationDetails};
+pub use exec::kill_state::{KillError, KillSuccess};
+pub use exec::kill_switch::KillSwitch;
 pub use hostcall::{
     has_hostcall_module, lookup_hostcall, lucet_internal_ensure_linked, register_hostcalls, HostcallDef,
 };
-pub use instance::{Instance, InstanceBuilder, InstanceHandle};
-pub use kill_switch::{KillError, KillSuccess, KillSwitch};
+pub use instance::{Extern, Func, Global, Instance, InstanceBuilder, InstanceHandle, Memory, Region, Table, Trap};
 pub use limits::{Limits, WASM_PAGE_SIZE};
-pub use linker::{Extern, Func, Global, Linker, Memory, Table, Trap};
+pub use linker::Linker;
+pub use lucet_module::signature_path;
 pub use lucet_module::{FuncType, GlobalType, ModuleData};
 pub use lucet_module::{TrapCode, ValType};
 pub use module::{DlModule, Module};
-pub use region::{MmapRegion, Region};
-pub use lucet_module::signature_path;
+pub use region::MmapRegion;
 pub use signature::PublicKey;
 pub use val::{RunResult, UntypedRetVal, Val, YieldedVal};
 pub use vmctx::Vmctx;

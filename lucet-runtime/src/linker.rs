@@ -6,184 +6,11 @@
 //! Memories, tables and globals are shared by pointer: the importer's vmctx points at
 //! the exporter's state, and the importer keeps the exporter alive.
 
-use crate::instance::{InstanceHandle, MemLoc, OwnerRef, TableLoc};
+use crate::error::Error;
+use crate::instance::{Extern, Func, InstanceBuilder, InstanceHandle, Trap};
 use crate::val::Val;
-use crate::error::TerminationDetails;
-use lucet_module::{FuncRef, FuncType, GlobalType, MemoryType, TableType, VALUE_SLOT_SIZE};
+use lucet_module::FuncType;
 use std::collections::HashMap;
-use std::sync::Arc;
-
-/// Why a host function failed; the run ends with `Error::RuntimeTerminated`.
-#[derive(Debug, Clone)]
-pub struct Trap {
-    pub message: String,
-}
-
-impl Trap {
-    pub fn new(message: impl Into<String>) -> Trap {
-        Trap { message: message.into() }
-    }
-}
-
-impl std::fmt::Display for Trap {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl std::error::Error for Trap {}
-
-pub(crate) type HostFn = dyn Fn(&[Val]) -> Result<Vec<Val>, Trap> + Send + Sync;
-
-/// Something an instance exports or a linker defines.
-#[derive(Clone)]
-pub enum Extern {
-    Func(Func),
-    Global(Global),
-    Table(Table),
-    Memory(Memory),
-}
-
-/// A function: an instance's (keeps it alive) or a host closure.
-#[derive(Clone)]
-pub struct Func {
-    pub(crate) kind: FuncKind,
-}
-
-#[derive(Clone)]
-pub(crate) enum FuncKind {
-    Instance { owner: OwnerRef, funcref: *mut FuncRef, ty: FuncType },
-    Host { ty: FuncType, callback: Arc<HostFn> },
-}
-
-impl Func {
-    /// A host function with the given signature.
-    pub fn new<F>(ty: FuncType, f: F) -> Func
-    where
-        F: Fn(&[Val]) -> Result<Vec<Val>, Trap> + Send + Sync + 'static,
-    {
-        Func { kind: FuncKind::Host { ty, callback: Arc::new(f) } }
-    }
-
-    pub fn ty(&self) -> &FuncType {
-        match &self.kind {
-            FuncKind::Instance { ty, .. } | FuncKind::Host { ty, .. } => ty,
-        }
-    }
-
-    /// A `funcref` value for this function, if it belongs to an instance.
-    pub fn as_funcref(&self) -> Option<Val> {
-        match &self.kind {
-            FuncKind::Instance { funcref, .. } => Some(Val::FuncRef(*funcref as usize)),
-            FuncKind::Host { .. } => None,
-        }
-    }
-}
-
-/// A global: an instance's (keeps it alive) or a host-owned one.
-#[derive(Clone)]
-pub struct Global {
-    pub(crate) kind: GlobalKind,
-}
-
-#[derive(Clone)]
-pub(crate) enum GlobalKind {
-    Instance { owner: OwnerRef, ptr: *mut [u8; 16], ty: GlobalType },
-    Host { storage: Arc<HostGlobal>, ty: GlobalType },
-}
-
-pub(crate) struct HostGlobal(std::cell::UnsafeCell<[u8; 16]>);
-// SAFETY: written only by guest code and `Global::set`, which the embedder serialises
-// with runs (instances are single-threaded).
-unsafe impl Send for HostGlobal {}
-// SAFETY: as above.
-unsafe impl Sync for HostGlobal {}
-
-impl Global {
-    /// A host-owned global holding `val`.
-    pub fn new(val: Val, mutable: bool) -> Global {
-        let storage = Arc::new(HostGlobal(std::cell::UnsafeCell::new(val.to_slot())));
-        Global { kind: GlobalKind::Host { storage, ty: GlobalType { ty: val.ty(), mutable } } }
-    }
-
-    pub fn ty(&self) -> GlobalType {
-        match &self.kind {
-            GlobalKind::Instance { ty, .. } | GlobalKind::Host { ty, .. } => *ty,
-        }
-    }
-
-    pub(crate) fn storage(&self) -> *mut [u8; 16] {
-        match &self.kind {
-            GlobalKind::Instance { ptr, .. } => *ptr,
-            GlobalKind::Host { storage, .. } => storage.0.get(),
-        }
-    }
-
-    /// The current value.
-    pub fn get(&self) -> Val {
-        // SAFETY: the storage is kept alive by this handle.
-        Val::from_slot(self.ty().ty, unsafe { &*self.storage() })
-    }
-}
-
-/// A table exported by an instance.
-#[derive(Clone)]
-pub struct Table {
-    pub(crate) owner: OwnerRef,
-    /// Index in the owner's table index space.
-    pub(crate) index: u32,
-    /// Reads race with the owner's runs on other threads, so handles stay on one thread.
-    pub(crate) _not_send: std::marker::PhantomData<*const ()>,
-}
-
-impl Table {
-    pub(crate) fn loc(&self) -> TableLoc {
-        // SAFETY: the owner is alive (held by `self`) and on this thread (export handles
-        // are not `Send`, and its instance is bound to the thread they were made on);
-        // `current()` is the pointer valid now, even inside one of its hostcalls. Only
-        // the location list is read.
-        unsafe { (&(*self.owner.current()).tables)[self.index as usize] }
-    }
-
-    pub fn ty(&self) -> TableType {
-        self.loc().ty
-    }
-
-    /// Current number of elements.
-    pub fn size(&self) -> u32 {
-        // SAFETY: the TableDef lives as long as its owner, which `self` keeps alive.
-        unsafe { (*self.loc().def).current_elements }
-    }
-}
-
-/// A memory exported by an instance.
-#[derive(Clone)]
-pub struct Memory {
-    pub(crate) owner: OwnerRef,
-    pub(crate) index: u32,
-    /// As for `Table`.
-    pub(crate) _not_send: std::marker::PhantomData<*const ()>,
-}
-
-impl Memory {
-    pub(crate) fn loc(&self) -> MemLoc {
-        // SAFETY: the owner is alive (held by `self`) and on this thread (export handles
-        // are not `Send`, and its instance is bound to the thread they were made on);
-        // `current()` is the pointer valid now, even inside one of its hostcalls. Only
-        // the location list is read.
-        unsafe { (&(*self.owner.current()).memories)[self.index as usize] }
-    }
-
-    pub fn ty(&self) -> MemoryType {
-        self.loc().ty
-    }
-
-    /// Current size in bytes.
-    pub fn data_size(&self) -> u64 {
-        // SAFETY: the MemoryDef lives as long as its owner, which `self` keeps alive.
-        unsafe { (*self.loc().def).current_length }
-    }
-}
 
 /// Named definitions that instances can import.
 #[derive(Clone, Default)]
@@ -203,7 +30,7 @@ impl Linker {
     }
 
     /// Defines every export of `instance` under the module name `name`.
-    pub fn instance(&mut self, name: &str, instance: &InstanceHandle) -> Result<&mut Self, crate::error::Error> {
+    pub fn instance(&mut self, name: &str, instance: &InstanceHandle) -> Result<&mut Self, Error> {
         let names: Vec<String> = instance.exports().map(|s| s.to_string()).collect();
         for n in names {
             if let Some(e) = instance.get_export(&n) {
@@ -230,89 +57,12 @@ impl Linker {
     }
 }
 
-impl From<Func> for Extern {
-    fn from(f: Func) -> Extern {
-        Extern::Func(f)
-    }
-}
-impl From<Global> for Extern {
-    fn from(g: Global) -> Extern {
-        Extern::Global(g)
-    }
-}
-impl From<Table> for Extern {
-    fn from(t: Table) -> Extern {
-        Extern::Table(t)
-    }
-}
-impl From<Memory> for Extern {
-    fn from(m: Memory) -> Extern {
-        Extern::Memory(m)
-    }
-}
-
-/// The host context an adapter receives as its vmctx (see `lucet_module`'s
-/// descriptor docs): the callback must be the first field.
-#[repr(C)]
-pub(crate) struct HostFuncCtx {
-    pub callback: unsafe extern "C" fn(ctx: *mut u8, values: *mut [u8; VALUE_SLOT_SIZE]),
-    pub ty: FuncType,
-    pub f: Arc<HostFn>,
-}
-
-/// Called by an adapter on the guest stack: runs the closure on the spilled values.
-pub(crate) unsafe extern "C" fn host_func_trampoline(ctx: *mut u8, values: *mut [u8; VALUE_SLOT_SIZE]) {
-    // SAFETY: adapters pass the HostFuncCtx the runtime stored in the FuncRef. It is
-    // boxed in the importing instance, which outlives the call, and never written after
-    // linking: other references to it (nested calls of the same import) are shared too.
-    // It is not part of any `Instance`, so builtins' `&mut Instance` does not cover it.
-    let ctx = unsafe { &*(ctx as *const HostFuncCtx) };
-    let n = ctx.ty.params.len().max(ctx.ty.results.len());
-    // SAFETY: the adapter's value array has a slot for every param and result.
-    let slots = unsafe { std::slice::from_raw_parts_mut(values, n) };
-    let failure = {
-        // Arguments live on the stack for the usual handful of parameters: this runs on
-        // every call from the guest.
-        const INLINE: usize = 8;
-        let mut inline: [Val; INLINE];
-        let heap: Vec<Val>;
-        let n_params = ctx.ty.params.len();
-        let args: &[Val] = if n_params == 0 {
-            &[]
-        } else if n_params <= INLINE {
-            inline = [Val::I32(0); INLINE];
-            for ((a, t), s) in inline.iter_mut().zip(&ctx.ty.params).zip(slots.iter()) {
-                *a = Val::from_slot(*t, s);
-            }
-            &inline[..n_params]
-        } else {
-            heap = ctx.ty.params.iter().zip(slots.iter()).map(|(t, s)| Val::from_slot(*t, s)).collect();
-            &heap
-        };
-        // The context, and so the closure, lives as long as the instance that calls it.
-        let f = &ctx.f;
-        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(args))) {
-            Ok(Ok(res)) => {
-                if res.len() == ctx.ty.results.len() && res.iter().zip(&ctx.ty.results).all(|(v, t)| v.ty() == *t) {
-                    for (s, v) in slots.iter_mut().zip(&res) {
-                        *s = v.to_slot();
-                    }
-                    None
-                } else {
-                    let types: Vec<_> = res.iter().map(|v| v.ty()).collect();
-                    Some(TerminationDetails::Other(format!(
-                        "a host function of signature {} returned values of types {types:?}",
-                        ctx.ty
-                    )))
-                }
-            }
-            Ok(Err(trap)) => Some(TerminationDetails::Other(format!("host function trapped: {trap}"))),
-            Err(p) => Some(TerminationDetails::HostcallPanic(crate::error::panic_message(p.as_ref()))),
+impl InstanceBuilder {
+    /// Resolves imports from `linker` (before registered hostcalls).
+    pub fn with_linker(mut self, linker: &Linker) -> Self {
+        for (k, v) in linker.items() {
+            self.imports.insert(k.clone(), v.clone());
         }
-    };
-    if let Some(details) = failure {
-        // SAFETY: we are on the guest stack inside a run; every local with a
-        // destructor has been dropped above.
-        unsafe { crate::exec::terminate_current(details) }
+        self
     }
 }

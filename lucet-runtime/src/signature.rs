@@ -200,8 +200,9 @@ pub(crate) fn read_verified(path: &Path, shown: &str, key: &PublicKey) -> Result
     if !meta.is_file() {
         return Err(invalid("not a regular file; give the path of a compiled .so".to_string()));
     }
-    let sealed = sealed_copy(&file, meta.len(), path)
-        .map_err(|e| invalid(format!("cannot copy the file into sealed memory for verification (memfd_create): {e}")))?;
+    let sealed = sealed_copy(&file, meta.len(), path).map_err(|e| {
+        invalid(format!("cannot copy the file into sealed memory for verification (memfd_create): {e}"))
+    })?;
     drop(file);
     // SAFETY: the file is sealed against writes, growth and shrinking (and against
     // removing those seals), so no one, in this process or another, can change the

@@ -9,11 +9,11 @@
 //! Rust types map to wasm types as `i32`/`u32` → `i32`, `i64`/`u64` → `i64`, `f32`,
 //! `f64`, and `u128` → `v128`. Several results are written as a tuple; no result as `()`.
 
-use crate::instance::Instance;
-use crate::linker::{Func, Linker, Trap};
+use crate::error::Error;
+use crate::instance::{Func, Instance, Trap};
+use crate::linker::Linker;
 use crate::val::{RunResult, Val};
 use crate::vmctx::Vmctx;
-use crate::error::Error;
 use lucet_module::{FuncType, ValType};
 use std::marker::PhantomData;
 

@@ -38,8 +38,10 @@
 //! altstack of a thread before its thread-locals are destroyed; if it did not, ours is
 //! disabled first).
 
-use super::{context, current_frame, FaultRanges, FaultRecord, GuestStack, RunFrame, EXIT_FAULTED, EXIT_KILLED};
-use crate::kill_switch::{KILLS_IN_FLIGHT, KILL_SIGNAL};
+use super::context;
+use super::fault_ranges::FaultRanges;
+use super::frame::{current_frame, FaultRecord, GuestStack, RunFrame, EXIT_FAULTED, EXIT_KILLED};
+use super::kill_state::{KILLS_IN_FLIGHT, KILL_SIGNAL};
 use lucet_module::TrapCode;
 use std::cell::UnsafeCell;
 use std::mem::MaybeUninit;

@@ -10,7 +10,12 @@
 use super::*;
 use crate::error::TerminationDetails;
 use core::arch::global_asm;
+use lucet_module::TrapCode;
+use std::any::Any;
 use std::process::Command;
+use std::ptr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 global_asm!(
     ".pushsection .text.lucet_exec_test_guest,\"ax\",@progbits",

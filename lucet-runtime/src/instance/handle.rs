@@ -27,61 +27,12 @@
 //!   `Instance::at_vmctx`; host-side `&mut` access needs the handle, which a running
 //!   instance's caller holds mutably.
 
-use super::Instance;
-use std::cell::{Cell, RefCell, UnsafeCell};
+use super::core::{release_deps, Instance, InstanceCell};
+use std::cell::Cell;
 use std::collections::{HashMap, HashSet};
 use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-
-/// The `Arc`-shared home of an instance. Not `Send` or `Sync` (it holds raw pointers):
-/// see the module docs for how its holders stay on one thread.
-pub(crate) struct InstanceCell {
-    pub(super) inst: UnsafeCell<Instance>,
-    /// The instance's vmctx, whose header says how to reach the instance right now.
-    pub(super) vmctx: *mut u8,
-}
-
-impl InstanceCell {
-    /// The cell's own pointer: for the handle, which is the only host-side access path
-    /// and is never used while its instance runs (a run holds it mutably).
-    pub(crate) fn get(&self) -> *mut Instance {
-        self.inst.get()
-    }
-
-    /// The pointer valid for reaching the instance at this moment, for every holder
-    /// other than the handle: the one its run derived while it runs (a holder may be
-    /// used in one of its hostcalls), else the cell's (see `Instance::at_vmctx`).
-    pub(crate) fn current(&self) -> *mut Instance {
-        // SAFETY: the vmctx lives as long as the instance, which the cell holds.
-        unsafe { Instance::at_vmctx(self.vmctx) }
-    }
-}
-
-thread_local! {
-    static THIS_THREAD: u64 = {
-        static NEXT: AtomicU64 = AtomicU64::new(1);
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    };
-}
-
-/// The thread an instance that shares state is bound to: a number given to each thread
-/// once, never reused, or 0 before the instance first shared anything.
-#[derive(Default)]
-pub(crate) struct Home(AtomicU64);
-
-impl Home {
-    /// Binds the instance to the calling thread; called wherever it starts sharing
-    /// (export handles, linking), which always happens on the thread using it.
-    pub(crate) fn bind_here(&self) {
-        self.0.store(THIS_THREAD.with(|t| *t), Ordering::Relaxed);
-    }
-
-    fn is_here(&self) -> bool {
-        self.0.load(Ordering::Relaxed) == THIS_THREAD.with(|t| *t)
-    }
-}
 
 /// Owns an instance; dereferences to [`Instance`].
 ///
@@ -244,38 +195,6 @@ fn collect_cycles(root: &Arc<InstanceCell>) {
         released.push(std::mem::take(unsafe { &mut (*(m as *mut Instance)).deps }));
     }
     release_deps(released.into_iter().flatten().collect());
-}
-
-thread_local! {
-    /// Dependencies waiting to be dropped by the `release_deps` loop running on this
-    /// thread, if one is.
-    static RELEASING: RefCell<Option<Vec<Arc<InstanceCell>>>> = const { RefCell::new(None) };
-}
-
-/// Drops `deps`. Dropping the last reference to an instance drops its own deps in turn;
-/// instead of recursing along a chain of any length, nested calls hand their lists to
-/// the loop of the outermost call on this thread.
-pub(super) fn release_deps(deps: Vec<Arc<InstanceCell>>) {
-    if deps.is_empty() {
-        return;
-    }
-    let mut deps = Some(deps);
-    RELEASING.with(|r| {
-        if let Some(queue) = r.borrow_mut().as_mut() {
-            queue.append(deps.as_mut().expect("not taken yet"));
-        }
-    });
-    let Some(deps) = deps.filter(|d| !d.is_empty()) else { return };
-    RELEASING.with(|r| *r.borrow_mut() = Some(deps));
-    loop {
-        // The borrow ends before the drop, which may call `release_deps` again.
-        let next = RELEASING.with(|r| r.borrow_mut().as_mut().and_then(|q| q.pop()));
-        match next {
-            Some(dep) => drop(dep),
-            None => break,
-        }
-    }
-    RELEASING.with(|r| *r.borrow_mut() = None);
 }
 
 impl Deref for InstanceHandle {

@@ -166,9 +166,8 @@ impl MemoryImage {
         }
         // SAFETY: a new read-only shared mapping of the whole file; it affects no existing
         // memory.
-        let view = unsafe {
-            libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ, libc::MAP_SHARED, fd.as_raw_fd(), 0)
-        };
+        let view =
+            unsafe { libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ, libc::MAP_SHARED, fd.as_raw_fd(), 0) };
         if view == libc::MAP_FAILED {
             return Err(std::io::Error::last_os_error());
         }

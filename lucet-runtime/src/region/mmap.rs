@@ -44,12 +44,9 @@
 //! everything past `accessible` is `PROT_NONE`.
 
 use super::pagemap::Pagemap;
-use super::Region;
-use crate::instance::InstanceBuilder;
-use crate::limits::HOST_PAGE_SIZE as HOST_PAGE;
-use crate::limits::Limits;
-use crate::module::Module;
 use crate::error::Error;
+use crate::limits::Limits;
+use crate::limits::HOST_PAGE_SIZE as HOST_PAGE;
 use std::sync::{Arc, Mutex, Weak};
 
 use super::image::MemoryImage;
@@ -220,18 +217,20 @@ impl Drop for MmapRegion {
     }
 }
 
-impl Region for MmapRegion {
-    fn new_instance_builder(&self, module: Arc<dyn Module>) -> InstanceBuilder {
-        let region = self.weak.upgrade().expect("regions are only created inside an Arc");
-        InstanceBuilder::new(region, module)
-    }
-
-    fn free_slots(&self) -> usize {
+impl MmapRegion {
+    /// Slots not currently used by an instance.
+    pub(crate) fn free_slot_count(&self) -> usize {
         self.free.lock().unwrap_or_else(|e| e.into_inner()).len()
     }
 
-    fn capacity(&self) -> usize {
+    /// Total number of slots.
+    pub(crate) fn slot_count(&self) -> usize {
         self.capacity
+    }
+
+    /// The `Arc` this region lives in.
+    pub(crate) fn arc(&self) -> Arc<MmapRegion> {
+        self.weak.upgrade().expect("regions are only created inside an Arc")
     }
 }
 
@@ -384,17 +383,17 @@ impl HeapArea {
                 0,
             )
         };
-        let mut result = if p == libc::MAP_FAILED {
-            Err(std::io::Error::last_os_error())
-        } else {
-            Ok(())
-        };
+        let mut result = if p == libc::MAP_FAILED { Err(std::io::Error::last_os_error()) } else { Ok(()) };
         // Keep the protections in step with `accessible`.
         let rw_end = (old.offset + old.len).min(self.accessible);
         if result.is_ok() && rw_end > old.offset {
             // SAFETY: as above; part of the range just mapped.
             let rc = unsafe {
-                libc::mprotect(self.base.add(old.offset) as *mut _, rw_end - old.offset, libc::PROT_READ | libc::PROT_WRITE)
+                libc::mprotect(
+                    self.base.add(old.offset) as *mut _,
+                    rw_end - old.offset,
+                    libc::PROT_READ | libc::PROT_WRITE,
+                )
             };
             if rc != 0 {
                 result = Err(std::io::Error::last_os_error());
@@ -443,9 +442,8 @@ impl HeapArea {
         if self.accessible > kept {
             // SAFETY: MADV_DONTNEED on our own private mapping: anonymous pages read back
             // as zeroes and the image's pages as the image.
-            let rc = unsafe {
-                libc::madvise(self.base.add(kept) as *mut _, self.accessible - kept, libc::MADV_DONTNEED)
-            };
+            let rc =
+                unsafe { libc::madvise(self.base.add(kept) as *mut _, self.accessible - kept, libc::MADV_DONTNEED) };
             if rc != 0 {
                 return Err(Error::Internal(format!(
                     "cannot reset the heap: madvise failed: {}",

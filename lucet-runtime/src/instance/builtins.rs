@@ -11,7 +11,7 @@
 //! hostcalls do not run during a builtin, and other threads never reach it (instances
 //! that share state are bound to one thread, see `instance/handle.rs`).
 
-use crate::instance::Instance;
+use super::core::Instance;
 use lucet_module::Builtin;
 
 /// # Safety

@@ -1,0 +1,333 @@
+//! `ExecState`: entering guest code on its own stack, and interpreting how it came back.
+
+use super::context::{self, Context, DEFAULT_FPUCW, DEFAULT_MXCSR};
+use super::fault_ranges::FaultRanges;
+use super::frame::{
+    GuestStack, RunFrame, CURRENT, EXIT_FAULTED, EXIT_KILLED, EXIT_NONE, EXIT_RETURNED, EXIT_TERMINATED, EXIT_YIELDED,
+};
+use super::kill_state::{current_tid, KillReason, KillState};
+use super::kill_switch;
+use super::signals;
+use super::trap::{TrapInfo, TrapLookup};
+use crate::error::TerminationDetails;
+use std::any::Any;
+use std::ptr::{self, NonNull};
+use std::sync::atomic::{compiler_fence, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What to call on the guest stack: `trampoline(vmctx, callee, values)` with the
+/// trampoline ABI of `lucet_module::ModuleDescriptor`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Entry {
+    pub trampoline: *const u8,
+    pub vmctx: *mut u8,
+    pub callee: *const u8,
+    pub values: *mut [u8; 16],
+}
+
+/// How a run or resume ended.
+#[derive(Debug)]
+pub(crate) enum GuestExit {
+    /// The trampoline returned; its results are in the `values` array.
+    Returned,
+    /// Guest code faulted. `rip` is the faulting pc; `fault_addr` is the address the
+    /// instruction tried to access, for SIGSEGV/SIGBUS.
+    Faulted { trap: TrapInfo, rip: usize, fault_addr: Option<usize> },
+    /// A hostcall called [`terminate_current`].
+    Terminated(TerminationDetails),
+    /// A hostcall called [`yield_current`] with this value; [`ExecState::resume`] continues.
+    Yielded(Option<Box<dyn Any + Send>>),
+}
+
+/// Per-instance execution state: the host context while the guest runs, and the
+/// suspended guest context while it is yielded.
+pub(crate) struct ExecState {
+    frame: NonNull<RunFrame>,
+    yielded: bool,
+    /// Keeps the run's lookup alive while a guest is running or yielded.
+    lookup: Option<Arc<dyn TrapLookup>>,
+    /// Keeps the run's fault ranges alive while a guest is running or yielded. Kept
+    /// after the run too: the next run usually passes the same ranges, which then cost
+    /// no reference count updates.
+    fault_ranges: Option<Arc<FaultRanges>>,
+    /// Shared with the instance's kill switches; see `kill_switch.rs`.
+    kill: Arc<KillState>,
+    /// Limit on the next entry into the guest, taken by it.
+    timeout: Option<Duration>,
+    /// Whether the next entry is made by an async run; taken by it.
+    next_is_async: bool,
+}
+
+// SAFETY: the frame is owned exclusively by this `ExecState` and everything it points at
+// (the lookup, yielded values) is `Send`. A yielded guest may be resumed on another
+// thread: its stack is not the thread's, and `yield_current` reads no thread-local after
+// it is resumed. A hostcall that yields must therefore not keep thread-bound values
+// (such as `Rc`s shared with the thread) alive across the yield if the host may resume
+// the instance on another thread.
+unsafe impl Send for ExecState {}
+
+impl Default for ExecState {
+    fn default() -> ExecState {
+        ExecState::new()
+    }
+}
+
+impl ExecState {
+    pub(crate) fn new() -> ExecState {
+        let frame = Box::new(RunFrame {
+            host: Context::default(),
+            guest: Context::default(),
+            exit: EXIT_NONE,
+            lookup: None,
+            fault_ranges: ptr::null(),
+            stack: GuestStack { guard_start: 0, guard_end: 0, top: 0 },
+            vmctx: ptr::null_mut(),
+            fault: None,
+            terminated: None,
+            yielded: None,
+            resumed: None,
+            kill: ptr::null(),
+            kill_gen: 0,
+            killed: None,
+            is_async: false,
+        });
+        let kill = Arc::new(KillState::new());
+        let mut frame = NonNull::from(Box::leak(frame));
+        // SAFETY: freshly leaked, ours alone. The `Arc` keeps the state at this address
+        // for as long as the frame exists.
+        unsafe { frame.as_mut().kill = Arc::as_ptr(&kill) };
+        ExecState { frame, yielded: false, lookup: None, fault_ranges: None, kill, timeout: None, next_is_async: false }
+    }
+
+    /// The state the instance's kill switches act on.
+    pub(crate) fn kill_state(&self) -> Arc<KillState> {
+        Arc::clone(&self.kill)
+    }
+
+    /// Limits how long the next entry into the guest (`run` or `resume`) may last;
+    /// `None` removes a limit that was not used.
+    pub(crate) fn set_timeout(&mut self, timeout: Option<Duration>) {
+        self.timeout = timeout;
+    }
+
+    /// Marks the next entry into the guest as made by an async run (see
+    /// [`current_run_is_async`]); `false` removes a mark that was not used.
+    pub(crate) fn set_next_async(&mut self, is_async: bool) {
+        self.next_is_async = is_async;
+    }
+
+    /// Switches to `stack`, calls `entry.trampoline(entry.vmctx, entry.callee,
+    /// entry.values)` there, and returns when it returns, traps, is terminated, or yields.
+    ///
+    /// Panics if the guest is yielded (resume or abandon it first) or if `stack` is
+    /// malformed; both are bugs of the caller.
+    ///
+    /// # Safety
+    /// `stack` must be memory nothing else uses while the guest runs or is yielded, with
+    /// the guard really inaccessible; `entry` must be a trampoline/callee/vmctx/values
+    /// combination that is valid to call under the trampoline ABI; every pc in the
+    /// code that can run on this stack (other than hostcalls) must be covered by `lookup`.
+    /// `faults` must cover every address where that code may fault by design (the heap
+    /// reservations and guards of the memories it accesses): a fault of guest code
+    /// anywhere else, except in the stack's guard, aborts the process.
+    pub(crate) unsafe fn run(
+        &mut self,
+        stack: &GuestStack,
+        entry: Entry,
+        lookup: &Arc<dyn TrapLookup>,
+        faults: &Arc<FaultRanges>,
+    ) -> GuestExit {
+        assert!(!self.yielded, "ExecState::run called while the guest is yielded; resume or abandon it first");
+        assert!(
+            stack.top & 15 == 0 && stack.guard_start <= stack.guard_end && stack.guard_end + 64 <= stack.top,
+            "malformed guest stack {stack:?}: top must be 16-byte aligned and above at least 64 usable bytes"
+        );
+        signals::prepare_thread();
+        self.lookup = Some(Arc::clone(lookup));
+        if !self.fault_ranges.as_ref().is_some_and(|f| Arc::ptr_eq(f, faults)) {
+            self.fault_ranges = Some(Arc::clone(faults));
+        }
+        let frame = self.frame.as_ptr();
+        // SAFETY: `frame` is our own live allocation and no guest is using it (not
+        // yielded, and `&mut self` excludes a concurrent run).
+        unsafe {
+            (*frame).lookup = NonNull::new(Arc::as_ptr(lookup) as *mut dyn TrapLookup);
+            (*frame).fault_ranges = Arc::as_ptr(faults);
+            (*frame).stack = *stack;
+            (*frame).vmctx = entry.vmctx;
+            (*frame).fault = None;
+            (*frame).terminated = None;
+            (*frame).exit = EXIT_NONE;
+            (*frame).guest = Context {
+                rbx: entry.trampoline as u64,
+                rbp: 0,
+                r12: entry.vmctx as u64,
+                r13: entry.callee as u64,
+                r14: entry.values as u64,
+                r15: frame as u64,
+                rsp: (stack.top - 16) as u64,
+                rip: context::guest_entry_address() as u64,
+                mxcsr: DEFAULT_MXCSR,
+                fpucw: DEFAULT_FPUCW,
+                _pad: 0,
+            };
+        }
+        // SAFETY: the guest context was just built for a stack the caller vouches for.
+        unsafe { self.enter() }
+    }
+
+    /// Continues a guest that yielded; `val` is what `yield_current` returns inside the
+    /// hostcall. Panics if the guest is not yielded (a bug of the caller).
+    ///
+    /// # Safety
+    /// The stack given to the `run` that yielded must still be valid.
+    pub(crate) unsafe fn resume(&mut self, val: Option<Box<dyn Any + Send>>) -> GuestExit {
+        assert!(self.yielded, "ExecState::resume called but the guest is not yielded");
+        signals::prepare_thread();
+        self.yielded = false;
+        let frame = self.frame.as_ptr();
+        // SAFETY: the guest is suspended inside `yield_current`, not touching the frame.
+        unsafe {
+            (*frame).resumed = val;
+            (*frame).exit = EXIT_NONE;
+        }
+        // SAFETY: the guest context was saved by `yield_current` and its stack is intact.
+        unsafe { self.enter() }
+    }
+
+    pub(crate) fn is_yielded(&self) -> bool {
+        self.yielded
+    }
+
+    /// Forgets a suspended guest (reset or drop of a yielded instance): its stack is
+    /// abandoned and the values of the hostcall frames on it are leaked.
+    pub(crate) fn abandon(&mut self) {
+        let frame = self.frame.as_ptr();
+        // SAFETY: no guest runs in this frame (`&mut self`), and a yielded one will never
+        // be resumed again, so nothing else refers to these fields.
+        unsafe {
+            (*frame).guest = Context::default();
+            (*frame).yielded = None;
+            (*frame).resumed = None;
+        }
+        self.clear();
+    }
+
+    fn clear(&mut self) {
+        self.yielded = false;
+        // SAFETY: as in `abandon`; the lookup and range pointers are dropped before the
+        // `Arc`s they borrow from.
+        unsafe {
+            let frame = self.frame.as_ptr();
+            (*frame).lookup = None;
+            (*frame).fault_ranges = ptr::null();
+            (*frame).vmctx = ptr::null_mut();
+        }
+        self.lookup = None;
+    }
+
+    /// Switches to the frame's guest context and interprets why it came back.
+    ///
+    /// # Safety
+    /// The frame's guest context must be valid to continue in.
+    unsafe fn enter(&mut self) -> GuestExit {
+        let frame = self.frame.as_ptr();
+        // Nested runs (a hostcall running another instance) save and restore the outer
+        // frame, so the signal handler always sees the innermost one.
+        let gen = self.kill.begin(current_tid());
+        // SAFETY: no guest runs in the frame yet.
+        unsafe {
+            (*frame).kill_gen = gen;
+            (*frame).killed = None;
+            (*frame).is_async = std::mem::take(&mut self.next_is_async);
+        }
+        let timeout = self.timeout.take();
+        if let Some(t) = timeout {
+            kill_switch::schedule_timeout(&self.kill, gen, t);
+        }
+        let outer = CURRENT.with(|c| c.replace(frame));
+        compiler_fence(Ordering::SeqCst);
+        // SAFETY: `host` is saved here and loaded only by the entry stub, the signal
+        // handler's redirect, `terminate_current` or `yield_current` of this frame, all
+        // while this call is suspended; `guest` is valid per the caller.
+        unsafe { context::swap(ptr::addr_of_mut!((*frame).host), ptr::addr_of!((*frame).guest)) };
+        compiler_fence(Ordering::SeqCst);
+        CURRENT.with(|c| c.set(outer));
+        // From here on a kill signal finds the word idle (or, in a nested run, another
+        // frame) and leaves this thread alone.
+        let requested = self.kill.end(gen);
+        if timeout.is_some() {
+            kill_switch::cancel_timeout(&self.kill, gen);
+        }
+
+        // SAFETY: the guest side is suspended or gone; the frame is ours again.
+        let exit = unsafe { (*frame).exit };
+        // A kill that was accepted wins over a return or a yield that happened before a
+        // signal caught the guest: whoever called `terminate` was told it would stop.
+        // A trap or a hostcall's own termination says more, and is kept.
+        if let Some(reason) = requested {
+            match exit {
+                EXIT_RETURNED | EXIT_KILLED => {
+                    self.clear();
+                    return GuestExit::Terminated(reason.details());
+                }
+                EXIT_YIELDED => {
+                    // SAFETY: as below; the suspended guest is never resumed.
+                    drop(unsafe { (*frame).yielded.take() });
+                    self.abandon();
+                    return GuestExit::Terminated(reason.details());
+                }
+                _ => {}
+            }
+        }
+        match exit {
+            EXIT_RETURNED => {
+                self.clear();
+                GuestExit::Returned
+            }
+            EXIT_FAULTED => {
+                // SAFETY: as above.
+                let fault = unsafe { (*frame).fault.take() };
+                self.clear();
+                match fault {
+                    Some(f) => GuestExit::Faulted { trap: f.trap, rip: f.rip, fault_addr: f.fault_addr },
+                    None => unreachable!("the signal handler sets the fault before the exit code"),
+                }
+            }
+            EXIT_TERMINATED => {
+                // SAFETY: as above.
+                let details = unsafe { (*frame).terminated.take() };
+                self.clear();
+                GuestExit::Terminated(
+                    details.unwrap_or_else(|| TerminationDetails::Other("terminated without details".to_string())),
+                )
+            }
+            EXIT_KILLED => {
+                // Only reachable if the word changed between the handler's check and
+                // `end`, which nothing does; report what the handler saw.
+                // SAFETY: as above.
+                let reason = unsafe { (*frame).killed }.unwrap_or(KillReason::Remote);
+                self.clear();
+                GuestExit::Terminated(reason.details())
+            }
+            EXIT_YIELDED => {
+                self.yielded = true;
+                // SAFETY: as above.
+                GuestExit::Yielded(unsafe { (*frame).yielded.take() })
+            }
+            other => {
+                unreachable!("the guest context switched back without an exit reason ({other})")
+            }
+        }
+    }
+}
+
+impl Drop for ExecState {
+    fn drop(&mut self) {
+        self.kill.retire();
+        // SAFETY: the frame came from `Box::leak` in `new`; `&mut self` means no guest is
+        // running in it, and a yielded guest is never resumed after this.
+        drop(unsafe { Box::from_raw(self.frame.as_ptr()) });
+    }
+}

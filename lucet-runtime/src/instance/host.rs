@@ -1,0 +1,101 @@
+//! What the host supplies to an instance: closures behind adapters, and global storage.
+
+use crate::error::TerminationDetails;
+use crate::val::Val;
+use lucet_module::{FuncType, VALUE_SLOT_SIZE};
+use std::sync::Arc;
+
+/// Why a host function failed; the run ends with `Error::RuntimeTerminated`.
+#[derive(Debug, Clone)]
+pub struct Trap {
+    pub message: String,
+}
+
+impl Trap {
+    pub fn new(message: impl Into<String>) -> Trap {
+        Trap { message: message.into() }
+    }
+}
+
+impl std::fmt::Display for Trap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Trap {}
+
+pub(crate) type HostFn = dyn Fn(&[Val]) -> Result<Vec<Val>, Trap> + Send + Sync;
+
+pub(crate) struct HostGlobal(pub(crate) std::cell::UnsafeCell<[u8; 16]>);
+// SAFETY: written only by guest code and `Global::set`, which the embedder serialises
+// with runs (instances are single-threaded).
+unsafe impl Send for HostGlobal {}
+// SAFETY: as above.
+unsafe impl Sync for HostGlobal {}
+
+/// The host context an adapter receives as its vmctx (see `lucet_module`'s
+/// descriptor docs): the callback must be the first field.
+#[repr(C)]
+pub(crate) struct HostFuncCtx {
+    pub callback: unsafe extern "C" fn(ctx: *mut u8, values: *mut [u8; VALUE_SLOT_SIZE]),
+    pub ty: FuncType,
+    pub f: Arc<HostFn>,
+}
+
+/// Called by an adapter on the guest stack: runs the closure on the spilled values.
+pub(crate) unsafe extern "C" fn host_func_trampoline(ctx: *mut u8, values: *mut [u8; VALUE_SLOT_SIZE]) {
+    // SAFETY: adapters pass the HostFuncCtx the runtime stored in the FuncRef. It is
+    // boxed in the importing instance, which outlives the call, and never written after
+    // linking: other references to it (nested calls of the same import) are shared too.
+    // It is not part of any `Instance`, so builtins' `&mut Instance` does not cover it.
+    let ctx = unsafe { &*(ctx as *const HostFuncCtx) };
+    let n = ctx.ty.params.len().max(ctx.ty.results.len());
+    // SAFETY: the adapter's value array has a slot for every param and result.
+    let slots = unsafe { std::slice::from_raw_parts_mut(values, n) };
+    let failure = {
+        // Arguments live on the stack for the usual handful of parameters: this runs on
+        // every call from the guest.
+        const INLINE: usize = 8;
+        let mut inline: [Val; INLINE];
+        let heap: Vec<Val>;
+        let n_params = ctx.ty.params.len();
+        let args: &[Val] = if n_params == 0 {
+            &[]
+        } else if n_params <= INLINE {
+            inline = [Val::I32(0); INLINE];
+            for ((a, t), s) in inline.iter_mut().zip(&ctx.ty.params).zip(slots.iter()) {
+                *a = Val::from_slot(*t, s);
+            }
+            &inline[..n_params]
+        } else {
+            heap = ctx.ty.params.iter().zip(slots.iter()).map(|(t, s)| Val::from_slot(*t, s)).collect();
+            &heap
+        };
+        // The context, and so the closure, lives as long as the instance that calls it.
+        let f = &ctx.f;
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(args))) {
+            Ok(Ok(res)) => {
+                if res.len() == ctx.ty.results.len() && res.iter().zip(&ctx.ty.results).all(|(v, t)| v.ty() == *t) {
+                    for (s, v) in slots.iter_mut().zip(&res) {
+                        *s = v.to_slot();
+                    }
+                    None
+                } else {
+                    let types: Vec<_> = res.iter().map(|v| v.ty()).collect();
+                    Some(TerminationDetails::Other(format!(
+                        "a host function of signature {} returned values of types {types:?}",
+                        ctx.ty
+                    )))
+                }
+            }
+            Ok(Err(trap)) => Some(TerminationDetails::Other(format!("host function trapped: {trap}"))),
+            Err(p) => Some(TerminationDetails::HostcallPanic(crate::error::panic_message(p.as_ref()))),
+        }
+    };
+    if let Some(details) = failure {
+        // SAFETY: we are on the guest stack inside a run; every local with a
+        // destructor has been dropped above.
+        unsafe { crate::exec::terminate_current(details) }
+    }
+}

@@ -1,0 +1,408 @@
+//! Running: calls into the guest, resuming, stack limits, timeouts and the kill switch,
+//! and turning how the guest left into a `RunResult` or an error.
+
+use super::core::{Instance, Pending, State};
+use super::link::LINK_GENERATION;
+use crate::error::{Error, FaultDetails};
+use crate::exec::kill_switch::KillSwitch;
+use crate::exec::{Entry, ExecState, FaultRanges, GuestExit, GuestStack, TrapLookup};
+use crate::val::{RunResult, UntypedRetVal, Val, YieldedVal};
+use lucet_module::{FuncRef, FuncType, VmctxHeader, VALUE_SLOT_SIZE};
+use std::any::Any;
+use std::cell::RefCell;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+fn restore_stack_limits(saved: &[(*mut VmctxHeader, usize)]) {
+    for &(h, limit) in saved {
+        // SAFETY: saved by `set_stack_limits` from vmctxs of instances that are still
+        // alive (the running instance keeps them).
+        unsafe { (*h).stack_limit = limit };
+    }
+}
+
+impl Instance {
+    // ---- running ----
+
+    /// Runs the exported function `entrypoint` with `args`.
+    pub fn run(&mut self, entrypoint: &str, args: &[Val]) -> Result<RunResult, Error> {
+        let index = self.export_func_index(entrypoint)?;
+        self.call_index(index, args)
+    }
+
+    /// Runs a function by its index in the module's function index space.
+    pub fn run_func_index(&mut self, index: u32, args: &[Val]) -> Result<RunResult, Error> {
+        if index as usize >= self.data().functions.len() {
+            return Err(Error::SymbolNotFound(format!("the module has no function with index {index}")));
+        }
+        self.call_index(index, args)
+    }
+
+    /// Runs the module's start function if instantiation has not already done so.
+    /// (Instantiation runs it, as WebAssembly requires, so this is normally a no-op.)
+    pub fn run_start(&mut self) -> Result<(), Error> {
+        if self.start_ran {
+            return Ok(());
+        }
+        self.start_ran = true;
+        match self.data().start {
+            Some(s) => self.call_index(s, &[]).map(|_| ()),
+            None => Ok(()),
+        }
+    }
+
+    pub(super) fn check_runnable(&self) -> Result<(), Error> {
+        match &self.state {
+            State::Ready => Ok(()),
+            State::Yielded => Err(Error::InstanceNotReturned),
+            // A trap ends only the call that trapped (WebAssembly semantics, and the
+            // original Lucet's behaviour for non-fatal faults): memory, tables and globals
+            // keep their state and the instance can run again.
+            State::Faulted => Ok(()),
+            State::Terminated => Err(Error::InstanceNeedsReset("it was terminated".into())),
+        }
+    }
+
+    pub(crate) fn call_index(&mut self, index: u32, args: &[Val]) -> Result<RunResult, Error> {
+        self.check_runnable()?;
+        // Nothing here allocates on the way in: this is the host->guest call path.
+        let module = &self.module;
+        let data = module.module_data();
+        let f = &data.functions[index as usize];
+        let type_index = f.type_index;
+        let ty: &FuncType = &data.types[type_index as usize];
+        let coerced = args.iter().zip(&ty.params).position(|(a, t)| a.coerce(*t).is_err());
+        if args.len() != ty.params.len() || coerced.is_some() {
+            return Err(self.argument_error(index, ty, args, coerced));
+        }
+        let n_slots = ty.params.len().max(ty.results.len()).max(1);
+        let trampoline = module.as_dl_module().trampoline(type_index);
+        if args.iter().any(|a| matches!(a, Val::FuncRef(_))) {
+            for a in args {
+                self.check_funcref(a)?;
+            }
+        }
+        self.n_slots = n_slots;
+        // Within the capacity reserved at instantiation for most calls: no allocation.
+        self.values.clear();
+        self.values.resize(n_slots, [0u8; VALUE_SLOT_SIZE]);
+        for ((slot, a), t) in self.values.iter_mut().zip(args).zip(&ty.params) {
+            // Checked above; a failure here could only repeat the same answer.
+            *slot = a.coerce(*t).unwrap_or(*a).to_slot();
+        }
+        // SAFETY: funcref of a valid function index, filled at instantiation.
+        let fr = unsafe { *self.funcref_ptr(index) };
+        self.pending = Some(Pending { type_index });
+        if self.link_gen != LINK_GENERATION.load(Ordering::Relaxed) {
+            self.relink();
+        }
+        self.check_no_memory_borrowed()?;
+        self.set_stack_limits();
+        let stack = self.guest_stack();
+        let values = self.values.as_mut_ptr();
+        let entry = Entry { trampoline, vmctx: fr.vmctx, callee: fr.func_ptr, values };
+        let exit = self.enter(|exec, lookup, faults| {
+            // SAFETY: the entry was built from this module's trampoline and a funcref of
+            // the right type; the stack is this slot's, unused by anyone else.
+            unsafe { exec.run(&stack, entry, lookup, faults) }
+        });
+        restore_stack_limits(&self.saved_limits);
+        self.finish(exit)
+    }
+
+    /// Why `args` cannot be passed to function `index` of type `ty`: a wrong count, or
+    /// argument `bad` that does not fit its parameter.
+    #[cold]
+    pub(super) fn argument_error(&self, index: u32, ty: &FuncType, args: &[Val], bad: Option<usize>) -> Error {
+        let name = self.dl().function_name(index);
+        let got: Vec<&str> = args.iter().map(|a| a.type_name()).collect();
+        let mut msg = format!("function `{name}` has signature {ty}, but was called with ({})", got.join(", "));
+        if let Some(i) = bad {
+            let (a, t) = (args[i], ty.params[i]);
+            let why = match a.coerce(t) {
+                Err(crate::val::ValMismatch::Range) => "does not fit in",
+                _ => "cannot be passed as",
+            };
+            msg.push_str(&format!(
+                ": argument {i} ({} {a}) {why} {t}; pass a value of the parameter's type, e.g. `Val::{}`",
+                a.type_name(),
+                match t {
+                    lucet_module::ValType::I32 => "I32",
+                    lucet_module::ValType::I64 => "I64",
+                    lucet_module::ValType::F32 => "F32",
+                    lucet_module::ValType::F64 => "F64",
+                    lucet_module::ValType::V128 => "V128",
+                    lucet_module::ValType::FuncRef => "FuncRef",
+                    lucet_module::ValType::ExternRef => "ExternRef",
+                }
+            ));
+        } else {
+            msg.push_str(&format!(": it takes {} arguments, not {}", ty.params.len(), args.len()));
+        }
+        Error::InvalidArgument(msg)
+    }
+
+    /// Runs `go` (which enters the guest) under the aliasing discipline of
+    /// [`Instance::at_vmctx`]: the header's instance pointer is derived from `&mut self`
+    /// first, and from then until the guest has left, `self` is not used: guest code,
+    /// builtins and hostcalls reach the instance through that pointer, one at a time on
+    /// this thread. What the entry path itself keeps using meanwhile (the `ExecState`,
+    /// the trap lookup, the value slots) lives in allocations of its own, so the
+    /// references they make to the `Instance` overlap nothing it holds.
+    pub(super) fn enter(
+        &mut self,
+        go: impl FnOnce(&mut ExecState, &Arc<dyn TrapLookup>, &Arc<FaultRanges>) -> GuestExit,
+    ) -> GuestExit {
+        let exec: *mut ExecState = &mut *self.exec;
+        let lookup = self.lookup.clone();
+        let faults = self.fault_ranges.clone();
+        let header = self.vmctx as *mut VmctxHeader;
+        let me: *mut Instance = self;
+        // SAFETY: our own vmctx header; writing it creates no reference to `self`.
+        let previous = unsafe { std::mem::replace(&mut (*header).instance, me as *mut u8) };
+        // SAFETY: `exec` points into our box, which nothing else references: only the
+        // entry path uses the `ExecState`, and it is not re-entered for this instance
+        // (a nested run of it would need `&mut` to it, which the caller holds).
+        let exit = go(unsafe { &mut *exec }, &lookup, &faults);
+        // Leaving: back to the cell's pointer, which `previous` is (a run of this
+        // instance never nests in another run of it: both would need `&mut self`).
+        // SAFETY: as above.
+        unsafe { (*header).instance = previous };
+        exit
+    }
+
+    /// A run reaches every memory of the instances it is linked to. A hostcall further up
+    /// this thread's stack may hold a view of one of them (`Vmctx::heap`); the guest
+    /// must not write under it.
+    pub(super) fn check_no_memory_borrowed(&self) -> Result<(), Error> {
+        let busy = |i: &Instance| i.heap_borrow.try_borrow_mut().is_err();
+        if busy(self)
+            || self.linked_vmctxs.iter().any(|&v| {
+                // SAFETY: linked instances are alive (kept through deps) and, bound to
+                // this thread, not otherwise referenced (see `grow_memory_at`); only
+                // their borrow flag is read.
+                busy(unsafe { &*Instance::at_vmctx(v) })
+            })
+        {
+            return Err(Error::InvalidArgument(
+                "a hostcall up the stack holds a view of a memory this run can write (Vmctx::heap or \
+                 heap_mut); drop it before running a linked instance"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// A `funcref` from the host must be null or point at a function reference of this
+    /// instance or of one it reaches: guest code will call through it.
+    pub(super) fn check_funcref(&self, v: &Val) -> Result<(), Error> {
+        let Val::FuncRef(p) = *v else { return Ok(()) };
+        if p == 0 {
+            return Ok(());
+        }
+        let size = std::mem::size_of::<FuncRef>();
+        for i in self.reachable() {
+            // SAFETY: reachable instances are alive (see `reachable`).
+            let inst = unsafe { &*i };
+            let start = inst.vmctx as usize + inst.layout.funcrefs as usize;
+            let end = start + inst.layout.num_funcs as usize * size;
+            // `is_multiple_of` is newer than the workspace's minimum Rust version.
+            #[allow(clippy::manual_is_multiple_of)]
+            let aligned = p.wrapping_sub(start) % size == 0;
+            if (start..end).contains(&p) && aligned {
+                return Ok(());
+            }
+        }
+        Err(Error::InvalidArgument(format!(
+            "funcref {p:#x} is not a function of this instance or of an instance it is linked to; pass a \
+             funcref obtained from one of them (e.g. `Func::as_funcref`) or null"
+        )))
+    }
+
+    pub(super) fn guest_stack(&self) -> GuestStack {
+        GuestStack {
+            guard_start: self.slot.guard_start as usize,
+            guard_end: self.slot.stack_bottom as usize,
+            top: self.slot.stack_top() as usize & !15,
+        }
+    }
+
+    /// Every instance reachable through imports runs on our stack during our calls,
+    /// so their prologue checks must compare against our stack's limit. Returns the
+    /// previous limits: when this run is nested in a hostcall of another run, that run's
+    /// limits must be back in place when we return to it.
+    pub(super) fn set_stack_limits(&mut self) {
+        let limit = self.slot.stack_bottom as usize + self.slot.limits().hostcall_reservation;
+        self.saved_limits.clear();
+        for &v in std::iter::once(&self.vmctx).chain(self.linked_vmctxs.iter()) {
+            let h = v as *mut VmctxHeader;
+            // SAFETY: the vmctxs of live instances (kept alive through deps).
+            unsafe {
+                self.saved_limits.push((h, (*h).stack_limit));
+                (*h).stack_limit = limit;
+            }
+        }
+    }
+
+    pub(super) fn finish(&mut self, exit: GuestExit) -> Result<RunResult, Error> {
+        self.clean_run_borrows();
+        match exit {
+            GuestExit::Returned => {
+                let p = self.pending.take().expect("a call was pending");
+                let results = &self.module.module_data().types[p.type_index as usize].results;
+                let slots = &self.values[..self.n_slots];
+                let vals = results.iter().zip(slots).map(|(t, s)| Val::from_slot(*t, s)).collect();
+                self.state = State::Ready;
+                Ok(RunResult::Returned(UntypedRetVal::new(vals)))
+            }
+            GuestExit::Yielded(v) => {
+                self.state = State::Yielded;
+                Ok(RunResult::Yielded(YieldedVal(v)))
+            }
+            GuestExit::Terminated(d) => {
+                self.pending = None;
+                self.state = State::Terminated;
+                Err(Error::RuntimeTerminated(d))
+            }
+            GuestExit::Faulted { trap, rip, fault_addr } => {
+                self.pending = None;
+                let function = self.function_at(rip).or_else(|| trap.function.map(|f| self.dl().function_name(f)));
+                let details =
+                    FaultDetails { trap_code: trap.code, function, wasm_offset: trap.wasm_offset, rip, fault_addr };
+                self.state = State::Faulted;
+                Err(Error::RuntimeFault(details))
+            }
+        }
+    }
+
+    /// Name of the guest function containing `pc`, searching linked modules too.
+    pub(super) fn function_at(&self, pc: usize) -> Option<String> {
+        if let Some(r) = self.dl().code_map().find(pc) {
+            return Some(self.dl().function_name(r.func_index));
+        }
+        // Linked instances may form cycles: walk them once each.
+        self.reachable().into_iter().skip(1).find_map(|p| {
+            // SAFETY: reachable instances are alive (see `reachable`); their modules
+            // never change.
+            let dl = unsafe { (*p).module.as_dl_module() };
+            dl.code_map().find(pc).map(|r| dl.function_name(r.func_index))
+        })
+    }
+
+    /// After a run: terminating abandons hostcall frames, possibly with live borrows; no
+    /// such borrow can be used again, so the flags are reset. That is sound for the
+    /// memory views of every instance the run reached, because `check_no_memory_borrowed`
+    /// found them all free when the run (or resume) began, and hostcalls outside the run
+    /// stay suspended until it ends: every borrow now held comes from the run's frames.
+    /// (A yielded run holds none; see `Vmctx::yield_val`.)
+    pub(super) fn clean_run_borrows(&mut self) {
+        self.clean_own_borrows();
+        for &v in &self.linked_vmctxs {
+            // SAFETY: a linked instance, alive (kept through deps) and bound to this
+            // thread; its header pointer is the valid one (`at_vmctx`). Replacing the
+            // flag in place makes no reference to the rest of it.
+            unsafe { std::ptr::addr_of_mut!((*Instance::at_vmctx(v)).heap_borrow).write(RefCell::new(())) };
+        }
+    }
+
+    /// Resets this instance's own borrow flags; see `clean_run_borrows`. Its embedder
+    /// contexts are only reachable from hostcalls of its own runs, so they are free
+    /// whenever this instance does not run.
+    pub(super) fn clean_own_borrows(&mut self) {
+        self.heap_borrow = RefCell::new(());
+        for cell in self.embed_ctx.values_mut() {
+            let v = std::mem::replace(cell.get_mut(), Box::new(()));
+            *cell = RefCell::new(v);
+        }
+    }
+
+    /// Continues a yielded run.
+    pub fn resume(&mut self) -> Result<RunResult, Error> {
+        self.resume_inner(None)
+    }
+
+    /// Continues a yielded run; the yielding hostcall receives `val`.
+    pub fn resume_with_val<A: Any + Send + 'static>(&mut self, val: A) -> Result<RunResult, Error> {
+        self.resume_inner(Some(Box::new(val)))
+    }
+
+    pub(super) fn resume_inner(&mut self, val: Option<Box<dyn Any + Send>>) -> Result<RunResult, Error> {
+        if !matches!(self.state, State::Yielded) || !self.exec.is_yielded() {
+            return Err(Error::InstanceNotYielded);
+        }
+        self.check_no_memory_borrowed()?;
+        self.state = State::Ready;
+        self.set_stack_limits();
+        let exit = self.enter(|exec, _, _| {
+            // SAFETY: the guest yielded on this instance's stack and has not been abandoned.
+            unsafe { exec.resume(val) }
+        });
+        restore_stack_limits(&self.saved_limits);
+        self.finish(exit)
+    }
+
+    /// Forgets that the last run trapped (`is_faulted()` becomes false). Running again
+    /// does not require it: a trap ends only the call that trapped.
+    pub fn clear_trap(&mut self) {
+        if matches!(self.state, State::Faulted) {
+            self.state = State::Ready;
+        }
+    }
+
+    pub fn is_ready(&self) -> bool {
+        matches!(self.state, State::Ready)
+    }
+
+    pub fn is_yielded(&self) -> bool {
+        matches!(self.state, State::Yielded)
+    }
+
+    pub fn is_faulted(&self) -> bool {
+        matches!(self.state, State::Faulted)
+    }
+
+    pub fn is_terminated(&self) -> bool {
+        matches!(self.state, State::Terminated)
+    }
+
+    /// A handle that stops this instance's runs from any thread.
+    ///
+    /// ```no_run
+    /// # fn f(mut instance: lucet_runtime::InstanceHandle) {
+    /// let switch = instance.kill_switch();
+    /// std::thread::spawn(move || {
+    ///     std::thread::sleep(std::time::Duration::from_millis(10));
+    ///     let _ = switch.terminate();
+    /// });
+    /// let result = instance.run("spin", &[]);
+    /// assert!(matches!(
+    ///     result,
+    ///     Err(lucet_runtime::Error::RuntimeTerminated(lucet_runtime::TerminationDetails::Remote))
+    /// ));
+    /// # }
+    /// ```
+    pub fn kill_switch(&self) -> KillSwitch {
+        KillSwitch::new(self.exec().kill_state())
+    }
+
+    /// Like [`Instance::run`], but the run is stopped if it has not finished after
+    /// `timeout`, and then returns `Error::RuntimeTerminated(TerminationDetails::Timeout)`.
+    /// The time a guest spends yielded does not count: the limit applies to this call.
+    pub fn run_with_timeout(&mut self, entrypoint: &str, args: &[Val], timeout: Duration) -> Result<RunResult, Error> {
+        self.exec_mut().set_timeout(Some(timeout));
+        let result = self.run(entrypoint, args);
+        // The run may have failed before entering the guest; never let the timeout
+        // apply to a later call.
+        self.exec_mut().set_timeout(None);
+        result
+    }
+
+    /// Like [`Instance::resume`], with a limit on how long the resumed guest may run.
+    pub fn resume_with_timeout(&mut self, timeout: Duration) -> Result<RunResult, Error> {
+        self.exec_mut().set_timeout(Some(timeout));
+        let result = self.resume();
+        self.exec_mut().set_timeout(None);
+        result
+    }
+}
