@@ -39,13 +39,16 @@
 
 #[cfg(feature = "compile")]
 pub mod cache;
+mod builder;
 mod ctx;
+mod filetype;
 mod hostcalls;
 mod mem;
 mod preview1;
 pub mod types;
 
-pub use ctx::{Error, OutputCapture, WasiCtx, WasiCtxBuilder};
+pub use builder::WasiCtxBuilder;
+pub use ctx::{Error, OutputCapture, WasiCtx};
 pub use hostcalls::{wasi_hostcalls, ExitCode};
 
 /// The exit code of a run that ended with the guest calling `proc_exit`.

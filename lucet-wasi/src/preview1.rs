@@ -5,25 +5,18 @@
 //! directory handle, which refuses `..` past that directory, absolute paths and
 //! symlinks leading outside; that is the whole sandbox for the filesystem.
 
+use crate::filetype::{filetype_of, ReaddirEntry};
 use crate::ctx::{Descriptor, DirState, HostStream, Input, Kind, Output, WasiCtx};
 use crate::mem::GuestMemory;
 use crate::types::*;
 use cap_fs_ext::{
     DirExt, FollowSymlinks, OpenOptionsFollowExt, OpenOptionsMaybeDirExt, OpenOptionsSyncExt,
 };
-use cap_std::fs::{Dir, File, FileTypeExt, Metadata, MetadataExt, OpenOptions};
+use cap_std::fs::{Dir, File, Metadata, MetadataExt, OpenOptions};
 use fs_set_times::{SetTimes, SystemTimeSpec};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::fd::AsFd;
 use std::time::{Duration, SystemTime};
-
-/// One directory entry as `fd_readdir` reports it.
-#[derive(Debug, Clone)]
-pub(crate) struct ReaddirEntry {
-    name: Vec<u8>,
-    ino: u64,
-    ty: u8,
-}
 
 /// A decoded `subscription`, independent of the snapshot's layout.
 pub(crate) struct Sub {
@@ -41,30 +34,6 @@ pub(crate) enum SubKind {
     Write(u32),
     /// An unknown tag: reported back as an EINVAL event.
     Bad,
-}
-
-fn filetype_of(ft: cap_std::fs::FileType) -> u8 {
-    if ft.is_dir() {
-        filetype::DIRECTORY
-    } else if ft.is_file() {
-        filetype::REGULAR_FILE
-    } else if ft.is_symlink() {
-        filetype::SYMBOLIC_LINK
-    } else if ft.is_char_device() {
-        filetype::CHARACTER_DEVICE
-    } else if ft.is_block_device() {
-        filetype::BLOCK_DEVICE
-    } else if ft.is_socket() {
-        filetype::SOCKET_STREAM
-    } else {
-        filetype::UNKNOWN
-    }
-}
-
-pub(crate) fn file_filetype(f: &File) -> u8 {
-    f.metadata()
-        .map(|m| filetype_of(m.file_type()))
-        .unwrap_or(filetype::UNKNOWN)
 }
 
 fn nanos(secs: i64, nsec: i64) -> u64 {
