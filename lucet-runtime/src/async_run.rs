@@ -16,7 +16,7 @@
 //! ```
 
 use crate::error::{Error, TerminationDetails};
-use crate::exec::{self, BlockOn, GuestFuture};
+use crate::exec::{self, BlockOn, EntryBy, GuestFuture};
 use crate::instance::Instance;
 use crate::val::{RunResult, Val, YieldedVal};
 use crate::vmctx::Vmctx;
@@ -67,15 +67,15 @@ impl Future for RunAsync<'_> {
         loop {
             let result = match std::mem::replace(&mut this.state, AsyncState::Done) {
                 AsyncState::Start { entrypoint, args } => {
-                    this.instance.exec_mut().set_next_async(true);
+                    this.instance.exec_mut().set_next_entry(EntryBy::Async);
                     let r = this.instance.run(&entrypoint, &args);
-                    this.instance.exec_mut().set_next_async(false);
+                    this.instance.exec_mut().set_next_entry(EntryBy::Sync);
                     r
                 }
                 AsyncState::Resume => {
-                    this.instance.exec_mut().set_next_async(true);
+                    this.instance.exec_mut().set_next_entry(EntryBy::Async);
                     let r = this.instance.resume();
-                    this.instance.exec_mut().set_next_async(false);
+                    this.instance.exec_mut().set_next_entry(EntryBy::Sync);
                     r
                 }
                 AsyncState::Waiting(mut fut) => match fut.as_mut().poll(cx) {
@@ -85,9 +85,9 @@ impl Future for RunAsync<'_> {
                     }
                     Poll::Ready(output) => {
                         drop(fut);
-                        this.instance.exec_mut().set_next_async(true);
+                        this.instance.exec_mut().set_next_entry(EntryBy::Async);
                         let r = this.instance.resume_with_val(output);
-                        this.instance.exec_mut().set_next_async(false);
+                        this.instance.exec_mut().set_next_entry(EntryBy::Sync);
                         r
                     }
                 },

@@ -69,14 +69,28 @@ static INSTALL: Once = Once::new();
 /// The action installed for the kill signal before ours; same discipline as `PREVIOUS`.
 static PREVIOUS_KILL: PreviousActions = PreviousActions(UnsafeCell::new([MaybeUninit::uninit(); 4]));
 
-/// Makes sure this process's fault handlers and this thread's signal stack are in place.
-/// Called at the start of every run and resume; after the first time it costs a `Once`
-/// check and a thread-local access.
-pub(super) fn prepare_thread() {
+/// Makes sure this process's fault handlers and this thread's signal stack are in place,
+/// the stack at least `signal_stack_size` bytes (`Limits::signal_stack_size`, never less
+/// than `ALTSTACK_MIN_SIZE`). Called at the start of every run and resume; after the
+/// first time it costs a `Once` check, a thread-local access and a comparison.
+pub(super) fn prepare_thread(signal_stack_size: usize) {
     INSTALL.call_once(install_handlers);
+    let want = signal_stack_size.max(ALTSTACK_MIN_SIZE).max(libc::SIGSTKSZ);
     // If the thread is already tearing down its thread-locals there is nothing sensible
     // to install; whatever altstack the thread has stays in use.
-    let _ = ALTSTACK.try_with(|_| ());
+    let _ = ALTSTACK.try_with(|a| {
+        // Only this function borrows it, and never from a signal handler.
+        if let Ok(mut a) = a.try_borrow_mut() {
+            if a.size < want {
+                // The old stack (if ours) is unmapped only after the new one is registered;
+                // if no new one could be made, the old one stays.
+                let new = AltStack::install(want);
+                if new.size > 0 {
+                    *a = new;
+                }
+            }
+        }
+    });
 }
 
 fn install_handlers() {
@@ -465,17 +479,21 @@ struct AltStack {
     mapping_len: usize,
     /// `ss_sp` as registered.
     sp: *mut c_void,
+    /// Size of the alternate stack in effect on this thread (ours or the thread's own);
+    /// 0 before the first run.
+    size: usize,
 }
 
 thread_local! {
-    static ALTSTACK: AltStack = AltStack::install();
+    static ALTSTACK: std::cell::RefCell<AltStack> = const { std::cell::RefCell::new(AltStack::NONE) };
 }
 
 impl AltStack {
-    const NONE: AltStack = AltStack { mapping: ptr::null_mut(), mapping_len: 0, sp: ptr::null_mut() };
+    const NONE: AltStack = AltStack { mapping: ptr::null_mut(), mapping_len: 0, sp: ptr::null_mut(), size: 0 };
 
-    fn install() -> AltStack {
-        let size = ALTSTACK_MIN_SIZE.max(libc::SIGSTKSZ);
+    /// An alternate stack of at least `size` bytes: the thread's own if it is big enough,
+    /// else a new mapping, registered before this returns.
+    fn install(size: usize) -> AltStack {
         // SAFETY: system calls with valid arguments; the mapping is ours alone until it
         // is registered, and is unregistered before it is unmapped (see `drop`).
         unsafe {
@@ -484,7 +502,7 @@ impl AltStack {
                 && current.ss_flags & libc::SS_DISABLE == 0
                 && current.ss_size >= size
             {
-                return AltStack::NONE;
+                return AltStack { size: current.ss_size, ..AltStack::NONE };
             }
             let page = usize::try_from(libc::sysconf(libc::_SC_PAGESIZE)).unwrap_or(4096);
             let size = size.div_ceil(page) * page;
@@ -510,7 +528,7 @@ impl AltStack {
                 libc::munmap(mapping, mapping_len);
                 return AltStack::NONE;
             }
-            AltStack { mapping, mapping_len, sp }
+            AltStack { mapping, mapping_len, sp, size }
         }
     }
 }

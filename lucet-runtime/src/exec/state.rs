@@ -26,6 +26,13 @@ pub(crate) struct Entry {
     pub values: *mut [u8; 16],
 }
 
+/// Who enters the guest: an async run lets hostcalls hand it futures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum EntryBy {
+    Sync,
+    Async,
+}
+
 /// How a run or resume ended.
 #[derive(Debug)]
 pub(crate) enum GuestExit {
@@ -57,6 +64,8 @@ pub(crate) struct ExecState {
     timeout: Option<Duration>,
     /// Whether the next entry is made by an async run; taken by it.
     next_is_async: bool,
+    /// The least size of the alternate signal stack of a thread that runs this guest.
+    signal_stack_size: usize,
 }
 
 // SAFETY: the frame is owned exclusively by this `ExecState` and everything it points at
@@ -97,7 +106,23 @@ impl ExecState {
         // SAFETY: freshly leaked, ours alone. The `Arc` keeps the state at this address
         // for as long as the frame exists.
         unsafe { frame.as_mut().kill = Arc::as_ptr(&kill) };
-        ExecState { frame, yielded: false, lookup: None, fault_ranges: None, kill, timeout: None, next_is_async: false }
+        ExecState {
+            frame,
+            yielded: false,
+            lookup: None,
+            fault_ranges: None,
+            kill,
+            timeout: None,
+            next_is_async: false,
+            signal_stack_size: 0,
+        }
+    }
+
+    /// Makes every thread that runs this guest give its signal handler a stack of at
+    /// least `bytes` (`Limits::signal_stack_size`).
+    pub(crate) fn with_signal_stack_size(mut self, bytes: usize) -> ExecState {
+        self.signal_stack_size = bytes;
+        self
     }
 
     /// The state the instance's kill switches act on.
@@ -111,10 +136,10 @@ impl ExecState {
         self.timeout = timeout;
     }
 
-    /// Marks the next entry into the guest as made by an async run (see
-    /// [`current_run_is_async`]); `false` removes a mark that was not used.
-    pub(crate) fn set_next_async(&mut self, is_async: bool) {
-        self.next_is_async = is_async;
+    /// Says who makes the next entry into the guest (see `current_run_is_async`);
+    /// `EntryBy::Sync` removes an async mark that was not used.
+    pub(crate) fn set_next_entry(&mut self, by: EntryBy) {
+        self.next_is_async = by == EntryBy::Async;
     }
 
     /// Switches to `stack`, calls `entry.trampoline(entry.vmctx, entry.callee,
@@ -143,7 +168,7 @@ impl ExecState {
             stack.top & 15 == 0 && stack.guard_start <= stack.guard_end && stack.guard_end + 64 <= stack.top,
             "malformed guest stack {stack:?}: top must be 16-byte aligned and above at least 64 usable bytes"
         );
-        signals::prepare_thread();
+        signals::prepare_thread(self.signal_stack_size);
         self.lookup = Some(Arc::clone(lookup));
         if !self.fault_ranges.as_ref().is_some_and(|f| Arc::ptr_eq(f, faults)) {
             self.fault_ranges = Some(Arc::clone(faults));
@@ -184,7 +209,7 @@ impl ExecState {
     /// The stack given to the `run` that yielded must still be valid.
     pub(crate) unsafe fn resume(&mut self, val: Option<Box<dyn Any + Send>>) -> GuestExit {
         assert!(self.yielded, "ExecState::resume called but the guest is not yielded");
-        signals::prepare_thread();
+        signals::prepare_thread(self.signal_stack_size);
         self.yielded = false;
         let frame = self.frame.as_ptr();
         // SAFETY: the guest is suspended inside `yield_current`, not touching the frame.

@@ -3,6 +3,7 @@
 use super::core::{vmctx_alloc_layout, Home, Instance, InstanceCell, State, INLINE_SLOTS, WASM_PAGE};
 use super::externs::Extern;
 use super::handle::InstanceHandle;
+use super::init::Heaps;
 use super::link::LINK_GENERATION;
 use super::memory_geometry::{self, describe_plan, MemoryGeometry};
 use crate::error::Error;
@@ -141,7 +142,7 @@ impl InstanceBuilder {
                 link_gen: 0,
                 lookup: dl.code_map().clone(),
                 fault_ranges: Arc::default(),
-                exec: Box::new(ExecState::new()),
+                exec: Box::new(ExecState::new().with_signal_stack_size(limits.signal_stack_size)),
                 state: State::Ready,
                 start_ran: false,
                 pending: None,
@@ -196,7 +197,7 @@ impl InstanceBuilder {
         drop(me_arc);
         inst.relink();
         // A slot is handed out clean, so there is nothing to restore.
-        inst.initialize(false)?;
+        inst.initialize(Heaps::Clean)?;
         Ok(handle)
     }
 }

@@ -46,9 +46,7 @@ impl Instance {
     }
 
     /// Brings definitions to their initial state, applies segments, runs start.
-    /// `restore`: the heaps may hold data from earlier runs (a reset), rather than being
-    /// clean (a fresh slot).
-    pub(super) fn initialize(&mut self, restore: bool) -> Result<(), Error> {
+    pub(super) fn initialize(&mut self, heaps: Heaps) -> Result<(), Error> {
         let module = self.module.clone();
         let data = module.module_data();
         let image = module.as_dl_module().memory_image().cloned();
@@ -56,7 +54,7 @@ impl Instance {
         for (i, plan) in data.memory_plans.iter().skip(data.num_imported_memories()).enumerate() {
             let len = plan.memory.min_pages * WASM_PAGE;
             let area = self.heap_area(i);
-            if restore {
+            if heaps == Heaps::MayBeDirty {
                 area.restore()?;
             }
             // A slot may still carry the image of the module that used it before.
@@ -156,6 +154,15 @@ impl Instance {
         self.pending = None;
         self.clean_own_borrows();
         self.state = State::Ready;
-        self.initialize(true)
+        self.initialize(Heaps::MayBeDirty)
     }
+}
+
+/// What the heaps hold when an instance is (re-)initialised.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Heaps {
+    /// A slot fresh from the region: clean bytes only.
+    Clean,
+    /// Data of earlier runs (a reset): restored to clean bytes first.
+    MayBeDirty,
 }
