@@ -52,7 +52,8 @@ pub(crate) enum GuestExit {
 pub(crate) struct ExecState {
     frame: NonNull<RunFrame>,
     yielded: bool,
-    /// Keeps the run's lookup alive while a guest is running or yielded.
+    /// Keeps the run's lookup alive while a guest is running or yielded, and after, like
+    /// `fault_ranges`.
     lookup: Option<Arc<dyn TrapLookup>>,
     /// Keeps the run's fault ranges alive while a guest is running or yielded. Kept
     /// after the run too: the next run usually passes the same ranges, which then cost
@@ -169,7 +170,11 @@ impl ExecState {
             "malformed guest stack {stack:?}: top must be 16-byte aligned and above at least 64 usable bytes"
         );
         signals::prepare_thread(self.signal_stack_size);
-        self.lookup = Some(Arc::clone(lookup));
+        // Kept after the run: the next run usually passes the same ones, which then cost
+        // no reference count updates.
+        if !self.lookup.as_ref().is_some_and(|l| Arc::ptr_eq(l, lookup)) {
+            self.lookup = Some(Arc::clone(lookup));
+        }
         if !self.fault_ranges.as_ref().is_some_and(|f| Arc::ptr_eq(f, faults)) {
             self.fault_ranges = Some(Arc::clone(faults));
         }
@@ -241,15 +246,14 @@ impl ExecState {
 
     fn clear(&mut self) {
         self.yielded = false;
-        // SAFETY: as in `abandon`; the lookup and range pointers are dropped before the
-        // `Arc`s they borrow from.
+        // SAFETY: as in `abandon`. Only the frame's pointers are cleared; the `Arc`s they
+        // borrow from stay in `self`.
         unsafe {
             let frame = self.frame.as_ptr();
             (*frame).lookup = None;
             (*frame).fault_ranges = ptr::null();
             (*frame).vmctx = ptr::null_mut();
         }
-        self.lookup = None;
     }
 
     /// Switches to the frame's guest context and interprets why it came back.

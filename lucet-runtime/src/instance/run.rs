@@ -10,6 +10,7 @@ use crate::val::{RunResult, UntypedRetVal, Val, YieldedVal};
 use lucet_module::{FuncRef, FuncType, VmctxHeader, VALUE_SLOT_SIZE};
 use std::any::Any;
 use std::cell::RefCell;
+use std::mem::ManuallyDrop;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -155,8 +156,14 @@ impl Instance {
         go: impl FnOnce(&mut ExecState, &Arc<dyn TrapLookup>, &Arc<FaultRanges>) -> GuestExit,
     ) -> GuestExit {
         let exec: *mut ExecState = &mut *self.exec;
-        let lookup = self.lookup.clone();
-        let faults = self.fault_ranges.clone();
+        // SAFETY: bitwise copies of our two `Arc`s that are never dropped, so no reference
+        // count changes on this path. What they point at stays alive: `self` holds the
+        // originals, which nothing replaces while the guest runs (`relink` runs before
+        // entering, `build` before the first run), and the engine takes a reference of
+        // its own when it keeps them past the run. Copies, not references into `self`,
+        // because builtins make `&mut Instance` while the guest runs.
+        let lookup = ManuallyDrop::new(unsafe { std::ptr::read(&self.lookup) });
+        let faults = ManuallyDrop::new(unsafe { std::ptr::read(&self.fault_ranges) });
         let header = self.vmctx as *mut VmctxHeader;
         let me: *mut Instance = self;
         // SAFETY: our own vmctx header; writing it creates no reference to `self`.
