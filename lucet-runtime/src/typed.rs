@@ -12,9 +12,9 @@
 use crate::error::Error;
 use crate::instance::{Func, Instance, Trap};
 use crate::linker::Linker;
-use crate::val::{RunResult, Val};
+use crate::val::Val;
 use crate::vmctx::Vmctx;
-use lucet_module::{FuncType, ValType};
+use lucet_module::{FuncType, ValType, VALUE_SLOT_SIZE};
 use std::marker::PhantomData;
 
 mod sealed {
@@ -60,6 +60,15 @@ pub trait WasmParams: Send + 'static {
     fn into_vals(self) -> Vec<Val>;
     #[doc(hidden)]
     fn from_vals(vals: &[Val]) -> Self;
+    #[doc(hidden)]
+    fn write_slots(self, slots: &mut [[u8; VALUE_SLOT_SIZE]])
+    where
+        Self: Sized,
+    {
+        for (s, v) in slots.iter_mut().zip(self.into_vals()) {
+            *s = v.to_slot();
+        }
+    }
 }
 
 /// The results of a typed call: `()`, one [`WasmTy`], or a tuple of them.
@@ -70,6 +79,14 @@ pub trait WasmResults: Send + 'static {
     fn from_vals(vals: &[Val]) -> Self;
     #[doc(hidden)]
     fn into_vals(self) -> Vec<Val>;
+    #[doc(hidden)]
+    fn read_slots(slots: &[[u8; VALUE_SLOT_SIZE]]) -> Self
+    where
+        Self: Sized,
+    {
+        let vals: Vec<Val> = Self::types().iter().zip(slots).map(|(t, s)| Val::from_slot(*t, s)).collect();
+        Self::from_vals(&vals)
+    }
 }
 
 impl<T: WasmTy> WasmParams for T {
@@ -82,6 +99,9 @@ impl<T: WasmTy> WasmParams for T {
     fn from_vals(vals: &[Val]) -> Self {
         T::from_val(&vals[0])
     }
+    fn write_slots(self, slots: &mut [[u8; VALUE_SLOT_SIZE]]) {
+        slots[0] = self.into_val().to_slot();
+    }
 }
 
 impl<T: WasmTy> WasmResults for T {
@@ -93,6 +113,9 @@ impl<T: WasmTy> WasmResults for T {
     }
     fn into_vals(self) -> Vec<Val> {
         vec![self.into_val()]
+    }
+    fn read_slots(slots: &[[u8; VALUE_SLOT_SIZE]]) -> Self {
+        T::from_val(&Val::from_slot(T::VAL_TYPE, &slots[0]))
     }
 }
 
@@ -110,6 +133,10 @@ macro_rules! tuples {
             fn from_vals(vals: &[Val]) -> Self {
                 ($($t::from_val(&vals[$i]),)*)
             }
+            #[allow(unused_variables)]
+            fn write_slots(self, slots: &mut [[u8; VALUE_SLOT_SIZE]]) {
+                $(slots[$i] = self.$i.into_val().to_slot();)*
+            }
         }
         impl<$($t: WasmTy),*> WasmResults for ($($t,)*) {
             fn types() -> Vec<ValType> {
@@ -122,6 +149,10 @@ macro_rules! tuples {
             #[allow(clippy::unused_unit)]
             fn into_vals(self) -> Vec<Val> {
                 vec![$(self.$i.into_val()),*]
+            }
+            #[allow(unused_variables, clippy::unused_unit)]
+            fn read_slots(slots: &[[u8; VALUE_SLOT_SIZE]]) -> Self {
+                ($($t::from_val(&Val::from_slot($t::VAL_TYPE, &slots[$i])),)*)
             }
         }
     )*};
@@ -207,9 +238,13 @@ impl<P: WasmParams, R: WasmResults> TypedFunc<P, R> {
                 })?
                 .index
         };
-        match instance.run_func_index(index, &params.into_vals())? {
-            RunResult::Returned(v) => Ok(R::from_vals(v.values())),
-            RunResult::Yielded(_) => Err(Error::InstanceNotReturned),
+        // No `Val`s on this path: the parameters go straight into the value slots and
+        // the results come straight out of them; the types were checked by `typed_func`.
+        instance.check_runnable()?;
+        let exit = instance.call_prepared(index, |slots, _| params.write_slots(slots))?;
+        match instance.finish_slots(exit)? {
+            Some(slots) => Ok(R::read_slots(slots)),
+            None => Err(Error::InstanceNotReturned),
         }
     }
 }

@@ -7,7 +7,7 @@ use crate::error::{Error, FaultDetails};
 use crate::exec::kill_switch::KillSwitch;
 use crate::exec::{Entry, ExecState, FaultRanges, GuestExit, GuestStack, TrapLookup};
 use crate::val::{RunResult, UntypedRetVal, Val, YieldedVal};
-use lucet_module::{FuncRef, FuncType, VmctxHeader, VALUE_SLOT_SIZE};
+use lucet_module::{FuncRef, FuncType, ValType, VmctxHeader, VALUE_SLOT_SIZE};
 use std::any::Any;
 use std::cell::RefCell;
 use std::mem::ManuallyDrop;
@@ -53,7 +53,7 @@ impl Instance {
         }
     }
 
-    pub(super) fn check_runnable(&self) -> Result<(), Error> {
+    pub(crate) fn check_runnable(&self) -> Result<(), Error> {
         match &self.state {
             State::Ready => Ok(()),
             State::Yielded => Err(Error::InstanceNotReturned),
@@ -68,37 +68,54 @@ impl Instance {
     pub(crate) fn call_index(&mut self, index: u32, args: &[Val]) -> Result<RunResult, Error> {
         self.check_runnable()?;
         // Nothing here allocates on the way in: this is the host->guest call path.
-        let module = &self.module;
-        let data = module.module_data();
-        let f = &data.functions[index as usize];
-        let type_index = f.type_index;
-        let ty: &FuncType = &data.types[type_index as usize];
+        let data = self.module.module_data();
+        let ty: &FuncType = &data.types[data.functions[index as usize].type_index as usize];
         let coerced = args.iter().zip(&ty.params).position(|(a, t)| a.coerce(*t).is_err());
         if args.len() != ty.params.len() || coerced.is_some() {
             return Err(self.argument_error(index, ty, args, coerced));
         }
-        let n_slots = ty.params.len().max(ty.results.len()).max(1);
-        let trampoline = module.as_dl_module().trampoline(type_index);
         if args.iter().any(|a| matches!(a, Val::FuncRef(_))) {
             for a in args {
                 self.check_funcref(a)?;
             }
         }
+        let exit = self.call_prepared(index, |slots, params| {
+            for ((slot, a), t) in slots.iter_mut().zip(args).zip(params) {
+                // Checked above; a failure here could only repeat the same answer.
+                *slot = a.coerce(*t).unwrap_or(*a).to_slot();
+            }
+        })?;
+        self.finish(exit)
+    }
+
+    /// Enters function `index` with the value slots filled by `write_args` (given the
+    /// slots and the parameter types); returns how the guest left.
+    pub(crate) fn call_prepared(
+        &mut self,
+        index: u32,
+        write_args: impl FnOnce(&mut [[u8; VALUE_SLOT_SIZE]], &[ValType]),
+    ) -> Result<GuestExit, Error> {
+        let module = &self.module;
+        let data = module.module_data();
+        let type_index = data.functions[index as usize].type_index;
+        let ty: &FuncType = &data.types[type_index as usize];
+        let n_slots = ty.params.len().max(ty.results.len()).max(1);
+        let trampoline = module.as_dl_module().trampoline(type_index);
         self.n_slots = n_slots;
         // Within the capacity reserved at instantiation for most calls: no allocation.
         self.values.clear();
         self.values.resize(n_slots, [0u8; VALUE_SLOT_SIZE]);
-        for ((slot, a), t) in self.values.iter_mut().zip(args).zip(&ty.params) {
-            // Checked above; a failure here could only repeat the same answer.
-            *slot = a.coerce(*t).unwrap_or(*a).to_slot();
-        }
+        write_args(&mut self.values, &ty.params);
         // SAFETY: funcref of a valid function index, filled at instantiation.
         let fr = unsafe { *self.funcref_ptr(index) };
         self.pending = Some(Pending { type_index });
         if self.link_gen != LINK_GENERATION.load(Ordering::Relaxed) {
             self.relink();
         }
-        self.check_no_memory_borrowed()?;
+        if let Err(e) = self.check_no_memory_borrowed() {
+            self.pending = None;
+            return Err(e);
+        }
         self.set_stack_limits();
         let stack = self.guest_stack();
         let values = self.values.as_mut_ptr();
@@ -109,7 +126,7 @@ impl Instance {
             unsafe { exec.run(&stack, entry, lookup, faults) }
         });
         restore_stack_limits(&self.saved_limits);
-        self.finish(exit)
+        Ok(exit)
     }
 
     /// Why `args` cannot be passed to function `index` of type `ty`: a wrong count, or
@@ -249,6 +266,21 @@ impl Instance {
                 self.saved_limits.push((h, (*h).stack_limit));
                 (*h).stack_limit = limit;
             }
+        }
+    }
+
+    /// `finish` for the typed path: the result slots if the guest returned (no `Val`s
+    /// are made), `None` if it yielded.
+    pub(crate) fn finish_slots(&mut self, exit: GuestExit) -> Result<Option<&[[u8; VALUE_SLOT_SIZE]]>, Error> {
+        if let GuestExit::Returned = exit {
+            self.clean_run_borrows();
+            self.pending = None;
+            self.state = State::Ready;
+            return Ok(Some(&self.values[..self.n_slots]));
+        }
+        match self.finish(exit)? {
+            RunResult::Yielded(_) => Ok(None),
+            RunResult::Returned(_) => unreachable!("a return is handled above"),
         }
     }
 
