@@ -187,10 +187,26 @@ fn trap(c: &mut Criterion, lucet: &Lucet, wt: &Wasmtime) {
     let mut g = c.benchmark_group("trap_roundtrip");
     let mut inst = lucet.instance(&lucet.micro);
     g.bench_function("lucet", |b| b.iter(|| assert!(inst.run("trap", &[]).is_err())));
+    // A trap leaves a lucet instance usable; with a reset it is also back to its
+    // freshly-instantiated state, which is what Wasmtime's fresh instance below gives.
+    g.bench_function("lucet_reset", |b| {
+        b.iter(|| {
+            assert!(inst.run("trap", &[]).is_err());
+            inst.reset().expect("reset");
+        })
+    });
     drop(inst);
     let (mut store, instance) = wt.instance(&wt.micro);
     let f = typed::<(), ()>(&mut store, &instance, "trap");
     g.bench_function("wasmtime", |b| b.iter(|| assert!(f.call(&mut store, ()).is_err())));
+    drop(store);
+    g.bench_function("wasmtime_fresh", |b| {
+        b.iter(|| {
+            let (mut store, instance) = wt.instance(&wt.micro);
+            let f = typed::<(), ()>(&mut store, &instance, "trap");
+            assert!(f.call(&mut store, ()).is_err());
+        })
+    });
     g.finish();
 }
 
@@ -344,7 +360,25 @@ fn idle_memory(lucet: &Lucet, wt: &Wasmtime) {
     }
 }
 
+/// Records how this bench was built, next to criterion's results: `bench-report` only
+/// writes figures measured without debug assertions (the `bench` or `release` profile).
+fn record_build_profile() {
+    let release = !cfg!(debug_assertions);
+    println!(
+        "built {} debug assertions{}",
+        if release { "without" } else { "with" },
+        if release { "" } else { ": these figures are not comparable; use `cargo bench` (the bench profile)" }
+    );
+    let dir = lucet_benchmarks::workspace_root().join("target/criterion");
+    let _ = std::fs::create_dir_all(&dir);
+    if let Err(e) = std::fs::write(dir.join("build-profile.json"), format!("{{\"debug_assertions\": {}}}\n", !release))
+    {
+        eprintln!("cannot record the build profile: {e}");
+    }
+}
+
 fn benches(c: &mut Criterion) {
+    record_build_profile();
     let lucet = Lucet::new();
     let wt = Wasmtime::new();
     idle_memory(&lucet, &wt);

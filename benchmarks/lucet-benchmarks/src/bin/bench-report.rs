@@ -14,9 +14,10 @@ use std::path::{Path, PathBuf};
 #[derive(Parser, Debug)]
 #[command(name = "bench-report", about = "Writes the lucet/Wasmtime ratio table from criterion's results")]
 struct Cli {
-    /// criterion's output directory. [default: target/criterion]
+    /// criterion's output directory of one run; give it once per run (at least 5 for the
+    /// document), each a copy of `target/criterion` after one `cargo bench`. [default: target/criterion]
     #[arg(long, value_name = "DIR")]
-    criterion_dir: Option<PathBuf>,
+    criterion_dir: Vec<PathBuf>,
 
     /// Replace the `micro` section of docs/benchmarks.md (otherwise print it). [default: off]
     #[arg(long)]
@@ -60,13 +61,19 @@ fn per_call_divisor(group: &str) -> f64 {
     group.strip_prefix("hostcall_x").and_then(|n| n.parse().ok()).unwrap_or(1.0)
 }
 
-fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
-    let root = lucet_benchmarks::workspace_root();
-    let dir = cli.criterion_dir.unwrap_or_else(|| root.join("target/criterion"));
-    let mut groups: BTreeMap<String, BTreeMap<String, f64>> = BTreeMap::new();
-    let entries = std::fs::read_dir(&dir).with_context(|| {
-        format!("no criterion results in {}; run `cargo bench -p lucet-benchmarks` first", dir.display())
+/// Runs with fewer repetitions than this are printed, never written into the document.
+const MIN_RUNS_FOR_DOC: usize = 5;
+
+/// The criterion estimates of one run: group -> function -> seconds per iteration.
+type Run = BTreeMap<String, BTreeMap<String, f64>>;
+
+fn read_run(dir: &Path) -> anyhow::Result<Run> {
+    let mut groups: Run = BTreeMap::new();
+    let entries = std::fs::read_dir(dir).with_context(|| {
+        format!(
+            "no criterion results in {}; run `cargo bench -p lucet-benchmarks --bench runtime` first",
+            dir.display()
+        )
     })?;
     for g in entries.flatten().filter(|e| e.path().is_dir()) {
         let name = g.file_name().to_string_lossy().into_owned();
@@ -77,56 +84,173 @@ fn main() -> anyhow::Result<()> {
         }
     }
     if groups.is_empty() {
-        bail!("no criterion estimates under {}; run `cargo bench -p lucet-benchmarks` first", dir.display());
+        bail!(
+            "no criterion estimates under {}; run `cargo bench -p lucet-benchmarks --bench runtime` first",
+            dir.display()
+        );
     }
+    Ok(groups)
+}
+
+/// Whether the run in `dir` was built without debug assertions (`benches/runtime.rs`
+/// records it); `None` if it did not say.
+fn built_for_release(dir: &Path) -> Option<bool> {
+    let text = std::fs::read_to_string(dir.join("build-profile.json")).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    v.get("debug_assertions")?.as_bool().map(|d| !d)
+}
+
+/// Median and range of some figures.
+#[derive(Clone, Copy)]
+struct Spread {
+    median: f64,
+    min: f64,
+    max: f64,
+}
+
+impl Spread {
+    fn of(mut xs: Vec<f64>) -> Option<Spread> {
+        if xs.is_empty() {
+            return None;
+        }
+        xs.sort_by(f64::total_cmp);
+        let n = xs.len();
+        let median = if n % 2 == 1 { xs[n / 2] } else { (xs[n / 2 - 1] + xs[n / 2]) / 2.0 };
+        Some(Spread { median, min: xs[0], max: xs[n - 1] })
+    }
+
+    /// The spread as ± percent of the median (half the range).
+    fn pct(&self) -> f64 {
+        if self.median > 0.0 {
+            (self.max - self.min) / 2.0 / self.median * 100.0
+        } else {
+            0.0
+        }
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let root = lucet_benchmarks::workspace_root();
+    let dirs =
+        if cli.criterion_dir.is_empty() { vec![root.join("target/criterion")] } else { cli.criterion_dir.clone() };
+    let runs: Vec<Run> = dirs.iter().map(|d| read_run(d)).collect::<anyhow::Result<_>>()?;
+    if cli.write_doc {
+        if runs.len() < MIN_RUNS_FOR_DOC {
+            bail!(
+                "{} run(s) given; the document carries medians of at least {MIN_RUNS_FOR_DOC} runs \
+                 (give --criterion-dir once per run)",
+                runs.len()
+            );
+        }
+        for d in &dirs {
+            if built_for_release(d) != Some(true) {
+                bail!(
+                    "the run in {} was not recorded as built without debug assertions; the document carries \
+                     only release figures (run `cargo bench -p lucet-benchmarks --bench runtime`)",
+                    d.display()
+                );
+            }
+        }
+    }
+    // Every (group, function) with its figure in each run that has it.
+    let mut groups: BTreeMap<String, BTreeMap<String, Vec<f64>>> = BTreeMap::new();
+    for run in &runs {
+        for (g, funcs) in run {
+            for (f, t) in funcs {
+                groups.entry(g.clone()).or_default().entry(f.clone()).or_default().push(*t);
+            }
+        }
+    }
+    let dir = dirs[0].clone();
     // Groups in the order of the benches file; unknown ones after.
     let order = ["instantiate_call_drop", "call_empty", "call_add", "hostcall", "trap_roundtrip", "kill", "reset"];
     let rank = |g: &str| order.iter().position(|o| g.starts_with(o)).unwrap_or(order.len());
     let mut names: Vec<&String> = groups.keys().collect();
     names.sort_by_key(|g| (rank(g), number_in(g)));
-
     let mut md = String::new();
     let machine = lucet_benchmarks::machine::Machine::detect();
     let _ = writeln!(md, "Machine: {}.\n", machine.describe());
     let _ = writeln!(
         md,
-        "Reproduce with:\n\n```sh\ncargo bench -p lucet-benchmarks --profile dev --bench runtime\n\
-         cargo run -p lucet-benchmarks --bin bench-report -- --write-doc\n```\n"
+        "Built with the `bench` profile (release, no debug assertions) on both sides. Each figure is the \
+         median of {} runs (criterion's estimate per run), with the spread (half the range) in percent.\n",
+        runs.len()
+    );
+    let _ = writeln!(
+        md,
+        "Reproduce with:\n\n```sh\nfor i in 1 2 3 4 5; do\n  cargo bench -p lucet-benchmarks --bench runtime\n  \
+         cp -r target/criterion target/criterion-$i\ndone\n\
+         cargo run --release -p lucet-benchmarks --bin bench-report -- --write-doc \\\n  \
+         --criterion-dir target/criterion-1 --criterion-dir target/criterion-2 --criterion-dir target/criterion-3 \\\n  \
+         --criterion-dir target/criterion-4 --criterion-dir target/criterion-5\n```\n"
     );
     let _ = writeln!(md, "| operation | lucet | Wasmtime | lucet | Wasmtime | ratio | target |");
     let _ = writeln!(md, "|---|---|---|---:|---:|---:|---|");
+    let fmt = |s: &Spread, div: f64| format!("{} ±{:.0}%", fmt_secs(s.median / div), s.pct());
     for g in names {
         let funcs = &groups[g];
-        let reference = ["wasmtime_typed", "wasmtime", "wasmtime_epoch"].iter().find_map(|r| funcs.get_key_value(*r));
+        let reference = ["wasmtime_typed", "wasmtime", "wasmtime_epoch"].iter().find(|r| funcs.contains_key(**r));
         let div = per_call_divisor(g);
         let label = if div > 1.0 { format!("{g} (per call)") } else { g.clone() };
-        for (f, t) in funcs.iter().filter(|(f, _)| f.starts_with("lucet")) {
-            let (wname, wt) = match reference {
-                Some((n, t)) => (n.as_str(), Some(*t)),
-                None => ("—", None),
+        for (f, ts) in funcs.iter().filter(|(f, _)| f.starts_with("lucet")) {
+            let Some(t) = Spread::of(ts.clone()) else { continue };
+            // `run()` is untyped: its counterpart is Wasmtime's `Func::call`.
+            let untyped = f == "lucet_run" && funcs.contains_key("wasmtime_untyped");
+            // A trap and the reset that restores the instance, against a trap in a fresh
+            // Wasmtime instance from its pool.
+            let fresh = f == "lucet_reset" && funcs.contains_key("wasmtime_fresh");
+            let reference = if untyped {
+                Some(&"wasmtime_untyped")
+            } else if fresh {
+                Some(&"wasmtime_fresh")
+            } else {
+                reference
             };
-            let ratio = wt.map(|w| format!("{:.2}", t / w)).unwrap_or_else(|| "—".into());
-            let goal = match (target(g), wt) {
-                (Some(bound), Some(w)) => format!("≤ {bound:.1} {}", if t / w <= bound { "met" } else { "**missed**" }),
+            let bound = if untyped { Some(1.5) } else { target(g) };
+            let w = reference.and_then(|r| Spread::of(funcs[*r].clone()));
+            // The ratio of each run, where both sides were measured in it.
+            let ratios: Vec<f64> = runs
+                .iter()
+                .filter_map(|run| {
+                    let fs = run.get(g)?;
+                    Some(fs.get(f)? / fs.get(*reference?)?)
+                })
+                .collect();
+            let ratio = Spread::of(ratios);
+            let ratio_text =
+                ratio.map(|r| format!("{:.2} ({:.2}–{:.2})", r.median, r.min, r.max)).unwrap_or_else(|| "—".into());
+            let goal = match (bound, ratio) {
+                (Some(bound), Some(r)) => {
+                    format!("≤ {bound:.1} {}", if r.median <= bound { "met" } else { "**missed**" })
+                }
                 _ => String::new(),
             };
             let _ = writeln!(
                 md,
-                "| {label} | `{f}` | `{wname}` | {} | {} | {ratio} | {goal} |",
-                fmt_secs(t / div),
-                wt.map(|w| fmt_secs(w / div)).unwrap_or_else(|| "—".into()),
+                "| {label} | `{f}` | `{}` | {} | {} | {ratio_text} | {goal} |",
+                reference.copied().unwrap_or("—"),
+                fmt(&t, div),
+                w.map(|w| fmt(&w, div)).unwrap_or_else(|| "—".into()),
             );
         }
         // Other Wasmtime variants, for context.
-        for (f, t) in funcs
-            .iter()
-            .filter(|(f, _)| f.starts_with("wasmtime") && Some(f.as_str()) != reference.map(|r| r.0.as_str()))
-        {
-            let _ = writeln!(md, "| {label} | | `{f}` | | {} | | |", fmt_secs(t / div));
+        let shown = |f: &str| {
+            Some(&f) == reference
+                || (f == "wasmtime_untyped" && funcs.contains_key("lucet_run"))
+                || (f == "wasmtime_fresh" && funcs.contains_key("lucet_reset"))
+        };
+        for (f, ts) in funcs.iter().filter(|(f, _)| f.starts_with("wasmtime") && !shown(f)) {
+            if let Some(t) = Spread::of(ts.clone()) {
+                let _ = writeln!(md, "| {label} | | `{f}` | | {} | | |", fmt(&t, div));
+            }
         }
     }
-    let reset = |n: u32| groups.get(&format!("reset_{n}_dirty_pages")).and_then(|f| f.get("lucet")).copied();
+    let reset = |n: u32| {
+        groups.get(&format!("reset_{n}_dirty_pages")).and_then(|f| f.get("lucet")).and_then(|t| Spread::of(t.clone()))
+    };
     if let (Some(r0), Some(r256)) = (reset(0), reset(256)) {
+        let (r0, r256) = (r0.median, r256.median);
         let per_page = (r256 - r0) / 256.0;
         let _ = writeln!(
             md,
