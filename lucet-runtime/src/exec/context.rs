@@ -134,7 +134,7 @@ global_asm!(
     "ret",
     ".cfi_endproc",
     ".size lucet_runtime_exec_swap, . - lucet_runtime_exec_swap",
-    // restore(load: rdi) -> !  -- writes nothing but the red zone of the current stack.
+    // restore(load: rdi) -> !  -- uses no stack.
     ".globl lucet_runtime_exec_restore",
     ".hidden lucet_runtime_exec_restore",
     ".type lucet_runtime_exec_restore,@function",
@@ -147,21 +147,8 @@ global_asm!(
     "mov r13, [rdi + 24]",
     "mov r14, [rdi + 32]",
     "mov r15, [rdi + 40]",
-    // Loading MXCSR and the x87 control word stalls the pipeline; most switches load
-    // the values already in place, so they are compared first (in the red zone, which
-    // is free on every stack `restore` runs on, and which signals do not touch).
-    "stmxcsr [rsp - 8]",
-    "mov eax, [rsp - 8]",
-    "cmp eax, [rdi + 64]",
-    "je 3f",
     "ldmxcsr [rdi + 64]",
-    "3:",
-    "fnstcw [rsp - 8]",
-    "mov ax, [rsp - 8]",
-    "cmp ax, [rdi + 68]",
-    "je 4f",
     "fldcw [rdi + 68]",
-    "4:",
     // A fault may leave the direction flag set; the ABI requires it clear.
     "cld",
     "mov rsp, [rdi + 48]",
