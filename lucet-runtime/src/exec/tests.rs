@@ -1,5 +1,8 @@
 //! Engine tests with hand-written guest code.
 //!
+//! Past 700 lines on purpose: the hand-written guest (assembly) and the tests that run
+//! it must stay together, since every test names its symbols.
+//!
 //! The "module" is a block of assembly in this test binary, delimited by
 //! `exec_test_code_start`/`exec_test_code_end`, with a trampoline of the real ABI
 //! (`tramp(vmctx, callee, values)` stores the callee's `rax` in `values[0]`) and small
