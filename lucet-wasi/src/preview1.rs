@@ -5,9 +5,9 @@
 //! directory handle, which refuses `..` past that directory, absolute paths and
 //! symlinks leading outside; that is the whole sandbox for the filesystem.
 //!
-//! Past 700 lines on purpose: one short function per call of the snapshot (45 of them),
-//! in the snapshot's order, so the file reads like the specification it implements;
-//! the helpers they share are at the top.
+//! Past 700 lines on purpose: one short method of `WasiCtx` per call of the snapshot,
+//! in one `impl` block, so the file reads like the specification it implements; the
+//! helpers they share are around it.
 
 use crate::filetype::{filetype_of, ReaddirEntry};
 use crate::ctx::{Descriptor, DirState, HostStream, Input, Kind, Output, WasiCtx};
