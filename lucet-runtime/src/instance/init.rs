@@ -3,7 +3,9 @@
 use super::core::{Instance, MemLoc, State, TableLoc, MAX_TABLE_ELEMENTS, WASM_PAGE};
 use crate::error::{Error, FaultDetails};
 use crate::module::DlModule;
-use lucet_module::{FuncRef, MemoryDef, SegmentKind, TableDef, TrapCode};
+use lucet_module::{
+    DefinedFuncIndex, DefinedGlobalIndex, FuncRef, ImportCounts, MemoryDef, SegmentKind, TableDef, TrapCode,
+};
 
 impl Instance {
     /// Creates defined memories, tables, globals and function references (once).
@@ -27,10 +29,11 @@ impl Instance {
             let p = unsafe { self.vmctx.add(self.layout.defined_global(i as u32) as usize) } as *mut [u8; 16];
             self.globals.push(p);
         }
-        let n_imp = data.num_imported_funcs();
+        let counts = ImportCounts::of(data);
         for (k, fr) in dl.defined_funcrefs().iter().enumerate() {
-            // SAFETY: n_imp + k is a function index of this module.
-            unsafe { *self.funcref_ptr((n_imp + k) as u32) = FuncRef { vmctx: self.vmctx, ..*fr } };
+            let index = counts.defined_func_index(DefinedFuncIndex::from_u32(k as u32));
+            // SAFETY: a function index of this module.
+            unsafe { *self.funcref_ptr(index.as_u32()) = FuncRef { vmctx: self.vmctx, ..*fr } };
         }
         Ok(())
     }
@@ -75,11 +78,12 @@ impl Instance {
             // SAFETY: defined table i of this vmctx.
             unsafe { *self.def_table_ptr(i as u32) = def };
         }
-        let n_imp_g = data.num_imported_globals();
+        let counts = ImportCounts::of(data);
         for (i, g) in data.defined_globals.iter().enumerate() {
             let bits = self.eval_const(&g.init).map_err(|e| self.init_error(e))?;
+            let index = counts.defined_global_index(DefinedGlobalIndex::from_u32(i as u32));
             // SAFETY: storage of defined global i.
-            unsafe { *self.globals[n_imp_g + i] = bits.to_le_bytes() };
+            unsafe { *self.globals[index.index()] = bits.to_le_bytes() };
         }
         self.dropped_data.iter_mut().for_each(|d| *d = false);
         self.dropped_elem.iter_mut().for_each(|d| *d = false);

@@ -13,7 +13,7 @@ use crate::module::{
 };
 use crate::region::mmap::HeapArea;
 use crate::val::Val;
-use lucet_module::{FuncRef, ImportKind, MemoryDef, TableDef};
+use lucet_module::{DefinedMemoryIndex, FuncRef, ImportCounts, ImportKind, MemoryDef, TableDef};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -179,7 +179,9 @@ impl Instance {
                     let have = owner.memory_geometry(loc.defined, &loc.ty);
                     if !have.covers(plan) {
                         let owner_data = owner.data();
-                        let owner_plan = &owner_data.memory_plans[owner_data.num_imported_memories() + loc.defined];
+                        let owner_plan = &owner_data.memory_plans[ImportCounts::of(owner_data)
+                            .defined_memory_index(DefinedMemoryIndex::from_u32(loc.defined as u32))
+                            .index()];
                         return Err(Error::UnresolvedImport(format!(
                             "module {path} imports memory `{}`.`{}`, and its code was compiled for {}: it may touch \
                              {} bytes from the memory's base without a check. The memory provided, defined by \
