@@ -113,6 +113,83 @@ pub enum Builtin {
     ElemDrop,
 }
 
+/// The builtin list, defined once. `foreach_builtin!(m)` invokes `m!` with one entry per
+/// builtin, in table order: `Variant name(param: type, ...) -> result;`. Types are as the
+/// runtime receives them after the vmctx (`u32` carries a wasm `i32`, `u64` and `i64` a
+/// wasm `i64`; `()` is no result). lucet-module derives [`Builtin::params`] and
+/// [`Builtin::result`] from it, lucetc the signatures it calls, and the runtime its
+/// table, whose functions must have exactly these types.
+#[macro_export]
+macro_rules! foreach_builtin {
+    ($m:ident) => {
+        $m! {
+            MemoryGrow memory_grow(mem: u32, delta: i64) -> i64;
+            MemoryFill memory_fill(mem: u32, dst: u64, val: u32, len: u64) -> u32;
+            MemoryCopy memory_copy(dst_mem: u32, dst: u64, src_mem: u32, src: u64, len: u64) -> u32;
+            MemoryInit memory_init(mem: u32, data: u32, dst: u64, src: u32, len: u32) -> u32;
+            DataDrop data_drop(data: u32) -> ();
+            TableGrow table_grow(table: u32, delta: u32, init: u64) -> u32;
+            TableFill table_fill(table: u32, dst: u32, val: u64, len: u32) -> u32;
+            TableCopy table_copy(dst_table: u32, src_table: u32, dst: u32, src: u32, len: u32) -> u32;
+            TableInit table_init(table: u32, elem: u32, dst: u32, src: u32, len: u32) -> u32;
+            ElemDrop elem_drop(elem: u32) -> ();
+        }
+    };
+}
+
+macro_rules! builtin_val_type {
+    (u32) => {
+        crate::ValType::I32
+    };
+    (u64) => {
+        crate::ValType::I64
+    };
+    (i64) => {
+        crate::ValType::I64
+    };
+}
+
+macro_rules! builtin_result {
+    (()) => {
+        None
+    };
+    ($t:tt) => {
+        Some(builtin_val_type!($t))
+    };
+}
+
+macro_rules! builtin_signatures {
+    ($($variant:ident $name:ident($($p:ident: $pt:tt),*) -> $rt:tt;)*) => {
+        impl Builtin {
+            /// Every builtin, in table order.
+            pub const ALL: [Builtin; Builtin::COUNT] = [$(Builtin::$variant),*];
+
+            /// The runtime function's name.
+            pub const fn name(self) -> &'static str {
+                match self {
+                    $(Builtin::$variant => stringify!($name),)*
+                }
+            }
+
+            /// The wasm types of the parameters after the vmctx.
+            pub fn params(self) -> &'static [crate::ValType] {
+                match self {
+                    $(Builtin::$variant => &[$(builtin_val_type!($pt)),*],)*
+                }
+            }
+
+            /// The wasm type of the result, if any.
+            pub fn result(self) -> Option<crate::ValType> {
+                match self {
+                    $(Builtin::$variant => builtin_result!($rt),)*
+                }
+            }
+        }
+    };
+}
+
+foreach_builtin!(builtin_signatures);
+
 impl Builtin {
     pub const COUNT: usize = Builtin::ElemDrop as usize + 1;
 
@@ -240,6 +317,16 @@ impl VmctxLayout {
 mod tests {
     use super::*;
     use crate::{GlobalDef, GlobalType, Import, MemoryPlan, MemoryType, ValType};
+
+    #[test]
+    fn the_builtin_list_is_in_table_order() {
+        for (i, b) in Builtin::ALL.iter().enumerate() {
+            assert_eq!(*b as usize, i, "{} is listed out of order", b.name());
+        }
+        assert_eq!(Builtin::MemoryGrow.params(), &[ValType::I32, ValType::I64]);
+        assert_eq!(Builtin::MemoryGrow.result(), Some(ValType::I64));
+        assert_eq!(Builtin::ElemDrop.result(), None);
+    }
 
     #[test]
     fn globals_are_sixteen_byte_aligned_and_fit() {

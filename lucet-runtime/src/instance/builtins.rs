@@ -130,18 +130,14 @@ struct Table([*const u8; Builtin::COUNT]);
 // SAFETY: function addresses, never written.
 unsafe impl Sync for Table {}
 
-static TABLE: Table = Table([
-    memory_grow as *const u8,
-    memory_fill as *const u8,
-    memory_copy as *const u8,
-    memory_init as *const u8,
-    data_drop as *const u8,
-    table_grow as *const u8,
-    table_fill as *const u8,
-    table_copy as *const u8,
-    table_init as *const u8,
-    elem_drop as *const u8,
-]);
+// Expanded from lucet-module's list: each entry must name a function here with exactly
+// the listed signature (the cast to that function pointer type checks it).
+macro_rules! builtin_table {
+    ($($variant:ident $name:ident($($p:ident: $pt:ty),*) -> $rt:ty;)*) => {
+        static TABLE: Table = Table([$($name as unsafe extern "C" fn(*mut u8 $(, $pt)*) -> $rt as *const u8),*]);
+    };
+}
+lucet_module::foreach_builtin!(builtin_table);
 
 /// The builtin table every vmctx header points to.
 pub(crate) fn table() -> *const *const u8 {

@@ -269,6 +269,18 @@ impl<'m> VmctxAccess<'m> {
         args: &[Value],
     ) -> Option<Value> {
         debug_assert_eq!(params.len(), args.len());
+        // The call site spells the signature; lucet-module's builtin list is the contract.
+        let ir_of = |v: &lucet_module::ValType| match v {
+            lucet_module::ValType::I32 => ir::types::I32,
+            _ => ir::types::I64,
+        };
+        debug_assert!(
+            params.len() == which.params().len()
+                && params.iter().zip(which.params()).all(|(p, v)| *p == ir_of(v))
+                && ret == which.result().as_ref().map(ir_of),
+            "builtin {} called with a signature other than lucet-module's",
+            which.name()
+        );
         let sig = match self.builtin_sigs.get(&(which as u32)) {
             Some(sig) => *sig,
             None => {
