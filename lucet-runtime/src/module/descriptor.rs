@@ -138,9 +138,12 @@ pub(crate) fn check(file: &ElfFile<'_>, symbol: usize, relocs: &[Reloc]) -> Resu
             )));
         }
         let mut entries = Vec::with_capacity(n as usize);
+        // The relocations are sorted and never overlap, so the array's entries are
+        // filled by consecutive ones: walk them rather than search for each entry.
+        let mut filling = relocs[relocs.partition_point(|r| r.offset < at)..].iter();
         for i in 0..n {
-            let code = match reloc_at(relocs, at + 8 * i) {
-                Some(r) if r.r_type == elf::R_X86_64_RELATIVE => r.addend as u64,
+            let code = match filling.next() {
+                Some(r) if r.offset == at + 8 * i && r.r_type == elf::R_X86_64_RELATIVE => r.addend as u64,
                 _ => {
                     return Err(Refusal::Forbidden(format!(
                         "entry {i} of the descriptor's {name} array is not filled by a relative relocation"
