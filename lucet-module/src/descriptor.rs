@@ -5,7 +5,7 @@
 //!  +-----------------------------+
 //!  | magic      "LUCETMOD"       |  checked before anything else is trusted
 //!  | format_version  u32         |
-//!  | metadata_ptr/len  ----------+--> postcard-encoded ModuleData
+//!  | metadata_ptr/len  ----------+--> metadata blob (crate::tables): header, ModuleData, tables, image
 //!  | functions_ptr/len ----------+--> [*const u8; n_defined]      code of each defined function
 //!  | trampolines_ptr/len --------+--> [*const u8; n_types]        host->wasm trampoline per type
 //!  | adapters_ptr/len -----------+--> [*const u8; n_types]        wasm->host adapter per type

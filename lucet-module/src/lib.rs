@@ -3,9 +3,10 @@
 //! A compiled module is an x86-64 ELF shared object. Everything the runtime needs to
 //! know about it, besides the machine code itself, is described by the types in this
 //! crate: the exported [`ModuleDescriptor`] symbol that the runtime finds first (magic
-//! number, format version, pointers to the tables below), the serialized
-//! [`ModuleData`] (imports, exports, memories, tables, globals, data and element
-//! segments, the function manifest with trap sites), and the layout of the per-instance
+//! number, format version, pointers to the tables below), the metadata
+//! blob ([`ModuleData`] encoded for imports, exports, memories, tables, globals and
+//! segment kinds; `#[repr(C)]` tables read in place for code lengths, trap sites and
+//! data, see [`Metadata`]), and the layout of the per-instance
 //! context ([`VmctxLayout`]) through which compiled code reaches its heap, globals,
 //! tables, imported functions and the runtime's builtins. Both sides compute offsets
 //! from this crate and nowhere else, so they cannot drift apart; any change to these
@@ -13,10 +14,12 @@
 
 mod descriptor;
 mod error;
+mod image;
 mod linking;
 mod index;
 mod module_data;
 mod signature;
+mod tables;
 mod trap;
 mod types;
 mod version;
@@ -33,7 +36,9 @@ pub use module_data::{
     CodegenInfo, ConstExpr, ConstOp, DataSegment, ElemSegment, Export, ExportKind, FunctionCode, FunctionEntry, GlobalDef,
     Import, ImportKind, MemoryPlan, ModuleData, SegmentKind, TargetInfo,
 };
+pub use image::{image_is_dense, plan_memory_image, ImageLayout, Placement, IMAGE_PAGE};
 pub use signature::signature_path;
+pub use tables::{FunctionRecord, Metadata, MetadataHeader, SegmentRecord, Span, TrapRecord, METADATA_ALIGN};
 pub use trap::{TrapCode, TrapSite};
 pub use types::{FuncType, GlobalType, MemoryType, RefType, TableType, ValType};
 pub use version::{COMPILER_VERSION, FORMAT_VERSION, MAGIC};

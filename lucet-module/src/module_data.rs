@@ -1,5 +1,5 @@
 use crate::types::{FuncType, GlobalType, MemoryType, RefType, TableType};
-use crate::{Error, TrapSite};
+use crate::TrapSite;
 use serde::{Deserialize, Serialize};
 
 /// Everything about a compiled module except its machine code.
@@ -90,9 +90,16 @@ pub struct FunctionEntry {
     pub code: Option<FunctionCode>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// The code of a defined function. Both fields live in the metadata's tables
+/// (`crate::tables`), not in the encoded `ModuleData`: in the `ModuleData` of a module the
+/// runtime loaded they are zero and empty, and the runtime reads the tables in place.
+/// [`ModuleData::deserialize`] fills them in.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct FunctionCode {
+    #[serde(skip)]
     pub len: u32,
+    /// Sorted by offset.
+    #[serde(skip)]
     pub traps: Vec<TrapSite>,
 }
 
@@ -194,6 +201,10 @@ pub enum SegmentKind {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DataSegment {
     pub kind: SegmentKind,
+    /// Stored in the metadata's tables, not in the encoded `ModuleData` (see
+    /// [`FunctionCode`]): empty in a module the runtime loaded, which reads the bytes in
+    /// place.
+    #[serde(skip)]
     pub data: Vec<u8>,
 }
 
@@ -207,14 +218,6 @@ pub struct ElemSegment {
 }
 
 impl ModuleData {
-    pub fn serialize(&self) -> Vec<u8> {
-        postcard::to_allocvec(self).expect("serializing plain data into a Vec cannot fail")
-    }
-
-    pub fn deserialize(bytes: &[u8]) -> Result<ModuleData, Error> {
-        postcard::from_bytes(bytes).map_err(|e| Error::Corrupt(e.to_string()))
-    }
-
     pub fn num_imported_funcs(&self) -> usize {
         self.imports.iter().filter(|i| matches!(i.kind, ImportKind::Func(_))).count()
     }

@@ -33,6 +33,31 @@ pub enum TrapCode {
 }
 
 impl TrapCode {
+    /// Every code, in the order of [`TrapCode::as_u32`].
+    pub const ALL: [TrapCode; 12] = [
+        TrapCode::HeapOutOfBounds,
+        TrapCode::StackOverflow,
+        TrapCode::IntegerDivByZero,
+        TrapCode::IntegerOverflow,
+        TrapCode::BadConversionToInteger,
+        TrapCode::Unreachable,
+        TrapCode::IndirectCallToNull,
+        TrapCode::BadSignature,
+        TrapCode::TableOutOfBounds,
+        TrapCode::NullReference,
+        TrapCode::HeapMisaligned,
+        TrapCode::Unknown,
+    ];
+
+    /// The code's number in the trap tables of a `.so`.
+    pub fn as_u32(self) -> u32 {
+        self as u32
+    }
+
+    pub fn from_u32(code: u32) -> Option<TrapCode> {
+        TrapCode::ALL.get(code as usize).copied()
+    }
+
     /// A short human description, as the spec test suite words it where it can.
     pub fn description(self) -> &'static str {
         match self {
@@ -66,4 +91,18 @@ pub struct TrapSite {
     pub code: TrapCode,
     /// Byte offset of the originating instruction in the wasm binary, when known.
     pub wasm_offset: Option<u32>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trap_code_numbers_round_trip() {
+        for (i, code) in TrapCode::ALL.iter().enumerate() {
+            assert_eq!(code.as_u32(), i as u32);
+            assert_eq!(TrapCode::from_u32(i as u32), Some(*code));
+        }
+        assert_eq!(TrapCode::from_u32(TrapCode::ALL.len() as u32), None);
+    }
 }

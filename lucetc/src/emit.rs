@@ -13,7 +13,9 @@ use cranelift_codegen::ir;
 use cranelift_codegen::isa::OwnedTargetIsa;
 use cranelift_module::{DataDescription, DataId, FuncId, Linkage, Module, ModuleReloc};
 use cranelift_object::{ObjectBuilder, ObjectModule};
-use lucet_module::{FunctionCode, ModuleData, ModuleDescriptor, TrapSite, FORMAT_VERSION, MAGIC, MODULE_SYMBOL};
+use lucet_module::{
+    FunctionCode, ModuleData, ModuleDescriptor, TrapSite, FORMAT_VERSION, MAGIC, METADATA_ALIGN, MODULE_SYMBOL,
+};
 use std::collections::HashSet;
 use std::mem::{offset_of, size_of};
 
@@ -175,7 +177,8 @@ impl Emitter {
         let meta_id = self.module.declare_data("lucet_metadata", Linkage::Local, false, false).map_err(object_error)?;
         let mut desc = DataDescription::new();
         desc.define(metadata.clone().into_boxed_slice());
-        desc.set_align(16);
+        // Page-aligned, so that the image of memory 0 inside it can be mapped from the file.
+        desc.set_align(METADATA_ALIGN);
         self.module.define_data(meta_id, &desc).map_err(object_error)?;
 
         let functions = self.functions.clone();

@@ -118,7 +118,8 @@ impl Instance {
                     continue;
                 }
                 let off = self.eval_const(offset).map_err(|e| self.init_error(e))? as u64;
-                if self.memory_init(*index, i as u32, off, 0, seg.data.len() as u32).is_err() {
+                let len = module.as_dl_module().data_segment(i as u32).len() as u32;
+                if self.memory_init(*index, i as u32, off, 0, len).is_err() {
                     return Err(Error::InstantiationTrap(self.fault(TrapCode::HeapOutOfBounds)));
                 }
                 self.dropped_data[i] = true;

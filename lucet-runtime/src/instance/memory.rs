@@ -18,8 +18,8 @@ impl Instance {
 
     pub(crate) fn memory_init(&mut self, mem: u32, data: u32, dst: u64, src: u32, len: u32) -> Result<(), ()> {
         let module = self.module.clone();
-        let seg = module.module_data().data_segments.get(data as usize).ok_or(())?;
-        let bytes: &[u8] = if self.dropped_data[data as usize] { &[] } else { &seg.data };
+        module.module_data().data_segments.get(data as usize).ok_or(())?;
+        let bytes = if self.dropped_data[data as usize] { &[] } else { module.as_dl_module().data_segment(data) };
         let (base, cur) = self.memory_slice(mem).ok_or(())?;
         let end_src = (src as u64).checked_add(len as u64).ok_or(())?;
         let end_dst = dst.checked_add(len as u64).ok_or(())?;

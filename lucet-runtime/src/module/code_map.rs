@@ -1,44 +1,100 @@
 //! Where each function's code lies in memory, for the signal handler.
+//!
+//! Nothing is copied out of the loaded object: a fault's pc is binary-searched in the
+//! module's array of function addresses (the descriptor's `functions`, relocated by the
+//! dynamic linker, checked at load to be in increasing order and equal to the checked
+//! file's), and then in that function's trap records (sorted, checked at load).
 
+use super::load::Loaded;
 use crate::exec::{TrapInfo, TrapLookup};
-use lucet_module::{TrapCode, TrapSite};
+use lucet_module::{DefinedFuncIndex, Metadata, TrapCode};
 use std::sync::Arc;
 
-/// One defined function's code.
-#[derive(Debug)]
+/// A defined function whose code holds a pc.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct CodeRange {
     pub start: usize,
-    pub end: usize,
+    /// In the whole function index space.
     pub func_index: u32,
-    /// Sorted by offset.
-    pub traps: Vec<TrapSite>,
 }
 
-/// Sorted code ranges of one module, for the signal handler.
-#[derive(Debug)]
+/// Where the code of one module's defined functions lies, and its trap sites.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CodeIndex<'a> {
+    /// The address of each defined function, increasing.
+    pub starts: &'a [usize],
+    /// The metadata's tables, validated.
+    pub tables: Metadata<'a>,
+    pub num_imported_funcs: u32,
+}
+
+impl CodeIndex<'_> {
+    fn find_defined(&self, pc: usize) -> Option<(DefinedFuncIndex, usize)> {
+        // Binary search only, over memory that is never written: this runs inside the
+        // signal handler.
+        let i = self.starts.partition_point(|&s| s <= pc).checked_sub(1)?;
+        let start = self.starts[i];
+        let def = DefinedFuncIndex::from_u32(i as u32);
+        let len = self.tables.function(def)?.code_len as usize;
+        (pc - start < len).then_some((def, start))
+    }
+
+    fn find(&self, pc: usize) -> Option<CodeRange> {
+        let (def, start) = self.find_defined(pc)?;
+        Some(CodeRange { start, func_index: self.num_imported_funcs + def.as_u32() })
+    }
+
+    fn lookup(&self, pc: usize) -> Option<TrapInfo> {
+        let (def, start) = self.find_defined(pc)?;
+        let off = (pc - start) as u32;
+        let sites = self.tables.trap_sites(def);
+        let site = sites.binary_search_by_key(&off, |t| t.offset).ok().map(|i| sites[i].site());
+        Some(TrapInfo {
+            code: site.map(|s| s.code).unwrap_or(TrapCode::Unknown),
+            function: Some(self.num_imported_funcs + def.as_u32()),
+            wasm_offset: site.and_then(|s| s.wasm_offset),
+        })
+    }
+}
+
+/// The code index of one module, read from its loaded object, which this keeps loaded.
 pub(crate) struct CodeMap {
-    pub ranges: Vec<CodeRange>,
+    /// Lies in `loaded`, and is never handed out for longer than `&self`.
+    index: CodeIndex<'static>,
+    /// Declared last, so dropped last.
+    loaded: Loaded,
+}
+
+impl std::fmt::Debug for CodeMap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CodeMap").field("functions", &self.index.starts.len()).finish_non_exhaustive()
+    }
 }
 
 impl CodeMap {
-    pub(crate) fn find(&self, pc: usize) -> Option<&CodeRange> {
-        // Binary search only: this runs inside the signal handler.
-        let i = self.ranges.partition_point(|r| r.start <= pc);
-        let r = self.ranges.get(i.checked_sub(1)?)?;
-        (pc < r.end).then_some(r)
+    /// `index` must lie in `loaded` (see `Loaded::extend`) and be checked: `starts`
+    /// increasing, the tables validated against the module's metadata.
+    pub(crate) fn new(loaded: Loaded, index: CodeIndex<'static>) -> CodeMap {
+        CodeMap { index, loaded }
+    }
+
+    pub(crate) fn loaded(&self) -> &Loaded {
+        &self.loaded
+    }
+
+    /// The metadata's tables in the loaded object.
+    pub(crate) fn tables(&self) -> &Metadata<'_> {
+        &self.index.tables
+    }
+
+    pub(crate) fn find(&self, pc: usize) -> Option<CodeRange> {
+        self.index.find(pc)
     }
 }
 
 impl TrapLookup for CodeMap {
     fn lookup(&self, pc: usize) -> Option<TrapInfo> {
-        let r = self.find(pc)?;
-        let off = (pc - r.start) as u32;
-        let site = r.traps.binary_search_by_key(&off, |t| t.offset).ok().map(|i| r.traps[i]);
-        Some(TrapInfo {
-            code: site.map(|s| s.code).unwrap_or(TrapCode::Unknown),
-            function: Some(r.func_index),
-            wasm_offset: site.and_then(|s| s.wasm_offset),
-        })
+        self.index.lookup(pc)
     }
 }
 
@@ -57,16 +113,26 @@ impl TrapLookup for MultiCodeMap {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use lucet_module::{FunctionCode, FunctionEntry, ModuleData, TrapSite};
 
     #[test]
     fn code_map_lookup() {
         let site = TrapSite { offset: 4, code: TrapCode::Unreachable, wasm_offset: Some(9) };
-        let m = CodeMap {
-            ranges: vec![
-                CodeRange { start: 100, end: 110, func_index: 1, traps: vec![site] },
-                CodeRange { start: 200, end: 220, func_index: 2, traps: vec![] },
-            ],
+        let function = |len, traps| FunctionEntry { type_index: 0, name: None, code: Some(FunctionCode { len, traps }) };
+        let data = ModuleData {
+            types: vec![Default::default()],
+            imports: vec![lucet_module::Import {
+                module: "m".into(),
+                field: "f".into(),
+                kind: lucet_module::ImportKind::Func(0),
+            }],
+            functions: vec![FunctionEntry { type_index: 0, name: None, code: None }, function(10, vec![site]), function(20, vec![])],
+            ..Default::default()
         };
+        let blob = data.serialize();
+        let tables = Metadata::parse(&blob).unwrap();
+        tables.validate(&tables.decode().unwrap()).unwrap();
+        let m = CodeIndex { starts: &[100, 200], tables, num_imported_funcs: 1 };
         assert!(m.lookup(99).is_none());
         assert!(m.lookup(110).is_none());
         let t = m.lookup(104).unwrap();

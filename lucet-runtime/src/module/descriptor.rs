@@ -10,7 +10,7 @@
 use super::elf_check::Reloc;
 use super::elf_file::ElfFile;
 use super::Refusal;
-use lucet_module::{ModuleData, ModuleDescriptor, FORMAT_VERSION, MAGIC, MODULE_SYMBOL};
+use lucet_module::{Metadata, ModuleData, ModuleDescriptor, FORMAT_VERSION, MAGIC, MODULE_SYMBOL};
 use object::elf;
 use object::LittleEndian as LE;
 use std::mem::{offset_of, size_of};
@@ -138,9 +138,12 @@ pub(crate) fn check(file: &ElfFile<'_>, symbol: usize, relocs: &[Reloc]) -> Resu
             )));
         }
         let mut entries = Vec::with_capacity(n as usize);
+        // The relocations are sorted and never overlap, so the array's entries are
+        // filled by consecutive ones: walk them rather than search for each entry.
+        let mut filling = relocs[relocs.partition_point(|r| r.offset < at)..].iter();
         for i in 0..n {
-            let code = match reloc_at(relocs, at + 8 * i) {
-                Some(r) if r.r_type == elf::R_X86_64_RELATIVE => r.addend as u64,
+            let code = match filling.next() {
+                Some(r) if r.offset == at + 8 * i && r.r_type == elf::R_X86_64_RELATIVE => r.addend as u64,
                 _ => {
                     return Err(Refusal::Forbidden(format!(
                         "entry {i} of the descriptor's {name} array is not filled by a relative relocation"
@@ -165,7 +168,7 @@ pub(crate) fn check(file: &ElfFile<'_>, symbol: usize, relocs: &[Reloc]) -> Resu
 /// type, each function's code inside an executable segment, and everything in the order
 /// lucetc lays it out (functions by index, then trampolines, then adapters, none
 /// overlapping). A descriptor whose arrays were swapped or shifted fails this.
-pub(crate) fn check_code(file: &ElfFile<'_>, layout: &Layout, data: &ModuleData) -> Result<(), Refusal> {
+pub(crate) fn check_code(file: &ElfFile<'_>, layout: &Layout, data: &ModuleData, tables: &Metadata<'_>) -> Result<(), Refusal> {
     let n_imported = data.num_imported_funcs();
     let n_defined = data.functions.len().saturating_sub(n_imported);
     let (f, t, a) = (layout.functions().len(), layout.trampolines().len(), layout.adapters().len());
@@ -179,7 +182,7 @@ pub(crate) fn check_code(file: &ElfFile<'_>, layout: &Layout, data: &ModuleData)
     let mut end = 0u64;
     for (def, &start) in layout.functions().iter().enumerate() {
         let index = n_imported + def;
-        let len = data.functions[index].code.as_ref().map_or(0, |c| u64::from(c.len));
+        let len = tables.functions().get(def).map_or(0, |f| u64::from(f.code_len));
         let inside = file.segment_holding(start, len).is_some_and(|s| s.executable());
         if !inside || file.bytes_at(start, len).is_none() {
             return Err(Refusal::Forbidden(format!(

@@ -11,9 +11,10 @@
 //! reports them) are compared with the checked file, and every address the runtime will
 //! use is checked to lie inside them before anything is read through it.
 
+use super::code_map::{CodeIndex, CodeMap};
 use super::descriptor::Layout;
 use super::elf_file::Segment;
-use lucet_module::{ModuleDescriptor, MODULE_SYMBOL};
+use lucet_module::{Metadata, ModuleDescriptor, MODULE_SYMBOL};
 use std::collections::HashMap;
 use std::ffi::{CStr, CString};
 use std::fs::File;
@@ -67,6 +68,11 @@ impl ModuleFile {
 
     pub fn bytes(&self) -> &[u8] {
         self.map.as_deref().unwrap_or(&[])
+    }
+
+    /// Another descriptor of the same open file, for mapping parts of it later.
+    pub fn duplicate(&self) -> std::io::Result<File> {
+        self.file.try_clone()
     }
 }
 
@@ -225,14 +231,17 @@ fn mapped_segments(base: usize) -> Vec<Vec<(usize, usize, u32)>> {
 
 /// Loads the checked file and verifies that memory holds what the file was checked to
 /// hold: the same segments, the descriptor where the file puts it, every pointer of the
-/// descriptor equal to the checked one, and the metadata (`metadata`, deserialized from
-/// the file) the same bytes as the object's.
+/// descriptor equal to the checked one, and the metadata the same bytes as the object's.
+/// `metadata` is the checked file's metadata up to the image of memory 0, which the
+/// runtime maps from the file rather than reads. Returns the code index of the loaded
+/// object, reading its function addresses and the metadata's tables in place.
 pub(crate) fn load(
     file: &ModuleFile,
     segments: &[Segment],
     layout: &Layout,
     metadata: &[u8],
-) -> Result<Loaded, String> {
+    num_imported_funcs: u32,
+) -> Result<CodeMap, String> {
     let loaded = dlopen_fd(file)?;
     let base = loaded.base;
     let at = |vaddr: u64| base.wrapping_add(vaddr as usize);
@@ -283,13 +292,22 @@ pub(crate) fn load(
             return Err(format!("the loaded {} array differs from the checked one", array.name));
         }
     }
-    // SAFETY: checked above to lie inside a readable segment of the object, which stays
-    // mapped (and is never written: the checks allow no relocation there) while `loaded`
-    // lives.
-    let loaded_metadata =
+    // SAFETY: checked above to lie inside a readable segment of the object, which is
+    // never written (the checks allow no relocation there) and stays mapped while
+    // `loaded` lives. The slice is stored in the `CodeMap` that owns `loaded`, and drops
+    // before it; the `CodeMap` only lends it out for as long as it is borrowed itself.
+    let loaded_metadata: &'static [u8] =
         unsafe { std::slice::from_raw_parts(at(layout.metadata) as *const u8, layout.metadata_len as usize) };
-    if loaded_metadata != metadata {
+    if loaded_metadata.get(..metadata.len()) != Some(metadata) {
         return Err("the loaded metadata differs from the file's".to_string());
     }
-    Ok(loaded)
+    let functions = &layout.arrays[0];
+    // SAFETY: as for the metadata; the array was checked above to lie inside a readable
+    // segment, to be relocated (the dynamic linker has finished writing it) and to hold
+    // the checked, increasing addresses.
+    let starts: &'static [usize] =
+        unsafe { std::slice::from_raw_parts(at(functions.at) as *const usize, functions.entries.len()) };
+    // The same bytes as the checked file's, so the same tables, already validated.
+    let tables = Metadata::parse(loaded_metadata).map_err(|e| format!("the loaded metadata: {e}"))?;
+    Ok(CodeMap::new(loaded, CodeIndex { starts, tables, num_imported_funcs }))
 }

@@ -5,11 +5,13 @@
 //! `descriptor`): an x86-64 ELF shared object exporting `lucet_module` and nothing else,
 //! with this runtime's format version, nothing the dynamic linker would run or write
 //! outside the object, and every pointer and length of the descriptor inside the file's
-//! segments. Then the metadata is deserialized from the file and checked (`metadata`,
-//! including the CPU features), imports are resolved (`imports`), and only then is that
-//! same open file given to `dlopen` (`load`), whose result is checked against the file
-//! before anything is read through it. Finally types are interned into the process-wide
-//! signature table and code ranges indexed for the signal handler (`code_map`).
+//! segments. Then the small metadata is decoded from the file, its tables validated in
+//! place and everything checked (`metadata`, including the CPU features), imports are
+//! resolved (`imports`), and only then is that same open file given to `dlopen` (`load`),
+//! whose result is checked against the file before anything is read through it. The
+//! signal handler's code map (`code_map`) is the loaded object's function addresses and
+//! trap tables, read where they lie; the image of memory 0 is mapped from the file when
+//! lucetc stored one. Finally types are interned into the process-wide signature table.
 
 mod code_map;
 mod descriptor;
@@ -25,8 +27,7 @@ pub(crate) use imports::{describe_global, describe_memory, describe_table, unres
 use crate::region::image::MemoryImage;
 use crate::signature::{read_verified, PublicKey};
 use crate::error::Error;
-use code_map::CodeRange;
-use lucet_module::{FuncRef, ModuleData, FORMAT_VERSION};
+use lucet_module::{plan_memory_image, DataIndex, FuncRef, Metadata, ModuleData, FORMAT_VERSION, IMAGE_PAGE};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -57,7 +58,6 @@ pub struct DlModule {
     type_ids: Vec<u32>,
     /// One entry per import, in import order (only meaningful for function imports).
     imports: Vec<ResolvedImport>,
-    code_map: Arc<CodeMap>,
     /// Copy-on-write image of memory 0's initial contents, built once here so that
     /// instantiation maps it instead of copying data segments.
     memory_image: Option<Arc<MemoryImage>>,
@@ -69,12 +69,14 @@ pub struct DlModule {
     /// The host->wasm trampoline and the wasm->host adapter of each type.
     trampolines: Vec<*const u8>,
     adapters: Vec<*const u8>,
-    /// Declared last: the code and data above point into the object until it is closed.
-    loaded: load::Loaded,
+    /// Declared last: the code and data above point into the object, which this keeps
+    /// loaded (instances may keep it longer, to find the code of their traps).
+    code_map: Arc<CodeMap>,
 }
 
 // SAFETY: the code pointers refer to immutable, loaded code that stays mapped until
-// `loaded` is dropped; nothing in a `DlModule` is mutated after loading.
+// `code_map` (which holds the object) is dropped; nothing in a `DlModule` is mutated
+// after loading.
 unsafe impl Send for DlModule {}
 // SAFETY: as above; every method only reads.
 unsafe impl Sync for DlModule {}
@@ -92,7 +94,7 @@ impl std::fmt::Debug for DlModule {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("DlModule")
             .field("path", &self.path)
-            .field("load_address", &format_args!("{:#x}", self.loaded.base))
+            .field("load_address", &format_args!("{:#x}", self.code_map.loaded().base))
             .finish_non_exhaustive()
     }
 }
@@ -218,38 +220,62 @@ impl DlModule {
         let relocs = elf_check::check(&elf, symbol).map_err(refused)?;
         let layout = descriptor::check(&elf, symbol, &relocs).map_err(refused)?;
         let meta = elf.bytes_at(layout.metadata, layout.metadata_len).unwrap_or_default();
-        let data = ModuleData::deserialize(meta).map_err(|e| invalid(&shown, e.to_string()))?;
+        let inconsistent = |e: lucet_module::Error| invalid(&shown, e.to_string());
+        let tables = Metadata::parse(meta).map_err(inconsistent)?;
+        let data = tables.decode().map_err(inconsistent)?;
         metadata::validate_metadata(&data).map_err(|e| {
             invalid(&shown, format!("inconsistent metadata ({e}); recompile the module with this version of lucetc"))
         })?;
-        descriptor::check_code(&elf, &layout, &data).map_err(refused)?;
+        tables.validate(&data).map_err(inconsistent)?;
+        descriptor::check_code(&elf, &layout, &data, &tables).map_err(refused)?;
         metadata::check_cpu_features(&shown, &data)?;
         let imports = imports::resolve_imports(&shown, &data, strict)?;
 
-        let loaded = load::load(&file, &elf.segments, &layout, meta).map_err(|reason| invalid(&shown, reason))?;
-        drop(file);
-        let at = |vaddr: u64| loaded.base.wrapping_add(vaddr as usize) as *const u8;
+        // The image of memory 0, if the file stores one, is mapped from the file later:
+        // it must be what the segments make, and page-aligned in the file.
+        let plan = plan_memory_image(&data, |i| tables.segment(DataIndex::from_u32(i as u32)).len() as u64);
+        let stored_image = match (tables.image(), &plan) {
+            (None, _) => None,
+            (Some((heap_offset, bytes)), Some(plan)) if heap_offset == plan.start && bytes.len() as u64 == plan.len() => {
+                let vaddr = layout.metadata + tables.header.image.offset;
+                let at = elf.file_offset(vaddr, bytes.len() as u64).filter(|o| o % IMAGE_PAGE == 0);
+                at.map(|at| (at, heap_offset, bytes.len()))
+            }
+            (Some(_), _) => {
+                return Err(invalid(
+                    &shown,
+                    "inconsistent metadata (the stored image of memory 0 is not what the data segments make); \
+                     recompile the module with this version of lucetc",
+                ))
+            }
+        };
 
-        let type_ids = data.types.iter().map(imports::intern_signature).collect::<Vec<_>>();
         let n_imported = data.num_imported_funcs();
-        let mut ranges = Vec::with_capacity(layout.functions().len());
-        for (def, &vaddr) in layout.functions().iter().enumerate() {
-            let index = (n_imported + def) as u32;
-            let code = data.functions[index as usize].code.as_ref().expect("checked by validate_metadata");
-            let mut traps = code.traps.clone();
-            traps.sort_by_key(|t| t.offset);
-            let start = at(vaddr) as usize;
-            ranges.push(CodeRange { start, end: start + code.len as usize, func_index: index, traps });
-        }
-        ranges.sort_by_key(|r| r.start);
+        let code_map = load::load(&file, &elf.segments, &layout, &meta[..tables.len_before_image()], n_imported as u32)
+            .map_err(|reason| invalid(&shown, reason))?;
+        let base = code_map.loaded().base;
+        let at = |vaddr: u64| base.wrapping_add(vaddr as usize) as *const u8;
 
         // Without an image (no memfd, say) instantiation applies every segment itself,
         // which is slower but equivalent.
-        let (memory_image, image_covers) = match MemoryImage::build(&data) {
-            Ok(Some(plan)) => (Some(Arc::new(plan.image)), plan.covered),
-            Ok(None) | Err(_) => (None, Vec::new()),
+        let (memory_image, image_covers) = match (stored_image, plan) {
+            (Some((file_offset, heap_offset, len)), Some(plan)) => {
+                match file.duplicate().and_then(|f| MemoryImage::in_file(f, file_offset, heap_offset as usize, len)) {
+                    Ok(image) => (Some(Arc::new(image)), plan.covered),
+                    Err(_) => (None, Vec::new()),
+                }
+            }
+            _ => {
+                let tables = code_map.tables();
+                match MemoryImage::build(&data, &|i| tables.segment(DataIndex::from_u32(i as u32))) {
+                    Ok(Some(plan)) => (Some(Arc::new(plan.image)), plan.covered),
+                    Ok(None) | Err(_) => (None, Vec::new()),
+                }
+            }
         };
+        drop(file);
 
+        let type_ids = data.types.iter().map(imports::intern_signature).collect::<Vec<_>>();
         let defined_funcrefs = layout
             .functions()
             .iter()
@@ -272,9 +298,13 @@ impl DlModule {
             data,
             type_ids,
             imports,
-            code_map: Arc::new(CodeMap { ranges }),
-            loaded,
+            code_map: Arc::new(code_map),
         }))
+    }
+
+    /// The bytes of data segment `i`, read in place from the loaded object.
+    pub(crate) fn data_segment(&self, i: u32) -> &[u8] {
+        self.code_map.tables().segment(DataIndex::from_u32(i))
     }
 
     pub(crate) fn type_ids(&self) -> &[u32] {

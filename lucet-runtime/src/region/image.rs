@@ -1,25 +1,20 @@
 //! Copy-on-write images of a module's initial linear memory.
 //!
-//! When a module is loaded, the bytes its active data segments put into memory 0 are
-//! written once into a sealed `memfd`. Instantiation maps that file `MAP_PRIVATE` over
-//! the slot's heap, so every instance shares the same physical pages until it writes
-//! one; the cost of instantiation therefore does not grow with the amount of data. A
-//! slot keeps its image mapped when it is freed, and the next instance of the same
-//! module in that slot finds its data already in place.
+//! Instantiation maps a module's image `MAP_PRIVATE` over the slot's heap, so every
+//! instance shares the same physical pages until it writes one; the cost of
+//! instantiation therefore does not grow with the amount of data. A slot keeps its image
+//! mapped when it is freed, and the next instance of the same module in that slot finds
+//! its data already in place.
 //!
-//! An image is only built when it is exactly what applying the segments would produce:
-//! memory 0 is defined by the module (not imported), every active segment for it has a
-//! constant offset and fits the memory's initial size (an empty one only has to be in
-//! bounds, wherever it lies), and no segment of another memory that may trap comes
-//! before one of memory 0's (segments after a trap must not appear applied). Anything
-//! else is left to the ordinary segment-by-segment initialisation.
-//!
-//! The file is sparse: it spans the page-rounded range from the first to the last byte
-//! of data, but only the segments' bytes are written, so segments far apart cost no
-//! more than their own size.
+//! Which segments an image holds is decided by `lucet_module::plan_memory_image`, the
+//! same code lucetc uses. When lucetc stored the image in the `.so` (page-aligned, for
+//! images that are not mostly zeroes), the image is that range of the module file,
+//! mapped as it is: nothing is copied. Otherwise the bytes are written once into a
+//! sealed `memfd`. That file is sparse: it spans the page-rounded range from the first
+//! to the last byte of data, but only the segments' bytes are written, so segments far
+//! apart cost no more than their own size.
 
-use crate::limits::HOST_PAGE_SIZE as HOST_PAGE;
-use lucet_module::{ConstOp, ModuleData, SegmentKind};
+use lucet_module::{plan_memory_image, ModuleData};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::FileExt;
 
@@ -27,6 +22,8 @@ use std::os::unix::fs::FileExt;
 /// everything outside that range starts as zeroes.
 pub(crate) struct MemoryImage {
     fd: OwnedFd,
+    /// Where the image starts in the file.
+    file_offset: i64,
     /// Heap offset of the image's first byte.
     pub offset: usize,
     /// Length in bytes, a multiple of the page size, non-zero.
@@ -35,8 +32,9 @@ pub(crate) struct MemoryImage {
     view: *const u8,
 }
 
-// SAFETY: the file is sealed against writes and `view` is a read-only mapping that lives
-// as long as the image; nothing is ever mutated through it.
+// SAFETY: the file is a sealed memfd or the module file (which must not change while
+// loaded, like the module's code), and `view` is a read-only mapping that lives as long
+// as the image; nothing is ever mutated through it.
 unsafe impl Send for MemoryImage {}
 // SAFETY: as above.
 unsafe impl Sync for MemoryImage {}
@@ -52,75 +50,6 @@ pub(crate) struct ImagePlan {
     pub image: MemoryImage,
     /// `covered[i]`: data segment `i` is already part of the image.
     pub covered: Vec<bool>,
-}
-
-fn const_offset(ops: &[ConstOp]) -> Option<u64> {
-    match ops {
-        [ConstOp::I32Const(v)] => Some(*v as u32 as u64),
-        [ConstOp::I64Const(v)] => Some(*v as u64),
-        _ => None,
-    }
-}
-
-/// No heap reaches past the x86-64 user address space, so a module whose data lies
-/// beyond it can never be instantiated; its segments are left to instantiation, which
-/// reports the limit.
-const MAX_IMAGE_END: u64 = 1 << 47;
-
-/// Where one covered segment's bytes go, relative to the heap base.
-struct Placement {
-    segment: usize,
-    start: u64,
-}
-
-/// Decides which data segments an image can hold. `None` when there is nothing to
-/// image or when pre-applying the segments could differ from applying them in order.
-fn plan_image(data: &ModuleData) -> Option<(Vec<Placement>, Vec<bool>, u64, u64)> {
-    if data.num_imported_memories() != 0 {
-        return None;
-    }
-    // Every memory is defined here, so each initial size is known now.
-    let initial = |memory: u32| {
-        let plan = data.memory_plans.get(memory as usize)?;
-        Some(plan.memory.min_pages.saturating_mul(crate::limits::WASM_PAGE_SIZE as u64))
-    };
-    let memory0 = initial(0)?;
-    let mut covered = vec![false; data.data_segments.len()];
-    let mut placements = Vec::new();
-    // The range of non-empty data; empty segments only need to be in bounds.
-    let (mut lo, mut hi) = (u64::MAX, 0u64);
-    // Whether an earlier segment (of another memory) may trap. Segments after a trap
-    // must not appear applied, and the image is mapped before any of them runs.
-    let mut earlier_may_trap = false;
-    for (i, seg) in data.data_segments.iter().enumerate() {
-        let SegmentKind::Active { index, offset } = &seg.kind else { continue };
-        let start = const_offset(&offset.ops);
-        let end = start.and_then(|s| s.checked_add(seg.data.len() as u64));
-        if *index != 0 {
-            let fits = matches!((end, initial(*index)), (Some(e), Some(limit)) if e <= limit);
-            earlier_may_trap |= !fits;
-            continue;
-        }
-        // A segment of memory 0 that traps, or that follows one that may, is left to
-        // the ordinary path, and with it every other segment.
-        let (Some(start), Some(end)) = (start, end) else { return None };
-        if end > memory0 || earlier_may_trap {
-            return None;
-        }
-        covered[i] = true;
-        if start < end {
-            lo = lo.min(start);
-            hi = hi.max(end);
-            placements.push(Placement { segment: i, start });
-        }
-    }
-    if lo >= hi || hi > MAX_IMAGE_END {
-        return None;
-    }
-    let page = HOST_PAGE as u64;
-    let lo = lo / page * page;
-    let hi = hi.next_multiple_of(page);
-    Some((placements, covered, lo, hi))
 }
 
 /// A new, empty, sealable memory file.
@@ -139,19 +68,40 @@ impl MemoryImage {
     /// Builds the image of `data`'s memory 0, or `None` when the module has no data for
     /// it, or when its segments cannot be pre-applied (see the module docs). Errors are
     /// only those of creating the file; callers fall back to applying segments.
-    pub(crate) fn build(data: &ModuleData) -> std::io::Result<Option<ImagePlan>> {
-        let Some((placements, covered, lo, hi)) = plan_image(data) else { return Ok(None) };
+    pub(crate) fn build<'a>(
+        data: &ModuleData,
+        segment: &dyn Fn(usize) -> &'a [u8],
+    ) -> std::io::Result<Option<ImagePlan>> {
+        let Some(layout) = plan_memory_image(data, |i| segment(i).len() as u64) else { return Ok(None) };
+        let (covered, lo, hi) = (layout.covered, layout.start, layout.end);
         let file = new_memfd()?;
         // The file starts as a hole of the image's size and only the segments are
         // written into it: far-apart segments cost their own bytes, not the distance
         // between them. Writing in segment order lets a later segment overwrite an
         // earlier one, as applying them in order would.
         file.set_len(hi - lo)?;
-        for p in &placements {
-            file.write_all_at(&data.data_segments[p.segment].data, p.start - lo)?;
+        for p in &layout.placements {
+            file.write_all_at(segment(p.segment), p.start - lo)?;
         }
         let image = MemoryImage::from_file(lo as usize, (hi - lo) as usize, file)?;
         Ok(Some(ImagePlan { image, covered }))
+    }
+
+    /// The image stored in a module file: `len` bytes at `file_offset` (page-aligned),
+    /// the initial contents of the heap from `offset`. The file is not sealed, so it must
+    /// not change while loaded, as for the module's code (see docs/architecture.md).
+    pub(crate) fn in_file(file: std::fs::File, file_offset: u64, offset: usize, len: usize) -> std::io::Result<MemoryImage> {
+        let fd = OwnedFd::from(file);
+        let file_offset = i64::try_from(file_offset).map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
+        // SAFETY: a new read-only shared mapping of part of the file; it affects no
+        // existing memory.
+        let view = unsafe {
+            libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ, libc::MAP_SHARED, fd.as_raw_fd(), file_offset)
+        };
+        if view == libc::MAP_FAILED {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(MemoryImage { fd, file_offset, offset, len, view: view as *const u8 })
     }
 
     /// Seals `file` (`len` bytes) and maps a read-only view of it.
@@ -171,7 +121,7 @@ impl MemoryImage {
         if view == libc::MAP_FAILED {
             return Err(std::io::Error::last_os_error());
         }
-        Ok(MemoryImage { fd, offset, len, view: view as *const u8 })
+        Ok(MemoryImage { fd, file_offset: 0, offset, len, view: view as *const u8 })
     }
 
     /// The image's bytes.
@@ -195,7 +145,7 @@ impl MemoryImage {
                 libc::PROT_READ | libc::PROT_WRITE,
                 libc::MAP_PRIVATE | libc::MAP_FIXED,
                 self.fd.as_raw_fd(),
-                0,
+                self.file_offset,
             )
         };
         if p == libc::MAP_FAILED {
@@ -216,7 +166,7 @@ impl Drop for MemoryImage {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use lucet_module::{ConstExpr, DataSegment, MemoryPlan, MemoryType};
+    use lucet_module::{ConstExpr, ConstOp, DataSegment, MemoryPlan, MemoryType, SegmentKind};
 
     const WASM_PAGE: u64 = crate::limits::WASM_PAGE_SIZE as u64;
 
@@ -235,7 +185,7 @@ mod tests {
     }
 
     fn build(data: &ModuleData) -> Option<ImagePlan> {
-        MemoryImage::build(data).expect("creating a memory file works here")
+        MemoryImage::build(data, &|i| &data.data_segments[i].data).expect("creating a memory file works here")
     }
 
     /// What memory 0 holds at `at` once the image is mapped.

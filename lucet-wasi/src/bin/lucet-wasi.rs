@@ -301,9 +301,15 @@ fn run(cli: Cli) -> Result<u8, Failure> {
         .map(public_key)
         .transpose()
         .map_err(usage)?;
-    let bytes = std::fs::read(&cli.module)
-        .map_err(|e| usage(anyhow!("cannot read module {}: {e}", cli.module.display())))?;
-    if verify_key.is_some() && !is_shared_object(&bytes) {
+    let cannot_read = |e: std::io::Error| usage(anyhow!("cannot read module {}: {e}", cli.module.display()));
+    // Only the first bytes tell a compiled module from a source: `DlModule::load` maps
+    // the file itself, and reading all of a large module here cost more than loading it.
+    let mut head = Vec::with_capacity(4);
+    std::fs::File::open(&cli.module)
+        .and_then(|f| std::io::Read::read_to_end(&mut std::io::Read::take(f, 4), &mut head))
+        .map_err(cannot_read)?;
+    let shared_object = is_shared_object(&head);
+    if verify_key.is_some() && !shared_object {
         // A module compiled here carries no signature, so there would be nothing to verify.
         return Err(usage(anyhow!(
             "--verify-key checks compiled modules, and {} is not one; compile and sign it with \
@@ -313,16 +319,16 @@ fn run(cli: Cli) -> Result<u8, Failure> {
         )));
     }
     let mut keep = None;
-    let module = if is_shared_object(&bytes) {
+    let module = if shared_object {
         match &verify_key {
             Some(key) => DlModule::load_verified(&cli.module, key),
             None => DlModule::load(&cli.module),
         }
         .map_err(|e| usage(anyhow!(e)))?
     } else {
+        let bytes = std::fs::read(&cli.module).map_err(cannot_read)?;
         compile(&cli, &bytes, &mut keep)?
     };
-    drop(bytes);
 
     let limits = Limits {
         heap_memory_size: cli.max_heap_size,
