@@ -22,7 +22,7 @@ mod types;
 mod version;
 mod vmctx;
 
-pub use descriptor::{ModuleDescriptor, MODULE_SYMBOL};
+pub use descriptor::{AdapterContext, ModuleDescriptor, MODULE_SYMBOL};
 pub use error::Error;
 pub use linking::{LIBCALLS, LIBCALL_LIBRARIES};
 pub use index::{

@@ -20,7 +20,7 @@ use crate::Error;
 pub use handle::InstanceHandle;
 pub(crate) use handle::{InstanceCell, OwnerRef};
 use lucet_module::{
-    ConstExpr, ConstOp, ExportKind, FuncRef, FuncType, GlobalType, ImportKind, MemoryDef, ModuleData, SegmentKind,
+    AdapterContext, ConstExpr, ConstOp, ExportKind, FuncRef, FuncType, GlobalType, ImportKind, MemoryDef, ModuleData, SegmentKind,
     TableDef, TableType, TrapCode, VmctxHeader, VmctxLayout, VALUE_SLOT_SIZE,
 };
 use memory_geometry::{describe_plan, MemoryGeometry};
@@ -92,6 +92,9 @@ pub struct Instance {
     // Boxed because FuncRefs point at them: their addresses must not move.
     #[allow(clippy::vec_box)]
     host_funcs: Vec<Box<HostFuncCtx>>,
+    /// The adapter contexts of imports bound to native hostcalls. Boxed for the same reason.
+    #[allow(clippy::vec_box)]
+    native_hostcalls: Vec<Box<AdapterContext>>,
     host_globals: Vec<Global>,
     /// Instances this one imports from (directly).
     deps: Vec<Arc<InstanceCell>>,
@@ -273,6 +276,7 @@ impl InstanceBuilder {
                 dropped_elem: vec![false; data.elem_segments.len()],
                 max_heap,
                 host_funcs: Vec::new(),
+                native_hostcalls: Vec::new(),
                 host_globals: Vec::new(),
                 deps: Vec::new(),
                 linked_vmctxs: Vec::new(),
@@ -491,7 +495,17 @@ impl Instance {
                         }
                         (Some(other), _) => return Err(mismatch(format!("function {want}"), ty_name(other).into())),
                         (None, ResolvedImport::Hostcall(p)) => {
-                            FuncRef { func_ptr: p, vmctx: self.vmctx, type_id, _pad: 0 }
+                            // Guest code calls with the wasm convention, the hostcall is
+                            // `extern "C"`: the module's adapter for the type calls it, with
+                            // this instance's vmctx.
+                            let mut ctx = Box::new(AdapterContext {
+                                values_fn: std::ptr::null(),
+                                native_fn: p,
+                                native_vmctx: self.vmctx,
+                            });
+                            let ctx_ptr = &mut *ctx as *mut AdapterContext as *mut u8;
+                            self.native_hostcalls.push(ctx);
+                            FuncRef { func_ptr: dl.adapter(*ty), vmctx: ctx_ptr, type_id, _pad: 0 }
                         }
                         (None, ResolvedImport::Unresolved) => {
                             return Err(unresolved(path, &imp.module, &imp.field, &format!("function {want}")))

@@ -253,11 +253,8 @@ impl Lucetc {
             let isa = self.config.isa()?;
             let parsed = translate::module::parse(&self.wasm, self.features, &self.config)?;
             let mut info = ModuleInfo::new(parsed.data);
-            info.set_tail_funcs(&parsed.tail_funcs);
-            // Entry points are numbered as in the object file; `tail` bodies after them.
-            let n = info.num_defined_funcs();
-            info.func_ids = (0..n).collect();
-            info.body_ids = (0..n).map(|d| if info.tail.get(d as usize) == Some(&true) { n + d } else { d }).collect();
+            // Functions are numbered as in the object file.
+            info.func_ids = (0..info.num_defined_funcs()).collect();
             let mut text = compile::clif_functions(&info, &*isa, self.config.spectre, parsed.bodies)?.join("\n");
             for (t, ty) in info.data.types.iter().enumerate() {
                 text.push_str(&format!("\n; host-to-wasm trampoline for type {t} {ty}\n"));
@@ -275,7 +272,6 @@ impl Lucetc {
             let isa = self.config.isa()?;
             let parsed = translate::module::parse(&self.wasm, self.features, &self.config)?;
             let mut info = ModuleInfo::new(parsed.data);
-            info.set_tail_funcs(&parsed.tail_funcs);
             info.data.source_hash = Some(self.source_hash);
             info.data.codegen = CodegenInfo { spectre_guards: self.config.spectre == Spectre::Guarded };
             info.data.target = TargetInfo {
@@ -310,8 +306,7 @@ impl Lucetc {
                 })
                 .collect::<Result<_, Error>>()?;
             let (host_to_wasm, wasm_to_host): (Vec<_>, Vec<_>) = glue.into_iter().unzip();
-            let entries = compile::compile_entries(&info, &*isa)?;
-            let codes = emitter.define_code(&functions, &entries, &host_to_wasm, &wasm_to_host)?;
+            let codes = emitter.define_code(&functions, &host_to_wasm, &wasm_to_host)?;
             let first = info.imports.funcs as usize;
             for (entry, code) in info.data.functions[first..].iter_mut().zip(codes) {
                 entry.code = Some(code);

@@ -25,24 +25,6 @@ pub struct FuncBody<'a> {
 pub struct ParsedModule<'a> {
     pub data: ModuleData,
     pub bodies: Vec<FuncBody<'a>>,
-    /// Indices of the functions that make direct tail calls (`return_call`) or are
-    /// their targets.
-    pub tail_funcs: Vec<FuncIndex>,
-}
-
-/// The targets of the direct tail calls in `body`. Malformed bodies answer what was
-/// read before the error; the validator reports it later.
-fn return_call_targets(body: &FunctionBody<'_>, targets: &mut Vec<FuncIndex>) {
-    let Ok(mut ops) = body.get_operators_reader() else { return };
-    while !ops.eof() {
-        match ops.read() {
-            Ok(wasmparser::Operator::ReturnCall { function_index }) => {
-                targets.push(FuncIndex::from_u32(function_index))
-            }
-            Ok(_) => {}
-            Err(_) => return,
-        }
-    }
 }
 
 /// Exactly the features of WebAssembly 2.0 (for tests that expect later additions,
@@ -159,7 +141,6 @@ pub fn parse<'a>(wasm: &'a [u8], features: WasmFeatures, config: &Config) -> Res
         ..ModuleData::default()
     };
     let mut bodies = Vec::new();
-    let mut tail_funcs = Vec::new();
     let mut names: Vec<(u32, String)> = Vec::new();
     let plan = |memory: MemoryType| MemoryPlan {
         memory,
@@ -332,14 +313,6 @@ pub fn parse<'a>(wasm: &'a [u8], features: WasmFeatures, config: &Config) -> Res
             }
             Payload::CodeSectionEntry(body) => {
                 let index = FuncIndex::from_u32(validator.code_section_entry(body)?.index);
-                if features.contains(WasmFeatures::TAIL_CALL) {
-                    let mut targets = Vec::new();
-                    return_call_targets(body, &mut targets);
-                    if !targets.is_empty() {
-                        tail_funcs.push(index);
-                        tail_funcs.extend(targets);
-                    }
-                }
                 bodies.push(FuncBody { index, body: body.clone() });
             }
             Payload::CustomSection(section) => {
@@ -368,9 +341,7 @@ pub fn parse<'a>(wasm: &'a [u8], features: WasmFeatures, config: &Config) -> Res
             f.name = Some(name);
         }
     }
-    tail_funcs.sort_unstable();
-    tail_funcs.dedup();
-    Ok(ParsedModule { data, bodies, tail_funcs })
+    Ok(ParsedModule { data, bodies })
 }
 
 fn read_names(
