@@ -23,6 +23,7 @@ mod compile;
 mod config;
 mod div_by_constant;
 mod emit;
+mod gc_free;
 mod error;
 mod link;
 mod readonly_loads;
@@ -321,7 +322,18 @@ impl Lucetc {
 /// sequential validation would. This is the only validation: a [`Lucetc`] holds only
 /// valid modules, and the translator relies on that.
 fn validate(wasm: &[u8], features: WasmFeatures) -> Result<(), Error> {
-    validate_with(wasm, features).map_err(|e| explain_invalid(wasm, features, e))
+    match validate_with(wasm, features) {
+        Ok(()) => Ok(()),
+        Err(e) if gc_free::reads_own_globals(&e, features) => {
+            // Valid Wasm 3.0 that wasmparser accepts only with GC on: accept it if it
+            // uses nothing else of GC.
+            match validate_with(wasm, gc_free::validation_features(features)) {
+                Ok(()) => gc_free::check(wasm, features),
+                Err(_) => Err(explain_invalid(wasm, features, e)),
+            }
+        }
+        Err(e) => Err(explain_invalid(wasm, features, e)),
+    }
 }
 
 /// Proposals lucetc does not compile yet, by the feature that makes wasmparser accept them.

@@ -358,3 +358,29 @@ fn typed_function_references() {
     assert_eq!(run(&mut inst, "probe_null", &[]).unwrap(), vec![Val::I32(1)]);
     assert_eq!(run(&mut inst, "probe_func", &[]).unwrap(), vec![Val::I32(10)]);
 }
+
+#[test]
+fn constant_expressions_read_the_modules_own_globals() {
+    let c = compile(
+        r#"(module
+          (memory 1)
+          (global $base i32 (i32.const 8))
+          (global $next i32 (i32.add (global.get $base) (i32.const 4)))
+          (data (global.get $next) "\2a")
+          (func (export "next") (result i32) global.get $next)
+          (func (export "load") (result i32) i32.const 12 i32.load8_u))"#,
+        |c| c,
+    );
+    let mut inst = instance(&c, &Linker::new());
+    assert_eq!(run(&mut inst, "next", &[]).unwrap(), vec![Val::I32(12)]);
+    assert_eq!(run(&mut inst, "load", &[]).unwrap(), vec![Val::I32(42)]);
+    // The same rule does not let GC in.
+    let gc = r#"(module
+      (global $g i32 (i32.const 1))
+      (global i32 (global.get $g))
+      (func (result i32) (ref.i31 (i32.const 1)) i31.get_s))"#;
+    match Lucetc::try_from_bytes(gc) {
+        Err(e) => assert!(e.to_string().contains("not supported yet: garbage collection"), "{e}"),
+        Ok(_) => panic!("a GC instruction was accepted"),
+    }
+}

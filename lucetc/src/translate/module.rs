@@ -126,7 +126,7 @@ fn const_expr(e: &wasmparser::ConstExpr<'_>) -> Result<ConstExpr, Error> {
             O::I64Add => ConstOp::I64Add,
             O::I64Sub => ConstOp::I64Sub,
             O::I64Mul => ConstOp::I64Mul,
-            other => return Err(unsupported(offset, format_args!("constant expression operator {other:?}"))),
+            other => return Err(crate::translate::ops::not_supported(offset, &other)),
         };
         ops.push(op);
     }
@@ -135,6 +135,7 @@ fn const_expr(e: &wasmparser::ConstExpr<'_>) -> Result<ConstExpr, Error> {
 
 /// Validates `wasm` and records everything about it except the code.
 pub fn parse<'a>(wasm: &'a [u8], features: WasmFeatures, config: &Config) -> Result<ParsedModule<'a>, Error> {
+    let features = crate::gc_free::validation_features(features);
     let mut validator = Validator::new_with_features(features);
     let mut data = ModuleData {
         compiler_version: lucet_module::COMPILER_VERSION.to_string(),
@@ -160,7 +161,9 @@ pub fn parse<'a>(wasm: &'a [u8], features: WasmFeatures, config: &Config) -> Res
                 validator.type_section(types)?;
                 let offset = types.range().start;
                 for ty in types.clone().into_iter_err_on_gc_types() {
-                    let ty = ty?;
+                    let ty = ty.map_err(|e| {
+                        unsupported(e.offset(), "not supported yet: garbage collection (types other than final function types)")
+                    })?;
                     let conv = |v: &[wasmparser::ValType]| {
                         v.iter().map(|t| val_type(*t, offset)).collect::<Result<Vec<_>, _>>()
                     };

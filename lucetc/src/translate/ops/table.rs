@@ -14,7 +14,10 @@ use wasmparser::Operator;
 pub fn translate(t: &mut Translator, op: &Operator<'_>) -> Result<bool, Error> {
     use Operator as O;
     match op {
-        O::RefNull { .. } => {
+        O::RefNull { hty } => {
+            // The validator accepts GC's heap types (see `module::validation_features`).
+            let nullable = wasmparser::RefType::new(true, *hty).expect("a valid heap type");
+            crate::translate::module::ref_type(nullable, t.offset)?;
             let v = t.b.ins().iconst(I64, 0);
             t.push(v);
         }
