@@ -40,6 +40,10 @@ pub struct ModuleData {
     pub elem_segments: Vec<ElemSegment>,
     /// How the code was generated.
     pub codegen: CodegenInfo,
+    /// By defined table: the value every element starts with, when the table type has
+    /// an initialiser expression (typed function references); `None` (or a missing
+    /// entry) means null. Evaluated after the globals.
+    pub table_inits: Vec<Option<ConstExpr>>,
 }
 
 /// Code generation choices a host may want to know about.

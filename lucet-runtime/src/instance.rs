@@ -718,6 +718,16 @@ impl Instance {
             // SAFETY: storage of defined global i.
             unsafe { *self.globals[n_imp_g + i] = bits.to_le_bytes() };
         }
+        // Initialiser expressions may read globals, so they run after them. The
+        // elements change in place: the TableDef stays valid.
+        for (i, init) in data.table_inits.iter().enumerate() {
+            if let Some(init) = init {
+                let value = self.eval_const(init).map_err(|e| self.init_error(e))? as usize;
+                if let Some(elements) = self.defined_tables.get_mut(i) {
+                    elements.fill(value);
+                }
+            }
+        }
         self.dropped_data.iter_mut().for_each(|d| *d = false);
         self.dropped_elem.iter_mut().for_each(|d| *d = false);
 

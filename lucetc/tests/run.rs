@@ -384,3 +384,23 @@ fn constant_expressions_read_the_modules_own_globals() {
         Ok(_) => panic!("a GC instruction was accepted"),
     }
 }
+
+#[test]
+fn tables_start_with_their_initialiser() {
+    let c = compile(
+        r#"(module
+          (type $t (func (result i32)))
+          (func $seven (type $t) i32.const 7)
+          (table $tab 3 (ref $t) (ref.func $seven))
+          (func (export "call") (param i32) (result i32) local.get 0 call_indirect $tab (type $t))
+          (func (export "size") (result i32) table.size $tab))"#,
+        |c| c,
+    );
+    let mut inst = instance(&c, &Linker::new());
+    for i in 0..3 {
+        assert_eq!(run(&mut inst, "call", &[Val::I32(i)]).unwrap(), vec![Val::I32(7)]);
+    }
+    assert_eq!(trap_of(run(&mut inst, "call", &[Val::I32(3)])), TrapCode::TableOutOfBounds);
+    inst.reset().unwrap();
+    assert_eq!(run(&mut inst, "call", &[Val::I32(2)]).unwrap(), vec![Val::I32(7)]);
+}

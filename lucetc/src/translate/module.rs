@@ -212,10 +212,11 @@ pub fn parse<'a>(wasm: &'a [u8], features: WasmFeatures, config: &Config) -> Res
                 validator.table_section(tables)?;
                 for table in tables.clone().into_iter_with_offsets() {
                     let (offset, table) = table?;
-                    if !matches!(table.init, wasmparser::TableInit::RefNull) {
-                        return Err(unsupported(offset, "table initialiser expressions"));
-                    }
                     data.defined_tables.push(table_type(&table.ty, offset)?);
+                    data.table_inits.push(match &table.init {
+                        wasmparser::TableInit::RefNull => None,
+                        wasmparser::TableInit::Expr(e) => Some(const_expr(e)?),
+                    });
                 }
             }
             Payload::MemorySection(memories) => {
