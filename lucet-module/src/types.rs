@@ -65,6 +65,8 @@ pub struct TableType {
     pub elem: RefType,
     pub min: u64,
     pub max: Option<u64>,
+    /// Indexed with `i64` (memory64's 64-bit tables) rather than `i32`.
+    pub table64: bool,
 }
 
 /// Sizes are in wasm pages of 64 KiB.

@@ -587,7 +587,7 @@ impl Instance {
                         (Some(_), None) => false,
                         (None, _) => true,
                     };
-                    if cur < want.min || !max_ok || want.elem != loc.ty.elem {
+                    if cur < want.min || !max_ok || want.elem != loc.ty.elem || want.table64 != loc.ty.table64 {
                         return Err(mismatch(
                             describe_table(want),
                             format!("{} currently of {cur} elements", describe_table(&loc.ty)),
@@ -734,7 +734,9 @@ impl Instance {
         for (i, seg) in data.elem_segments.iter().enumerate() {
             match &seg.kind {
                 SegmentKind::Active { index, offset } => {
-                    let off = self.eval_const(offset).map_err(|e| self.init_error(e))? as u32;
+                    // A 64-bit table's offset past u32::MAX is out of bounds like u32::MAX.
+                    let off = self.eval_const(offset).map_err(|e| self.init_error(e))?;
+                    let off = u32::try_from(off).unwrap_or(u32::MAX);
                     if self.table_init(*index, i as u32, off, 0, seg.items.len() as u32).is_err() {
                         // No data segment may appear applied: a function stored in an
                         // imported table before the failure can still read the memory.

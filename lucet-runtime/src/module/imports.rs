@@ -70,7 +70,8 @@ pub(crate) fn describe_table(t: &lucet_module::TableType) -> String {
         lucet_module::RefType::FuncRef => "funcref",
         lucet_module::RefType::ExternRef => "externref",
     };
-    format!("table {}..{max} {elem}", t.min)
+    let index = if t.table64 { " i64" } else { "" };
+    format!("table{index} {}..{max} {elem}", t.min)
 }
 
 pub(crate) fn unresolved(path: &str, module: &str, field: &str, what: &str) -> Error {

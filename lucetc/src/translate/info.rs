@@ -4,7 +4,7 @@ use cranelift_codegen::ir::{self, types, AbiParam, ArgumentPurpose};
 use cranelift_codegen::isa::CallConv;
 use lucet_module::{
     DefinedFuncIndex, FuncIndex, FuncType, GlobalIndex, GlobalType, ImportCounts, ImportKind, MemoryIndex,
-    MemoryPlan, ModuleData, TypeIndex, ValType, VmctxLayout,
+    MemoryPlan, ModuleData, TableIndex, TableType, TypeIndex, ValType, VmctxLayout,
 };
 
 /// Module-wide facts shared (read-only) by every function's translation.
@@ -14,6 +14,8 @@ pub struct ModuleInfo {
     pub imports: ImportCounts,
     /// Types of the whole global index space.
     pub globals: Vec<GlobalType>,
+    /// Types of the whole table index space.
+    pub tables: Vec<TableType>,
     /// Object-file function id of each defined function (what `FuncRef`s, the
     /// descriptor and direct calls point at), by defined index.
     pub func_ids: Vec<u32>,
@@ -23,16 +25,21 @@ impl ModuleInfo {
     pub fn new(data: ModuleData) -> ModuleInfo {
         let layout = VmctxLayout::new(&data);
         let mut globals = Vec::new();
+        let mut tables = Vec::new();
         for import in &data.imports {
-            if let ImportKind::Global(g) = &import.kind {
-                globals.push(*g);
+            match &import.kind {
+                ImportKind::Global(g) => globals.push(*g),
+                ImportKind::Table(t) => tables.push(*t),
+                _ => {}
             }
         }
         globals.extend(data.defined_globals.iter().map(|g| g.ty));
+        tables.extend(data.defined_tables.iter().copied());
         ModuleInfo {
             imports: ImportCounts::of(&data),
             layout,
             globals,
+            tables,
             func_ids: Vec::new(),
             data,
         }
@@ -56,6 +63,10 @@ impl ModuleInfo {
 
     pub fn global(&self, index: GlobalIndex) -> &GlobalType {
         &self.globals[index.index()]
+    }
+
+    pub fn table(&self, index: TableIndex) -> &TableType {
+        &self.tables[index.index()]
     }
 
     pub fn num_defined_funcs(&self) -> u32 {

@@ -83,10 +83,7 @@ pub(crate) fn ref_type(r: wasmparser::RefType, offset: usize) -> Result<RefType,
 }
 
 fn table_type(t: &wasmparser::TableType, offset: usize) -> Result<TableType, Error> {
-    if t.table64 {
-        return Err(unsupported(offset, "64-bit tables"));
-    }
-    Ok(TableType { elem: ref_type(t.element_type, offset)?, min: t.initial, max: t.maximum })
+    Ok(TableType { elem: ref_type(t.element_type, offset)?, min: t.initial, max: t.maximum, table64: t.table64 })
 }
 
 fn memory_type(m: &wasmparser::MemoryType, offset: usize) -> Result<MemoryType, Error> {

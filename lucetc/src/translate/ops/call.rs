@@ -132,6 +132,7 @@ fn call_ref(t: &mut Translator, ty: TypeIndex, then: Then) {
 
 fn call_indirect(t: &mut Translator, ty: TypeIndex, table: TableIndex, then: Then) {
     let elem = t.pop();
+    let elem = super::table::narrow(t, elem);
     let args = pop_args(t, ty);
     let addr = t.env.table_entry_addr(&mut t.b, table, elem);
     let funcref = t.b.ins().load(I64, MemFlagsData::trusted(), addr, 0);
