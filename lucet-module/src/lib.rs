@@ -35,6 +35,6 @@ pub use module_data::{
 };
 pub use signature::signature_path;
 pub use trap::{TrapCode, TrapSite};
-pub use types::{FuncType, GlobalType, MemoryType, RefType, TableType, ValType};
+pub use types::{FuncType, GlobalType, MemoryType, RefShape, RefType, TableType, ValType};
 pub use version::{COMPILER_VERSION, FORMAT_VERSION, MAGIC};
 pub use vmctx::{Builtin, FuncRef, MemoryDef, TableDef, VmctxHeader, VmctxLayout, VALUE_SLOT_SIZE};

@@ -249,7 +249,7 @@ mod tests {
         m.imports.push(Import {
             module: "m".into(),
             field: "g".into(),
-            kind: ImportKind::Global(GlobalType { ty: ValType::I32, mutable: false }),
+            kind: ImportKind::Global(GlobalType { ty: ValType::I32, mutable: false, shape: Default::default() }),
         });
         m.memory_plans.push(MemoryPlan {
             memory: MemoryType { min_pages: 1, max_pages: None, memory64: false, shared: false },
@@ -258,7 +258,7 @@ mod tests {
         });
         for _ in 0..3 {
             m.defined_globals.push(GlobalDef {
-                ty: GlobalType { ty: ValType::V128, mutable: true },
+                ty: GlobalType { ty: ValType::V128, mutable: true, shape: Default::default() },
                 init: Default::default(),
             });
         }

@@ -587,7 +587,14 @@ impl Instance {
                         (Some(_), None) => false,
                         (None, _) => true,
                     };
-                    if cur < want.min || !max_ok || want.elem != loc.ty.elem || want.table64 != loc.ty.table64 {
+                    // Table element types must be equal, typed references included.
+                    let want_shape = want.shape.map_func_type(|i| dl.type_ids().get(i as usize).copied());
+                    if cur < want.min
+                        || !max_ok
+                        || want.elem != loc.ty.elem
+                        || want.table64 != loc.ty.table64
+                        || want_shape != loc.ty.shape
+                    {
                         return Err(mismatch(
                             describe_table(want),
                             format!("{} currently of {cur} elements", describe_table(&loc.ty)),
@@ -607,8 +614,14 @@ impl Instance {
                             None => unresolved(path, &imp.module, &imp.field, &describe_global(want)),
                         });
                     };
-                    if g.ty() != *want {
-                        return Err(mismatch(describe_global(want), describe_global(&g.ty())));
+                    let have = g.ty();
+                    let want_shape = want.shape.map_func_type(|i| dl.type_ids().get(i as usize).copied());
+                    // A mutable global's type must be equal; an immutable one's may be a
+                    // subtype (a non-null or typed reference where the import allows more).
+                    let shape_ok =
+                        if want.mutable { have.shape == want_shape } else { have.shape.matches(want_shape) };
+                    if have.ty != want.ty || have.mutable != want.mutable || !shape_ok {
+                        return Err(mismatch(describe_global(want), describe_global(&have)));
                     }
                     match &g.kind {
                         GlobalKind::Instance { owner, .. } => self.add_dep(owner),
@@ -655,7 +668,9 @@ impl Instance {
         for (i, t) in data.defined_tables.iter().enumerate() {
             let def = self.def_table_ptr(i as u32);
             self.defined_tables.push(Vec::new());
-            self.tables.push(TableLoc { def, owner_vmctx: me, defined: i, ty: *t });
+            // Live table types carry process-wide signature ids (see `RefShape`).
+            let ty = TableType { shape: t.shape.map_func_type(|i| dl.type_ids().get(i as usize).copied()), ..*t };
+            self.tables.push(TableLoc { def, owner_vmctx: me, defined: i, ty });
         }
         for i in 0..data.defined_globals.len() {
             // SAFETY: offset inside the vmctx.
@@ -1524,7 +1539,10 @@ impl Instance {
                 },
             }),
             ExportKind::Global(i) => {
+                // Live global types carry process-wide signature ids (see `RefShape`).
                 let ty = self.global_type(i);
+                let type_ids = self.module.as_dl_module().type_ids();
+                let ty = GlobalType { shape: ty.shape.map_func_type(|t| type_ids.get(t as usize).copied()), ..ty };
                 Extern::Global(Global { kind: GlobalKind::Instance { owner, ptr: self.globals[i as usize], ty } })
             }
             ExportKind::Table(i) => Extern::Table(Table { owner, index: i, _not_send: std::marker::PhantomData }),

@@ -404,3 +404,42 @@ fn tables_start_with_their_initialiser() {
     inst.reset().unwrap();
     assert_eq!(run(&mut inst, "call", &[Val::I32(2)]).unwrap(), vec![Val::I32(7)]);
 }
+
+#[test]
+fn typed_reference_imports_are_checked() {
+    let exporter = compile(
+        r#"(module
+          (type $a (func (param i64)))
+          (type $b (func (param funcref)))
+          (func $fa (type $a))
+          (global (export "nullable") (ref null func) (ref.null func))
+          (global (export "typed_a") (ref $a) (ref.func $fa))
+          (table (export "table_a") 1 (ref null $a)))"#,
+        |c| c,
+    );
+    let region = MmapRegion::create(4, &Limits::default()).unwrap();
+    let exp = region.new_instance_builder(exporter.module.clone()).build().unwrap();
+    let mut linker = Linker::new();
+    linker.instance("m", &exp).unwrap();
+    let link = |wat: &str| {
+        let c = compile(wat, |c| c);
+        region.new_instance_builder(c.module.clone()).with_linker(&linker).build().map(drop)
+    };
+    // Subtypes are accepted for immutable globals...
+    link(r#"(module (type $a (func (param i64))) (global (import "m" "typed_a") (ref null $a)))"#).unwrap();
+    link(r#"(module (global (import "m" "typed_a") (ref func)))"#).unwrap();
+    link(r#"(module (type $a (func (param i64))) (table (import "m" "table_a") 1 (ref null $a)))"#).unwrap();
+    // ...but not a nullable value where null is excluded, another function type, or a
+    // table whose element type differs at all.
+    for wat in [
+        r#"(module (global (import "m" "nullable") (ref func)))"#,
+        r#"(module (type $b (func (param funcref))) (global (import "m" "typed_a") (ref $b)))"#,
+        r#"(module (type $b (func (param funcref))) (table (import "m" "table_a") 1 (ref null $b)))"#,
+        r#"(module (table (import "m" "table_a") 1 funcref))"#,
+    ] {
+        match link(wat) {
+            Err(Error::UnresolvedImport(_)) => {}
+            other => panic!("{wat}: expected a link error, got {other:?}"),
+        }
+    }
+}

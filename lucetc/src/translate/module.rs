@@ -7,7 +7,7 @@ use crate::config::Config;
 use crate::error::Error;
 use lucet_module::{
     FuncIndex, ConstExpr, ConstOp, DataSegment, ElemSegment, Export, ExportKind, FuncType, FunctionEntry, GlobalDef,
-    GlobalType, Import, ImportKind, MemoryPlan, MemoryType, ModuleData, RefType, SegmentKind, TableType,
+    GlobalType, Import, ImportKind, MemoryPlan, MemoryType, ModuleData, RefShape, RefType, SegmentKind, TableType,
     ValType,
 };
 use wasmparser::{
@@ -82,8 +82,23 @@ pub(crate) fn ref_type(r: wasmparser::RefType, offset: usize) -> Result<RefType,
     }
 }
 
+/// Nullability and function type of a (valid, non-GC) reference type.
+fn ref_shape(r: wasmparser::RefType) -> RefShape {
+    let func_type = match r.heap_type() {
+        wasmparser::HeapType::Concrete(i) => i.as_module_index(),
+        _ => None,
+    };
+    RefShape { nullable: r.is_nullable(), func_type }
+}
+
 fn table_type(t: &wasmparser::TableType, offset: usize) -> Result<TableType, Error> {
-    Ok(TableType { elem: ref_type(t.element_type, offset)?, min: t.initial, max: t.maximum, table64: t.table64 })
+    Ok(TableType {
+        elem: ref_type(t.element_type, offset)?,
+        min: t.initial,
+        max: t.maximum,
+        table64: t.table64,
+        shape: ref_shape(t.element_type),
+    })
 }
 
 fn memory_type(m: &wasmparser::MemoryType, offset: usize) -> Result<MemoryType, Error> {
@@ -97,7 +112,11 @@ fn memory_type(m: &wasmparser::MemoryType, offset: usize) -> Result<MemoryType, 
 }
 
 fn global_type(g: &wasmparser::GlobalType, offset: usize) -> Result<GlobalType, Error> {
-    Ok(GlobalType { ty: val_type(g.content_type, offset)?, mutable: g.mutable })
+    let shape = match g.content_type {
+        wasmparser::ValType::Ref(r) => ref_shape(r),
+        _ => RefShape::default(),
+    };
+    Ok(GlobalType { ty: val_type(g.content_type, offset)?, mutable: g.mutable, shape })
 }
 
 /// Converts a (validated) constant expression into the runtime's stack-machine form.
