@@ -347,6 +347,10 @@ const NOT_YET: &[(WasmFeatures, &str)] = &[
     (WasmFeatures::WIDE_ARITHMETIC, "wide arithmetic"),
     (WasmFeatures::CUSTOM_PAGE_SIZES, "custom page sizes"),
     (WasmFeatures::CUSTOM_DESCRIPTORS.union(WasmFeatures::GC).union(WasmFeatures::FUNCTION_REFERENCES), "custom descriptors"),
+    (
+        WasmFeatures::GC.union(WasmFeatures::FUNCTION_REFERENCES).union(WasmFeatures::EXCEPTIONS),
+        "garbage collection and exception handling",
+    ),
 ];
 
 /// A module that is invalid only because it uses a proposal lucetc does not support yet
