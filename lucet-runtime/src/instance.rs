@@ -479,7 +479,16 @@ impl Instance {
                                 FuncKind::Instance { owner, funcref, .. } => {
                                     self.add_dep(owner);
                                     // SAFETY: the owner is alive (just added to deps).
-                                    unsafe { **funcref }
+                                    let fr = unsafe { **funcref };
+                                    // Equal `FuncType`s may still differ in the function
+                                    // types of typed references; the ids tell them apart.
+                                    if fr.type_id != type_id {
+                                        return Err(mismatch(
+                                            format!("function {want}"),
+                                            format!("a function whose typed references have other types ({})", f.ty()),
+                                        ));
+                                    }
+                                    fr
                                 }
                                 FuncKind::Host { callback, .. } => {
                                     let mut ctx = Box::new(HostFuncCtx {

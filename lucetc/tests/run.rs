@@ -443,3 +443,58 @@ fn typed_reference_imports_are_checked() {
         }
     }
 }
+
+/// `FuncType` erases `(ref $t)` to `funcref`. Signatures that differ only in the function
+/// types of their typed references must still differ at run time: a callee trusts the
+/// type of what it `call_ref`s, so taking one for the other hands it a function of the
+/// wrong signature.
+#[test]
+fn signatures_differing_in_typed_references_are_different_types() {
+    let c = compile(
+        r#"(module
+          (type $a (func (param i64) (result i64)))
+          (type $b (func (param i32) (result i32)))
+          (type $ta (func (param (ref null $a)) (result i32)))
+          (type $tb (func (param (ref null $b)) (result i32)))
+          (func $fa (type $a) (local.get 0))
+          (func $usea (export "usea") (type $ta) (i32.wrap_i64 (call_ref $a (i64.const 7) (local.get 0))))
+          (func $useb (type $tb) (call_ref $b (i32.const 5) (local.get 0)))
+          (table (export "t") funcref (elem $usea $useb))
+          (elem declare func $fa)
+          (func (export "right") (result i32) (call_indirect (type $ta) (ref.func $fa) (i32.const 0)))
+          (func (export "confuse") (result i32) (call_indirect (type $ta) (ref.func $fa) (i32.const 1))))"#,
+        |c| c,
+    );
+    let region = MmapRegion::create(3, &Limits::default()).unwrap();
+    let mut inst = region.new_instance_builder(c.module.clone()).build().unwrap();
+    assert_eq!(run(&mut inst, "right", &[]).unwrap(), vec![Val::I32(7)]);
+    assert_eq!(trap_of(run(&mut inst, "confuse", &[])), TrapCode::BadSignature);
+    // The same holds across modules, for tables and for function imports.
+    let mut linker = Linker::new();
+    linker.instance("m", &inst).unwrap();
+    let other = compile(
+        r#"(module
+          (type $a (func (param i64) (result i64)))
+          (type $ta (func (param (ref null $a)) (result i32)))
+          (import "m" "t" (table 2 funcref))
+          (func $fa (type $a) (local.get 0))
+          (elem declare func $fa)
+          (func (export "same") (result i32) (call_indirect (type $ta) (ref.func $fa) (i32.const 0)))
+          (func (export "confuse") (result i32) (call_indirect (type $ta) (ref.func $fa) (i32.const 1))))"#,
+        |c| c,
+    );
+    let mut other = region.new_instance_builder(other.module.clone()).with_linker(&linker).build().unwrap();
+    assert_eq!(run(&mut other, "same", &[]).unwrap(), vec![Val::I32(7)]);
+    assert_eq!(trap_of(run(&mut other, "confuse", &[])), TrapCode::BadSignature);
+    let wrong_import = compile(
+        r#"(module
+          (type $b (func (param i32) (result i32)))
+          (type $tb (func (param (ref null $b)) (result i32)))
+          (import "m" "usea" (func (type $tb))))"#,
+        |c| c,
+    );
+    match region.new_instance_builder(wrong_import.module.clone()).with_linker(&linker).build() {
+        Err(Error::UnresolvedImport(_)) => {}
+        other => panic!("expected a link error, got {:?}", other.map(drop)),
+    }
+}

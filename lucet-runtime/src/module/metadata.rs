@@ -44,6 +44,9 @@ pub(crate) fn validate_metadata(d: &ModuleData) -> Result<(), String> {
             return Err(format!("export `{}` refers to a missing item", e.name));
         }
     }
+    if d.type_digests.len() > d.types.len() {
+        return Err("more signature digests than types".into());
+    }
     if d.table_inits.len() > d.defined_tables.len() {
         return Err("more table initialisers than defined tables".into());
     }

@@ -230,7 +230,12 @@ impl DlModule {
         drop(file);
         let at = |vaddr: u64| loaded.base.wrapping_add(vaddr as usize) as *const u8;
 
-        let type_ids = data.types.iter().map(imports::intern_signature).collect::<Vec<_>>();
+        let type_ids = data
+            .types
+            .iter()
+            .enumerate()
+            .map(|(i, ty)| imports::intern_typed_signature(ty, data.type_digests.get(i).copied().flatten()))
+            .collect::<Vec<_>>();
         let n_imported = data.num_imported_funcs();
         let mut ranges = Vec::with_capacity(layout.functions().len());
         for (def, &vaddr) in layout.functions().iter().enumerate() {
