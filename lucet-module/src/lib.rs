@@ -25,7 +25,7 @@ mod types;
 mod version;
 mod vmctx;
 
-pub use descriptor::{ModuleDescriptor, MODULE_SYMBOL};
+pub use descriptor::{AdapterContext, ModuleDescriptor, MODULE_SYMBOL};
 pub use error::Error;
 pub use linking::{LIBCALLS, LIBCALL_LIBRARIES};
 pub use index::{
@@ -40,6 +40,6 @@ pub use image::{image_is_dense, plan_memory_image, ImageLayout, Placement, IMAGE
 pub use signature::signature_path;
 pub use tables::{FunctionRecord, Metadata, MetadataHeader, SegmentRecord, Span, TrapRecord, METADATA_ALIGN};
 pub use trap::{TrapCode, TrapSite};
-pub use types::{FuncType, GlobalType, MemoryType, RefType, TableType, ValType};
+pub use types::{FuncType, GlobalType, MemoryType, RefShape, RefType, TableType, ValType};
 pub use version::{COMPILER_VERSION, FORMAT_VERSION, MAGIC};
 pub use vmctx::{Builtin, FuncRef, MemoryDef, TableDef, VmctxHeader, VmctxLayout, VALUE_SLOT_SIZE};

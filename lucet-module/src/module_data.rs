@@ -40,6 +40,17 @@ pub struct ModuleData {
     pub elem_segments: Vec<ElemSegment>,
     /// How the code was generated.
     pub codegen: CodegenInfo,
+    /// By defined table: the value every element starts with, when the table type has
+    /// an initialiser expression (typed function references); `None` (or a missing
+    /// entry) means null. Evaluated after the globals.
+    pub table_inits: Vec<Option<ConstExpr>>,
+    /// By type index: for a signature that mentions typed function references, a
+    /// SHA-256 digest of its whole structure, the referenced function types included
+    /// (`None`, or a missing entry, for every other signature). [`crate::FuncType`]
+    /// erases `(ref $t)` to `funcref`; the runtime interns signatures together with this
+    /// digest, so `call_indirect` and linking tell `(func (param (ref $a)))` from
+    /// `(func (param (ref $b)))`. A callee trusts the type of what `call_ref` calls.
+    pub type_digests: Vec<Option<[u8; 32]>>,
 }
 
 /// Code generation choices a host may want to know about.

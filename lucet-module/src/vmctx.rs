@@ -1,7 +1,8 @@
 //! The per-instance context ("vmctx") that compiled code receives as its first argument.
 //!
-//! Every wasm function, defined or imported, is called with the `SystemV` convention as
-//! `fn(vmctx: *mut u8, params...) -> results`. The vmctx is one contiguous block owned
+//! Every wasm function, defined or imported, is called with cranelift's `tail` convention
+//! as `fn(vmctx: *mut u8, params...) -> results` (see [`crate::ModuleDescriptor`]'s module
+//! docs for why, and for how host code is reached). The vmctx is one contiguous block owned
 //! by the runtime; its size and field offsets depend on the module and are computed by
 //! [`VmctxLayout::new`], which both lucetc (to emit loads) and the runtime (to fill the
 //! block in) call.
@@ -58,7 +59,8 @@ pub struct FuncRef {
     /// Code to call, with the wasm calling convention of its type.
     pub func_ptr: *const u8,
     /// The vmctx to pass as the first argument: the defining instance's vmctx for wasm
-    /// functions, the caller's for native hostcalls, a host context for adapters.
+    /// functions, an [`crate::AdapterContext`] for adapters (host closures and native
+    /// hostcalls).
     pub vmctx: *mut u8,
     /// Process-wide signature id.
     pub type_id: u32,
@@ -334,7 +336,7 @@ mod tests {
         m.imports.push(Import {
             module: "m".into(),
             field: "g".into(),
-            kind: ImportKind::Global(GlobalType { ty: ValType::I32, mutable: false }),
+            kind: ImportKind::Global(GlobalType { ty: ValType::I32, mutable: false, shape: Default::default() }),
         });
         m.memory_plans.push(MemoryPlan {
             memory: MemoryType { min_pages: 1, max_pages: None, memory64: false, shared: false },
@@ -343,7 +345,7 @@ mod tests {
         });
         for _ in 0..3 {
             m.defined_globals.push(GlobalDef {
-                ty: GlobalType { ty: ValType::V128, mutable: true },
+                ty: GlobalType { ty: ValType::V128, mutable: true, shape: Default::default() },
                 init: Default::default(),
             });
         }

@@ -61,8 +61,8 @@ fn translate(
     body: FuncBody<'_>,
 ) -> Result<ir::Function, Error> {
     let defined = info.imports.defined_func(body.index).expect("only defined functions have bodies");
-    let name = UserFuncName::user(FUNC_NAMESPACE, info.body_id(defined));
-    let mut func = ir::Function::with_name_signature(name, info.body_signature(body.index));
+    let name = UserFuncName::user(FUNC_NAMESPACE, info.func_id(defined));
+    let mut func = ir::Function::with_name_signature(name, crate::translate::info::wasm_signature(info.func_type(body.index)));
     func::translate_function(
         info,
         spectre,
@@ -191,29 +191,4 @@ pub fn clif_functions(
     translate_each(info, isa, spectre, bodies, "translating", |func, label| {
         Ok(format!("; wasm function {label}\n{}", func.display()))
     })
-}
-
-/// Compiles the `SystemV` entry points of the functions whose bodies use the `tail`
-/// convention, in defined-function order (`None` for the others).
-pub fn compile_entries(info: &ModuleInfo, isa: &dyn TargetIsa) -> Result<Vec<Option<CompiledFunction>>, Error> {
-    info.defined_funcs()
-        .collect::<Vec<_>>()
-        .into_par_iter()
-        .map(|defined| {
-            let index = info.imports.defined_func_index(defined);
-            if !info.is_tail(index) {
-                return Ok(None);
-            }
-            let label = format!("entry of function {}", function_label(info, index));
-            guarded(&label, || {
-                let func = crate::trampolines::tail_entry(
-                    info.func_ids[defined.index()],
-                    info.func_type(index),
-                    info.body_id(defined),
-                    info.body_signature(index),
-                );
-                compile_clif(isa, func, &label).map(Some)
-            })
-        })
-        .collect()
 }

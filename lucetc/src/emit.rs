@@ -14,7 +14,7 @@ use cranelift_codegen::isa::OwnedTargetIsa;
 use cranelift_module::{DataDescription, DataId, FuncId, Linkage, Module, ModuleReloc};
 use cranelift_object::{ObjectBuilder, ObjectModule};
 use lucet_module::{
-    FunctionCode, ModuleData, ModuleDescriptor, TrapSite, FORMAT_VERSION, MAGIC, METADATA_ALIGN, MODULE_SYMBOL,
+    FunctionCode, ModuleData, ModuleDescriptor, FORMAT_VERSION, MAGIC, METADATA_ALIGN, MODULE_SYMBOL,
 };
 use std::collections::HashSet;
 use std::mem::{offset_of, size_of};
@@ -25,11 +25,8 @@ fn object_error(e: impl std::fmt::Display) -> Error {
 
 pub struct Emitter {
     module: ObjectModule,
-    /// Entry points of defined functions.
+    /// Defined functions.
     functions: Vec<FuncId>,
-    /// Bodies of defined functions (the entry point itself unless the body uses the
-    /// `tail` convention).
-    bodies: Vec<FuncId>,
     trampolines: Vec<FuncId>,
     adapters: Vec<FuncId>,
 }
@@ -54,7 +51,6 @@ impl Emitter {
         let mut module = ObjectModule::new(builder);
         let mut used = HashSet::new();
         let mut functions = Vec::new();
-        let mut bodies = Vec::new();
         for defined in info.defined_funcs() {
             let index: FuncIndex = info.imports.defined_func_index(defined);
             let entry = &info.data.functions[index.index()];
@@ -73,18 +69,8 @@ impl Emitter {
             let sig = wasm_signature(info.func_type(index));
             let id = module.declare_function(&name, Linkage::Local, &sig).map_err(object_error)?;
             functions.push(id);
-            if info.is_tail(index) {
-                let body_name = format!("{name}.body");
-                let body = module
-                    .declare_function(&body_name, Linkage::Local, &info.body_signature(index))
-                    .map_err(object_error)?;
-                bodies.push(body);
-            } else {
-                bodies.push(id);
-            }
         }
         info.func_ids = functions.iter().map(|f| f.as_u32()).collect();
-        info.body_ids = bodies.iter().map(|f| f.as_u32()).collect();
         let mut trampolines = Vec::new();
         let mut adapters = Vec::new();
         for (t, ty) in info.data.types.iter().enumerate() {
@@ -102,49 +88,27 @@ impl Emitter {
                 .map_err(object_error)?;
             adapters.push(id);
         }
-        Ok(Emitter { module, functions, bodies, trampolines, adapters })
+        Ok(Emitter { module, functions, trampolines, adapters })
     }
 
     fn define(&mut self, id: FuncId, f: &CompiledFunction) -> Result<(), Error> {
-        self.define_aligned(id, f, f.alignment.max(FUNCTION_ALIGNMENT))
-    }
-
-    fn define_aligned(&mut self, id: FuncId, f: &CompiledFunction, alignment: u64) -> Result<(), Error> {
         let relocs: Vec<ModuleReloc> = f.relocs.iter().map(|r| ModuleReloc::from_mach_reloc(r, &f.func, id)).collect();
+        let alignment = f.alignment.max(FUNCTION_ALIGNMENT);
         self.module.define_function_bytes(id, alignment, &f.code, &relocs).map_err(object_error)
     }
 
-    /// Places the code of defined functions (in index order, each with its entry point
-    /// if it has one), trampolines and adapters (by type), and returns each defined
-    /// function's code description for the metadata.
+    /// Places the code of defined functions (in index order), trampolines and adapters
+    /// (by type), and returns each defined function's code description for the metadata.
     pub fn define_code(
         &mut self,
         functions: &[CompiledFunction],
-        entries: &[Option<CompiledFunction>],
         trampolines: &[CompiledFunction],
         adapters: &[CompiledFunction],
     ) -> Result<Vec<FunctionCode>, Error> {
         let mut codes = Vec::with_capacity(functions.len());
-        let ids: Vec<_> = self.functions.iter().copied().zip(self.bodies.iter().copied()).collect();
-        for (d, ((entry_id, body_id), body)) in ids.into_iter().zip(functions).enumerate() {
-            match entries.get(d).and_then(|e| e.as_ref()) {
-                None => {
-                    self.define(entry_id, body)?;
-                    codes.push(FunctionCode { len: body.code.len() as u32, traps: body.traps.clone() });
-                }
-                Some(entry) => {
-                    // Entry and body are placed back to back, so the runtime sees one
-                    // code range per function (starting at the entry) and finds trap
-                    // sites inside the body at their offset from the entry.
-                    let align = entry.alignment.max(body.alignment).max(FUNCTION_ALIGNMENT);
-                    let body_start = (entry.code.len() as u64).next_multiple_of(align) as u32;
-                    self.define_aligned(entry_id, entry, align)?;
-                    self.define_aligned(body_id, body, align)?;
-                    let mut traps = entry.traps.clone();
-                    traps.extend(body.traps.iter().map(|t| TrapSite { offset: t.offset + body_start, ..*t }));
-                    codes.push(FunctionCode { len: body_start + body.code.len() as u32, traps });
-                }
-            }
+        for (id, f) in self.functions.clone().into_iter().zip(functions) {
+            self.define(id, f)?;
+            codes.push(FunctionCode { len: f.code.len() as u32, traps: f.traps.clone() });
         }
         for (id, f) in self.trampolines.clone().into_iter().zip(trampolines) {
             self.define(id, f)?;

@@ -1,28 +1,72 @@
 //! `lucetc` compiles a WebAssembly module ahead of time into a native x86-64 ELF
 //! shared object that `lucet-runtime` loads and runs in a sandbox.
 //!
-//! The pipeline: the input (binary `.wasm` or text `.wat`) is validated and its
-//! sections recorded in a `lucet_module::ModuleData` (`translate::module`); every
-//! function body is validated and translated to Cranelift IR by lucetc's own translator
-//! (`translate`, whose module documentation describes its layout), which decides how
-//! memories, tables, globals and calls reach the per-instance context ("vmctx"), and
-//! compiled in parallel (`compile`), after
-//! two rewrites of our own: division by constants (`div_by_constant`), and, for functions
-//! compiled without Cranelift's mid-end, hoisted base-address loads (`readonly_loads`). A
-//! host-to-wasm trampoline and a wasm-to-host adapter are generated for every function
-//! type (`trampolines`). Everything is written to a relocatable object together with the
-//! serialized metadata and the exported `lucet_module` descriptor (`emit`), which is
-//! then linked into a `.so` in-process (`shared_object`), or by the system linker on
-//! request (`link`).
+//! Start at [`Lucetc`]: `Lucetc::try_from_bytes(wasm)?.shared_object_file("m.so")`. The
+//! layout of the output is specified by the `lucet-module` crate, which the runtime
+//! shares; `docs/architecture.md` in the repository shows how everything fits.
 //!
-//! Start at [`Lucetc`]. The layout of the output is specified by the `lucet-module`
-//! crate, which the runtime shares.
+//! # The pipeline
+//!
+//! 1. **Read and validate** ([`Lucetc::try_from_bytes`], in this file). Text is encoded
+//!    with the `wast` crate; the module and then every function body (in parallel) are
+//!    validated with `wasmparser`. Nothing later validates again: the translator assumes
+//!    a valid module. A module that needs a proposal lucetc does not compile yet is
+//!    reported as `not supported yet: <proposal>` (`NOT_YET`, and `gc_free` for the one
+//!    Wasm 3.0 rule wasmparser ties to GC: constant expressions reading the module's own
+//!    globals).
+//! 2. **Module pass** (`translate::module`). The sections become a
+//!    `lucet_module::ModuleData` (types, imports, functions, tables, memories with the
+//!    reservation the code assumes, globals, elements, data, exports, start), plus the
+//!    function bodies to compile. `translate::info::ModuleInfo` wraps it with the vmctx
+//!    layout and the object-file ids, shared read-only by every function's translation.
+//! 3. **Translate and compile each function** (`compile`, in parallel with rayon). A
+//!    body becomes Cranelift IR in `translate::func`, is rewritten by
+//!    `div_by_constant` (and by `readonly_loads` when Cranelift's mid-end is off), and is
+//!    compiled by Cranelift 0.135 with the settings of `config`. Trap sites are recorded
+//!    with their wasm offsets.
+//! 4. **Glue per function type** (`trampolines`): a host-to-wasm trampoline (`SystemV`,
+//!    what the runtime calls) and a wasm-to-host adapter (host closures and native
+//!    hostcalls).
+//! 5. **Emit and link** (`emit`, `shared_object`, `link`): code, metadata and the
+//!    `lucet_module` descriptor go into a relocatable object, which is linked into a
+//!    `.so` in-process, or by the system linker on request. `signing` signs it.
+//!
+//! # The translator (`src/translate/`)
+//!
+//! | file | what it holds |
+//! |---|---|
+//! | `mod.rs` | the layout below in brief |
+//! | `module.rs` | the module pass: sections to `ModuleData`, wasm types to lucet types |
+//! | `info.rs` | `ModuleInfo`; `wasm_signature`, the machine signature of every wasm function |
+//! | `func.rs` | `Translator`: operand stack, control frames, locals as `cranelift_frontend` variables, unreachable code; offers each operator to the families in `ops` |
+//! | `vmctx.rs` | `VmctxAccess`: the only code that knows vmctx offsets; memory bounds checks (Spectre-guarded by default), tables, globals, builtins, `FuncRef`s |
+//! | `ops/` | the operators, one file per family: `control`, `locals` (and globals), `memory`, `numeric`, `convert`, `simd` (with relaxed SIMD), `table` (and references), `call` |
+//! | `traps.rs` | the trap codes used in the IR and the `lucet_module::TrapCode` each reports |
+//!
+//! Indices are typed (`FuncIndex`, `DefinedFuncIndex`, `TypeIndex`, `MemoryIndex`,
+//! `TableIndex`, `GlobalIndex` from `lucet-module`). Whether an index names an import or
+//! a definition is answered in one place, `lucet_module::ImportCounts` (as `Origin`).
+//!
+//! **Calling convention.** Every wasm function, and everything a `FuncRef` points at,
+//! uses Cranelift's `tail` convention as `fn(vmctx, params...) -> results`, so
+//! `return_call`, `return_call_indirect` and `return_call_ref` are real tail calls in
+//! every case (`ops/call.rs`). Host code is `extern "C"`: it enters through the
+//! trampolines, and is reached through the adapters, which call a native hostcall with
+//! `SystemV`. Builtins (`memory.grow`, `table.copy`, ...) are `SystemV` calls through the
+//! table in the vmctx header.
+//!
+//! **Adding an operator.** Find its family in `ops/`, match it in that file's
+//! `translate`, pop its operands from `t` (the `Translator`), push its results. Anything
+//! that touches the instance (memory, tables, globals, calls) goes through `t.env`
+//! (`VmctxAccess`). An operator that no family accepts is reported by
+//! `ops::not_supported`, which names its proposal.
 
 pub mod cli;
 mod compile;
 mod config;
 mod div_by_constant;
 mod emit;
+mod gc_free;
 mod error;
 mod link;
 mod readonly_loads;
@@ -253,11 +297,8 @@ impl Lucetc {
             let isa = self.config.isa()?;
             let parsed = translate::module::parse(&self.wasm, self.features, &self.config)?;
             let mut info = ModuleInfo::new(parsed.data);
-            info.set_tail_funcs(&parsed.tail_funcs);
-            // Entry points are numbered as in the object file; `tail` bodies after them.
-            let n = info.num_defined_funcs();
-            info.func_ids = (0..n).collect();
-            info.body_ids = (0..n).map(|d| if info.tail.get(d as usize) == Some(&true) { n + d } else { d }).collect();
+            // Functions are numbered as in the object file.
+            info.func_ids = (0..info.num_defined_funcs()).collect();
             let mut text = compile::clif_functions(&info, &*isa, self.config.spectre, parsed.bodies)?.join("\n");
             for (t, ty) in info.data.types.iter().enumerate() {
                 text.push_str(&format!("\n; host-to-wasm trampoline for type {t} {ty}\n"));
@@ -275,7 +316,6 @@ impl Lucetc {
             let isa = self.config.isa()?;
             let parsed = translate::module::parse(&self.wasm, self.features, &self.config)?;
             let mut info = ModuleInfo::new(parsed.data);
-            info.set_tail_funcs(&parsed.tail_funcs);
             info.data.source_hash = Some(self.source_hash);
             info.data.codegen = CodegenInfo { spectre_guards: self.config.spectre == Spectre::Guarded };
             info.data.target = TargetInfo {
@@ -310,8 +350,7 @@ impl Lucetc {
                 })
                 .collect::<Result<_, Error>>()?;
             let (host_to_wasm, wasm_to_host): (Vec<_>, Vec<_>) = glue.into_iter().unzip();
-            let entries = compile::compile_entries(&info, &*isa)?;
-            let codes = emitter.define_code(&functions, &entries, &host_to_wasm, &wasm_to_host)?;
+            let codes = emitter.define_code(&functions, &host_to_wasm, &wasm_to_host)?;
             let first = info.imports.funcs as usize;
             for (entry, code) in info.data.functions[first..].iter_mut().zip(codes) {
                 entry.code = Some(code);
@@ -326,7 +365,18 @@ impl Lucetc {
 /// sequential validation would. This is the only validation: a [`Lucetc`] holds only
 /// valid modules, and the translator relies on that.
 fn validate(wasm: &[u8], features: WasmFeatures) -> Result<(), Error> {
-    validate_with(wasm, features).map_err(|e| explain_invalid(wasm, features, e))
+    match validate_with(wasm, features) {
+        Ok(()) => Ok(()),
+        Err(e) if gc_free::reads_own_globals(&e, features) => {
+            // Valid Wasm 3.0 that wasmparser accepts only with GC on: accept it if it
+            // uses nothing else of GC.
+            match validate_with(wasm, gc_free::validation_features(features)) {
+                Ok(()) => gc_free::check(wasm, features),
+                Err(_) => Err(explain_invalid(wasm, features, e)),
+            }
+        }
+        Err(e) => Err(explain_invalid(wasm, features, e)),
+    }
 }
 
 /// Proposals lucetc does not compile yet, by the feature that makes wasmparser accept them.
@@ -340,6 +390,10 @@ const NOT_YET: &[(WasmFeatures, &str)] = &[
     (WasmFeatures::WIDE_ARITHMETIC, "wide arithmetic"),
     (WasmFeatures::CUSTOM_PAGE_SIZES, "custom page sizes"),
     (WasmFeatures::CUSTOM_DESCRIPTORS.union(WasmFeatures::GC).union(WasmFeatures::FUNCTION_REFERENCES), "custom descriptors"),
+    (
+        WasmFeatures::GC.union(WasmFeatures::FUNCTION_REFERENCES).union(WasmFeatures::EXCEPTIONS),
+        "garbage collection and exception handling",
+    ),
 ];
 
 /// A module that is invalid only because it uses a proposal lucetc does not support yet

@@ -1,16 +1,16 @@
-//! Glue between the host's calling convention and the wasm one, one pair per type.
+//! Glue between the host's calling convention (`SystemV`) and the wasm one (`tail`, see
+//! `translate::info::wasm_signature`), one pair per type.
 //!
 //! See `lucet_module::descriptor` for both ABIs. Values travel through arrays of
 //! 16-byte slots so that one host-side routine handles every signature.
 
 use crate::translate::info::{clif_type, wasm_signature};
-use crate::translate::FUNC_NAMESPACE;
 use cranelift_codegen::ir::{
     self, types::I64, AbiParam, InstBuilder, MemFlagsData, Signature, StackSlotData, StackSlotKind, UserFuncName,
 };
 use cranelift_codegen::isa::CallConv;
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
-use lucet_module::{FuncType, VALUE_SLOT_SIZE};
+use lucet_module::{AdapterContext, FuncType, VALUE_SLOT_SIZE};
 
 /// Namespaces that keep trampoline and adapter names apart from functions in CLIF dumps.
 const TRAMPOLINE_NAMESPACE: u32 = 2;
@@ -25,8 +25,8 @@ fn value_flags() -> MemFlagsData {
     MemFlagsData::new().with_notrap()
 }
 
-/// `extern "C" fn(vmctx, callee, values)`: calls `callee(vmctx, values[..]...)` and
-/// writes its results back over `values`.
+/// `extern "C" fn(vmctx, callee, values)`: calls `callee(vmctx, values[..]...)` with the
+/// wasm convention and writes its results back over `values`.
 pub fn host_to_wasm(type_index: u32, ty: &FuncType) -> ir::Function {
     let mut sig = Signature::new(CallConv::SystemV);
     sig.params.extend([AbiParam::new(I64), AbiParam::new(I64), AbiParam::new(I64)]);
@@ -50,15 +50,38 @@ pub fn host_to_wasm(type_index: u32, ty: &FuncType) -> ir::Function {
     func
 }
 
-/// A function with the wasm convention for `ty` whose vmctx is a host context
-/// `{ fn(ctx, values), .. }`: spills the arguments into value slots, calls the host
-/// function, and returns what it left in the slots.
+/// A function with the wasm convention for `ty` whose vmctx is an `AdapterContext`.
+///
+/// For a host closure (`values_fn` set) it spills the arguments into value slots, calls
+/// the host function, and returns what it left in the slots. For a native hostcall it
+/// calls `native_fn(native_vmctx, args...)` with the host's `SystemV` convention.
 pub fn wasm_to_host(type_index: u32, ty: &FuncType) -> ir::Function {
     let mut func = ir::Function::with_name_signature(UserFuncName::user(ADAPTER_NAMESPACE, type_index), wasm_signature(ty));
     let mut fctx = FunctionBuilderContext::new();
     let mut b = FunctionBuilder::new(&mut func, &mut fctx);
     let params = entry_params(&mut b);
     let ctx = params[0];
+    let context_flags = MemFlagsData::trusted().with_readonly();
+    let values_fn = b.ins().load(I64, context_flags, ctx, AdapterContext::VALUES_FN);
+    let closure = b.create_block();
+    let native = b.create_block();
+    b.ins().brif(values_fn, closure, &[], native, &[]);
+
+    b.switch_to_block(native);
+    b.seal_block(native);
+    let native_fn = b.ins().load(I64, context_flags, ctx, AdapterContext::NATIVE_FN);
+    let native_vmctx = b.ins().load(I64, context_flags, ctx, AdapterContext::NATIVE_VMCTX);
+    let mut native_sig = wasm_signature(ty);
+    native_sig.call_conv = CallConv::SystemV;
+    let native_sig = b.import_signature(native_sig);
+    let mut args = vec![native_vmctx];
+    args.extend_from_slice(&params[1..]);
+    let call = b.ins().call_indirect(native_sig, native_fn, &args);
+    let results = b.inst_results(call).to_vec();
+    b.ins().return_(&results);
+
+    b.switch_to_block(closure);
+    b.seal_block(closure);
     let slots = ty.params.len().max(ty.results.len()).max(1);
     let slot = b.create_sized_stack_slot(StackSlotData::new(
         StackSlotKind::ExplicitSlot,
@@ -69,38 +92,14 @@ pub fn wasm_to_host(type_index: u32, ty: &FuncType) -> ir::Function {
         b.ins().stack_store(I64, *v, slot, slot_offset(i));
     }
     let values = b.ins().stack_addr(I64, slot, 0);
-    let host_fn = b.ins().load(I64, MemFlagsData::trusted().with_readonly(), ctx, 0);
     let mut host_sig = Signature::new(CallConv::SystemV);
     host_sig.params.extend([AbiParam::new(I64), AbiParam::new(I64)]);
     let host_sig = b.import_signature(host_sig);
-    b.ins().call_indirect(host_sig, host_fn, &[ctx, values]);
+    b.ins().call_indirect(host_sig, values_fn, &[ctx, values]);
     let mut results = Vec::new();
     for (i, t) in ty.results.iter().enumerate() {
         results.push(b.ins().stack_load(I64, clif_type(*t), slot, slot_offset(i)));
     }
-    b.ins().return_(&results);
-    b.finalize(frontend_config());
-    func
-}
-
-/// A `SystemV` entry point `fn(vmctx, params...) -> results` that calls the body
-/// `body_id` (same parameters, `tail` convention) and returns its results.
-pub fn tail_entry(entry_id: u32, ty: &FuncType, body_id: u32, body_sig: Signature) -> ir::Function {
-    let name = UserFuncName::user(FUNC_NAMESPACE, entry_id);
-    let mut func = ir::Function::with_name_signature(name, wasm_signature(ty));
-    let body_sig = func.import_signature(body_sig);
-    let body_name = func.declare_imported_user_function(ir::UserExternalName { namespace: FUNC_NAMESPACE, index: body_id });
-    let body = func.import_function(ir::ExtFuncData {
-        name: ir::ExternalName::user(body_name),
-        signature: body_sig,
-        colocated: true,
-        patchable: false,
-    });
-    let mut fctx = FunctionBuilderContext::new();
-    let mut b = FunctionBuilder::new(&mut func, &mut fctx);
-    let args = entry_params(&mut b);
-    let call = b.ins().call(body, &args);
-    let results = b.inst_results(call).to_vec();
     b.ins().return_(&results);
     b.finalize(frontend_config());
     func

@@ -358,3 +358,143 @@ fn typed_function_references() {
     assert_eq!(run(&mut inst, "probe_null", &[]).unwrap(), vec![Val::I32(1)]);
     assert_eq!(run(&mut inst, "probe_func", &[]).unwrap(), vec![Val::I32(10)]);
 }
+
+#[test]
+fn constant_expressions_read_the_modules_own_globals() {
+    let c = compile(
+        r#"(module
+          (memory 1)
+          (global $base i32 (i32.const 8))
+          (global $next i32 (i32.add (global.get $base) (i32.const 4)))
+          (data (global.get $next) "\2a")
+          (func (export "next") (result i32) global.get $next)
+          (func (export "load") (result i32) i32.const 12 i32.load8_u))"#,
+        |c| c,
+    );
+    let mut inst = instance(&c, &Linker::new());
+    assert_eq!(run(&mut inst, "next", &[]).unwrap(), vec![Val::I32(12)]);
+    assert_eq!(run(&mut inst, "load", &[]).unwrap(), vec![Val::I32(42)]);
+    // The same rule does not let GC in.
+    let gc = r#"(module
+      (global $g i32 (i32.const 1))
+      (global i32 (global.get $g))
+      (func (result i32) (ref.i31 (i32.const 1)) i31.get_s))"#;
+    match Lucetc::try_from_bytes(gc) {
+        Err(e) => assert!(e.to_string().contains("not supported yet: garbage collection"), "{e}"),
+        Ok(_) => panic!("a GC instruction was accepted"),
+    }
+}
+
+#[test]
+fn tables_start_with_their_initialiser() {
+    let c = compile(
+        r#"(module
+          (type $t (func (result i32)))
+          (func $seven (type $t) i32.const 7)
+          (table $tab 3 (ref $t) (ref.func $seven))
+          (func (export "call") (param i32) (result i32) local.get 0 call_indirect $tab (type $t))
+          (func (export "size") (result i32) table.size $tab))"#,
+        |c| c,
+    );
+    let mut inst = instance(&c, &Linker::new());
+    for i in 0..3 {
+        assert_eq!(run(&mut inst, "call", &[Val::I32(i)]).unwrap(), vec![Val::I32(7)]);
+    }
+    assert_eq!(trap_of(run(&mut inst, "call", &[Val::I32(3)])), TrapCode::TableOutOfBounds);
+    inst.reset().unwrap();
+    assert_eq!(run(&mut inst, "call", &[Val::I32(2)]).unwrap(), vec![Val::I32(7)]);
+}
+
+#[test]
+fn typed_reference_imports_are_checked() {
+    let exporter = compile(
+        r#"(module
+          (type $a (func (param i64)))
+          (type $b (func (param funcref)))
+          (func $fa (type $a))
+          (global (export "nullable") (ref null func) (ref.null func))
+          (global (export "typed_a") (ref $a) (ref.func $fa))
+          (table (export "table_a") 1 (ref null $a)))"#,
+        |c| c,
+    );
+    let region = MmapRegion::create(4, &Limits::default()).unwrap();
+    let exp = region.new_instance_builder(exporter.module.clone()).build().unwrap();
+    let mut linker = Linker::new();
+    linker.instance("m", &exp).unwrap();
+    let link = |wat: &str| {
+        let c = compile(wat, |c| c);
+        region.new_instance_builder(c.module.clone()).with_linker(&linker).build().map(drop)
+    };
+    // Subtypes are accepted for immutable globals...
+    link(r#"(module (type $a (func (param i64))) (global (import "m" "typed_a") (ref null $a)))"#).unwrap();
+    link(r#"(module (global (import "m" "typed_a") (ref func)))"#).unwrap();
+    link(r#"(module (type $a (func (param i64))) (table (import "m" "table_a") 1 (ref null $a)))"#).unwrap();
+    // ...but not a nullable value where null is excluded, another function type, or a
+    // table whose element type differs at all.
+    for wat in [
+        r#"(module (global (import "m" "nullable") (ref func)))"#,
+        r#"(module (type $b (func (param funcref))) (global (import "m" "typed_a") (ref $b)))"#,
+        r#"(module (type $b (func (param funcref))) (table (import "m" "table_a") 1 (ref null $b)))"#,
+        r#"(module (table (import "m" "table_a") 1 funcref))"#,
+    ] {
+        match link(wat) {
+            Err(Error::UnresolvedImport(_)) => {}
+            other => panic!("{wat}: expected a link error, got {other:?}"),
+        }
+    }
+}
+
+/// `FuncType` erases `(ref $t)` to `funcref`. Signatures that differ only in the function
+/// types of their typed references must still differ at run time: a callee trusts the
+/// type of what it `call_ref`s, so taking one for the other hands it a function of the
+/// wrong signature.
+#[test]
+fn signatures_differing_in_typed_references_are_different_types() {
+    let c = compile(
+        r#"(module
+          (type $a (func (param i64) (result i64)))
+          (type $b (func (param i32) (result i32)))
+          (type $ta (func (param (ref null $a)) (result i32)))
+          (type $tb (func (param (ref null $b)) (result i32)))
+          (func $fa (type $a) (local.get 0))
+          (func $usea (export "usea") (type $ta) (i32.wrap_i64 (call_ref $a (i64.const 7) (local.get 0))))
+          (func $useb (type $tb) (call_ref $b (i32.const 5) (local.get 0)))
+          (table (export "t") funcref (elem $usea $useb))
+          (elem declare func $fa)
+          (func (export "right") (result i32) (call_indirect (type $ta) (ref.func $fa) (i32.const 0)))
+          (func (export "confuse") (result i32) (call_indirect (type $ta) (ref.func $fa) (i32.const 1))))"#,
+        |c| c,
+    );
+    let region = MmapRegion::create(3, &Limits::default()).unwrap();
+    let mut inst = region.new_instance_builder(c.module.clone()).build().unwrap();
+    assert_eq!(run(&mut inst, "right", &[]).unwrap(), vec![Val::I32(7)]);
+    assert_eq!(trap_of(run(&mut inst, "confuse", &[])), TrapCode::BadSignature);
+    // The same holds across modules, for tables and for function imports.
+    let mut linker = Linker::new();
+    linker.instance("m", &inst).unwrap();
+    let other = compile(
+        r#"(module
+          (type $a (func (param i64) (result i64)))
+          (type $ta (func (param (ref null $a)) (result i32)))
+          (import "m" "t" (table 2 funcref))
+          (func $fa (type $a) (local.get 0))
+          (elem declare func $fa)
+          (func (export "same") (result i32) (call_indirect (type $ta) (ref.func $fa) (i32.const 0)))
+          (func (export "confuse") (result i32) (call_indirect (type $ta) (ref.func $fa) (i32.const 1))))"#,
+        |c| c,
+    );
+    let mut other = region.new_instance_builder(other.module.clone()).with_linker(&linker).build().unwrap();
+    assert_eq!(run(&mut other, "same", &[]).unwrap(), vec![Val::I32(7)]);
+    assert_eq!(trap_of(run(&mut other, "confuse", &[])), TrapCode::BadSignature);
+    let wrong_import = compile(
+        r#"(module
+          (type $b (func (param i32) (result i32)))
+          (type $tb (func (param (ref null $b)) (result i32)))
+          (import "m" "usea" (func (type $tb))))"#,
+        |c| c,
+    );
+    match region.new_instance_builder(wrong_import.module.clone()).with_linker(&linker).build() {
+        Err(Error::UnresolvedImport(_)) => {}
+        other => panic!("expected a link error, got {:?}", other.map(drop)),
+    }
+}

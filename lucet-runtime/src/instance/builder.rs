@@ -136,6 +136,7 @@ impl InstanceBuilder {
                 dropped_elem: vec![false; data.elem_segments.len()],
                 max_heap,
                 host_funcs: Vec::new(),
+                native_hostcalls: Vec::new(),
                 host_globals: Vec::new(),
                 deps: Vec::new(),
                 linked_vmctxs: Vec::new(),

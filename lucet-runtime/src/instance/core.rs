@@ -5,7 +5,7 @@ use super::host::{HostFuncCtx, HostGlobal};
 use crate::exec::{ExecState, FaultRanges, TrapLookup};
 use crate::module::{DlModule, Module};
 use crate::region::mmap::{HeapArea, Slot};
-use lucet_module::{FuncRef, MemoryDef, ModuleData, TableDef, TableType, VmctxHeader, VmctxLayout, VALUE_SLOT_SIZE};
+use lucet_module::{AdapterContext, FuncRef, MemoryDef, ModuleData, TableDef, TableType, VmctxHeader, VmctxLayout, VALUE_SLOT_SIZE};
 use std::any::{Any, TypeId};
 use std::cell::{RefCell, UnsafeCell};
 use std::collections::HashMap;
@@ -71,6 +71,9 @@ pub struct Instance {
     // Boxed because FuncRefs point at them: their addresses must not move.
     #[allow(clippy::vec_box)]
     pub(super) host_funcs: Vec<Box<HostFuncCtx>>,
+    /// The adapter contexts of imports bound to native hostcalls. Boxed for the same reason.
+    #[allow(clippy::vec_box)]
+    pub(super) native_hostcalls: Vec<Box<AdapterContext>>,
     pub(super) host_globals: Vec<Arc<HostGlobal>>,
     /// Instances this one imports from (directly).
     pub(super) deps: Vec<Arc<InstanceCell>>,

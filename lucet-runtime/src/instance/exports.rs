@@ -5,7 +5,7 @@ use super::externs::{Extern, Func, FuncKind, Global, GlobalKind, Memory, Table};
 use super::handle::OwnerRef;
 use crate::error::Error;
 use crate::module::Module;
-use lucet_module::{ExportKind, FuncType};
+use lucet_module::{ExportKind, FuncType, GlobalType};
 use std::sync::Arc;
 
 impl Instance {
@@ -75,7 +75,10 @@ impl Instance {
                 },
             }),
             ExportKind::Global(i) => {
+                // Live global types carry process-wide signature ids (see `RefShape`).
                 let ty = self.global_type(i);
+                let type_ids = self.module.as_dl_module().type_ids();
+                let ty = GlobalType { shape: ty.shape.map_func_type(|t| type_ids.get(t as usize).copied()), ..ty };
                 Extern::Global(Global { kind: GlobalKind::Instance { owner, ptr: self.globals[i as usize], ty } })
             }
             ExportKind::Table(i) => Extern::Table(Table { owner, index: i, _not_send: std::marker::PhantomData }),

@@ -69,7 +69,7 @@ impl Global {
     /// A host-owned global holding `val`.
     pub fn new(val: Val, mutable: bool) -> Global {
         let storage = Arc::new(HostGlobal(std::cell::UnsafeCell::new(val.to_slot())));
-        Global { kind: GlobalKind::Host { storage, ty: GlobalType { ty: val.ty(), mutable } } }
+        Global { kind: GlobalKind::Host { storage, ty: GlobalType { ty: val.ty(), mutable, shape: Default::default() } } }
     }
 
     pub fn ty(&self) -> GlobalType {

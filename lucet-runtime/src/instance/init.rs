@@ -4,7 +4,7 @@ use super::core::{Instance, MemLoc, State, TableLoc, MAX_TABLE_ELEMENTS, WASM_PA
 use crate::error::{Error, FaultDetails};
 use crate::module::DlModule;
 use lucet_module::{
-    DefinedFuncIndex, DefinedGlobalIndex, FuncRef, ImportCounts, MemoryDef, SegmentKind, TableDef, TrapCode,
+    DefinedFuncIndex, DefinedGlobalIndex, FuncRef, ImportCounts, MemoryDef, SegmentKind, TableDef, TableType, TrapCode,
 };
 
 impl Instance {
@@ -22,7 +22,9 @@ impl Instance {
         for (i, t) in data.defined_tables.iter().enumerate() {
             let def = self.def_table_ptr(i as u32);
             self.defined_tables.push(Vec::new());
-            self.tables.push(TableLoc { def, owner_vmctx: me, defined: i, ty: *t });
+            // Live table types carry process-wide signature ids (see `RefShape`).
+            let ty = TableType { shape: t.shape.map_func_type(|i| dl.type_ids().get(i as usize).copied()), ..*t };
+            self.tables.push(TableLoc { def, owner_vmctx: me, defined: i, ty });
         }
         for i in 0..data.defined_globals.len() {
             // SAFETY: offset inside the vmctx.
@@ -85,13 +87,25 @@ impl Instance {
             // SAFETY: storage of defined global i.
             unsafe { *self.globals[index.index()] = bits.to_le_bytes() };
         }
+        // Initialiser expressions may read globals, so they run after them. The
+        // elements change in place: the TableDef stays valid.
+        for (i, init) in data.table_inits.iter().enumerate() {
+            if let Some(init) = init {
+                let value = self.eval_const(init).map_err(|e| self.init_error(e))? as usize;
+                if let Some(elements) = self.defined_tables.get_mut(i) {
+                    elements.fill(value);
+                }
+            }
+        }
         self.dropped_data.iter_mut().for_each(|d| *d = false);
         self.dropped_elem.iter_mut().for_each(|d| *d = false);
 
         for (i, seg) in data.elem_segments.iter().enumerate() {
             match &seg.kind {
                 SegmentKind::Active { index, offset } => {
-                    let off = self.eval_const(offset).map_err(|e| self.init_error(e))? as u32;
+                    // A 64-bit table's offset past u32::MAX is out of bounds like u32::MAX.
+                    let off = self.eval_const(offset).map_err(|e| self.init_error(e))?;
+                    let off = u32::try_from(off).unwrap_or(u32::MAX);
                     if self.table_init(*index, i as u32, off, 0, seg.items.len() as u32).is_err() {
                         // No data segment may appear applied: a function stored in an
                         // imported table before the failure can still read the memory.

@@ -13,7 +13,7 @@ use crate::module::{
 };
 use crate::region::mmap::HeapArea;
 use crate::val::Val;
-use lucet_module::{DefinedMemoryIndex, FuncRef, ImportCounts, ImportKind, MemoryDef, TableDef};
+use lucet_module::{AdapterContext, DefinedMemoryIndex, FuncRef, ImportCounts, ImportKind, MemoryDef, TableDef};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -121,7 +121,16 @@ impl Instance {
                                 FuncKind::Instance { owner, funcref, .. } => {
                                     self.add_dep(owner);
                                     // SAFETY: the owner is alive (just added to deps).
-                                    unsafe { **funcref }
+                                    let fr = unsafe { **funcref };
+                                    // Equal `FuncType`s may still differ in the function
+                                    // types of typed references; the ids tell them apart.
+                                    if fr.type_id != type_id {
+                                        return Err(mismatch(
+                                            format!("function {want}"),
+                                            format!("a function whose typed references have other types ({})", f.ty()),
+                                        ));
+                                    }
+                                    fr
                                 }
                                 FuncKind::Host { callback, .. } => {
                                     let mut ctx = Box::new(HostFuncCtx {
@@ -137,7 +146,17 @@ impl Instance {
                         }
                         (Some(other), _) => return Err(mismatch(format!("function {want}"), ty_name(other).into())),
                         (None, ResolvedImport::Hostcall(p)) => {
-                            FuncRef { func_ptr: p, vmctx: self.vmctx, type_id, _pad: 0 }
+                            // Guest code calls with the wasm convention, the hostcall is
+                            // `extern "C"`: the module's adapter for the type calls it, with
+                            // this instance's vmctx.
+                            let mut ctx = Box::new(AdapterContext {
+                                values_fn: std::ptr::null(),
+                                native_fn: p,
+                                native_vmctx: self.vmctx,
+                            });
+                            let ctx_ptr = &mut *ctx as *mut AdapterContext as *mut u8;
+                            self.native_hostcalls.push(ctx);
+                            FuncRef { func_ptr: dl.adapter(*ty), vmctx: ctx_ptr, type_id, _pad: 0 }
                         }
                         (None, ResolvedImport::Unresolved) => {
                             return Err(unresolved(path, &imp.module, &imp.field, &format!("function {want}")))
@@ -221,7 +240,14 @@ impl Instance {
                         (Some(_), None) => false,
                         (None, _) => true,
                     };
-                    if cur < want.min || !max_ok || want.elem != loc.ty.elem {
+                    // Table element types must be equal, typed references included.
+                    let want_shape = want.shape.map_func_type(|i| dl.type_ids().get(i as usize).copied());
+                    if cur < want.min
+                        || !max_ok
+                        || want.elem != loc.ty.elem
+                        || want.table64 != loc.ty.table64
+                        || want_shape != loc.ty.shape
+                    {
                         return Err(mismatch(
                             describe_table(want),
                             format!("{} currently of {cur} elements", describe_table(&loc.ty)),
@@ -241,8 +267,14 @@ impl Instance {
                             None => unresolved(path, &imp.module, &imp.field, &describe_global(want)),
                         });
                     };
-                    if g.ty() != *want {
-                        return Err(mismatch(describe_global(want), describe_global(&g.ty())));
+                    let have = g.ty();
+                    let want_shape = want.shape.map_func_type(|i| dl.type_ids().get(i as usize).copied());
+                    // A mutable global's type must be equal; an immutable one's may be a
+                    // subtype (a non-null or typed reference where the import allows more).
+                    let shape_ok =
+                        if want.mutable { have.shape == want_shape } else { have.shape.matches(want_shape) };
+                    if have.ty != want.ty || have.mutable != want.mutable || !shape_ok {
+                        return Err(mismatch(describe_global(want), describe_global(&have)));
                     }
                     match &g.kind {
                         GlobalKind::Instance { owner, .. } => self.add_dep(owner),

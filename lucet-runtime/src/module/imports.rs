@@ -70,7 +70,8 @@ pub(crate) fn describe_table(t: &lucet_module::TableType) -> String {
         lucet_module::RefType::FuncRef => "funcref",
         lucet_module::RefType::ExternRef => "externref",
     };
-    format!("table {}..{max} {elem}", t.min)
+    let index = if t.table64 { " i64" } else { "" };
+    format!("table{index} {}..{max} {elem}", t.min)
 }
 
 pub(crate) fn unresolved(path: &str, module: &str, field: &str, what: &str) -> Error {
@@ -92,11 +93,19 @@ pub(crate) fn unresolved(path: &str, module: &str, field: &str, what: &str) -> E
 }
 
 /// The process-wide id of a signature: equal types get equal ids in every module.
+#[cfg(test)]
 pub(crate) fn intern_signature(ty: &FuncType) -> u32 {
-    static TABLE: OnceLock<Mutex<HashMap<FuncType, u32>>> = OnceLock::new();
+    intern_typed_signature(ty, None)
+}
+
+/// The process-wide id of a signature together with its typed-reference digest
+/// (`ModuleData::type_digests`): signatures that differ only in the function types of
+/// their typed references get different ids.
+pub(crate) fn intern_typed_signature(ty: &FuncType, digest: Option<[u8; 32]>) -> u32 {
+    static TABLE: OnceLock<Mutex<HashMap<(FuncType, Option<[u8; 32]>), u32>>> = OnceLock::new();
     let mut t = TABLE.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
     let next = t.len() as u32 + 1;
-    *t.entry(ty.clone()).or_insert(next)
+    *t.entry((ty.clone(), digest)).or_insert(next)
 }
 
 #[cfg(test)]

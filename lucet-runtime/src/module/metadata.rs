@@ -44,6 +44,12 @@ pub(crate) fn validate_metadata(d: &ModuleData) -> Result<(), String> {
             return Err(format!("export `{}` refers to a missing item", e.name));
         }
     }
+    if d.type_digests.len() > d.types.len() {
+        return Err("more signature digests than types".into());
+    }
+    if d.table_inits.len() > d.defined_tables.len() {
+        return Err("more table initialisers than defined tables".into());
+    }
     if let Some(s) = d.start {
         if s as usize >= n_funcs {
             return Err(format!("start function {s} does not exist"));

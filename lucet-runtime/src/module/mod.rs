@@ -250,6 +250,12 @@ impl DlModule {
             }
         };
 
+        let type_ids = data
+            .types
+            .iter()
+            .enumerate()
+            .map(|(i, ty)| imports::intern_typed_signature(ty, data.type_digests.get(i).copied().flatten()))
+            .collect::<Vec<_>>();
         let n_imported = data.num_imported_funcs();
         let code_map = load::load(&file, &elf.segments, &layout, &meta[..tables.len_before_image()], n_imported as u32)
             .map_err(|reason| invalid(&shown, reason))?;
@@ -275,7 +281,6 @@ impl DlModule {
         };
         drop(file);
 
-        let type_ids = data.types.iter().map(imports::intern_signature).collect::<Vec<_>>();
         let defined_funcrefs = layout
             .functions()
             .iter()

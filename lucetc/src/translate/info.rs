@@ -4,7 +4,7 @@ use cranelift_codegen::ir::{self, types, AbiParam, ArgumentPurpose};
 use cranelift_codegen::isa::CallConv;
 use lucet_module::{
     DefinedFuncIndex, FuncIndex, FuncType, GlobalIndex, GlobalType, ImportCounts, ImportKind, MemoryIndex,
-    MemoryPlan, ModuleData, TypeIndex, ValType, VmctxLayout,
+    MemoryPlan, ModuleData, TableIndex, TableType, TypeIndex, ValType, VmctxLayout,
 };
 
 /// Module-wide facts shared (read-only) by every function's translation.
@@ -14,36 +14,33 @@ pub struct ModuleInfo {
     pub imports: ImportCounts,
     /// Types of the whole global index space.
     pub globals: Vec<GlobalType>,
-    /// Object-file function id of each defined function's entry point (what
-    /// `FuncRef`s and the descriptor point at), by defined index.
+    /// Types of the whole table index space.
+    pub tables: Vec<TableType>,
+    /// Object-file function id of each defined function (what `FuncRef`s, the
+    /// descriptor and direct calls point at), by defined index.
     pub func_ids: Vec<u32>,
-    /// By defined index: whether the function's body uses the `tail` convention so
-    /// that `return_call` does not grow the stack (see [`ModuleInfo::body_call_conv`]).
-    /// Empty when the module makes no direct tail calls.
-    pub tail: Vec<bool>,
-    /// Object-file function id of each defined function's compiled body. The same as
-    /// the entry point unless the body uses the `tail` convention, in which case the
-    /// entry point is a small `SystemV` wrapper that calls the body.
-    pub body_ids: Vec<u32>,
 }
 
 impl ModuleInfo {
     pub fn new(data: ModuleData) -> ModuleInfo {
         let layout = VmctxLayout::new(&data);
         let mut globals = Vec::new();
+        let mut tables = Vec::new();
         for import in &data.imports {
-            if let ImportKind::Global(g) = &import.kind {
-                globals.push(*g);
+            match &import.kind {
+                ImportKind::Global(g) => globals.push(*g),
+                ImportKind::Table(t) => tables.push(*t),
+                _ => {}
             }
         }
         globals.extend(data.defined_globals.iter().map(|g| g.ty));
+        tables.extend(data.defined_tables.iter().copied());
         ModuleInfo {
             imports: ImportCounts::of(&data),
             layout,
             globals,
+            tables,
             func_ids: Vec::new(),
-            tail: Vec::new(),
-            body_ids: Vec::new(),
             data,
         }
     }
@@ -68,6 +65,10 @@ impl ModuleInfo {
         &self.globals[index.index()]
     }
 
+    pub fn table(&self, index: TableIndex) -> &TableType {
+        &self.tables[index.index()]
+    }
+
     pub fn num_defined_funcs(&self) -> u32 {
         self.data.functions.len() as u32 - self.imports.funcs
     }
@@ -77,48 +78,9 @@ impl ModuleInfo {
         (0..self.num_defined_funcs()).map(DefinedFuncIndex::from_u32)
     }
 
-    /// Records which functions get `tail`-convention bodies (see [`ModuleInfo::body_call_conv`]).
-    pub fn set_tail_funcs(&mut self, tail_funcs: &[FuncIndex]) {
-        if tail_funcs.is_empty() {
-            return;
-        }
-        self.tail = vec![false; self.num_defined_funcs() as usize];
-        for &f in tail_funcs {
-            if let Some(d) = self.imports.defined_func(f) {
-                self.tail[d.index()] = true;
-            }
-        }
-    }
-
-    /// Whether function `index` is defined here and has a `tail` body behind an entry point.
-    pub fn is_tail(&self, index: FuncIndex) -> bool {
-        self.imports.defined_func(index).and_then(|d| self.tail.get(d.index()).copied()).unwrap_or(false)
-    }
-
-    /// The calling convention of the compiled body of function `index`. The contract
-    /// fixes `SystemV` for everything reachable from outside, and `SystemV` has no tail
-    /// calls. So the functions that make direct tail calls, and their targets, get
-    /// bodies in cranelift's `tail` convention (same callee-saved registers) behind
-    /// small `SystemV` entry points; tail calls between such bodies reuse the frame.
-    /// Every other function is compiled as its own `SystemV` entry point.
-    pub fn body_call_conv(&self, index: FuncIndex) -> CallConv {
-        if self.is_tail(index) {
-            CallConv::Tail
-        } else {
-            CallConv::SystemV
-        }
-    }
-
-    /// The signature of the compiled body of function `index`.
-    pub fn body_signature(&self, index: FuncIndex) -> ir::Signature {
-        let mut sig = wasm_signature(self.func_type(index));
-        sig.call_conv = self.body_call_conv(index);
-        sig
-    }
-
-    /// Object-file id of the body of a defined function.
-    pub fn body_id(&self, index: DefinedFuncIndex) -> u32 {
-        self.body_ids[index.index()]
+    /// Object-file id of a defined function.
+    pub fn func_id(&self, index: DefinedFuncIndex) -> u32 {
+        self.func_ids[index.index()]
     }
 }
 
@@ -136,9 +98,17 @@ pub fn clif_type(t: ValType) -> ir::Type {
     }
 }
 
-/// The native signature of a wasm function: `SystemV` `fn(vmctx, params...) -> results`.
+/// The native signature of a wasm function: `fn(vmctx, params...) -> results` in
+/// cranelift's `tail` convention.
+///
+/// Every wasm function, defined or imported, and everything a `FuncRef` points at has
+/// this convention, because only `tail` lets `return_call`, `return_call_indirect` and
+/// `return_call_ref` reuse the caller's frame (the callee pops its stack arguments).
+/// On x86-64 it keeps the System V callee-saved registers and argument registers, but
+/// returns more values in registers. The host's `extern "C"` side is reached only
+/// through the per-type trampolines and adapters (`crate::trampolines`).
 pub fn wasm_signature(ty: &FuncType) -> ir::Signature {
-    let mut sig = ir::Signature::new(CallConv::SystemV);
+    let mut sig = ir::Signature::new(CallConv::Tail);
     sig.params.push(AbiParam::special(types::I64, ArgumentPurpose::VMContext));
     sig.params.extend(ty.params.iter().map(|t| AbiParam::new(clif_type(*t))));
     sig.returns.extend(ty.results.iter().map(|t| AbiParam::new(clif_type(*t))));

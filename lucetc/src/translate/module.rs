@@ -7,7 +7,7 @@ use crate::config::Config;
 use crate::error::Error;
 use lucet_module::{
     FuncIndex, ConstExpr, ConstOp, DataSegment, ElemSegment, Export, ExportKind, FuncType, FunctionEntry, GlobalDef,
-    GlobalType, Import, ImportKind, MemoryPlan, MemoryType, ModuleData, RefType, SegmentKind, TableType,
+    GlobalType, Import, ImportKind, MemoryPlan, MemoryType, ModuleData, RefShape, RefType, SegmentKind, TableType,
     ValType,
 };
 use wasmparser::{
@@ -25,24 +25,6 @@ pub struct FuncBody<'a> {
 pub struct ParsedModule<'a> {
     pub data: ModuleData,
     pub bodies: Vec<FuncBody<'a>>,
-    /// Indices of the functions that make direct tail calls (`return_call`) or are
-    /// their targets.
-    pub tail_funcs: Vec<FuncIndex>,
-}
-
-/// The targets of the direct tail calls in `body`. Malformed bodies answer what was
-/// read before the error; the validator reports it later.
-fn return_call_targets(body: &FunctionBody<'_>, targets: &mut Vec<FuncIndex>) {
-    let Ok(mut ops) = body.get_operators_reader() else { return };
-    while !ops.eof() {
-        match ops.read() {
-            Ok(wasmparser::Operator::ReturnCall { function_index }) => {
-                targets.push(FuncIndex::from_u32(function_index))
-            }
-            Ok(_) => {}
-            Err(_) => return,
-        }
-    }
 }
 
 /// Exactly the features of WebAssembly 2.0 (for tests that expect later additions,
@@ -100,11 +82,75 @@ pub(crate) fn ref_type(r: wasmparser::RefType, offset: usize) -> Result<RefType,
     }
 }
 
-fn table_type(t: &wasmparser::TableType, offset: usize) -> Result<TableType, Error> {
-    if t.table64 {
-        return Err(unsupported(offset, "64-bit tables"));
+/// A digest of the whole structure of function type `index`, following its typed
+/// references into the types they name (`earlier` holds the digests of the types
+/// before it), and whether the type mentions a typed reference at all (a concrete
+/// `(ref $t)` or a non-null reference): only those get a digest in the metadata
+/// (`ModuleData::type_digests`). Without GC every type is its own recursion group, so
+/// a reference names an earlier type or the type itself.
+fn signature_digest(ty: &wasmparser::FuncType, index: usize, earlier: &[[u8; 32]]) -> ([u8; 32], bool) {
+    use sha2::{Digest, Sha256};
+    use wasmparser::{AbstractHeapType, HeapType, ValType as W};
+    let mut h = Sha256::new();
+    let mut typed = false;
+    h.update(b"lucet function type\0");
+    for (tag, list) in [(b'p', ty.params()), (b'r', ty.results())] {
+        h.update([tag]);
+        h.update((list.len() as u32).to_le_bytes());
+        for t in list {
+            match t {
+                W::I32 => h.update([0]),
+                W::I64 => h.update([1]),
+                W::F32 => h.update([2]),
+                W::F64 => h.update([3]),
+                W::V128 => h.update([4]),
+                W::Ref(r) => {
+                    typed |= !r.is_nullable();
+                    h.update([5, u8::from(r.is_nullable())]);
+                    match r.heap_type() {
+                        HeapType::Abstract { ty: AbstractHeapType::Func, .. } => h.update([0]),
+                        HeapType::Abstract { ty: AbstractHeapType::Extern, .. } => h.update([1]),
+                        HeapType::Concrete(i) => {
+                            typed = true;
+                            match i.as_module_index().map(|i| i as usize) {
+                                Some(i) if i == index => h.update([2]),
+                                Some(i) if i < earlier.len() => {
+                                    h.update([3]);
+                                    h.update(earlier[i]);
+                                }
+                                other => {
+                                    h.update([4]);
+                                    h.update(other.map_or(u64::MAX, |i| i as u64).to_le_bytes());
+                                }
+                            }
+                        }
+                        // Other heap types are GC's and rejected with the value type.
+                        _ => h.update([9]),
+                    }
+                }
+            }
+        }
     }
-    Ok(TableType { elem: ref_type(t.element_type, offset)?, min: t.initial, max: t.maximum })
+    (h.finalize().into(), typed)
+}
+
+/// Nullability and function type of a (valid, non-GC) reference type.
+fn ref_shape(r: wasmparser::RefType) -> RefShape {
+    let func_type = match r.heap_type() {
+        wasmparser::HeapType::Concrete(i) => i.as_module_index(),
+        _ => None,
+    };
+    RefShape { nullable: r.is_nullable(), func_type }
+}
+
+fn table_type(t: &wasmparser::TableType, offset: usize) -> Result<TableType, Error> {
+    Ok(TableType {
+        elem: ref_type(t.element_type, offset)?,
+        min: t.initial,
+        max: t.maximum,
+        table64: t.table64,
+        shape: ref_shape(t.element_type),
+    })
 }
 
 fn memory_type(m: &wasmparser::MemoryType, offset: usize) -> Result<MemoryType, Error> {
@@ -118,7 +164,11 @@ fn memory_type(m: &wasmparser::MemoryType, offset: usize) -> Result<MemoryType, 
 }
 
 fn global_type(g: &wasmparser::GlobalType, offset: usize) -> Result<GlobalType, Error> {
-    Ok(GlobalType { ty: val_type(g.content_type, offset)?, mutable: g.mutable })
+    let shape = match g.content_type {
+        wasmparser::ValType::Ref(r) => ref_shape(r),
+        _ => RefShape::default(),
+    };
+    Ok(GlobalType { ty: val_type(g.content_type, offset)?, mutable: g.mutable, shape })
 }
 
 /// Converts a (validated) constant expression into the runtime's stack-machine form.
@@ -144,7 +194,7 @@ fn const_expr(e: &wasmparser::ConstExpr<'_>) -> Result<ConstExpr, Error> {
             O::I64Add => ConstOp::I64Add,
             O::I64Sub => ConstOp::I64Sub,
             O::I64Mul => ConstOp::I64Mul,
-            other => return Err(unsupported(offset, format_args!("constant expression operator {other:?}"))),
+            other => return Err(crate::translate::ops::not_supported(offset, &other)),
         };
         ops.push(op);
     }
@@ -153,13 +203,15 @@ fn const_expr(e: &wasmparser::ConstExpr<'_>) -> Result<ConstExpr, Error> {
 
 /// Validates `wasm` and records everything about it except the code.
 pub fn parse<'a>(wasm: &'a [u8], features: WasmFeatures, config: &Config) -> Result<ParsedModule<'a>, Error> {
+    let features = crate::gc_free::validation_features(features);
     let mut validator = Validator::new_with_features(features);
     let mut data = ModuleData {
         compiler_version: lucet_module::COMPILER_VERSION.to_string(),
         ..ModuleData::default()
     };
     let mut bodies = Vec::new();
-    let mut tail_funcs = Vec::new();
+    // The structure digest of every type read so far (see `signature_digest`).
+    let mut digests: Vec<[u8; 32]> = Vec::new();
     let mut names: Vec<(u32, String)> = Vec::new();
     let plan = |memory: MemoryType| MemoryPlan {
         memory,
@@ -179,7 +231,12 @@ pub fn parse<'a>(wasm: &'a [u8], features: WasmFeatures, config: &Config) -> Res
                 validator.type_section(types)?;
                 let offset = types.range().start;
                 for ty in types.clone().into_iter_err_on_gc_types() {
-                    let ty = ty?;
+                    let ty = ty.map_err(|e| {
+                        unsupported(e.offset(), "not supported yet: garbage collection (types other than final function types)")
+                    })?;
+                    let (digest, typed) = signature_digest(&ty, data.types.len(), &digests);
+                    digests.push(digest);
+                    data.type_digests.push(typed.then_some(digest));
                     let conv = |v: &[wasmparser::ValType]| {
                         v.iter().map(|t| val_type(*t, offset)).collect::<Result<Vec<_>, _>>()
                     };
@@ -228,10 +285,11 @@ pub fn parse<'a>(wasm: &'a [u8], features: WasmFeatures, config: &Config) -> Res
                 validator.table_section(tables)?;
                 for table in tables.clone().into_iter_with_offsets() {
                     let (offset, table) = table?;
-                    if !matches!(table.init, wasmparser::TableInit::RefNull) {
-                        return Err(unsupported(offset, "table initialiser expressions"));
-                    }
                     data.defined_tables.push(table_type(&table.ty, offset)?);
+                    data.table_inits.push(match &table.init {
+                        wasmparser::TableInit::RefNull => None,
+                        wasmparser::TableInit::Expr(e) => Some(const_expr(e)?),
+                    });
                 }
             }
             Payload::MemorySection(memories) => {
@@ -332,14 +390,6 @@ pub fn parse<'a>(wasm: &'a [u8], features: WasmFeatures, config: &Config) -> Res
             }
             Payload::CodeSectionEntry(body) => {
                 let index = FuncIndex::from_u32(validator.code_section_entry(body)?.index);
-                if features.contains(WasmFeatures::TAIL_CALL) {
-                    let mut targets = Vec::new();
-                    return_call_targets(body, &mut targets);
-                    if !targets.is_empty() {
-                        tail_funcs.push(index);
-                        tail_funcs.extend(targets);
-                    }
-                }
                 bodies.push(FuncBody { index, body: body.clone() });
             }
             Payload::CustomSection(section) => {
@@ -368,9 +418,7 @@ pub fn parse<'a>(wasm: &'a [u8], features: WasmFeatures, config: &Config) -> Res
             f.name = Some(name);
         }
     }
-    tail_funcs.sort_unstable();
-    tail_funcs.dedup();
-    Ok(ParsedModule { data, bodies, tail_funcs })
+    Ok(ParsedModule { data, bodies })
 }
 
 fn read_names(

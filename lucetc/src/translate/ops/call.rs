@@ -4,6 +4,10 @@
 //! bound per instance, so they are called through the `FuncRef` in the caller's vmctx,
 //! with the vmctx stored there. `call_indirect` checks its table entry first (bounds,
 //! null, signature).
+//!
+//! Every callee has the `tail` convention (`info::wasm_signature`), so the `return_*`
+//! forms are real tail calls in every case: the callee replaces the caller's frame,
+//! and a chain of them runs in constant stack.
 
 use crate::error::Error;
 use crate::translate::func::Translator;
@@ -11,7 +15,7 @@ use crate::translate::traps;
 use crate::translate::vmctx::VmctxAccess;
 use crate::translate::FUNC_NAMESPACE;
 use cranelift_codegen::ir::{self, types::*, ExtFuncData, ExternalName, InstBuilder, MemFlagsData, UserExternalName};
-use cranelift_codegen::isa::CallConv;
+use crate::translate::info::wasm_signature;
 use lucet_module::{FuncIndex, Origin, TableIndex, TypeIndex};
 use wasmparser::Operator;
 
@@ -46,16 +50,10 @@ fn pop_args(t: &mut Translator, ty: TypeIndex) -> Vec<ir::Value> {
     t.canonical_all(&args)
 }
 
-/// Pushes a call's results, or returns them.
-fn finish(t: &mut Translator, call: ir::Inst, then: Then) {
+/// Pushes a call's results.
+fn finish(t: &mut Translator, call: ir::Inst) {
     let results = t.b.inst_results(call).to_vec();
-    match then {
-        Then::Continue => t.stack.extend_from_slice(&results),
-        Then::Return => {
-            t.b.ins().return_(&results);
-            t.reachable = false;
-        }
-    }
+    t.stack.extend_from_slice(&results);
 }
 
 /// The `FuncRef` through which this function calls defined function `index` directly.
@@ -65,9 +63,8 @@ fn direct_callee(t: &mut Translator, index: FuncIndex) -> ir::FuncRef {
     }
     let module = t.env.module;
     let defined = module.imports.defined_func(index).expect("only defined functions are called directly");
-    // Direct calls go straight to the body, skipping any entry wrapper.
-    let name = UserExternalName { namespace: FUNC_NAMESPACE, index: module.body_id(defined) };
-    let signature = t.b.import_signature(module.body_signature(index));
+    let name = UserExternalName { namespace: FUNC_NAMESPACE, index: module.func_id(defined) };
+    let signature = t.b.import_signature(wasm_signature(module.func_type(index)));
     let name = ExternalName::user(t.b.func.declare_imported_user_function(name));
     let f = t.b.import_function(ExtFuncData { name, signature, colocated: true, patchable: false });
     t.env.direct_callees.insert(index, f);
@@ -84,56 +81,62 @@ fn call(t: &mut Translator, index: FuncIndex, then: Then) {
             // Imports are bound per instance: call through the FuncRef in our vmctx.
             let funcref = t.b.ins().iadd_imm_s(vmctx, i64::from(t.env.layout().funcref(i)));
             let sig = t.env.indirect_sig(&mut t.b, ty);
-            let call = call_funcref(t, sig, funcref, &args);
-            finish(t, call, then);
+            call_funcref(t, sig, funcref, &args, then);
         }
         Origin::Defined(_) => {
             let callee = direct_callee(t, index);
             let mut all = Vec::with_capacity(args.len() + 1);
             all.push(vmctx);
             all.extend_from_slice(&args);
-            let own_conv = t.b.func.signature.call_conv;
-            if then == Then::Return && module.is_tail(index) && own_conv == CallConv::Tail {
-                t.b.ins().return_call(callee, &all);
-                t.reachable = false;
-                return;
+            match then {
+                Then::Continue => {
+                    let call = t.b.ins().call(callee, &all);
+                    finish(t, call);
+                }
+                Then::Return => {
+                    t.b.ins().return_call(callee, &all);
+                    t.reachable = false;
+                }
             }
-            let call = t.b.ins().call(callee, &all);
-            finish(t, call, then);
         }
     }
 }
 
 /// Calls the function a `FuncRef` describes, with the vmctx stored in it.
-fn call_funcref(t: &mut Translator, sig: ir::SigRef, funcref: ir::Value, args: &[ir::Value]) -> ir::Inst {
+fn call_funcref(t: &mut Translator, sig: ir::SigRef, funcref: ir::Value, args: &[ir::Value], then: Then) {
     let (func_ptr, callee_vmctx) = VmctxAccess::funcref_parts(&mut t.b, funcref);
     let mut all = Vec::with_capacity(args.len() + 1);
     all.push(callee_vmctx);
     all.extend_from_slice(args);
-    t.b.ins().call_indirect(sig, func_ptr, &all)
+    match then {
+        Then::Continue => {
+            let call = t.b.ins().call_indirect(sig, func_ptr, &all);
+            finish(t, call);
+        }
+        Then::Return => {
+            t.b.ins().return_call_indirect(sig, func_ptr, &all);
+            t.reachable = false;
+        }
+    }
 }
 
 /// Calls a typed function reference. The validator proved its type, so only null is
-/// checked. Like `return_call_indirect`, `return_call_ref` is a call and a return.
+/// checked.
 fn call_ref(t: &mut Translator, ty: TypeIndex, then: Then) {
     let funcref = t.pop();
     let args = pop_args(t, ty);
     t.b.ins().trapz(funcref, traps::NULL_REFERENCE);
     let sig = t.env.indirect_sig(&mut t.b, ty);
-    let call = call_funcref(t, sig, funcref, &args);
-    finish(t, call, then);
+    call_funcref(t, sig, funcref, &args, then);
 }
 
-// Everything reachable through a table uses the `SystemV` convention, which has no tail
-// calls, so `return_call_indirect` is a call followed by a return: the same results,
-// but the stack grows with the call depth.
 fn call_indirect(t: &mut Translator, ty: TypeIndex, table: TableIndex, then: Then) {
     let elem = t.pop();
+    let elem = super::table::narrow(t, elem);
     let args = pop_args(t, ty);
     let addr = t.env.table_entry_addr(&mut t.b, table, elem);
     let funcref = t.b.ins().load(I64, MemFlagsData::trusted(), addr, 0);
     t.env.check_funcref_type(&mut t.b, funcref, ty);
     let sig = t.env.indirect_sig(&mut t.b, ty);
-    let call = call_funcref(t, sig, funcref, &args);
-    finish(t, call, then);
+    call_funcref(t, sig, funcref, &args, then);
 }

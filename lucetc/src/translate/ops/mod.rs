@@ -42,6 +42,11 @@ macro_rules! define_proposal_of {
 }
 wasmparser::for_each_operator!(define_proposal_of);
 
+/// Whether `op` belongs to the GC proposal.
+pub fn is_gc(op: &Operator<'_>) -> bool {
+    proposal_of(op) == "gc"
+}
+
 /// The error for a valid operator lucetc does not compile, naming its proposal.
 pub fn not_supported(offset: usize, op: &Operator<'_>) -> Error {
     let proposal = match proposal_of(op) {
