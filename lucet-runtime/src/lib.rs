@@ -66,7 +66,7 @@ pub use limits::{Limits, WASM_PAGE_SIZE};
 pub use linker::{Extern, Func, Global, Linker, Memory, Table, Trap};
 pub use lucet_module::{FuncType, GlobalType, ModuleData};
 pub use lucet_module::{TrapCode, ValType};
-pub use module::{DlModule, Module};
+pub use module::{DlModule, FunctionInfo, Module, ModuleInfo, SignatureStatus};
 pub use region::{MmapRegion, Region};
 pub use lucet_module::signature_path;
 pub use signature::PublicKey;

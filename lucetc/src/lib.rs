@@ -277,7 +277,10 @@ impl Lucetc {
             let mut info = ModuleInfo::new(parsed.data);
             info.set_tail_funcs(&parsed.tail_funcs);
             info.data.source_hash = Some(self.source_hash);
-            info.data.codegen = CodegenInfo { spectre_guards: self.config.spectre == Spectre::Guarded };
+            info.data.codegen = CodegenInfo {
+                spectre_guards: self.config.spectre == Spectre::Guarded,
+                opt_level: self.config.opt_level,
+            };
             info.data.target = TargetInfo {
                 triple: isa.triple().to_string(),
                 cpu_features: config::cpu_features(&*isa),
