@@ -33,7 +33,7 @@ pub use index::{
     GlobalIndex, ImportCounts, MemoryIndex, Origin, TableIndex, TypeIndex,
 };
 pub use module_data::{
-    CodegenInfo, ConstExpr, ConstOp, DataSegment, ElemSegment, Export, ExportKind, FunctionCode, FunctionEntry, GlobalDef,
+    CodegenInfo, ConstExpr, OptLevel, ConstOp, DataSegment, ElemSegment, Export, ExportKind, FunctionCode, FunctionEntry, GlobalDef,
     Import, ImportKind, MemoryPlan, ModuleData, SegmentKind, TargetInfo,
 };
 pub use image::{image_is_dense, plan_memory_image, ImageLayout, Placement, IMAGE_PAGE};

@@ -61,6 +61,39 @@ pub struct CodegenInfo {
     /// an out-of-bounds address is replaced by 0 with a conditional move before the
     /// access. Memories whose every access is covered by guard pages need no check.
     pub spectre_guards: bool,
+    /// How hard the code generator optimised.
+    pub opt_level: OptLevel,
+}
+
+/// How hard the code generator optimises.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum OptLevel {
+    None,
+    #[default]
+    Speed,
+    SpeedAndSize,
+}
+
+impl std::str::FromStr for OptLevel {
+    type Err = String;
+    fn from_str(s: &str) -> Result<OptLevel, String> {
+        match s {
+            "0" | "none" => Ok(OptLevel::None),
+            "1" | "speed" => Ok(OptLevel::Speed),
+            "2" | "speed_and_size" => Ok(OptLevel::SpeedAndSize),
+            _ => Err(format!("unknown optimisation level `{s}`; use 0, 1, 2, speed or speed_and_size")),
+        }
+    }
+}
+
+impl std::fmt::Display for OptLevel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            OptLevel::None => "none",
+            OptLevel::Speed => "speed",
+            OptLevel::SpeedAndSize => "speed_and_size",
+        })
+    }
 }
 
 /// The machine the code was compiled for.

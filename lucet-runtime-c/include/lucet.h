@@ -148,13 +148,25 @@ typedef struct lucet_module lucet_module_t;
 
 /* Loads a module compiled by lucetc. Every function it imports must be a registered
  * hostcall (the WASI functions are); for imports defined with a linker, use
- * lucet_module_load_unresolved. Loading a shared object runs its initialisers: load
- * only files you trust as you would with dlopen. */
+ * lucet_module_load_unresolved. The file is checked before it is loaded: one with
+ * initialisers, or anything else lucetc never writes, is refused and none of its code
+ * runs. To know who made the file, use lucet_module_load_verified. */
 lucet_error_t lucet_module_load(const char *path, lucet_module_t **out);
 
 /* Like lucet_module_load, but function imports that are not registered hostcalls are
  * left to the linker given to lucet_region_new_instance. */
 lucet_error_t lucet_module_load_unresolved(const char *path, lucet_module_t **out);
+
+/* Like lucet_module_load, but only if PATH.minisig is a valid minisign signature of the
+ * file by the public key in the file public_key_path (as `minisign -G` writes it). A
+ * missing, malformed or foreign signature, a file changed after signing, or an
+ * unreadable key is LUCET_ERR_SIGNATURE, and nothing from the file is mapped executable. */
+lucet_error_t lucet_module_load_verified(const char *path, const char *public_key_path,
+                                         lucet_module_t **out);
+
+/* lucet_module_load_verified with the imports of lucet_module_load_unresolved. */
+lucet_error_t lucet_module_load_verified_unresolved(const char *path, const char *public_key_path,
+                                                    lucet_module_t **out);
 
 /* Instances made from the module keep it loaded until they are freed. */
 lucet_error_t lucet_module_free(lucet_module_t *module);

@@ -163,16 +163,10 @@ impl From<lucet_runtime::Error> for ApiError {
             E::InstanceNeedsReset(_) => LUCET_ERR_INSTANCE_NEEDS_RESET,
             E::Io(_) => LUCET_ERR_IO,
             E::Internal(_) => LUCET_ERR_INTERNAL,
-            // Kinds added to the runtime later (module signatures among them) are
-            // sorted by what their message says until they get a code of their own.
-            other => {
-                let text = format!("{other:?}");
-                if text.contains("Signature") || text.contains("PublicKey") {
-                    LUCET_ERR_SIGNATURE
-                } else {
-                    LUCET_ERR_INTERNAL
-                }
-            }
+            E::SignatureRejected { .. } | E::InvalidPublicKey { .. } => LUCET_ERR_SIGNATURE,
+            // Kinds added to the runtime later get a code of their own when the C API
+            // learns of them; until then they are internal errors with their message.
+            _ => LUCET_ERR_INTERNAL,
         };
         ApiError::new(code, e.to_string())
     }

@@ -3,7 +3,7 @@
 use crate::error::{guard, lucet_error_t};
 use crate::handles::{Kind, Table};
 use crate::ptr::{check_out, str_arg, write_out};
-use lucet_runtime::DlModule;
+use lucet_runtime::{DlModule, PublicKey};
 use std::ffi::c_char;
 
 /// A module lucetc compiled, loaded into the process. Opaque: see `handles.rs`.
@@ -29,23 +29,35 @@ enum Imports {
 }
 
 /// # Safety
-/// As for the exported functions that call it.
+/// As for the exported functions that call it. `public_key_path` is `None` for a load
+/// without a signature check.
 unsafe fn load(
     function: &str,
     path: *const c_char,
+    public_key_path: Option<*const c_char>,
     out: *mut *mut lucet_module_t,
     imports: Imports,
 ) -> lucet_error_t {
     guard(function, || {
         // SAFETY: the caller passes NULL or a NUL-terminated string.
         let path = unsafe { str_arg(path, "path") }?;
+        let key = match public_key_path {
+            None => None,
+            Some(p) => {
+                // SAFETY: the caller passes NULL or a NUL-terminated string.
+                let key_path = unsafe { str_arg(p, "public_key_path") }?;
+                Some(PublicKey::from_file(key_path)?)
+            }
+        };
         check_out(out, "out")?;
         // A static library only links the objects a program refers to, so the WASI
         // hostcalls' registration at start-up may be missing: register them here.
         lucet_wasi::export_wasi_funcs();
-        let module = match imports {
-            Imports::Registered => DlModule::load(path),
-            Imports::LeaveToLinker => DlModule::load_unresolved(path),
+        let module = match (imports, &key) {
+            (Imports::Registered, None) => DlModule::load(path),
+            (Imports::LeaveToLinker, None) => DlModule::load_unresolved(path),
+            (Imports::Registered, Some(key)) => DlModule::load_verified(path, key),
+            (Imports::LeaveToLinker, Some(key)) => DlModule::load_verified_unresolved(path, key),
         }
         .map_err(|e| {
             let mut e = crate::error::ApiError::from(e);
@@ -69,15 +81,17 @@ unsafe fn load(
 ///
 /// # Safety
 /// `path` is NULL or a NUL-terminated string; `out` is NULL or valid for writing a
-/// handle. Loading runs the module's own initialisers (it is a shared object), so
-/// load only files you trust as much as the host itself, as with `dlopen`.
+/// handle. The file is checked before it is loaded, and one with initialisers or
+/// anything else lucetc never writes is refused, so none of its code runs here; the
+/// module's code then runs with the host's privileges, inside the sandbox lucetc
+/// compiled it for. To know who made the file, load it with `lucet_module_load_verified`.
 #[no_mangle]
 pub unsafe extern "C" fn lucet_module_load(
     path: *const c_char,
     out: *mut *mut lucet_module_t,
 ) -> lucet_error_t {
     // SAFETY: forwarded from this function's contract.
-    unsafe { load("lucet_module_load", path, out, Imports::Registered) }
+    unsafe { load("lucet_module_load", path, None, out, Imports::Registered) }
 }
 
 /// Like `lucet_module_load`, but function imports that are not registered hostcalls
@@ -96,14 +110,53 @@ pub unsafe extern "C" fn lucet_module_load_unresolved(
         load(
             "lucet_module_load_unresolved",
             path,
+            None,
             out,
             Imports::LeaveToLinker,
         )
     }
 }
 
-// Module signatures: `lucet_module_load_verified(path, public_key_path, out)` goes here,
-// over `DlModule::load_verified`, once the runtime has it.
+/// Like `lucet_module_load`, but only if `PATH.minisig` is a valid minisign signature of
+/// the file by the public key in the file `public_key_path` (as `minisign -G` writes
+/// it). A missing, malformed or foreign signature, a file changed after signing, or an
+/// unreadable key is `LUCET_ERR_SIGNATURE`, and nothing from the file is mapped
+/// executable.
+///
+/// # Safety
+/// `path` and `public_key_path` are NULL or NUL-terminated strings; `out` is NULL or
+/// valid for writing a handle.
+#[no_mangle]
+pub unsafe extern "C" fn lucet_module_load_verified(
+    path: *const c_char,
+    public_key_path: *const c_char,
+    out: *mut *mut lucet_module_t,
+) -> lucet_error_t {
+    // SAFETY: forwarded from this function's contract.
+    unsafe { load("lucet_module_load_verified", path, Some(public_key_path), out, Imports::Registered) }
+}
+
+/// `lucet_module_load_verified` with the imports of `lucet_module_load_unresolved`.
+///
+/// # Safety
+/// As for `lucet_module_load_verified`.
+#[no_mangle]
+pub unsafe extern "C" fn lucet_module_load_verified_unresolved(
+    path: *const c_char,
+    public_key_path: *const c_char,
+    out: *mut *mut lucet_module_t,
+) -> lucet_error_t {
+    // SAFETY: forwarded from this function's contract.
+    unsafe {
+        load(
+            "lucet_module_load_verified_unresolved",
+            path,
+            Some(public_key_path),
+            out,
+            Imports::LeaveToLinker,
+        )
+    }
+}
 
 /// Frees a module handle. Instances made from it keep the module loaded until they
 /// are freed too.

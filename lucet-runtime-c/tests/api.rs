@@ -730,3 +730,54 @@ fn error_names_cover_every_code() {
         "LUCET_ERR_UNKNOWN"
     );
 }
+
+#[test]
+fn verified_loads_accept_only_a_module_signed_by_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let pair = minisign::KeyPair::generate_unencrypted_keypair().unwrap();
+    let secret = dir.path().join("k.key");
+    let public = dir.path().join("k.pub");
+    std::fs::write(&secret, pair.sk.to_box(None).unwrap().to_string()).unwrap();
+    std::fs::write(&public, pair.pk.to_box().unwrap().to_string()).unwrap();
+    let other = dir.path().join("other.pub");
+    let other_pair = minisign::KeyPair::generate_unencrypted_keypair().unwrap();
+    std::fs::write(&other, other_pair.pk.to_box().unwrap().to_string()).unwrap();
+
+    let so = dir.path().join("signed.so");
+    lucetc::Lucetc::try_from_bytes(GUEST)
+        .unwrap()
+        .with_signing_key(lucetc::SigningKey::from_file(&secret).unwrap())
+        .shared_object_file(&so)
+        .unwrap();
+    let unsigned = dir.path().join("unsigned.so");
+    std::fs::copy(&so, &unsigned).unwrap();
+
+    let c = |p: &Path| CString::new(p.to_str().unwrap()).unwrap();
+    let (so_c, unsigned_c, public_c, other_c) = (c(&so), c(&unsigned), c(&public), c(&other));
+    // SAFETY: valid strings and out-parameters; the handles are freed below.
+    unsafe {
+        let mut module = null_mut();
+        ok(lucet_module_load_verified_unresolved(so_c.as_ptr(), public_c.as_ptr(), &mut module));
+        ok(lucet_module_free(module));
+        fails(
+            lucet_module_load_verified_unresolved(so_c.as_ptr(), other_c.as_ptr(), &mut null_mut()),
+            LUCET_ERR_SIGNATURE,
+            "signed with a different key",
+        );
+        fails(
+            lucet_module_load_verified_unresolved(unsigned_c.as_ptr(), public_c.as_ptr(), &mut null_mut()),
+            LUCET_ERR_SIGNATURE,
+            "minisig",
+        );
+        fails(
+            lucet_module_load_verified(so_c.as_ptr(), null(), &mut null_mut()),
+            LUCET_ERR_INVALID_ARGUMENT,
+            "public_key_path is NULL",
+        );
+        fails(
+            lucet_module_load_verified(so_c.as_ptr(), c"/nonexistent.pub".as_ptr(), &mut null_mut()),
+            LUCET_ERR_SIGNATURE,
+            "nonexistent.pub",
+        );
+    }
+}

@@ -3,43 +3,16 @@
 use crate::error::Error;
 use cranelift_codegen::isa::{self, OwnedTargetIsa};
 use cranelift_codegen::settings::{self, Configurable};
-use std::fmt;
 use std::str::FromStr;
 
-/// How hard cranelift optimises.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum OptLevel {
-    None,
-    #[default]
-    Speed,
-    SpeedAndSize,
-}
+pub use lucet_module::OptLevel;
 
-impl OptLevel {
-    fn cranelift_name(self) -> &'static str {
-        match self {
-            OptLevel::None => "none",
-            OptLevel::Speed => "speed",
-            OptLevel::SpeedAndSize => "speed_and_size",
-        }
-    }
-}
-
-impl FromStr for OptLevel {
-    type Err = String;
-    fn from_str(s: &str) -> Result<OptLevel, String> {
-        match s {
-            "0" | "none" => Ok(OptLevel::None),
-            "1" | "speed" => Ok(OptLevel::Speed),
-            "2" | "speed_and_size" => Ok(OptLevel::SpeedAndSize),
-            _ => Err(format!("unknown optimisation level `{s}`; use 0, 1, 2, speed or speed_and_size")),
-        }
-    }
-}
-
-impl fmt::Display for OptLevel {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.cranelift_name())
+/// Cranelift's name for an optimisation level (its `opt_level` setting).
+fn cranelift_name(level: OptLevel) -> &'static str {
+    match level {
+        OptLevel::None => "none",
+        OptLevel::Speed => "speed",
+        OptLevel::SpeedAndSize => "speed_and_size",
     }
 }
 
@@ -167,7 +140,7 @@ impl Config {
         let set = |flags: &mut settings::Builder, name: &str, value: &str| {
             flags.set(name, value).map_err(|e| Error::Internal(format!("cranelift setting {name}={value}: {e}")))
         };
-        set(&mut flags, "opt_level", opt_level.cranelift_name())?;
+        set(&mut flags, "opt_level", cranelift_name(opt_level))?;
         set(&mut flags, "is_pic", "true")?;
         // Large frames are probed page by page so that the guard page below the guest
         // stack is always hit before anything beneath it; done inline because the

@@ -317,7 +317,10 @@ impl Lucetc {
             let parsed = translate::module::parse(&self.wasm, self.features, &self.config)?;
             let mut info = ModuleInfo::new(parsed.data);
             info.data.source_hash = Some(self.source_hash);
-            info.data.codegen = CodegenInfo { spectre_guards: self.config.spectre == Spectre::Guarded };
+            info.data.codegen = CodegenInfo {
+                spectre_guards: self.config.spectre == Spectre::Guarded,
+                opt_level: self.config.opt_level,
+            };
             info.data.target = TargetInfo {
                 triple: isa.triple().to_string(),
                 cpu_features: config::cpu_features(&*isa),

@@ -18,16 +18,18 @@ mod descriptor;
 mod elf_check;
 mod elf_file;
 mod imports;
+mod inspect;
 mod load;
 mod metadata;
 
 pub(crate) use code_map::{CodeMap, MultiCodeMap};
 pub(crate) use imports::{describe_global, describe_memory, describe_table, unresolved};
+pub use inspect::{FunctionInfo, ModuleInfo, SignatureStatus};
 
 use crate::region::image::MemoryImage;
 use crate::signature::{read_verified, PublicKey};
 use crate::error::Error;
-use lucet_module::{plan_memory_image, DataIndex, FuncRef, Metadata, ModuleData, FORMAT_VERSION, IMAGE_PAGE};
+use lucet_module::{plan_memory_image, DataIndex, FuncRef, ModuleData, FORMAT_VERSION, IMAGE_PAGE};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -211,23 +213,8 @@ impl DlModule {
     /// Checks and loads an opened file. Whatever else is to be checked on the file's bytes
     /// (`file.bytes()`) before it is loaded fits in between opening and this.
     fn load_file(file: load::ModuleFile, shown: String, strict: bool) -> Result<Arc<DlModule>, Error> {
-        let refused = |r: Refusal| r.into_error(&shown);
-
-        // Everything below, up to `load::load`, reads the file's bytes only.
-        let elf = elf_file::ElfFile::parse(file.bytes()).map_err(refused)?;
-        let symbol = elf.descriptor_symbol().map_err(refused)?;
-        descriptor::check_identity(&elf, symbol).map_err(refused)?;
-        let relocs = elf_check::check(&elf, symbol).map_err(refused)?;
-        let layout = descriptor::check(&elf, symbol, &relocs).map_err(refused)?;
-        let meta = elf.bytes_at(layout.metadata, layout.metadata_len).unwrap_or_default();
-        let inconsistent = |e: lucet_module::Error| invalid(&shown, e.to_string());
-        let tables = Metadata::parse(meta).map_err(inconsistent)?;
-        let data = tables.decode().map_err(inconsistent)?;
-        metadata::validate_metadata(&data).map_err(|e| {
-            invalid(&shown, format!("inconsistent metadata ({e}); recompile the module with this version of lucetc"))
-        })?;
-        tables.validate(&data).map_err(inconsistent)?;
-        descriptor::check_code(&elf, &layout, &data, &tables).map_err(refused)?;
+        // Everything up to `load::load` reads the file's bytes only.
+        let inspect::Checked { elf, layout, meta, tables, data } = inspect::check_file(&file, &shown)?;
         metadata::check_cpu_features(&shown, &data)?;
         let imports = imports::resolve_imports(&shown, &data, strict)?;
 
