@@ -77,6 +77,16 @@ fn exit_status_is_the_proc_exit_code_and_args_are_passed() {
 }
 
 #[test]
+fn everything_after_the_module_goes_to_the_guest() {
+    // Options of lucet-wasi's own, after the module, are the guest's arguments.
+    let o = run_guest(&["--entrypoint", "exit_args_count"], &["--version", "--help", "--dir", "x"]);
+    assert_eq!(o.status.code(), Some(5), "argv[0] plus four: {}", stderr(&o));
+    // A `--` right after the module only marks where they begin.
+    let o = run_guest(&["--entrypoint", "exit_args_count"], &["--", "--version"]);
+    assert_eq!(o.status.code(), Some(2), "argv[0] plus one: {}", stderr(&o));
+}
+
+#[test]
 fn environment_is_empty_unless_given() {
     let o = Command::new(env!("CARGO_BIN_EXE_lucet-wasi"))
         .arg("--cache-dir")

@@ -93,16 +93,24 @@ struct Cli {
     #[arg(long, value_name = "PUBLIC_KEY")]
     verify_key: Option<String>,
 
-    /// The module: a lucetc-compiled .so, or a .wasm/.wat file.
-    #[arg(value_name = "MODULE")]
-    module: PathBuf,
-
-    /// Arguments for the guest (or for the --invoke function).
+    /// The module (a lucetc-compiled .so, or a .wasm/.wat file), then the arguments for
+    /// the guest (or for the --invoke function). Everything after MODULE goes to the
+    /// guest, options included, as with `wasmtime run`.
     #[arg(
-        value_name = "ARGS",
+        value_name = "MODULE [ARGS]",
+        required = true,
+        num_args = 1..,
         trailing_var_arg = true,
         allow_hyphen_values = true
     )]
+    module_and_args: Vec<String>,
+
+    /// The first of `module_and_args`.
+    #[arg(skip)]
+    module: PathBuf,
+
+    /// The rest of `module_and_args`.
+    #[arg(skip)]
     args: Vec<String>,
 }
 
@@ -484,7 +492,17 @@ fn main() -> ExitCode {
         eprintln!("error: internal error: {msg}{at}");
     }));
     let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
+        Ok(mut cli) => {
+            // `required = true` makes clap refuse an empty list.
+            let mut rest = std::mem::take(&mut cli.module_and_args).into_iter();
+            cli.module = rest.next().map(PathBuf::from).unwrap_or_default();
+            // `MODULE -- ARGS` still works: the `--` only marks where the guest's
+            // arguments begin.
+            let mut rest = rest.peekable();
+            rest.next_if(|a| a == "--");
+            cli.args = rest.collect();
+            cli
+        }
         Err(e) if !e.use_stderr() => {
             // --help and --version
             let _ = e.print();
