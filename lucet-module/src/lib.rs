@@ -13,6 +13,7 @@
 
 mod descriptor;
 mod error;
+mod exceptions;
 mod linking;
 mod index;
 mod module_data;
@@ -24,10 +25,11 @@ mod vmctx;
 
 pub use descriptor::{ModuleDescriptor, MODULE_SYMBOL};
 pub use error::Error;
+pub use exceptions::{tag_payload, ExceptionHeader, ExceptionInfo, Handler, HandlerSite};
 pub use linking::{LIBCALLS, LIBCALL_LIBRARIES};
 pub use index::{
     DataIndex, DefinedFuncIndex, DefinedGlobalIndex, DefinedMemoryIndex, DefinedTableIndex, ElemIndex, FuncIndex,
-    GlobalIndex, ImportCounts, MemoryIndex, Origin, TableIndex, TypeIndex,
+    GlobalIndex, ImportCounts, MemoryIndex, Origin, TableIndex, TypeIndex, TagIndex, DefinedTagIndex,
 };
 pub use module_data::{
     CodegenInfo, ConstExpr, ConstOp, DataSegment, ElemSegment, Export, ExportKind, FunctionCode, FunctionEntry, GlobalDef,

@@ -40,6 +40,8 @@ pub struct ModuleData {
     pub elem_segments: Vec<ElemSegment>,
     /// How the code was generated.
     pub codegen: CodegenInfo,
+    /// Tags and exception handlers.
+    pub exceptions: crate::ExceptionInfo,
 }
 
 /// Code generation choices a host may want to know about.
@@ -76,6 +78,8 @@ pub enum ImportKind {
     Table(TableType),
     Memory(MemoryType),
     Global(GlobalType),
+    /// An exception tag of the given (function) type index.
+    Tag(u32),
 }
 
 /// One function of the function index space.
@@ -178,6 +182,7 @@ pub enum ExportKind {
     Table(u32),
     Memory(u32),
     Global(u32),
+    Tag(u32),
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -223,6 +228,9 @@ impl ModuleData {
     }
     pub fn num_imported_memories(&self) -> usize {
         self.imports.iter().filter(|i| matches!(i.kind, ImportKind::Memory(_))).count()
+    }
+    pub fn num_imported_tags(&self) -> usize {
+        self.imports.iter().filter(|i| matches!(i.kind, ImportKind::Tag(_))).count()
     }
     pub fn num_imported_globals(&self) -> usize {
         self.imports.iter().filter(|i| matches!(i.kind, ImportKind::Global(_))).count()

@@ -111,10 +111,15 @@ pub enum Builtin {
     TableInit,
     /// `(vmctx, elem: i32)`.
     ElemDrop,
+    /// `(vmctx, tag: i32, values: *const [u8; 16])` — throws a new exception of the
+    /// caller's tag `tag` with the payload in `values`; never returns.
+    Throw,
+    /// `(vmctx, exn: i64)` — throws the (non-null) exception object again; never returns.
+    ThrowRef,
 }
 
 impl Builtin {
-    pub const COUNT: usize = Builtin::ElemDrop as usize + 1;
+    pub const COUNT: usize = Builtin::ThrowRef as usize + 1;
 
     /// Byte offset of this builtin's pointer in the builtin table.
     pub const fn table_offset(self) -> i32 {

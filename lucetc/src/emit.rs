@@ -121,6 +121,7 @@ impl Emitter {
         entries: &[Option<CompiledFunction>],
         trampolines: &[CompiledFunction],
         adapters: &[CompiledFunction],
+        sites: &mut Vec<lucet_module::HandlerSite>,
     ) -> Result<Vec<FunctionCode>, Error> {
         let mut codes = Vec::with_capacity(functions.len());
         let ids: Vec<_> = self.functions.iter().copied().zip(self.bodies.iter().copied()).collect();
@@ -129,6 +130,7 @@ impl Emitter {
                 None => {
                     self.define(entry_id, body)?;
                     codes.push(FunctionCode { len: body.code.len() as u32, traps: body.traps.clone() });
+                    sites.extend(body.handlers.iter().map(|h| lucet_module::HandlerSite { func: d as u32, ..h.clone() }));
                 }
                 Some(entry) => {
                     // Entry and body are placed back to back, so the runtime sees one
@@ -141,6 +143,16 @@ impl Emitter {
                     let mut traps = entry.traps.clone();
                     traps.extend(body.traps.iter().map(|t| TrapSite { offset: t.offset + body_start, ..*t }));
                     codes.push(FunctionCode { len: body_start + body.code.len() as u32, traps });
+                    sites.extend(body.handlers.iter().map(|h| lucet_module::HandlerSite {
+                        func: d as u32,
+                        ret_offset: h.ret_offset + body_start,
+                        handlers: h
+                            .handlers
+                            .iter()
+                            .map(|x| lucet_module::Handler { target_offset: x.target_offset + body_start, ..*x })
+                            .collect(),
+                        ..h.clone()
+                    }));
                 }
             }
         }

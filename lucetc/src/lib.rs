@@ -311,7 +311,9 @@ impl Lucetc {
                 .collect::<Result<_, Error>>()?;
             let (host_to_wasm, wasm_to_host): (Vec<_>, Vec<_>) = glue.into_iter().unzip();
             let entries = compile::compile_entries(&info, &*isa)?;
-            let codes = emitter.define_code(&functions, &entries, &host_to_wasm, &wasm_to_host)?;
+            let mut sites = Vec::new();
+            let codes = emitter.define_code(&functions, &entries, &host_to_wasm, &wasm_to_host, &mut sites)?;
+            info.data.exceptions.sites = sites;
             let first = info.imports.funcs as usize;
             for (entry, code) in info.data.functions[first..].iter_mut().zip(codes) {
                 entry.code = Some(code);

@@ -4,7 +4,7 @@ use cranelift_codegen::ir::{self, types, AbiParam, ArgumentPurpose};
 use cranelift_codegen::isa::CallConv;
 use lucet_module::{
     DefinedFuncIndex, FuncIndex, FuncType, GlobalIndex, GlobalType, ImportCounts, ImportKind, MemoryIndex,
-    MemoryPlan, ModuleData, TypeIndex, ValType, VmctxLayout,
+    MemoryPlan, ModuleData, TagIndex, TypeIndex, ValType, VmctxLayout,
 };
 
 /// Module-wide facts shared (read-only) by every function's translation.
@@ -25,6 +25,8 @@ pub struct ModuleInfo {
     /// the entry point unless the body uses the `tail` convention, in which case the
     /// entry point is a small `SystemV` wrapper that calls the body.
     pub body_ids: Vec<u32>,
+    /// The type index of every tag, imported ones first.
+    pub tags: Vec<u32>,
 }
 
 impl ModuleInfo {
@@ -37,7 +39,17 @@ impl ModuleInfo {
             }
         }
         globals.extend(data.defined_globals.iter().map(|g| g.ty));
+        let mut tags: Vec<u32> = data
+            .imports
+            .iter()
+            .filter_map(|i| match i.kind {
+                ImportKind::Tag(t) => Some(t),
+                _ => None,
+            })
+            .collect();
+        tags.extend(data.exceptions.defined_tags.iter().copied());
         ModuleInfo {
+            tags,
             imports: ImportCounts::of(&data),
             layout,
             globals,
@@ -58,6 +70,11 @@ impl ModuleInfo {
 
     pub fn func_type_index(&self, index: FuncIndex) -> TypeIndex {
         TypeIndex::from_u32(self.data.functions[index.index()].type_index)
+    }
+
+    /// The payload types of tag `index`.
+    pub fn tag_payload(&self, index: TagIndex) -> &[ValType] {
+        &self.data.types[self.tags[index.index()] as usize].params
     }
 
     pub fn memory_plan(&self, index: MemoryIndex) -> &MemoryPlan {
@@ -132,7 +149,7 @@ pub fn clif_type(t: ValType) -> ir::Type {
         // Vectors travel between blocks, locals and functions as one canonical type
         // and are bitcast to the lane layout each operator needs.
         ValType::V128 => types::I8X16,
-        ValType::FuncRef | ValType::ExternRef => types::I64,
+        ValType::FuncRef | ValType::ExternRef | ValType::ExnRef => types::I64,
     }
 }
 

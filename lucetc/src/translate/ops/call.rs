@@ -7,6 +7,7 @@
 
 use crate::error::Error;
 use crate::translate::func::Translator;
+use crate::translate::ops::exceptions::{self, Callee};
 use crate::translate::traps;
 use crate::translate::vmctx::VmctxAccess;
 use crate::translate::FUNC_NAMESPACE;
@@ -47,8 +48,7 @@ fn pop_args(t: &mut Translator, ty: TypeIndex) -> Vec<ir::Value> {
 }
 
 /// Pushes a call's results, or returns them.
-fn finish(t: &mut Translator, call: ir::Inst, then: Then) {
-    let results = t.b.inst_results(call).to_vec();
+fn finish(t: &mut Translator, results: Vec<ir::Value>, then: Then) {
     match then {
         Then::Continue => t.stack.extend_from_slice(&results),
         Then::Return => {
@@ -84,8 +84,8 @@ fn call(t: &mut Translator, index: FuncIndex, then: Then) {
             // Imports are bound per instance: call through the FuncRef in our vmctx.
             let funcref = t.b.ins().iadd_imm_s(vmctx, i64::from(t.env.layout().funcref(i)));
             let sig = t.env.indirect_sig(&mut t.b, ty);
-            let call = call_funcref(t, sig, funcref, &args);
-            finish(t, call, then);
+            let results = call_funcref(t, sig, funcref, &args, then);
+            finish(t, results, then);
         }
         Origin::Defined(_) => {
             let callee = direct_callee(t, index);
@@ -98,19 +98,40 @@ fn call(t: &mut Translator, index: FuncIndex, then: Then) {
                 t.reachable = false;
                 return;
             }
-            let call = t.b.ins().call(callee, &all);
-            finish(t, call, then);
+            let results = emit(t, Callee::Direct(callee), &all, then);
+            finish(t, results, then);
+        }
+    }
+}
+
+/// Makes a call. A call whose results are returned (`return_call` made as a call and a
+/// return) has left the handlers' scope, as a real tail call would have.
+fn emit(t: &mut Translator, callee: Callee, args: &[ir::Value], then: Then) -> Vec<ir::Value> {
+    match then {
+        Then::Continue => exceptions::call(t, callee, args),
+        Then::Return => {
+            let inst = match callee {
+                Callee::Direct(f) => t.b.ins().call(f, args),
+                Callee::Indirect(sig, ptr) => t.b.ins().call_indirect(sig, ptr, args),
+            };
+            t.b.inst_results(inst).to_vec()
         }
     }
 }
 
 /// Calls the function a `FuncRef` describes, with the vmctx stored in it.
-fn call_funcref(t: &mut Translator, sig: ir::SigRef, funcref: ir::Value, args: &[ir::Value]) -> ir::Inst {
+fn call_funcref(
+    t: &mut Translator,
+    sig: ir::SigRef,
+    funcref: ir::Value,
+    args: &[ir::Value],
+    then: Then,
+) -> Vec<ir::Value> {
     let (func_ptr, callee_vmctx) = VmctxAccess::funcref_parts(&mut t.b, funcref);
     let mut all = Vec::with_capacity(args.len() + 1);
     all.push(callee_vmctx);
     all.extend_from_slice(args);
-    t.b.ins().call_indirect(sig, func_ptr, &all)
+    emit(t, Callee::Indirect(sig, func_ptr), &all, then)
 }
 
 /// Calls a typed function reference. The validator proved its type, so only null is
@@ -120,8 +141,8 @@ fn call_ref(t: &mut Translator, ty: TypeIndex, then: Then) {
     let args = pop_args(t, ty);
     t.b.ins().trapz(funcref, traps::NULL_REFERENCE);
     let sig = t.env.indirect_sig(&mut t.b, ty);
-    let call = call_funcref(t, sig, funcref, &args);
-    finish(t, call, then);
+    let results = call_funcref(t, sig, funcref, &args, then);
+    finish(t, results, then);
 }
 
 // Everything reachable through a table uses the `SystemV` convention, which has no tail
@@ -134,6 +155,6 @@ fn call_indirect(t: &mut Translator, ty: TypeIndex, table: TableIndex, then: The
     let funcref = t.b.ins().load(I64, MemFlagsData::trusted(), addr, 0);
     t.env.check_funcref_type(&mut t.b, funcref, ty);
     let sig = t.env.indirect_sig(&mut t.b, ty);
-    let call = call_funcref(t, sig, funcref, &args);
-    finish(t, call, then);
+    let results = call_funcref(t, sig, funcref, &args, then);
+    finish(t, results, then);
 }
