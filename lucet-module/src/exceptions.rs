@@ -20,6 +20,23 @@ pub struct ExceptionInfo {
     pub defined_tags: Vec<u32>,
     /// Call sites with handlers, sorted by `(func, ret_offset)`.
     pub sites: Vec<HandlerSite>,
+    /// Where each function that saves callee-saved registers keeps them, sorted by
+    /// `(func, start_offset)`. A throw that passes a frame restores them from there,
+    /// as the function's epilogue would have: a handler's function may expect them.
+    pub saves: Vec<RegisterSaves>,
+}
+
+/// The callee-saved registers one piece of code (a function, or the body behind a
+/// function's entry point) saves in its frame.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegisterSaves {
+    /// Defined-function index of the code range the code is part of.
+    pub func: u32,
+    /// Offset of the code's start in that range; it extends to the next entry's start
+    /// or the range's end.
+    pub start_offset: u32,
+    /// `(register number in the machine encoding, distance below the frame pointer)`.
+    pub saves: Vec<(u8, u32)>,
 }
 
 /// A call site in the scope of one or more handlers.

@@ -25,7 +25,7 @@ mod vmctx;
 
 pub use descriptor::{ModuleDescriptor, MODULE_SYMBOL};
 pub use error::Error;
-pub use exceptions::{tag_payload, ExceptionHeader, ExceptionInfo, Handler, HandlerSite};
+pub use exceptions::{tag_payload, ExceptionHeader, ExceptionInfo, Handler, HandlerSite, RegisterSaves};
 pub use linking::{LIBCALLS, LIBCALL_LIBRARIES};
 pub use index::{
     DataIndex, DefinedFuncIndex, DefinedGlobalIndex, DefinedMemoryIndex, DefinedTableIndex, ElemIndex, FuncIndex,

@@ -141,6 +141,8 @@ static TABLE: Table = Table([
     table_copy as *const u8,
     table_init as *const u8,
     elem_drop as *const u8,
+    crate::exec::unwind::lucet_runtime_exn_throw_entry as *const u8,
+    crate::exec::unwind::lucet_runtime_exn_throw_ref_entry as *const u8,
 ]);
 
 /// The builtin table every vmctx header points to.

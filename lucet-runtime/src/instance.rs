@@ -5,6 +5,7 @@
 //! [`InstanceHandle`] hands out `&mut Instance`. Compiled code and hostcalls reach the
 //! instance through the vmctx header's `instance` pointer.
 
+pub(crate) mod exceptions;
 mod handle;
 mod memory_geometry;
 
@@ -16,7 +17,8 @@ use crate::module::{
 };
 use crate::region::mmap::{HeapArea, MmapRegion, Slot, STACK_GUARD_SIZE};
 use crate::val::{RunResult, UntypedRetVal, Val, YieldedVal};
-use crate::Error;
+use crate::{Error, TerminationDetails};
+pub use exceptions::Tag;
 pub use handle::InstanceHandle;
 pub(crate) use handle::{InstanceCell, OwnerRef};
 use lucet_module::{
@@ -126,6 +128,8 @@ pub struct Instance {
     home: handle::Home,
     /// Heaps of defined memories after the first.
     extra_heaps: Vec<HeapArea>,
+    /// Tags and caught exception objects.
+    pub(crate) exceptions: exceptions::Exceptions,
     // Dropped last: the heap and stack must outlive everything that points into them.
     slot: Slot,
 }
@@ -291,6 +295,7 @@ impl InstanceBuilder {
                 me: me.clone(),
                 home: handle::Home::default(),
                 extra_heaps,
+                exceptions: Default::default(),
                 slot,
             }),
         });
@@ -312,6 +317,7 @@ impl InstanceBuilder {
             h.instance = cell_ptr as *mut u8;
         }
         inst.link_imports(dl, &self.imports)?;
+        inst.define_tags(dl);
         inst.create_definitions(dl)?;
         // Instances whose tables we write keep us alive: their funcref elements may
         // point into our vmctx and code (Wasm lets segments applied before a failing
@@ -353,6 +359,7 @@ fn ty_name(k: &Extern) -> &'static str {
         Extern::Global(_) => "a global",
         Extern::Table(_) => "a table",
         Extern::Memory(_) => "a memory",
+        Extern::Tag(_) => "a tag",
     }
 }
 
@@ -500,6 +507,17 @@ impl Instance {
                     // SAFETY: nf < number of imported functions <= num_funcs.
                     unsafe { *self.funcref_ptr(nf) = fr };
                     nf += 1;
+                }
+                ImportKind::Tag(ty) => {
+                    let want = &data.types[*ty as usize];
+                    match def {
+                        Some(Extern::Tag(t)) if t.ty() == want => self.exceptions.tags.push(t.clone()),
+                        Some(Extern::Tag(t)) => {
+                            return Err(mismatch(format!("tag {want}"), format!("tag {}", t.ty())))
+                        }
+                        Some(o) => return Err(mismatch(format!("tag {want}"), ty_name(o).into())),
+                        None => return Err(unresolved(path, &imp.module, &imp.field, &format!("tag {want}"))),
+                    }
                 }
                 ImportKind::Memory(want) => {
                     let Some(Extern::Memory(m)) = def else {
@@ -1014,6 +1032,7 @@ impl Instance {
                     ExportKind::Table(_) => "table",
                     ExportKind::Global(_) => "global",
                     ExportKind::Func(_) => "function",
+                    ExportKind::Tag(_) => "tag",
                 }
             ))),
             None => {
@@ -1120,6 +1139,7 @@ impl Instance {
                     lucet_module::ValType::V128 => "V128",
                     lucet_module::ValType::FuncRef => "FuncRef",
                     lucet_module::ValType::ExternRef => "ExternRef",
+                    lucet_module::ValType::ExnRef => "ExnRef",
                 }
             ));
         } else {
@@ -1245,6 +1265,12 @@ impl Instance {
                 self.state = State::Yielded;
                 Ok(RunResult::Yielded(YieldedVal(v)))
             }
+            GuestExit::Terminated(TerminationDetails::Provided(d)) if d.is::<exceptions::Uncaught>() => {
+                self.pending = None;
+                self.state = State::Faulted;
+                let tag = d.downcast_ref::<exceptions::Uncaught>().map(|u| u.tag.clone()).unwrap_or_default();
+                Err(Error::UncaughtException { tag })
+            }
             GuestExit::Terminated(d) => {
                 self.pending = None;
                 self.state = State::Terminated;
@@ -1339,6 +1365,7 @@ impl Instance {
         self.pending = None;
         self.clean_own_borrows();
         self.state = State::Ready;
+        self.exceptions.clear_objects();
         self.initialize(true)
     }
 
@@ -1503,6 +1530,7 @@ impl Instance {
             }
             ExportKind::Table(i) => Extern::Table(Table { owner, index: i, _not_send: std::marker::PhantomData }),
             ExportKind::Memory(i) => Extern::Memory(Memory { owner, index: i, _not_send: std::marker::PhantomData }),
+            ExportKind::Tag(i) => Extern::Tag(self.exceptions.tags[i as usize].clone()),
         }
     }
 

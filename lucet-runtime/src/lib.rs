@@ -60,7 +60,7 @@ pub use error::{Error, FaultDetails, TerminationDetails};
 pub use hostcall::{
     has_hostcall_module, lookup_hostcall, lucet_internal_ensure_linked, register_hostcalls, HostcallDef,
 };
-pub use instance::{Instance, InstanceBuilder, InstanceHandle};
+pub use instance::{Instance, InstanceBuilder, InstanceHandle, Tag};
 pub use kill_switch::{KillError, KillSuccess, KillSwitch};
 pub use limits::{Limits, WASM_PAGE_SIZE};
 pub use linker::{Extern, Func, Global, Linker, Memory, Table, Trap};

@@ -42,6 +42,8 @@ pub enum Extern {
     Global(Global),
     Table(Table),
     Memory(Memory),
+    /// An exception tag (an instance's export, or `Tag::new`).
+    Tag(crate::Tag),
 }
 
 /// A function: an instance's (keeps it alive) or a host closure.

@@ -28,6 +28,8 @@ pub struct CompiledFunction {
     /// Call sites with exception handlers, offsets from the code's start; `func` is
     /// filled in when the code is placed.
     pub handlers: Vec<HandlerSite>,
+    /// Callee-saved registers the code saves: `(register, distance below fp)`.
+    pub saves: Vec<(u8, u32)>,
 }
 
 fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
@@ -118,12 +120,34 @@ pub fn compile_clif(isa: &dyn TargetIsa, func: ir::Function, label: &str) -> Res
         .collect();
     traps.sort_by_key(|t| t.offset);
     let handlers = handler_sites(&compiled.buffer, label)?;
+    let saves = register_saves(&compiled.buffer);
     let code = compiled.code_buffer().to_vec();
     let alignment = compiled.buffer.alignment as u64;
     let relocs = compiled.buffer.relocs().to_vec();
     let mut slim = ir::Function::with_name_signature(name, signature);
     slim.params = params;
-    Ok(CompiledFunction { func: slim, code, alignment, relocs, traps, handlers })
+    Ok(CompiledFunction { func: slim, code, alignment, relocs, traps, handlers, saves })
+}
+
+/// Where the prologue saves callee-saved registers, from its unwind records.
+fn register_saves(buffer: &cranelift_codegen::MachBufferFinalized<cranelift_codegen::Final>) -> Vec<(u8, u32)> {
+    use cranelift_codegen::isa::unwind::UnwindInst;
+    let mut to_clobbers = None;
+    let mut saves = Vec::new();
+    for (_, inst) in &buffer.unwind_info {
+        match *inst {
+            UnwindInst::DefineNewFrame { offset_downward_to_clobbers, .. } => to_clobbers = Some(offset_downward_to_clobbers),
+            UnwindInst::SaveReg { clobber_offset, reg } => {
+                if let Some(down) = to_clobbers.and_then(|d| d.checked_sub(clobber_offset)) {
+                    if reg.class() == cranelift_codegen::RegClass::Int {
+                        saves.push((reg.hw_enc(), down));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    saves
 }
 
 /// The call sites of a compiled function that have exception handlers, sorted by

@@ -122,7 +122,13 @@ impl Emitter {
         trampolines: &[CompiledFunction],
         adapters: &[CompiledFunction],
         sites: &mut Vec<lucet_module::HandlerSite>,
+        saves: &mut Vec<lucet_module::RegisterSaves>,
     ) -> Result<Vec<FunctionCode>, Error> {
+        let mut record = |func: usize, start_offset: u32, f: &CompiledFunction| {
+            if !f.saves.is_empty() {
+                saves.push(lucet_module::RegisterSaves { func: func as u32, start_offset, saves: f.saves.clone() });
+            }
+        };
         let mut codes = Vec::with_capacity(functions.len());
         let ids: Vec<_> = self.functions.iter().copied().zip(self.bodies.iter().copied()).collect();
         for (d, ((entry_id, body_id), body)) in ids.into_iter().zip(functions).enumerate() {
@@ -131,6 +137,7 @@ impl Emitter {
                     self.define(entry_id, body)?;
                     codes.push(FunctionCode { len: body.code.len() as u32, traps: body.traps.clone() });
                     sites.extend(body.handlers.iter().map(|h| lucet_module::HandlerSite { func: d as u32, ..h.clone() }));
+                    record(d, 0, body);
                 }
                 Some(entry) => {
                     // Entry and body are placed back to back, so the runtime sees one
@@ -143,6 +150,8 @@ impl Emitter {
                     let mut traps = entry.traps.clone();
                     traps.extend(body.traps.iter().map(|t| TrapSite { offset: t.offset + body_start, ..*t }));
                     codes.push(FunctionCode { len: body_start + body.code.len() as u32, traps });
+                    record(d, 0, entry);
+                    record(d, body_start, body);
                     sites.extend(body.handlers.iter().map(|h| lucet_module::HandlerSite {
                         func: d as u32,
                         ret_offset: h.ret_offset + body_start,

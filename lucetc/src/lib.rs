@@ -311,9 +311,11 @@ impl Lucetc {
                 .collect::<Result<_, Error>>()?;
             let (host_to_wasm, wasm_to_host): (Vec<_>, Vec<_>) = glue.into_iter().unzip();
             let entries = compile::compile_entries(&info, &*isa)?;
-            let mut sites = Vec::new();
-            let codes = emitter.define_code(&functions, &entries, &host_to_wasm, &wasm_to_host, &mut sites)?;
+            let (mut sites, mut saves) = (Vec::new(), Vec::new());
+            let codes =
+                emitter.define_code(&functions, &entries, &host_to_wasm, &wasm_to_host, &mut sites, &mut saves)?;
             info.data.exceptions.sites = sites;
+            info.data.exceptions.saves = saves;
             let first = info.imports.funcs as usize;
             for (entry, code) in info.data.functions[first..].iter_mut().zip(codes) {
                 entry.code = Some(code);

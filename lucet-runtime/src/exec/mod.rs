@@ -99,6 +99,7 @@
 mod context;
 mod fault_ranges;
 mod signals;
+pub(crate) mod unwind;
 #[cfg(test)]
 mod tests;
 

@@ -69,6 +69,9 @@ pub struct DlModule {
     /// The host->wasm trampoline and the wasm->host adapter of each type.
     trampolines: Vec<*const u8>,
     adapters: Vec<*const u8>,
+    /// This module's exception handlers in the process-wide list a throw searches;
+    /// removed before the code is unloaded.
+    _handlers: crate::exec::unwind::Registration,
     /// Declared last: the code and data above point into the object until it is closed.
     loaded: load::Loaded,
 }
@@ -262,7 +265,10 @@ impl DlModule {
             })
             .collect();
 
+        let code: Vec<usize> = layout.functions().iter().map(|&v| at(v) as usize).collect();
+        let handlers = crate::exec::unwind::Registration::new(&data, &code);
         Ok(Arc::new(DlModule {
+            _handlers: handlers,
             defined_funcrefs,
             memory_image,
             image_covers,

@@ -1,0 +1,252 @@
+//! Exception tags and exception objects of an instance, and the `Throw` and `ThrowRef`
+//! builtins (the frame walk itself is in `exec/unwind.rs`).
+//!
+//! - A [`Tag`] has an identity: two tags are the same exactly when they are the same
+//!   allocation. Each instantiation makes new tags for the module's definitions, and an
+//!   imported tag is the exporter's (or a host's) `Tag`.
+//! - An exception object is an array of 16-byte slots laid out as
+//!   `lucet_module::ExceptionHeader` says; an `exnref` is its address. Objects live in
+//!   the instance whose handler caught them (a throw copies the payload into it), and
+//!   are discarded when that instance is reset or dropped, along with the globals and
+//!   tables that could hold references to them.
+
+use super::Instance;
+use crate::exec::unwind::{self, Landing, Registers};
+use crate::exec::terminate_current;
+use crate::TerminationDetails;
+use lucet_module::{ExceptionHeader, FuncType};
+use std::sync::Arc;
+
+struct TagDef {
+    ty: FuncType,
+    /// How messages name the tag.
+    name: String,
+}
+
+/// An exception tag: what `throw` names and `catch` matches, by identity.
+#[derive(Clone)]
+pub struct Tag(Arc<TagDef>);
+
+impl Tag {
+    /// A new tag whose exceptions carry values of `ty`'s parameter types (`ty` must have
+    /// no results).
+    pub fn new(ty: FuncType) -> Tag {
+        Tag::named(ty, "a host tag".to_string())
+    }
+
+    pub(crate) fn named(ty: FuncType, name: String) -> Tag {
+        Tag(Arc::new(TagDef { ty, name }))
+    }
+
+    /// The tag's type: its parameters are the payload's types.
+    pub fn ty(&self) -> &FuncType {
+        &self.0.ty
+    }
+
+    /// Whether `self` and `other` are the same tag.
+    pub fn same(&self, other: &Tag) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+
+    pub(crate) fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    /// What exception objects record as their tag.
+    fn identity(&self) -> usize {
+        Arc::as_ptr(&self.0) as usize
+    }
+}
+
+impl std::fmt::Debug for Tag {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Tag({} {})", self.0.name, self.0.ty)
+    }
+}
+
+/// One exception object: its slots, and its tag, kept alive so that the identity its
+/// header records is never reused while the object exists.
+struct Object {
+    slots: Box<[[u8; 16]]>,
+    tag: Tag,
+}
+
+/// An instance's tags and the exception objects it caught.
+#[derive(Default)]
+pub(crate) struct Exceptions {
+    /// Every tag of the tag index space, imports first.
+    pub tags: Vec<Tag>,
+    objects: Vec<Object>,
+}
+
+impl Exceptions {
+    /// A new exception object with `tag` and `payload`; returns its address.
+    fn alloc(&mut self, tag: &Tag, payload: &[[u8; 16]]) -> usize {
+        let mut slots = vec![[0u8; 16]; payload.len() + 1].into_boxed_slice();
+        let header = ExceptionHeader { tag: tag.identity(), len: payload.len() as u32, _pad: 0 };
+        // SAFETY: `ExceptionHeader` is 16 bytes of plain data (checked in lucet-module),
+        // and slot 0 is 16 bytes.
+        slots[0] = unsafe { std::mem::transmute::<ExceptionHeader, [u8; 16]>(header) };
+        slots[1..].copy_from_slice(payload);
+        let addr = slots.as_ptr() as usize;
+        self.objects.push(Object { slots, tag: tag.clone() });
+        addr
+    }
+
+    /// Discards every exception object (on reset).
+    pub(crate) fn clear_objects(&mut self) {
+        self.objects.clear();
+    }
+
+    /// The tag recorded in the object at `addr`, if the object is one of ours.
+    fn tag_of(&self, addr: usize) -> Option<&Tag> {
+        self.objects.iter().rev().find(|o| o.slots.as_ptr() as usize == addr).map(|o| &o.tag)
+    }
+}
+
+/// How an exception that no handler caught ends the run.
+#[derive(Debug)]
+pub(crate) struct Uncaught {
+    pub tag: String,
+}
+
+/// A thrown exception on its way to a handler.
+struct InFlight {
+    tag: Tag,
+    payload: Vec<[u8; 16]>,
+}
+
+/// The `Throw` builtin, reached through the stub in `exec/unwind.rs`.
+///
+/// # Safety
+/// Called by compiled code only: `vmctx` is the caller's, `tag` one of its tags (the
+/// validator checked it), `values` points at as many value slots as the tag's payload
+/// has values, and `fp`/`pc` are the caller's frame pointer and return address.
+pub(crate) unsafe extern "C" fn throw(
+    vmctx: *mut u8,
+    tag: u32,
+    values: *const [u8; 16],
+    fp: usize,
+    pc: usize,
+    regs: *const Registers,
+) -> ! {
+    let exn = {
+        // SAFETY: (caller) a live instance's vmctx. The reference ends in this block,
+        // before the walk reads any instance.
+        let inst = unsafe { &*Instance::at_vmctx(vmctx) };
+        let tag = inst.exceptions.tags[tag as usize].clone();
+        let n = tag.ty().params.len();
+        let payload = if n == 0 {
+            Vec::new()
+        } else {
+            // SAFETY: (caller) `n` slots written by the compiled code just before the call.
+            unsafe { std::slice::from_raw_parts(values, n) }.to_vec()
+        };
+        InFlight { tag, payload }
+    };
+    // SAFETY: (caller) fp/pc/registers of the guest frame that called, pushed by the
+    // stub; this frame owns nothing.
+    unsafe { raise(exn, fp, pc, *regs) }
+}
+
+/// The `ThrowRef` builtin (`throw_ref` of a non-null exnref, and `rethrow`).
+///
+/// # Safety
+/// As for [`throw`]; `exn` is a non-null exception object the guest holds.
+pub(crate) unsafe extern "C" fn throw_ref(
+    vmctx: *mut u8,
+    exn: usize,
+    fp: usize,
+    pc: usize,
+    regs: *const Registers,
+) -> ! {
+    let flight = {
+        // SAFETY: (caller) a live instance's vmctx; the reference ends in this block.
+        let inst = unsafe { &*Instance::at_vmctx(vmctx) };
+        // SAFETY: an exnref the guest holds points at a live object: objects live until
+        // their instance is reset or dropped, which also clears what could hold them.
+        let header = unsafe { *(exn as *const ExceptionHeader) };
+        let tag = match inst.exceptions.tag_of(exn) {
+            Some(t) => t.clone(),
+            None => find_tag(vmctx, exn, header.tag),
+        };
+        // SAFETY: as above; the object has `len` payload slots after its header.
+        let payload = unsafe { std::slice::from_raw_parts((exn as *const [u8; 16]).add(1), header.len as usize) };
+        InFlight { tag, payload: payload.to_vec() }
+    };
+    // SAFETY: (caller) fp/pc/registers of the guest frame that called, pushed by the
+    // stub; this frame owns nothing.
+    unsafe { raise(flight, fp, pc, *regs) }
+}
+
+/// The tag of an object another instance caught: looked up in the instances the
+/// thrower's frames can reach, by the identity its header records.
+fn find_tag(vmctx: *mut u8, exn: usize, identity: usize) -> Tag {
+    // SAFETY: a live instance's vmctx; shared reference for the lookup only.
+    let inst = unsafe { &*Instance::at_vmctx(vmctx) };
+    for &other in inst.linked_vmctxs.iter() {
+        // SAFETY: linked instances are alive while this one is (held in its deps).
+        let o = unsafe { &*Instance::at_vmctx(other) };
+        if let Some(t) = o.exceptions.tag_of(exn) {
+            return t.clone();
+        }
+    }
+    // Only reachable if the object's instance is gone, which the guest cannot cause
+    // while it holds the reference; keep the identity so matching still works.
+    inst.exceptions.tags.iter().find(|t| t.identity() == identity).cloned().unwrap_or_else(|| {
+        Tag::named(FuncType::default(), "a tag of an instance that no longer exists".to_string())
+    })
+}
+
+/// Finds the handler for `exn` from the guest frame `fp` (return address `pc`) outwards
+/// and resumes there, or ends the run if there is none.
+///
+/// # Safety
+/// `fp`/`pc` are those of the guest frame that called the builtin, on the running
+/// guest's stack, and the caller's frames own nothing.
+unsafe fn raise(exn: InFlight, fp: usize, pc: usize, mut regs: Registers) -> ! {
+    let identity = exn.tag.identity();
+    let landing: Option<Landing> = unwind::find_handler(fp, pc, &mut regs, |vmctx, t| {
+        // SAFETY: the vmctx a guest frame stored for its handlers: its instance runs on
+        // this stack, so it is alive. A shared reference for this lookup only.
+        let inst = unsafe { &*Instance::at_vmctx(vmctx) };
+        inst.exceptions.tags.get(t as usize).is_some_and(|x| x.identity() == identity)
+    });
+    match landing {
+        Some(landing) => {
+            let addr = {
+                // SAFETY: as above; no other reference to that instance is live now (the
+                // thrower's ended), as in a builtin call.
+                let inst = unsafe { &mut *Instance::at_vmctx(landing.vmctx) };
+                inst.exceptions.alloc(&exn.tag, &exn.payload)
+            };
+            drop(exn);
+            // SAFETY: found by the walk just now; everything this frame owned is dropped.
+            unsafe { unwind::resume(landing, addr, &regs) }
+        }
+        None => {
+            let tag = exn.tag.name().to_string();
+            drop(exn);
+            // SAFETY: called from guest code in a run on this thread; this frame owns
+            // nothing but what moves into the details.
+            unsafe { terminate_current(TerminationDetails::Provided(Box::new(Uncaught { tag }))) }
+        }
+    }
+}
+
+impl Instance {
+    /// Makes this instance's own tags, after the imported ones.
+    pub(super) fn define_tags(&mut self, dl: &crate::module::DlModule) {
+        let data = dl.module_data();
+        let first = data.num_imported_tags();
+        for (d, &ty) in data.exceptions.defined_tags.iter().enumerate() {
+            let index = (first + d) as u32;
+            let export = data.exports.iter().find(|e| e.kind == lucet_module::ExportKind::Tag(index));
+            let name = match export {
+                Some(e) => format!("tag `{}` of module {}", e.name, dl.path()),
+                None => format!("tag {index} of module {}", dl.path()),
+            };
+            self.exceptions.tags.push(Tag::named(data.types[ty as usize].clone(), name));
+        }
+    }
+}
