@@ -73,7 +73,7 @@ pub fn run_wast_file(path: &Path, cache: &ModuleCache) -> FileReport {
     let start = Instant::now();
     match std::fs::read(path) {
         Ok(bytes) => match String::from_utf8(bytes) {
-            Ok(text) => run_wast_source(path, &text, cache),
+            Ok(text) => run_wast_source(path, &crate::legacy_text::unfold_legacy_try(&text), cache),
             Err(_) => single_failure(path, start, "script", "the file is not valid UTF-8".into()),
         },
         Err(e) => single_failure(path, start, "script", format!("cannot read the file: {e}")),
