@@ -486,7 +486,7 @@ impl Instance {
                                 }
                                 FuncKind::Host { callback, .. } => {
                                     let mut ctx = Box::new(HostFuncCtx {
-                                        callback: crate::linker::host_func_trampoline,
+                                        callback: crate::exec::unwind::lucet_runtime_host_func_entry,
                                         ty: want.clone(),
                                         f: callback.clone(),
                                     });

@@ -13,15 +13,25 @@ use lucet_module::{FuncRef, FuncType, GlobalType, MemoryType, TableType, VALUE_S
 use std::collections::HashMap;
 use std::sync::Arc;
 
-/// Why a host function failed; the run ends with `Error::RuntimeTerminated`.
+/// Why a host function failed; the run ends with `Error::RuntimeTerminated`, unless
+/// the host function throws a WebAssembly exception ([`Trap::exception`]).
 #[derive(Debug, Clone)]
 pub struct Trap {
     pub message: String,
+    exception: Option<(crate::Tag, Vec<Val>)>,
 }
 
 impl Trap {
     pub fn new(message: impl Into<String>) -> Trap {
-        Trap { message: message.into() }
+        Trap { message: message.into(), exception: None }
+    }
+
+    /// Throws a WebAssembly exception of `tag` with the payload `values` into the guest
+    /// that called the host function. The host function's frames are left normally
+    /// (destructors run); the exception is raised again at the boundary, in the guest
+    /// frame that made the call. The values must have the tag's parameter types.
+    pub fn exception(tag: crate::Tag, values: Vec<Val>) -> Trap {
+        Trap { message: "a WebAssembly exception".into(), exception: Some((tag, values)) }
     }
 }
 
@@ -247,6 +257,12 @@ impl From<Table> for Extern {
         Extern::Table(t)
     }
 }
+impl From<crate::Tag> for Extern {
+    fn from(t: crate::Tag) -> Extern {
+        Extern::Tag(t)
+    }
+}
+
 impl From<Memory> for Extern {
     fn from(m: Memory) -> Extern {
         Extern::Memory(m)
@@ -257,13 +273,21 @@ impl From<Memory> for Extern {
 /// descriptor docs): the callback must be the first field.
 #[repr(C)]
 pub(crate) struct HostFuncCtx {
-    pub callback: unsafe extern "C" fn(ctx: *mut u8, values: *mut [u8; VALUE_SLOT_SIZE]),
+    /// The entry stub in `exec/unwind.rs`, which calls [`host_func_trampoline`].
+    pub callback: unsafe extern "C" fn(),
     pub ty: FuncType,
     pub f: Arc<HostFn>,
 }
 
-/// Called by an adapter on the guest stack: runs the closure on the spilled values.
-pub(crate) unsafe extern "C" fn host_func_trampoline(ctx: *mut u8, values: *mut [u8; VALUE_SLOT_SIZE]) {
+/// Called (through the entry stub) by an adapter on the guest stack: runs the closure on
+/// the spilled values. `regs` and `adapter_fp` are the guest's callee-saved registers
+/// and the adapter's frame pointer, for an exception the closure throws.
+pub(crate) unsafe extern "C" fn host_func_trampoline(
+    ctx: *mut u8,
+    values: *mut [u8; VALUE_SLOT_SIZE],
+    regs: *const crate::exec::unwind::Registers,
+    adapter_fp: usize,
+) {
     // SAFETY: adapters pass the HostFuncCtx the runtime stored in the FuncRef. It is
     // boxed in the importing instance, which outlives the call, and never written after
     // linking: other references to it (nested calls of the same import) are shared too.
@@ -272,6 +296,7 @@ pub(crate) unsafe extern "C" fn host_func_trampoline(ctx: *mut u8, values: *mut 
     let n = ctx.ty.params.len().max(ctx.ty.results.len());
     // SAFETY: the adapter's value array has a slot for every param and result.
     let slots = unsafe { std::slice::from_raw_parts_mut(values, n) };
+    let mut thrown = None;
     let failure = {
         // Arguments live on the stack for the usual handful of parameters: this runs on
         // every call from the guest.
@@ -308,6 +333,18 @@ pub(crate) unsafe extern "C" fn host_func_trampoline(ctx: *mut u8, values: *mut 
                     )))
                 }
             }
+            Ok(Err(Trap { exception: Some((tag, values)), .. })) => {
+                if values.iter().map(|v| v.ty()).eq(tag.ty().params.iter().copied()) {
+                    let payload = values.iter().map(|v| v.to_slot()).collect();
+                    thrown = Some(crate::instance::exceptions::InFlight::new(tag, payload));
+                    None
+                } else {
+                    Some(TerminationDetails::Other(format!(
+                        "a host function threw an exception of type {} with values {values:?}",
+                        tag.ty()
+                    )))
+                }
+            }
             Ok(Err(trap)) => Some(TerminationDetails::Other(format!("host function trapped: {trap}"))),
             Err(p) => Some(TerminationDetails::HostcallPanic(panic_message(&p))),
         }
@@ -316,6 +353,12 @@ pub(crate) unsafe extern "C" fn host_func_trampoline(ctx: *mut u8, values: *mut 
         // SAFETY: we are on the guest stack inside a run; every local with a
         // destructor has been dropped above.
         unsafe { crate::exec::terminate_current(details) }
+    }
+    if let Some(exn) = thrown {
+        // SAFETY: called by an adapter in a run on this thread, through the entry stub,
+        // which passed the adapter's frame pointer and the guest's registers; the
+        // closure's frames are gone and this one owns only `exn`, which moves.
+        unsafe { crate::instance::exceptions::raise_from_adapter(exn, adapter_fp, *regs) }
     }
 }
 

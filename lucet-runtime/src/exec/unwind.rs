@@ -206,6 +206,8 @@ extern "C" {
     pub(crate) fn lucet_runtime_exn_throw_entry();
     /// The `ThrowRef` builtin's table entry.
     pub(crate) fn lucet_runtime_exn_throw_ref_entry();
+    /// What adapters call for host closures: `(ctx, values)`.
+    pub(crate) fn lucet_runtime_host_func_entry();
 }
 
 /// Jumps to `landing` with the exception object `exn` in the payload register.
@@ -263,6 +265,30 @@ global_asm!(
     "ud2",
     ".cfi_endproc",
     ".size lucet_runtime_exn_throw_ref_entry, . - lucet_runtime_exn_throw_ref_entry",
+    // host_func_entry(ctx: rdi, values: rsi): calls
+    // host_func_trampoline(ctx, values, regs, adapter_fp) and returns as it does.
+    ".globl lucet_runtime_host_func_entry",
+    ".hidden lucet_runtime_host_func_entry",
+    ".type lucet_runtime_host_func_entry,@function",
+    ".p2align 4",
+    "lucet_runtime_host_func_entry:",
+    ".cfi_startproc",
+    "push r15",
+    "push r14",
+    "push r13",
+    "push r12",
+    "push rbx",
+    "mov rdx, rsp",
+    "mov rcx, rbp",
+    "call {host_func}",
+    "pop rbx",
+    "pop r12",
+    "pop r13",
+    "pop r14",
+    "pop r15",
+    "ret",
+    ".cfi_endproc",
+    ".size lucet_runtime_host_func_entry, . - lucet_runtime_host_func_entry",
     // resume(pc: rdi, sp: rsi, fp: rdx, exn: rcx, regs: r8) -> !
     ".globl lucet_runtime_exn_resume",
     ".hidden lucet_runtime_exn_resume",
@@ -285,4 +311,5 @@ global_asm!(
     ".popsection",
     throw = sym crate::instance::exceptions::throw,
     throw_ref = sym crate::instance::exceptions::throw_ref,
+    host_func = sym crate::linker::host_func_trampoline,
 );

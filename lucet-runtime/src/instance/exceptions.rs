@@ -111,9 +111,30 @@ pub(crate) struct Uncaught {
 }
 
 /// A thrown exception on its way to a handler.
-struct InFlight {
+pub(crate) struct InFlight {
     tag: Tag,
     payload: Vec<[u8; 16]>,
+}
+
+impl InFlight {
+    /// An exception of `tag` whose payload (checked against the tag's type) is `payload`.
+    pub(crate) fn new(tag: Tag, payload: Vec<[u8; 16]>) -> InFlight {
+        InFlight { tag, payload }
+    }
+}
+
+/// Raises an exception a host function threw, from the guest frame that called the
+/// adapter whose frame pointer is `adapter_fp`.
+///
+/// # Safety
+/// `adapter_fp` is the frame pointer of an adapter running on the current guest stack,
+/// `regs` the guest's callee-saved registers at the adapter's call (adapters save
+/// none), and the caller's frames own nothing.
+pub(crate) unsafe fn raise_from_adapter(exn: InFlight, adapter_fp: usize, regs: Registers) -> ! {
+    // SAFETY: (caller) the adapter's frame: saved frame pointer and return address.
+    let (fp, pc) = unsafe { (*(adapter_fp as *const usize), *((adapter_fp + 8) as *const usize)) };
+    // SAFETY: (caller) the guest frame that called the adapter.
+    unsafe { raise(exn, fp, pc, regs) }
 }
 
 /// The `Throw` builtin, reached through the stub in `exec/unwind.rs`.
