@@ -62,6 +62,10 @@ pub struct Handler {
     pub tag: Option<u32>,
     /// Offset of the handler's code from the function's code start.
     pub target_offset: u32,
+    /// Whether the handler keeps the exception object (`catch_ref`, `catch_all_ref`, a
+    /// legacy catch clause that may `rethrow`). The others read the payload as their
+    /// first instructions and drop the object, so the runtime may reuse its memory.
+    pub keeps_object: bool,
 }
 
 /// The layout of an exception object, which `exnref` values point to.

@@ -175,6 +175,15 @@ const KEEP: &str = r#"(module
       (try_table (catch $t $h) (throw_ref (global.get $saved)))
       (i32.const -1)))
   (func (export "kept_is_null") (result i32) (ref.is_null (global.get $saved)))
+  (func (export "throw_in_a_loop") (param $n i32) (result i32)
+    (local $sum i32)
+    (loop $again
+      (block $h (result i32)
+        (try_table (catch $t $h) (throw $t (local.get $n)))
+        (unreachable))
+      (local.set $sum (i32.add (local.get $sum)))
+      (br_if $again (local.tee $n (i32.sub (local.get $n) (i32.const 1)))))
+    (local.get $sum))
 )"#;
 
 #[test]
@@ -185,6 +194,11 @@ fn exnrefs_live_until_reset() {
         let r = inst.run("rethrow_kept", &[]).unwrap().returned().unwrap();
         assert_eq!(r.values(), &[Val::I32(77)]);
     }
+    // Catching without keeping the object, many times, leaves the kept one intact.
+    let r = inst.run("throw_in_a_loop", &[Val::I32(100_000)]).unwrap().returned().unwrap();
+    assert_eq!(r.values(), &[Val::I32((100_000i64 * 100_001 / 2) as i32)]);
+    let r = inst.run("rethrow_kept", &[]).unwrap().returned().unwrap();
+    assert_eq!(r.values(), &[Val::I32(77)]);
     inst.reset().unwrap();
     let r = inst.run("kept_is_null", &[]).unwrap().returned().unwrap();
     assert_eq!(r.values(), &[Val::I32(1)]);

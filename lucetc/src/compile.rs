@@ -170,9 +170,16 @@ fn handler_sites(buffer: &cranelift_codegen::MachBufferFinalized<cranelift_codeg
             match *h {
                 FinalizedMachExceptionHandler::Context(_) => return Err(internal("unexpected context")),
                 FinalizedMachExceptionHandler::Tag(tag, target) => {
-                    handlers.push(Handler { tag: Some(tag.as_u32()), target_offset: target })
+                    use crate::translate::ops::exceptions::{CATCH_ALL, KEEPS};
+                    let bits = tag.as_u32();
+                    let index = bits & !KEEPS;
+                    handlers.push(Handler {
+                        tag: (index != CATCH_ALL).then_some(index),
+                        target_offset: target,
+                        keeps_object: bits & KEEPS != 0,
+                    })
                 }
-                FinalizedMachExceptionHandler::Default(target) => handlers.push(Handler { tag: None, target_offset: target }),
+                FinalizedMachExceptionHandler::Default(_) => return Err(internal("unexpected default handler")),
             }
         }
         sites.push(HandlerSite {

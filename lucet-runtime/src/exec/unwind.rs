@@ -32,8 +32,9 @@ struct Site {
     ret_addr: usize,
     frame_offset: usize,
     vmctx_fp_offset: usize,
-    /// `(module tag index or None for catch-all, handler address)`, in order.
-    handlers: Box<[(Option<u32>, usize)]>,
+    /// `(module tag index or None for catch-all, handler address, keeps the object)`,
+    /// in order.
+    handlers: Box<[(Option<u32>, usize, bool)]>,
 }
 
 /// The code range and call sites with handlers of one loaded module.
@@ -93,7 +94,11 @@ impl Registration {
                     ret_addr: base + s.ret_offset as usize,
                     frame_offset: s.frame_offset as usize,
                     vmctx_fp_offset: s.vmctx_fp_offset as usize,
-                    handlers: s.handlers.iter().map(|h| (h.tag, base + h.target_offset as usize)).collect(),
+                    handlers: s
+                        .handlers
+                        .iter()
+                        .map(|h| (h.tag, base + h.target_offset as usize, h.keeps_object))
+                        .collect(),
                 })
             })
             .collect();
@@ -132,6 +137,8 @@ pub(crate) struct Landing {
     pub fp: usize,
     /// The vmctx of the function the handler belongs to.
     pub vmctx: *mut u8,
+    /// Whether the handler keeps the exception object past its first instructions.
+    pub keeps: bool,
 }
 
 /// The stack of the innermost run on this thread.
@@ -171,9 +178,9 @@ pub(crate) fn find_handler(
             // SAFETY: the slot lies on the running guest stack (checked just above);
             // the function whose frame it is stored its vmctx there before the call.
             let vmctx = unsafe { *(slot as *const *mut u8) };
-            for &(tag, handler) in site.handlers.iter() {
+            for &(tag, handler, keeps) in site.handlers.iter() {
                 if tag.map_or(true, |t| matches(vmctx, t)) {
-                    return Some(Landing { pc: handler, sp: fp.checked_sub(site.frame_offset)?, fp, vmctx });
+                    return Some(Landing { pc: handler, sp: fp.checked_sub(site.frame_offset)?, fp, vmctx, keeps });
                 }
             }
         }

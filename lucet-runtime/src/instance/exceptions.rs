@@ -76,18 +76,42 @@ struct Object {
 pub(crate) struct Exceptions {
     /// Every tag of the tag index space, imports first.
     pub tags: Vec<Tag>,
+    /// Objects that handlers kept (`catch_ref`, or a legacy catch that may rethrow):
+    /// they live until reset.
     objects: Vec<Object>,
+    /// The object of the last exception caught by a handler that reads the payload
+    /// first and keeps nothing: reused by the next such catch, so that a loop that
+    /// throws and catches does not grow the instance.
+    scratch: Option<Object>,
+}
+
+fn fill(slots: &mut [[u8; 16]], tag: &Tag, payload: &[[u8; 16]]) {
+    let header = ExceptionHeader { tag: tag.identity(), len: payload.len() as u32, _pad: 0 };
+    // SAFETY: `ExceptionHeader` is 16 bytes of plain data (checked in lucet-module),
+    // and slot 0 is 16 bytes.
+    slots[0] = unsafe { std::mem::transmute::<ExceptionHeader, [u8; 16]>(header) };
+    slots[1..].copy_from_slice(payload);
 }
 
 impl Exceptions {
-    /// A new exception object with `tag` and `payload`; returns its address.
-    fn alloc(&mut self, tag: &Tag, payload: &[[u8; 16]]) -> usize {
+    /// An exception object with `tag` and `payload` for a handler that keeps it (or
+    /// not, `keeps`); returns its address.
+    fn alloc(&mut self, tag: &Tag, payload: &[[u8; 16]], keeps: bool) -> usize {
+        if !keeps {
+            // The handler that read the last scratch object has run its first
+            // instructions: every throw leaves the handler's code first.
+            let fits = self.scratch.as_ref().is_some_and(|o| o.slots.len() == payload.len() + 1);
+            if !fits {
+                self.scratch =
+                    Some(Object { slots: vec![[0u8; 16]; payload.len() + 1].into_boxed_slice(), tag: tag.clone() });
+            }
+            let o = self.scratch.as_mut().expect("just made");
+            o.tag = tag.clone();
+            fill(&mut o.slots, tag, payload);
+            return o.slots.as_ptr() as usize;
+        }
         let mut slots = vec![[0u8; 16]; payload.len() + 1].into_boxed_slice();
-        let header = ExceptionHeader { tag: tag.identity(), len: payload.len() as u32, _pad: 0 };
-        // SAFETY: `ExceptionHeader` is 16 bytes of plain data (checked in lucet-module),
-        // and slot 0 is 16 bytes.
-        slots[0] = unsafe { std::mem::transmute::<ExceptionHeader, [u8; 16]>(header) };
-        slots[1..].copy_from_slice(payload);
+        fill(&mut slots, tag, payload);
         let addr = slots.as_ptr() as usize;
         self.objects.push(Object { slots, tag: tag.clone() });
         addr
@@ -96,6 +120,7 @@ impl Exceptions {
     /// Discards every exception object (on reset).
     pub(crate) fn clear_objects(&mut self) {
         self.objects.clear();
+        self.scratch = None;
     }
 
     /// The tag recorded in the object at `addr`, if the object is one of ours.
@@ -239,7 +264,7 @@ unsafe fn raise(exn: InFlight, fp: usize, pc: usize, mut regs: Registers) -> ! {
                 // SAFETY: as above; no other reference to that instance is live now (the
                 // thrower's ended), as in a builtin call.
                 let inst = unsafe { &mut *Instance::at_vmctx(landing.vmctx) };
-                inst.exceptions.alloc(&exn.tag, &exn.payload)
+                inst.exceptions.alloc(&exn.tag, &exn.payload, landing.keeps)
             };
             drop(exn);
             // SAFETY: found by the walk just now; everything this frame owned is dropped.

@@ -53,6 +53,8 @@ pub enum FrameKind {
 pub struct LandingPad {
     pub tag: Option<u32>,
     pub block: Block,
+    /// Whether the handler keeps the exception object (see `lucet_module::Handler`).
+    pub keeps: bool,
 }
 
 /// A `block`, `loop` or `if` being translated, or the function body itself.

@@ -38,6 +38,8 @@ use wasmparser::{Catch, FunctionBody, Operator};
 pub struct LegacyShape {
     pub catches: Vec<Option<u32>>,
     pub delegate: Option<u32>,
+    /// Whether a catch clause may `rethrow` the exception.
+    pub rethrown: bool,
 }
 
 /// A legacy `try` frame.
@@ -94,6 +96,12 @@ pub fn scan_legacy(body: &FunctionBody<'_>) -> Vec<LegacyShape> {
                     shapes[i].delegate = Some(relative_depth);
                 }
             }
+            Operator::Rethrow { relative_depth } => {
+                let target = open.len().checked_sub(1 + relative_depth as usize).and_then(|i| open[i]);
+                if let Some(i) = target {
+                    shapes[i].rethrown = true;
+                }
+            }
             Operator::End => {
                 open.pop();
             }
@@ -101,6 +109,17 @@ pub fn scan_legacy(body: &FunctionBody<'_>) -> Vec<LegacyShape> {
         }
     }
     shapes
+}
+
+/// How a handler's tag travels through Cranelift's exception table (whose tags the
+/// runtime interprets): the module's tag index, or [`CATCH_ALL`], with [`KEEPS`] set
+/// when the handler keeps the exception object.
+pub const KEEPS: u32 = 1 << 31;
+/// Below `u32::MAX`, which Cranelift reserves; tag indices are far smaller.
+pub const CATCH_ALL: u32 = 1 << 30;
+
+fn encode_tag(pad: &LandingPad) -> u32 {
+    pad.tag.unwrap_or(CATCH_ALL) | if pad.keeps { KEEPS } else { 0 }
 }
 
 pub fn translate(t: &mut Translator, op: &Operator<'_>) -> Result<bool, Error> {
@@ -117,7 +136,7 @@ pub fn translate(t: &mut Translator, op: &Operator<'_>) -> Result<bool, Error> {
                     Catch::All { label } => (None, label, false),
                     Catch::AllRef { label } => (None, label, true),
                 };
-                pads.push(LandingPad { tag, block: landing_block(t) });
+                pads.push(LandingPad { tag, block: landing_block(t), keeps: with_ref });
                 targets.push((label, with_ref));
             }
             let height = t.stack.len() - params.len();
@@ -135,7 +154,11 @@ pub fn translate(t: &mut Translator, op: &Operator<'_>) -> Result<bool, Error> {
             let next = t.block_with_params(&results);
             let shape = t.legacy.get(t.legacy_seen).cloned().unwrap_or_default();
             t.legacy_seen += 1;
-            let pads = shape.catches.iter().map(|tag| LandingPad { tag: *tag, block: landing_block(t) }).collect();
+            let pads = shape
+                .catches
+                .iter()
+                .map(|tag| LandingPad { tag: *tag, block: landing_block(t), keeps: shape.rethrown })
+                .collect();
             let exn = t.b.declare_var(I64);
             let zero = t.b.ins().iconst(I64, 0);
             t.b.def_var(exn, zero);
@@ -336,10 +359,7 @@ pub fn call(t: &mut Translator, callee: Callee, args: &[Value]) -> Vec<Value> {
     for pad in pads {
         let target = t.b.func.dfg.block_call(pad.block, &[BlockArg::TryCallExn(0)]);
         t.used_pads.insert(pad.block);
-        items.push(match pad.tag {
-            Some(tag) => ExceptionTableItem::Tag(ExceptionTag::from_u32(tag), target),
-            None => ExceptionTableItem::Default(target),
-        });
+        items.push(ExceptionTableItem::Tag(ExceptionTag::from_u32(encode_tag(&pad)), target));
     }
     let table = t.b.func.dfg.exception_tables.push(ExceptionTableData::new(sig, normal, items));
     match callee {
