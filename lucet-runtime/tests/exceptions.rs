@@ -208,3 +208,45 @@ fn exnrefs_live_until_reset() {
         other => panic!("expected a null reference trap, got {other:?}"),
     }
 }
+
+const MAKER: &str = r#"(module
+  (tag $t (export "t") (param i32))
+  (func (export "make") (result exnref)
+    (local $x exnref)
+    (block $h (result i32 exnref)
+      (try_table (catch_ref $t $h) (throw $t (i32.const 5)))
+      (unreachable))
+    (local.set $x)
+    (drop)
+    (local.get $x))
+)"#;
+
+const HOLDER: &str = r#"(module
+  (import "a" "make" (func $make (result exnref)))
+  (import "a" "t" (tag $t (param i32)))
+  (global $g (mut exnref) (ref.null exn))
+  (func (export "keep") (global.set $g (call $make)))
+  (func (export "rethrow") (result i32)
+    (block $h (result i32)
+      (try_table (catch $t $h) (throw_ref (global.get $g)))
+      (i32.const -1)))
+)"#;
+
+#[test]
+fn an_exnref_that_outlived_its_object_is_refused_not_read() {
+    let region = region(2);
+    let mut a = region.new_instance(DlModule::load(compile_wat(MAKER)).unwrap()).unwrap();
+    let mut linker = Linker::new();
+    linker.instance("a", &a).unwrap();
+    let b_mod = DlModule::load_unresolved(compile_wat(HOLDER)).unwrap();
+    let mut b = region.new_instance_builder(b_mod).with_linker(&linker).build().unwrap();
+    b.run("keep", &[]).unwrap();
+    let r = b.run("rethrow", &[]).unwrap().returned().unwrap();
+    assert_eq!(r.values(), &[Val::I32(5)]);
+    // Resetting the instance that caught it discards the object B still points at.
+    a.reset().unwrap();
+    match b.run("rethrow", &[]) {
+        Err(Error::RuntimeTerminated(d)) => assert!(d.to_string().contains("no longer exists"), "{d}"),
+        other => panic!("expected the run to end, got {other:?}"),
+    }
+}

@@ -123,9 +123,10 @@ impl Exceptions {
         self.scratch = None;
     }
 
-    /// The tag recorded in the object at `addr`, if the object is one of ours.
-    fn tag_of(&self, addr: usize) -> Option<&Tag> {
-        self.objects.iter().rev().find(|o| o.slots.as_ptr() as usize == addr).map(|o| &o.tag)
+    /// The tag and payload of the kept object at `addr`, if it is one of ours.
+    fn object(&self, addr: usize) -> Option<InFlight> {
+        let o = self.objects.iter().rev().find(|o| o.slots.as_ptr() as usize == addr)?;
+        Some(InFlight { tag: o.tag.clone(), payload: o.slots[1..].to_vec() })
     }
 }
 
@@ -206,41 +207,40 @@ pub(crate) unsafe extern "C" fn throw_ref(
     pc: usize,
     regs: *const Registers,
 ) -> ! {
-    let flight = {
-        // SAFETY: (caller) a live instance's vmctx; the reference ends in this block.
-        let inst = unsafe { &*Instance::at_vmctx(vmctx) };
-        // SAFETY: an exnref the guest holds points at a live object: objects live until
-        // their instance is reset or dropped, which also clears what could hold them.
-        let header = unsafe { *(exn as *const ExceptionHeader) };
-        let tag = match inst.exceptions.tag_of(exn) {
-            Some(t) => t.clone(),
-            None => find_tag(vmctx, exn, header.tag),
-        };
-        // SAFETY: as above; the object has `len` payload slots after its header.
-        let payload = unsafe { std::slice::from_raw_parts((exn as *const [u8; 16]).add(1), header.len as usize) };
-        InFlight { tag, payload: payload.to_vec() }
-    };
-    // SAFETY: (caller) fp/pc/registers of the guest frame that called, pushed by the
-    // stub; this frame owns nothing.
-    unsafe { raise(flight, fp, pc, *regs) }
-}
-
-/// The tag of an object another instance caught: looked up in the instances the
-/// thrower's frames can reach, by the identity its header records.
-fn find_tag(vmctx: *mut u8, exn: usize, identity: usize) -> Tag {
-    // SAFETY: a live instance's vmctx; shared reference for the lookup only.
-    let inst = unsafe { &*Instance::at_vmctx(vmctx) };
-    for &other in inst.linked_vmctxs.iter() {
-        // SAFETY: linked instances are alive while this one is (held in its deps).
-        let o = unsafe { &*Instance::at_vmctx(other) };
-        if let Some(t) = o.exceptions.tag_of(exn) {
-            return t.clone();
+    // The object is looked up among the ones the instances reachable from here keep,
+    // never read through the guest's pointer: an exnref that another instance passed
+    // along may outlive its object if that instance was reset.
+    let flight = find_object(vmctx, exn);
+    match flight {
+        // SAFETY: (caller) fp/pc/registers of the guest frame that called, pushed by
+        // the stub; this frame owns nothing.
+        Some(flight) => unsafe { raise(flight, fp, pc, *regs) },
+        None => {
+            let details = TerminationDetails::Other(
+                "throw_ref of an exception object that no longer exists (the instance that caught it was reset \
+                 or dropped)"
+                    .to_string(),
+            );
+            // SAFETY: called from guest code in a run on this thread; nothing here is
+            // owned but the details, which move.
+            unsafe { terminate_current(details) }
         }
     }
-    // Only reachable if the object's instance is gone, which the guest cannot cause
-    // while it holds the reference; keep the identity so matching still works.
-    inst.exceptions.tags.iter().find(|t| t.identity() == identity).cloned().unwrap_or_else(|| {
-        Tag::named(FuncType::default(), "a tag of an instance that no longer exists".to_string())
+}
+
+/// The kept exception object at `exn`, looked up in the caller's instance and the
+/// instances it imports from.
+fn find_object(vmctx: *mut u8, exn: usize) -> Option<InFlight> {
+    // SAFETY: (caller) a live instance's vmctx; a shared reference for the lookup only.
+    let inst = unsafe { &*Instance::at_vmctx(vmctx) };
+    if let Some(found) = inst.exceptions.object(exn) {
+        return Some(found);
+    }
+    inst.linked_vmctxs.iter().find_map(|&other| {
+        // SAFETY: linked instances are alive while this one is (held in its deps); a
+        // shared reference for the lookup only.
+        let o = unsafe { &*Instance::at_vmctx(other) };
+        o.exceptions.object(exn)
     })
 }
 
