@@ -171,7 +171,7 @@ mod tests {
 
     #[test]
     fn imports_come_first() {
-        let counts = ImportCounts { funcs: 2, tables: 0, memories: 1, globals: 3 };
+        let counts = ImportCounts { funcs: 2, tables: 0, memories: 1, globals: 3, tags: 0 };
         assert_eq!(counts.func(FuncIndex::from_u32(1)), Origin::Imported(1));
         assert_eq!(counts.func(FuncIndex::from_u32(2)), Origin::Defined(DefinedFuncIndex::from_u32(0)));
         assert_eq!(counts.defined_func_index(DefinedFuncIndex::from_u32(4)), FuncIndex::from_u32(6));
