@@ -12,6 +12,10 @@
 //! that share state are bound to one thread, see `instance/handle.rs`).
 
 use super::core::Instance;
+// The throw builtins are assembly stubs that add the caller's frame to the arguments.
+use super::exceptions::{
+    lucet_runtime_exn_throw_entry as exn_throw, lucet_runtime_exn_throw_ref_entry as exn_throw_ref,
+};
 use lucet_module::Builtin;
 
 /// # Safety
