@@ -16,8 +16,13 @@
 //! To resume, [`resume`] sets the stack and frame pointers the handler's function had
 //! at the call, puts the exception object in the first payload register (`rax` on
 //! x86-64, what Cranelift's `try_call` expects for the `SystemV` and `tail`
-//! conventions) and jumps to the handler. A `try_call` treats every register as
-//! clobbered on its exceptional edge, so nothing else needs restoring. The frames
+//! conventions) and jumps to the handler with the callee-saved registers the handler's
+//! function expects. Guest functions use the `tail` convention, and a `try_call` to a
+//! `tail` callee treats every register as clobbered on its exceptional edge; but the
+//! call to the `Throw` builtin itself is `SystemV`, whose exceptional edge keeps the
+//! callee-saved registers. So the stubs pass the registers as they were at the call,
+//! and each frame the walk leaves contributes the values its prologue saved, as its
+//! epilogue would have. The frames
 //! between the throw and the handler, and the runtime's own frames of the throw, are
 //! abandoned: they are guest frames, which own nothing, and runtime frames that have
 //! dropped everything they owned before the jump.

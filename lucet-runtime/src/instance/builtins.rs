@@ -159,5 +159,7 @@ mod tests {
         assert_eq!(t[Builtin::MemoryGrow as usize], memory_grow as *const u8);
         assert_eq!(t[Builtin::TableInit as usize], table_init as *const u8);
         assert_eq!(t[Builtin::ElemDrop as usize], elem_drop as *const u8);
+        assert_eq!(t[Builtin::Throw as usize], exn_throw as *const u8);
+        assert_eq!(t[Builtin::ThrowRef as usize], exn_throw_ref as *const u8);
     }
 }
