@@ -82,6 +82,14 @@ index_type!(
     DefinedGlobalIndex
 );
 index_type!(
+    /// An exception tag in the whole tag index space.
+    TagIndex
+);
+index_type!(
+    /// An exception tag defined by the module.
+    DefinedTagIndex
+);
+index_type!(
     /// A data segment.
     DataIndex
 );
@@ -107,6 +115,7 @@ pub struct ImportCounts {
     pub tables: u32,
     pub memories: u32,
     pub globals: u32,
+    pub tags: u32,
 }
 
 macro_rules! conversions {
@@ -135,6 +144,7 @@ impl ImportCounts {
                 ImportKind::Table(_) => counts.tables += 1,
                 ImportKind::Memory(_) => counts.memories += 1,
                 ImportKind::Global(_) => counts.globals += 1,
+                ImportKind::Tag(_) => counts.tags += 1,
             }
         }
         counts
@@ -144,6 +154,7 @@ impl ImportCounts {
     conversions!(tables, TableIndex, DefinedTableIndex, table, defined_table_index);
     conversions!(memories, MemoryIndex, DefinedMemoryIndex, memory, defined_memory_index);
     conversions!(globals, GlobalIndex, DefinedGlobalIndex, global, defined_global_index);
+    conversions!(tags, TagIndex, DefinedTagIndex, tag, defined_tag_index);
 
     /// The definition index of a function, if it is defined by the module.
     pub fn defined_func(&self, index: FuncIndex) -> Option<DefinedFuncIndex> {
@@ -160,7 +171,7 @@ mod tests {
 
     #[test]
     fn imports_come_first() {
-        let counts = ImportCounts { funcs: 2, tables: 0, memories: 1, globals: 3 };
+        let counts = ImportCounts { funcs: 2, tables: 0, memories: 1, globals: 3, tags: 0 };
         assert_eq!(counts.func(FuncIndex::from_u32(1)), Origin::Imported(1));
         assert_eq!(counts.func(FuncIndex::from_u32(2)), Origin::Defined(DefinedFuncIndex::from_u32(0)));
         assert_eq!(counts.defined_func_index(DefinedFuncIndex::from_u32(4)), FuncIndex::from_u32(6));

@@ -14,6 +14,7 @@
 
 mod descriptor;
 mod error;
+mod exceptions;
 mod image;
 mod linking;
 mod index;
@@ -27,10 +28,11 @@ mod vmctx;
 
 pub use descriptor::{AdapterContext, ModuleDescriptor, MODULE_SYMBOL};
 pub use error::Error;
+pub use exceptions::{tag_payload, ExceptionHeader, ExceptionInfo, Handler, HandlerSite, RegisterSaves};
 pub use linking::{LIBCALLS, LIBCALL_LIBRARIES};
 pub use index::{
     DataIndex, DefinedFuncIndex, DefinedGlobalIndex, DefinedMemoryIndex, DefinedTableIndex, ElemIndex, FuncIndex,
-    GlobalIndex, ImportCounts, MemoryIndex, Origin, TableIndex, TypeIndex,
+    GlobalIndex, ImportCounts, MemoryIndex, Origin, TableIndex, TypeIndex, TagIndex, DefinedTagIndex,
 };
 pub use module_data::{
     CodegenInfo, ConstExpr, OptLevel, ConstOp, DataSegment, ElemSegment, Export, ExportKind, FunctionCode, FunctionEntry, GlobalDef,

@@ -51,6 +51,8 @@ pub struct ModuleData {
     /// digest, so `call_indirect` and linking tell `(func (param (ref $a)))` from
     /// `(func (param (ref $b)))`. A callee trusts the type of what `call_ref` calls.
     pub type_digests: Vec<Option<[u8; 32]>>,
+    /// Tags and exception handlers.
+    pub exceptions: crate::ExceptionInfo,
 }
 
 /// Code generation choices a host may want to know about.
@@ -120,6 +122,8 @@ pub enum ImportKind {
     Table(TableType),
     Memory(MemoryType),
     Global(GlobalType),
+    /// An exception tag of the given (function) type index.
+    Tag(u32),
 }
 
 /// One function of the function index space.
@@ -229,6 +233,7 @@ pub enum ExportKind {
     Table(u32),
     Memory(u32),
     Global(u32),
+    Tag(u32),
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -270,6 +275,9 @@ impl ModuleData {
     }
     pub fn num_imported_memories(&self) -> usize {
         self.imports.iter().filter(|i| matches!(i.kind, ImportKind::Memory(_))).count()
+    }
+    pub fn num_imported_tags(&self) -> usize {
+        self.imports.iter().filter(|i| matches!(i.kind, ImportKind::Tag(_))).count()
     }
     pub fn num_imported_globals(&self) -> usize {
         self.imports.iter().filter(|i| matches!(i.kind, ImportKind::Global(_))).count()

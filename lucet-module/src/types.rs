@@ -14,6 +14,8 @@ pub enum ValType {
     V128,
     FuncRef,
     ExternRef,
+    /// A reference to an exception object (see [`crate::ExceptionHeader`]); null is 0.
+    ExnRef,
 }
 
 impl fmt::Display for ValType {
@@ -26,6 +28,7 @@ impl fmt::Display for ValType {
             ValType::V128 => "v128",
             ValType::FuncRef => "funcref",
             ValType::ExternRef => "externref",
+            ValType::ExnRef => "exnref",
         })
     }
 }
@@ -35,6 +38,7 @@ impl fmt::Display for ValType {
 pub enum RefType {
     FuncRef,
     ExternRef,
+    ExnRef,
 }
 
 impl From<RefType> for ValType {
@@ -42,6 +46,7 @@ impl From<RefType> for ValType {
         match r {
             RefType::FuncRef => ValType::FuncRef,
             RefType::ExternRef => ValType::ExternRef,
+            RefType::ExnRef => ValType::ExnRef,
         }
     }
 }

@@ -113,6 +113,11 @@ pub enum Builtin {
     TableInit,
     /// `(vmctx, elem: i32)`.
     ElemDrop,
+    /// `(vmctx, tag: i32, values: *const [u8; 16])` — throws a new exception of the
+    /// caller's tag `tag` with the payload in `values`; never returns.
+    Throw,
+    /// `(vmctx, exn: i64)` — throws the (non-null) exception object again; never returns.
+    ThrowRef,
 }
 
 /// The builtin list, defined once. `foreach_builtin!(m)` invokes `m!` with one entry per
@@ -135,6 +140,8 @@ macro_rules! foreach_builtin {
             TableCopy table_copy(dst_table: u32, src_table: u32, dst: u32, src: u32, len: u32) -> u32;
             TableInit table_init(table: u32, elem: u32, dst: u32, src: u32, len: u32) -> u32;
             ElemDrop elem_drop(elem: u32) -> ();
+            Throw exn_throw(tag: u32, values: u64) -> ();
+            ThrowRef exn_throw_ref(exn: u64) -> ();
         }
     };
 }
@@ -193,7 +200,7 @@ macro_rules! builtin_signatures {
 foreach_builtin!(builtin_signatures);
 
 impl Builtin {
-    pub const COUNT: usize = Builtin::ElemDrop as usize + 1;
+    pub const COUNT: usize = Builtin::ThrowRef as usize + 1;
 
     /// Byte offset of this builtin's pointer in the builtin table.
     pub const fn table_offset(self) -> i32 {

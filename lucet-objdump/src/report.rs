@@ -108,6 +108,7 @@ fn ref_name(r: RefType) -> &'static str {
     match r {
         RefType::FuncRef => "funcref",
         RefType::ExternRef => "externref",
+        RefType::ExnRef => "exnref",
     }
 }
 
@@ -167,6 +168,8 @@ impl Report {
         let mut globals = Vec::new();
         let mut imports = Vec::new();
         let mut n_memories = 0;
+        // The type index of every tag, imported ones first.
+        let mut tag_types = Vec::new();
         for import in &d.imports {
             let (kind, shown) = match &import.kind {
                 ImportKind::Func(t) => ("func", ty(*t)),
@@ -194,6 +197,10 @@ impl Report {
                     });
                     ("global", format!("{}{}", if g.mutable { "mut " } else { "" }, g.ty))
                 }
+                ImportKind::Tag(t) => {
+                    tag_types.push(*t);
+                    ("tag", ty(*t))
+                }
             };
             imports.push(Import { module: import.module.clone(), field: import.field.clone(), kind, ty: shown });
         }
@@ -203,6 +210,7 @@ impl Report {
             .enumerate()
             .map(|(i, plan)| memory(i as u32, i < n_memories, plan))
             .collect();
+        tag_types.extend(d.exceptions.defined_tags.iter().copied());
         for t in &d.defined_tables {
             tables.push(Table { index: tables.len() as u32, imported: false, element: ref_name(t.elem), min: t.min, max: t.max });
         }
@@ -226,6 +234,7 @@ impl Report {
                     ExportKind::Table(t) => ("table", t, None),
                     ExportKind::Memory(m) => ("memory", m, None),
                     ExportKind::Global(g) => ("global", g, None),
+                    ExportKind::Tag(t) => ("tag", t, tag_types.get(t as usize).map(|&i| ty(i))),
                 };
                 Export { name: e.name.clone(), kind, index, ty: sig }
             })

@@ -95,7 +95,9 @@ typedef enum lucet_val_type {
     LUCET_VAL_F64 = 3,
     LUCET_VAL_V128 = 4,
     LUCET_VAL_FUNCREF = 5,
-    LUCET_VAL_EXTERNREF = 6
+    LUCET_VAL_EXTERNREF = 6,
+    /* An exception reference; the host can pass only null. */
+    LUCET_VAL_EXNREF = 7
 } lucet_val_type_t;
 
 typedef union lucet_val_of {

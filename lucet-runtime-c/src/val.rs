@@ -16,6 +16,8 @@ pub const LUCET_VAL_F64: lucet_val_type_t = 3;
 pub const LUCET_VAL_V128: lucet_val_type_t = 4;
 pub const LUCET_VAL_FUNCREF: lucet_val_type_t = 5;
 pub const LUCET_VAL_EXTERNREF: lucet_val_type_t = 6;
+/// An exception reference (only null can be passed in).
+pub const LUCET_VAL_EXNREF: lucet_val_type_t = 7;
 
 /// The payload of a [`lucet_val_t`]; which field is meaningful follows from its type.
 #[repr(C)]
@@ -48,6 +50,7 @@ pub(crate) fn type_from_c(t: lucet_val_type_t, what: &dyn Fn() -> String) -> Api
         LUCET_VAL_V128 => ValType::V128,
         LUCET_VAL_FUNCREF => ValType::FuncRef,
         LUCET_VAL_EXTERNREF => ValType::ExternRef,
+        LUCET_VAL_EXNREF => ValType::ExnRef,
         other => {
             return Err(ApiError::invalid_argument(format!(
                 "{} has type {other}, which is not a lucet_val_type_t; use one of the LUCET_VAL_* constants",
@@ -66,6 +69,7 @@ pub(crate) fn type_to_c(t: ValType) -> lucet_val_type_t {
         ValType::V128 => LUCET_VAL_V128,
         ValType::FuncRef => LUCET_VAL_FUNCREF,
         ValType::ExternRef => LUCET_VAL_EXTERNREF,
+        ValType::ExnRef => LUCET_VAL_EXNREF,
     }
 }
 
@@ -85,6 +89,7 @@ impl lucet_val_t {
                 ValType::V128 => Val::V128(u128::from_le_bytes(self.of.v128)),
                 ValType::FuncRef => Val::FuncRef(self.of.r#ref),
                 ValType::ExternRef => Val::ExternRef(self.of.r#ref),
+                ValType::ExnRef => Val::ExnRef(self.of.r#ref),
             }
         })
     }
@@ -105,7 +110,7 @@ impl lucet_val_t {
             Val::F32(x) => out.of.f32 = x,
             Val::F64(x) => out.of.f64 = x,
             Val::V128(x) => out.of.v128 = x.to_le_bytes(),
-            Val::FuncRef(x) | Val::ExternRef(x) => out.of.r#ref = x,
+            Val::FuncRef(x) | Val::ExternRef(x) | Val::ExnRef(x) => out.of.r#ref = x,
             // Results are always one of the WebAssembly variants; the original Lucet's
             // variants only occur as arguments. Convert through the slot encoding
             // that `Val::ty` names all the same.

@@ -47,6 +47,11 @@ pub enum Error {
     #[error("guest terminated: {0}")]
     RuntimeTerminated(TerminationDetails),
 
+    /// A WebAssembly exception that no handler caught ended the run. The instance
+    /// can run again, as after a trap.
+    #[error("uncaught exception of {tag}")]
+    UncaughtException { tag: String },
+
     /// Instantiation failed in a way the spec calls a trap (e.g. a segment out of bounds).
     #[error("instantiation failed: {0}")]
     InstantiationTrap(FaultDetails),

@@ -60,7 +60,7 @@ pub use exec::kill_switch::KillSwitch;
 pub use hostcall::{
     has_hostcall_module, lookup_hostcall, lucet_internal_ensure_linked, register_hostcalls, HostcallDef,
 };
-pub use instance::{Extern, Func, Global, Instance, InstanceBuilder, InstanceHandle, Memory, Region, Table, Trap};
+pub use instance::{Extern, Func, Global, Instance, InstanceBuilder, InstanceHandle, Memory, Region, Table, Tag, Trap};
 pub use limits::{Limits, WASM_PAGE_SIZE};
 pub use linker::Linker;
 pub use lucet_module::signature_path;

@@ -22,6 +22,8 @@ pub enum Val {
     FuncRef(usize),
     /// An opaque host word; 0 is null.
     ExternRef(usize),
+    /// A guest's exception object, or null (0). The host can only pass null.
+    ExnRef(usize),
     /// A host pointer, passed as its address.
     CPtr(*const c_void),
     /// An offset into the guest's memory.
@@ -66,6 +68,7 @@ impl Val {
             Val::V128(_) => ValType::V128,
             Val::FuncRef(_) => ValType::FuncRef,
             Val::ExternRef(_) => ValType::ExternRef,
+            Val::ExnRef(_) => ValType::ExnRef,
         }
     }
 
@@ -79,6 +82,7 @@ impl Val {
             Val::V128(_) => "v128",
             Val::FuncRef(_) => "funcref",
             Val::ExternRef(_) => "externref",
+            Val::ExnRef(_) => "exnref",
             Val::CPtr(_) => "CPtr",
             Val::GuestPtr(_) => "GuestPtr",
             Val::U8(_) => "u8",
@@ -150,6 +154,11 @@ impl Val {
                 Val::F64(v) => Ok(Val::F64(v)),
                 _ => Err(ValMismatch::Class),
             },
+            // Only the guest makes exception objects: a host can pass null only.
+            ValType::ExnRef => match *self {
+                Val::ExnRef(0) => Ok(*self),
+                _ => Err(ValMismatch::Class),
+            },
             ValType::V128 | ValType::FuncRef | ValType::ExternRef => {
                 if self.ty() == ty {
                     Ok(*self)
@@ -167,7 +176,7 @@ impl Val {
             Val::F32(v) => v.to_bits() as u128,
             Val::F64(v) => v.to_bits() as u128,
             Val::V128(v) => v,
-            Val::FuncRef(v) | Val::ExternRef(v) => v as u128,
+            Val::FuncRef(v) | Val::ExternRef(v) | Val::ExnRef(v) => v as u128,
             _ => {
                 let v = self.integer().unwrap_or_default();
                 if self.ty() == ValType::I32 {
@@ -191,6 +200,7 @@ impl Val {
             ValType::V128 => Val::V128(bits),
             ValType::FuncRef => Val::FuncRef(bits as u64 as usize),
             ValType::ExternRef => Val::ExternRef(bits as u64 as usize),
+            ValType::ExnRef => Val::ExnRef(bits as u64 as usize),
         }
     }
 }
@@ -232,7 +242,7 @@ impl std::fmt::Display for Val {
             Val::F32(v) => write!(f, "{v}"),
             Val::F64(v) => write!(f, "{v}"),
             Val::V128(v) => write!(f, "{v:#034x}"),
-            Val::FuncRef(v) | Val::ExternRef(v) => write!(f, "{v:#x}"),
+            Val::FuncRef(v) | Val::ExternRef(v) | Val::ExnRef(v) => write!(f, "{v:#x}"),
             Val::CPtr(p) => write!(f, "{p:p}"),
             _ => write!(f, "{}", self.integer().unwrap_or_default()),
         }

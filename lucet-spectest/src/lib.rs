@@ -15,6 +15,7 @@
 //! `N passed, N failed` line, or the same as JSON.
 
 mod cache;
+mod legacy_text;
 pub mod harness;
 mod runner;
 mod spectest_host;

@@ -73,7 +73,7 @@ pub fn run_wast_file(path: &Path, cache: &ModuleCache) -> FileReport {
     let start = Instant::now();
     match std::fs::read(path) {
         Ok(bytes) => match String::from_utf8(bytes) {
-            Ok(text) => run_wast_source(path, &text, cache),
+            Ok(text) => run_wast_source(path, &crate::legacy_text::unfold_legacy_try(&text), cache),
             Err(_) => single_failure(path, start, "script", "the file is not valid UTF-8".into()),
         },
         Err(e) => single_failure(path, start, "script", format!("cannot read the file: {e}")),
@@ -363,6 +363,8 @@ impl InstantiateError {
 enum Outcome {
     Values(Vec<Val>),
     Trap(TrapCode, String),
+    /// An exception no handler caught; the message names its tag.
+    Exception(String),
     Error(String),
 }
 
@@ -610,6 +612,7 @@ impl<'a> ScriptRun<'a> {
             WastDirective::Invoke(invoke) => match self.invoke(&invoke) {
                 Outcome::Values(_) => Ok(()),
                 Outcome::Trap(code, msg) => Err(format!("unexpected trap {code:?}: {msg}")),
+                Outcome::Exception(msg) => Err(format!("unexpected exception: {msg}")),
                 Outcome::Error(msg) => Err(msg),
             },
             WastDirective::AssertReturn { exec, results, .. } => {
@@ -618,6 +621,7 @@ impl<'a> ScriptRun<'a> {
                     Outcome::Trap(code, msg) => {
                         return Err(format!("unexpected trap {code:?}: {msg}"))
                     }
+                    Outcome::Exception(msg) => return Err(format!("unexpected exception: {msg}")),
                     Outcome::Error(msg) => return Err(msg),
                 };
                 if values.len() != results.len() {
@@ -656,6 +660,9 @@ impl<'a> ScriptRun<'a> {
                             v.iter().map(show).collect::<Vec<_>>().join(" ")
                         }
                     )),
+                    Outcome::Exception(msg) => {
+                        Err(format!("expected a trap {message:?}, got an exception: {msg}"))
+                    }
                     Outcome::Error(msg) => {
                         Err(format!("expected a trap {message:?}, got an error: {msg}"))
                     }
@@ -669,6 +676,9 @@ impl<'a> ScriptRun<'a> {
                 Outcome::Values(_) => {
                     Err(format!("expected exhaustion {message:?}, but it returned"))
                 }
+                Outcome::Exception(msg) => Err(format!(
+                    "expected exhaustion {message:?}, got an exception: {msg}"
+                )),
                 Outcome::Error(msg) => Err(format!(
                     "expected exhaustion {message:?}, got an error: {msg}"
                 )),
@@ -699,10 +709,21 @@ impl<'a> ScriptRun<'a> {
                     )),
                 }
             }
-            WastDirective::AssertException { .. } => Err(
-                "assert_exception needs the exception-handling proposal, which is not supported"
-                    .into(),
-            ),
+            WastDirective::AssertException { exec, .. } => match self.exec(exec, prepared) {
+                Outcome::Exception(_) => Ok(()),
+                Outcome::Values(v) => Err(format!(
+                    "expected an exception, but it returned {}",
+                    if v.is_empty() {
+                        "nothing".to_string()
+                    } else {
+                        v.iter().map(show).collect::<Vec<_>>().join(" ")
+                    }
+                )),
+                Outcome::Trap(code, msg) => {
+                    Err(format!("expected an exception, got trap {code:?}: {msg}"))
+                }
+                Outcome::Error(msg) => Err(format!("expected an exception, got an error: {msg}")),
+            },
             WastDirective::Thread(_) | WastDirective::Wait { .. } => {
                 Err("threads are not supported by this runner".into())
             }
@@ -787,6 +808,7 @@ impl<'a> ScriptRun<'a> {
             Err(RtError::RuntimeFault(details)) => {
                 Outcome::Trap(details.trap_code, details.to_string())
             }
+            Err(RtError::UncaughtException { tag }) => Outcome::Exception(tag),
             Err(e) => Outcome::Error(format!("cannot invoke {:?}: {e}", invoke.name)),
         }
     }

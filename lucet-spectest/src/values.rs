@@ -31,6 +31,7 @@ pub fn arg_to_val(arg: &WastArg<'_>) -> Result<Val, String> {
         WastArgCore::RefNull(heap) => match abstract_heap(heap)? {
             RefKind::Func => Val::FuncRef(0),
             RefKind::Extern => Val::ExternRef(0),
+            RefKind::Exn => Val::ExnRef(0),
         },
         WastArgCore::RefExtern(n) => extern_ref(*n),
         WastArgCore::RefHost(_) => {
@@ -42,6 +43,7 @@ pub fn arg_to_val(arg: &WastArg<'_>) -> Result<Val, String> {
 enum RefKind {
     Func,
     Extern,
+    Exn,
 }
 
 fn abstract_heap(heap: &HeapType<'_>) -> Result<RefKind, String> {
@@ -54,6 +56,10 @@ fn abstract_heap(heap: &HeapType<'_>) -> Result<RefKind, String> {
             shared: false,
             ty: AbstractHeapType::Extern | AbstractHeapType::NoExtern,
         } => Ok(RefKind::Extern),
+        HeapType::Abstract {
+            shared: false,
+            ty: AbstractHeapType::Exn | AbstractHeapType::NoExn,
+        } => Ok(RefKind::Exn),
         other => Err(format!(
             "reference type {other:?} is not supported (only funcref and externref)"
         )),
@@ -77,6 +83,8 @@ pub fn show(val: &Val) -> String {
         Val::FuncRef(p) => format!("(ref.func @{p:#x})"),
         Val::ExternRef(0) => "(ref.null extern)".into(),
         Val::ExternRef(n) => format!("(ref.extern {})", n - 1),
+        Val::ExnRef(0) => "(ref.null exn)".into(),
+        Val::ExnRef(_) => "(ref.exn)".into(),
         // Results are always read back as a wasm type; other variants only go in.
         other => format!("({} {other})", other.type_name()),
     }
@@ -143,6 +151,7 @@ fn show_core_expected(c: &WastRetCore<'_>) -> String {
         WastRetCore::RefNull(Some(h)) => match abstract_heap(h) {
             Ok(RefKind::Func) => "(ref.null func)".into(),
             Ok(RefKind::Extern) => "(ref.null extern)".into(),
+            Ok(RefKind::Exn) => "(ref.null exn)".into(),
             Err(_) => format!("(ref.null {h:?})"),
         },
         WastRetCore::RefNull(None) => "(ref.null)".into(),
@@ -232,6 +241,12 @@ fn core_matches(expected: &WastRetCore<'_>, actual: &Val) -> Result<bool, String
             *a == 0
                 && heap.as_ref().map_or(Ok(true), |h| {
                     abstract_heap(h).map(|k| matches!(k, RefKind::Extern))
+                })?
+        }
+        (WastRetCore::RefNull(heap), Val::ExnRef(a)) => {
+            *a == 0
+                && heap.as_ref().map_or(Ok(true), |h| {
+                    abstract_heap(h).map(|k| matches!(k, RefKind::Exn))
                 })?
         }
         (WastRetCore::RefExtern(None), Val::ExternRef(a)) => *a != 0,

@@ -68,3 +68,29 @@ fn c_stdio_program() {
         "hello file\n"
     );
 }
+
+/// A program whose innermost of three frames throws (the shape of C++ built with
+/// `-fwasm-exceptions`): every frame's cleanup runs and rethrows, and `main` catches
+/// and prints the message.
+#[test]
+fn exception_thrown_across_frames_is_caught_and_printed() {
+    let binary = std::fs::read(guest("exceptions.wasm")).unwrap();
+    assert_eq!(
+        binary,
+        wat::parse_file(guest("exceptions/throw.wat")).unwrap(),
+        "exceptions.wasm is stale: rebuild it with tests/guests/build.sh"
+    );
+    let (out, _tmp) = run("exceptions.wasm", &[]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "entering level 1\nentering level 2\nentering level 3\n\
+         cleanup level 3\ncleanup level 2\ncleanup level 1\n\
+         caught in main: out of range\n"
+    );
+}

@@ -12,7 +12,8 @@ use cranelift_codegen::isa::TargetIsa;
 use cranelift_codegen::settings::OptLevel;
 use cranelift_codegen::{Context, FinalizedMachReloc};
 use cranelift_frontend::FunctionBuilderContext;
-use lucet_module::{FuncIndex, TrapSite};
+use lucet_module::{FuncIndex, Handler, HandlerSite, TrapSite};
+use cranelift_codegen::FinalizedMachExceptionHandler;
 use rayon::prelude::*;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
@@ -24,6 +25,11 @@ pub struct CompiledFunction {
     pub alignment: u64,
     pub relocs: Vec<FinalizedMachReloc>,
     pub traps: Vec<TrapSite>,
+    /// Call sites with exception handlers, offsets from the code's start; `func` is
+    /// filled in when the code is placed.
+    pub handlers: Vec<HandlerSite>,
+    /// Callee-saved registers the code saves: `(register, distance below fp)`.
+    pub saves: Vec<(u8, u32)>,
 }
 
 fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
@@ -113,12 +119,79 @@ pub fn compile_clif(isa: &dyn TargetIsa, func: ir::Function, label: &str) -> Res
         })
         .collect();
     traps.sort_by_key(|t| t.offset);
+    let handlers = handler_sites(&compiled.buffer, label)?;
+    let saves = register_saves(&compiled.buffer);
     let code = compiled.code_buffer().to_vec();
     let alignment = compiled.buffer.alignment as u64;
     let relocs = compiled.buffer.relocs().to_vec();
     let mut slim = ir::Function::with_name_signature(name, signature);
     slim.params = params;
-    Ok(CompiledFunction { func: slim, code, alignment, relocs, traps })
+    Ok(CompiledFunction { func: slim, code, alignment, relocs, traps, handlers, saves })
+}
+
+/// Where the prologue saves callee-saved registers, from its unwind records.
+fn register_saves(buffer: &cranelift_codegen::MachBufferFinalized<cranelift_codegen::Final>) -> Vec<(u8, u32)> {
+    use cranelift_codegen::isa::unwind::UnwindInst;
+    let mut to_clobbers = None;
+    let mut saves = Vec::new();
+    for (_, inst) in &buffer.unwind_info {
+        match *inst {
+            UnwindInst::DefineNewFrame { offset_downward_to_clobbers, .. } => to_clobbers = Some(offset_downward_to_clobbers),
+            UnwindInst::SaveReg { clobber_offset, reg } => {
+                if let Some(down) = to_clobbers.and_then(|d| d.checked_sub(clobber_offset)) {
+                    if reg.class() == cranelift_codegen::RegClass::Int {
+                        saves.push((reg.hw_enc(), down));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    saves
+}
+
+/// The call sites of a compiled function that have exception handlers, sorted by
+/// return address.
+fn handler_sites(buffer: &cranelift_codegen::MachBufferFinalized<cranelift_codegen::Final>, label: &str) -> Result<Vec<HandlerSite>, Error> {
+    let internal = |what: &str| Error::Internal(format!("function {label}: exception handlers: {what}"));
+    let mut sites = Vec::new();
+    let key = ir::StackSlotKey::new(crate::translate::ops::exceptions::VMCTX_SLOT_KEY);
+    let vmctx_fp_offset = buffer.frame_layout().and_then(|layout| {
+        let slot = layout.stackslots.values().find(|s| s.key == Some(key))?;
+        layout.frame_to_fp_offset.checked_sub(slot.offset)
+    });
+    for site in buffer.call_sites() {
+        if site.exception_handlers.is_empty() {
+            continue;
+        }
+        let frame_offset = site.frame_offset.ok_or_else(|| internal("no frame offset"))?;
+        let mut handlers = Vec::new();
+        for h in site.exception_handlers {
+            match *h {
+                FinalizedMachExceptionHandler::Context(_) => return Err(internal("unexpected context")),
+                FinalizedMachExceptionHandler::Tag(tag, target) => {
+                    use crate::translate::ops::exceptions::{CATCH_ALL, KEEPS};
+                    let bits = tag.as_u32();
+                    let index = bits & !KEEPS;
+                    handlers.push(Handler {
+                        tag: (index != CATCH_ALL).then_some(index),
+                        target_offset: target,
+                        keeps_object: bits & KEEPS != 0,
+                    })
+                }
+                FinalizedMachExceptionHandler::Default(_) => return Err(internal("unexpected default handler")),
+            }
+        }
+        sites.push(HandlerSite {
+            func: 0,
+            ret_offset: site.ret_addr,
+            frame_offset,
+            vmctx_fp_offset: vmctx_fp_offset.ok_or_else(|| internal("no vmctx slot"))?,
+            handlers,
+        });
+    }
+    sites.sort_by_key(|s| s.ret_offset);
+    Ok(sites)
 }
 
 /// Blocks at least this long are compiled without Cranelift's mid-end.

@@ -150,7 +150,9 @@ impl Config {
         set(&mut flags, "enable_verifier", if self.verify { "true" } else { "false" })?;
         // Frame pointers make guest frames visible to perf and gdb.
         set(&mut flags, "preserve_frame_pointers", "true")?;
-        set(&mut flags, "unwind_info", "false")?;
+        // Not for DWARF: a throw reads where each frame saved callee-saved registers
+        // from the unwind records (see `compile::register_saves`).
+        set(&mut flags, "unwind_info", "true")?;
         // Multi-value functions return what does not fit in registers through memory
         // the caller provides, as Cranelift did by default before it made this a flag.
         set(&mut flags, "enable_multi_ret_implicit_sret", "true")?;

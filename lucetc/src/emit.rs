@@ -104,11 +104,20 @@ impl Emitter {
         functions: &[CompiledFunction],
         trampolines: &[CompiledFunction],
         adapters: &[CompiledFunction],
+        sites: &mut Vec<lucet_module::HandlerSite>,
+        saves: &mut Vec<lucet_module::RegisterSaves>,
     ) -> Result<Vec<FunctionCode>, Error> {
+        let mut record = |func: usize, start_offset: u32, f: &CompiledFunction| {
+            if !f.saves.is_empty() {
+                saves.push(lucet_module::RegisterSaves { func: func as u32, start_offset, saves: f.saves.clone() });
+            }
+        };
         let mut codes = Vec::with_capacity(functions.len());
-        for (id, f) in self.functions.clone().into_iter().zip(functions) {
+        for (d, (id, f)) in self.functions.clone().into_iter().zip(functions).enumerate() {
             self.define(id, f)?;
             codes.push(FunctionCode { len: f.code.len() as u32, traps: f.traps.clone() });
+            sites.extend(f.handlers.iter().map(|h| lucet_module::HandlerSite { func: d as u32, ..h.clone() }));
+            record(d, 0, f);
         }
         for (id, f) in self.trampolines.clone().into_iter().zip(trampolines) {
             self.define(id, f)?;

@@ -353,7 +353,10 @@ impl Lucetc {
                 })
                 .collect::<Result<_, Error>>()?;
             let (host_to_wasm, wasm_to_host): (Vec<_>, Vec<_>) = glue.into_iter().unzip();
-            let codes = emitter.define_code(&functions, &host_to_wasm, &wasm_to_host)?;
+            let (mut sites, mut saves) = (Vec::new(), Vec::new());
+            let codes = emitter.define_code(&functions, &host_to_wasm, &wasm_to_host, &mut sites, &mut saves)?;
+            info.data.exceptions.sites = sites;
+            info.data.exceptions.saves = saves;
             let first = info.imports.funcs as usize;
             for (entry, code) in info.data.functions[first..].iter_mut().zip(codes) {
                 entry.code = Some(code);

@@ -401,8 +401,10 @@ fn write_wat(dir: &tempfile::TempDir, wat: &str) -> std::path::PathBuf {
 
 #[test]
 fn proposals_not_supported_yet_are_named() {
+    // Exception handling used to be named here; it is compiled now.
+    Lucetc::try_from_bytes(r#"(module (tag $e) (func (try_table (catch_all 0) (throw $e))))"#.as_bytes())
+        .expect("exception handling compiles");
     for (wat, proposal) in [
-        (r#"(module (tag $e) (func (try_table (catch_all 0) (throw $e))))"#, "exception handling"),
         (r#"(module (type $s (struct (field i32))) (func (result anyref) (struct.new $s (i32.const 1))))"#, "garbage collection"),
         (r#"(module (memory 1 1 shared) (func (result i32) (i32.atomic.load (i32.const 0))))"#, "threads"),
     ] {

@@ -104,6 +104,7 @@ pub(crate) mod kill_state;
 pub(crate) mod kill_switch;
 mod signals;
 mod state;
+pub(crate) mod unwind;
 #[cfg(test)]
 mod tests;
 mod trap;

@@ -155,6 +155,7 @@ impl InstanceBuilder {
                 me: me.clone(),
                 home: Home::default(),
                 extra_heaps,
+                exceptions: Default::default(),
                 slot,
             }),
         });
@@ -176,6 +177,7 @@ impl InstanceBuilder {
             h.instance = cell_ptr as *mut u8;
         }
         inst.link_imports(dl, &self.imports)?;
+        inst.define_tags(dl);
         inst.create_definitions(dl)?;
         // Instances whose tables we write keep us alive: their funcref elements may
         // point into our vmctx and code (Wasm lets segments applied before a failing

@@ -12,6 +12,10 @@
 //! that share state are bound to one thread, see `instance/handle.rs`).
 
 use super::core::Instance;
+// The throw builtins are assembly stubs that add the caller's frame to the arguments.
+use super::exceptions::{
+    lucet_runtime_exn_throw_entry as exn_throw, lucet_runtime_exn_throw_ref_entry as exn_throw_ref,
+};
 use lucet_module::Builtin;
 
 /// # Safety
@@ -155,5 +159,7 @@ mod tests {
         assert_eq!(t[Builtin::MemoryGrow as usize], memory_grow as *const u8);
         assert_eq!(t[Builtin::TableInit as usize], table_init as *const u8);
         assert_eq!(t[Builtin::ElemDrop as usize], elem_drop as *const u8);
+        assert_eq!(t[Builtin::Throw as usize], exn_throw as *const u8);
+        assert_eq!(t[Builtin::ThrowRef as usize], exn_throw_ref as *const u8);
     }
 }

@@ -2,6 +2,7 @@
 //! cell that holds it, and how compiled code finds it from a vmctx.
 
 use super::host::{HostFuncCtx, HostGlobal};
+use super::tags::Exceptions;
 use crate::exec::{ExecState, FaultRanges, TrapLookup};
 use crate::module::{DlModule, Module};
 use crate::region::mmap::{HeapArea, Slot};
@@ -108,6 +109,8 @@ pub struct Instance {
     pub(super) home: Home,
     /// Heaps of defined memories after the first.
     pub(super) extra_heaps: Vec<HeapArea>,
+    /// Tags and caught exception objects.
+    pub(crate) exceptions: Exceptions,
     // Dropped last: the heap and stack must outlive everything that points into them.
     pub(super) slot: Slot,
 }

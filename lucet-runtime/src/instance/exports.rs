@@ -23,6 +23,7 @@ impl Instance {
                     ExportKind::Table(_) => "table",
                     ExportKind::Global(_) => "global",
                     ExportKind::Func(_) => "function",
+                    ExportKind::Tag(_) => "tag",
                 }
             ))),
             None => {
@@ -83,6 +84,7 @@ impl Instance {
             }
             ExportKind::Table(i) => Extern::Table(Table { owner, index: i, _not_send: std::marker::PhantomData }),
             ExportKind::Memory(i) => Extern::Memory(Memory { owner, index: i, _not_send: std::marker::PhantomData }),
+            ExportKind::Tag(i) => Extern::Tag(self.exceptions.tags[i as usize].clone()),
         }
     }
 

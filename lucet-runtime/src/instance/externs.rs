@@ -4,6 +4,7 @@
 use super::core::{MemLoc, TableLoc};
 use super::handle::OwnerRef;
 use super::host::{HostFn, HostGlobal, Trap};
+use super::tags::Tag;
 use crate::val::Val;
 use lucet_module::{FuncRef, FuncType, GlobalType, MemoryType, TableType};
 use std::sync::Arc;
@@ -15,6 +16,8 @@ pub enum Extern {
     Global(Global),
     Table(Table),
     Memory(Memory),
+    /// An exception tag (an instance's export, or `Tag::new`).
+    Tag(Tag),
 }
 
 /// A function: an instance's (keeps it alive) or a host closure.
@@ -164,6 +167,11 @@ impl From<Global> for Extern {
 impl From<Table> for Extern {
     fn from(t: Table) -> Extern {
         Extern::Table(t)
+    }
+}
+impl From<Tag> for Extern {
+    fn from(t: Tag) -> Extern {
+        Extern::Tag(t)
     }
 }
 impl From<Memory> for Extern {

@@ -1,19 +1,30 @@
 //! What the host supplies to an instance: closures behind adapters, and global storage.
 
+use super::tags::{InFlight, Tag};
 use crate::error::TerminationDetails;
 use crate::val::Val;
 use lucet_module::{FuncType, VALUE_SLOT_SIZE};
 use std::sync::Arc;
 
-/// Why a host function failed; the run ends with `Error::RuntimeTerminated`.
+/// Why a host function failed; the run ends with `Error::RuntimeTerminated`, unless
+/// the host function throws a WebAssembly exception ([`Trap::exception`]).
 #[derive(Debug, Clone)]
 pub struct Trap {
     pub message: String,
+    exception: Option<(Tag, Vec<Val>)>,
 }
 
 impl Trap {
     pub fn new(message: impl Into<String>) -> Trap {
-        Trap { message: message.into() }
+        Trap { message: message.into(), exception: None }
+    }
+
+    /// Throws a WebAssembly exception of `tag` with the payload `values` into the guest
+    /// that called the host function. The host function's frames are left normally
+    /// (destructors run); the exception is raised again at the boundary, in the guest
+    /// frame that made the call. The values must have the tag's parameter types.
+    pub fn exception(tag: Tag, values: Vec<Val>) -> Trap {
+        Trap { message: "a WebAssembly exception".into(), exception: Some((tag, values)) }
     }
 }
 
@@ -38,13 +49,21 @@ unsafe impl Sync for HostGlobal {}
 /// descriptor docs): the callback must be the first field.
 #[repr(C)]
 pub(crate) struct HostFuncCtx {
-    pub callback: unsafe extern "C" fn(ctx: *mut u8, values: *mut [u8; VALUE_SLOT_SIZE]),
+    /// The entry stub in `exceptions.rs`, which calls [`run_host_func`] and re-raises
+    /// what it throws.
+    pub callback: unsafe extern "C" fn(),
     pub ty: FuncType,
     pub f: Arc<HostFn>,
 }
 
-/// Called by an adapter on the guest stack: runs the closure on the spilled values.
-pub(crate) unsafe extern "C" fn host_func_trampoline(ctx: *mut u8, values: *mut [u8; VALUE_SLOT_SIZE]) {
+/// Called (through the entry stub) by an adapter on the guest stack: runs the closure on
+/// the spilled values. Returns the exception the closure threw, which the caller raises
+/// once this frame, and everything the closure left in it, is gone.
+///
+/// # Safety
+/// `ctx` and `values` are what an adapter passes, on the guest stack of a run on this
+/// thread.
+pub(crate) unsafe fn run_host_func(ctx: *mut u8, values: *mut [u8; VALUE_SLOT_SIZE]) -> Option<InFlight> {
     // SAFETY: adapters pass the HostFuncCtx the runtime stored in the FuncRef. It is
     // boxed in the importing instance, which outlives the call, and never written after
     // linking: other references to it (nested calls of the same import) are shared too.
@@ -53,6 +72,7 @@ pub(crate) unsafe extern "C" fn host_func_trampoline(ctx: *mut u8, values: *mut 
     let n = ctx.ty.params.len().max(ctx.ty.results.len());
     // SAFETY: the adapter's value array has a slot for every param and result.
     let slots = unsafe { std::slice::from_raw_parts_mut(values, n) };
+    let mut thrown = None;
     let failure = {
         // Arguments live on the stack for the usual handful of parameters: this runs on
         // every call from the guest.
@@ -89,6 +109,18 @@ pub(crate) unsafe extern "C" fn host_func_trampoline(ctx: *mut u8, values: *mut 
                     )))
                 }
             }
+            Ok(Err(Trap { exception: Some((tag, values)), .. })) => {
+                if values.iter().map(|v| v.ty()).eq(tag.ty().params.iter().copied()) {
+                    let payload = values.iter().map(|v| v.to_slot()).collect();
+                    thrown = Some(InFlight::new(tag, payload));
+                    None
+                } else {
+                    Some(TerminationDetails::Other(format!(
+                        "a host function threw an exception of type {} with values {values:?}",
+                        tag.ty()
+                    )))
+                }
+            }
             Ok(Err(trap)) => Some(TerminationDetails::Other(format!("host function trapped: {trap}"))),
             Err(p) => Some(TerminationDetails::HostcallPanic(crate::error::panic_message(p.as_ref()))),
         }
@@ -98,4 +130,5 @@ pub(crate) unsafe extern "C" fn host_func_trampoline(ctx: *mut u8, values: *mut 
         // destructor has been dropped above.
         unsafe { crate::exec::terminate_current(details) }
     }
+    thrown
 }

@@ -173,6 +173,7 @@ impl Instance {
         self.pending = None;
         self.clean_own_borrows();
         self.state = State::Ready;
+        self.exceptions.clear_objects();
         self.initialize(Heaps::MayBeDirty)
     }
 }

@@ -4,7 +4,8 @@
 use super::core::{Instance, InstanceCell, HOST_PAGE, WASM_PAGE};
 use super::externs::{Extern, FuncKind, GlobalKind};
 use super::handle;
-use super::host::{host_func_trampoline, HostFuncCtx};
+use super::exceptions::lucet_runtime_host_func_entry;
+use super::host::HostFuncCtx;
 use super::memory_geometry::describe_plan;
 use crate::error::Error;
 use crate::exec::FaultRanges;
@@ -27,6 +28,7 @@ fn ty_name(k: &Extern) -> &'static str {
         Extern::Global(_) => "a global",
         Extern::Table(_) => "a table",
         Extern::Memory(_) => "a memory",
+        Extern::Tag(_) => "a tag",
     }
 }
 
@@ -134,7 +136,7 @@ impl Instance {
                                 }
                                 FuncKind::Host { callback, .. } => {
                                     let mut ctx = Box::new(HostFuncCtx {
-                                        callback: host_func_trampoline,
+                                        callback: lucet_runtime_host_func_entry,
                                         ty: want.clone(),
                                         f: callback.clone(),
                                     });
@@ -165,6 +167,17 @@ impl Instance {
                     // SAFETY: nf < number of imported functions <= num_funcs.
                     unsafe { *self.funcref_ptr(nf) = fr };
                     nf += 1;
+                }
+                ImportKind::Tag(ty) => {
+                    let want = &data.types[*ty as usize];
+                    match def {
+                        Some(Extern::Tag(t)) if t.ty() == want => self.exceptions.tags.push(t.clone()),
+                        Some(Extern::Tag(t)) => {
+                            return Err(mismatch(format!("tag {want}"), format!("tag {}", t.ty())))
+                        }
+                        Some(o) => return Err(mismatch(format!("tag {want}"), ty_name(o).into())),
+                        None => return Err(unresolved(path, &imp.module, &imp.field, &format!("tag {want}"))),
+                    }
                 }
                 ImportKind::Memory(want) => {
                     let Some(Extern::Memory(m)) = def else {

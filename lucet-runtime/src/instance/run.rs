@@ -3,7 +3,8 @@
 
 use super::core::{Instance, Pending, State};
 use super::link::LINK_GENERATION;
-use crate::error::{Error, FaultDetails};
+use super::tags::Uncaught;
+use crate::error::{Error, FaultDetails, TerminationDetails};
 use crate::exec::kill_switch::KillSwitch;
 use crate::exec::{Entry, ExecState, FaultRanges, GuestExit, GuestStack, TrapLookup};
 use crate::val::{RunResult, UntypedRetVal, Val, YieldedVal};
@@ -153,6 +154,7 @@ impl Instance {
                     lucet_module::ValType::V128 => "V128",
                     lucet_module::ValType::FuncRef => "FuncRef",
                     lucet_module::ValType::ExternRef => "ExternRef",
+                    lucet_module::ValType::ExnRef => "ExnRef",
                 }
             ));
         } else {
@@ -298,6 +300,12 @@ impl Instance {
             GuestExit::Yielded(v) => {
                 self.state = State::Yielded;
                 Ok(RunResult::Yielded(YieldedVal(v)))
+            }
+            GuestExit::Terminated(TerminationDetails::Provided(d)) if d.is::<Uncaught>() => {
+                self.pending = None;
+                self.state = State::Faulted;
+                let tag = d.downcast_ref::<Uncaught>().map(|u| u.tag.clone()).unwrap_or_default();
+                Err(Error::UncaughtException { tag })
             }
             GuestExit::Terminated(d) => {
                 self.pending = None;

@@ -36,6 +36,7 @@ pub(crate) fn resolve_imports(path: &str, data: &ModuleData, strict: bool) -> Re
                     ImportKind::Table(t) => describe_table(t),
                     ImportKind::Memory(m) => describe_memory(m),
                     ImportKind::Global(g) => describe_global(g),
+                    ImportKind::Tag(t) => format!("tag of type {t}"),
                     ImportKind::Func(_) => unreachable!(),
                 };
                 return Err(unresolved(path, &imp.module, &imp.field, &what));
@@ -69,6 +70,7 @@ pub(crate) fn describe_table(t: &lucet_module::TableType) -> String {
     let elem = match t.elem {
         lucet_module::RefType::FuncRef => "funcref",
         lucet_module::RefType::ExternRef => "externref",
+        lucet_module::RefType::ExnRef => "exnref",
     };
     let index = if t.table64 { " i64" } else { "" };
     format!("table{index} {}..{max} {elem}", t.min)

@@ -42,6 +42,9 @@ pub(crate) fn check_file<'a>(file: &'a ModuleFile, shown: &str) -> Result<Checke
         invalid(shown, format!("inconsistent metadata ({e}); recompile the module with this version of lucetc"))
     })?;
     tables.validate(&data).map_err(inconsistent)?;
+    metadata::validate_handlers(&data, &tables).map_err(|e| {
+        invalid(shown, format!("inconsistent metadata ({e}); recompile the module with this version of lucetc"))
+    })?;
     descriptor::check_code(&elf, &layout, &data, &tables).map_err(refused)?;
     Ok(Checked { elf, layout, meta, tables, data })
 }

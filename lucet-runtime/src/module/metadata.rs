@@ -2,7 +2,30 @@
 //! code was compiled for present on this host.
 
 use crate::error::Error;
-use lucet_module::{ExportKind, ImportKind, ModuleData};
+use lucet_module::{DefinedFuncIndex, ExportKind, ImportKind, Metadata, ModuleData};
+
+/// Checks the exception handler table against the code lengths in `tables` (validated):
+/// sites sorted, inside their function's code, and naming existing tags.
+pub(crate) fn validate_handlers(d: &ModuleData, tables: &Metadata<'_>) -> Result<(), String> {
+    let n_tags = d.num_imported_tags() + d.exceptions.defined_tags.len();
+    let mut last = None;
+    for site in &d.exceptions.sites {
+        let len = tables
+            .function(DefinedFuncIndex::from_u32(site.func))
+            .map(|f| f.code_len)
+            .ok_or_else(|| format!("a handler site names missing function {}", site.func))?;
+        let key = (site.func, site.ret_offset);
+        let in_code = |off: u32| off <= len;
+        if last.is_some_and(|l| l >= key)
+            || !in_code(site.ret_offset)
+            || site.handlers.iter().any(|h| !in_code(h.target_offset) || h.tag.is_some_and(|t| t as usize >= n_tags))
+        {
+            return Err(format!("handler site at offset {} of function {} is malformed", site.ret_offset, site.func));
+        }
+        last = Some(key);
+    }
+    Ok(())
+}
 
 /// Checks every index in the metadata, so instantiation can index without panicking
 /// even if the metadata was tampered with.
@@ -13,6 +36,17 @@ pub(crate) fn validate_metadata(d: &ModuleData) -> Result<(), String> {
     let n_tables = d.num_imported_tables() + d.defined_tables.len();
     let n_mems = d.memory_plans.len();
     let n_globals = d.num_imported_globals() + d.defined_globals.len();
+    let n_tags = d.num_imported_tags() + d.exceptions.defined_tags.len();
+    for imp in &d.imports {
+        if let ImportKind::Tag(t) = imp.kind {
+            if t as usize >= n_types {
+                return Err(format!("tag import `{}`.`{}` has type {t} of {n_types}", imp.module, imp.field));
+            }
+        }
+    }
+    if d.exceptions.defined_tags.iter().any(|t| *t as usize >= n_types) {
+        return Err("a tag has a missing type".into());
+    }
     if d.num_imported_memories() > n_mems {
         return Err("more imported memories than memory plans".into());
     }
@@ -39,6 +73,7 @@ pub(crate) fn validate_metadata(d: &ModuleData) -> Result<(), String> {
             ExportKind::Table(i) => (i as usize) < n_tables,
             ExportKind::Memory(i) => (i as usize) < n_mems,
             ExportKind::Global(i) => (i as usize) < n_globals,
+            ExportKind::Tag(i) => (i as usize) < n_tags,
         };
         if !ok {
             return Err(format!("export `{}` refers to a missing item", e.name));

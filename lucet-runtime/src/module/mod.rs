@@ -29,7 +29,7 @@ pub use inspect::{FunctionInfo, ModuleInfo, SignatureStatus};
 use crate::region::image::MemoryImage;
 use crate::signature::{read_verified, PublicKey};
 use crate::error::Error;
-use lucet_module::{plan_memory_image, DataIndex, FuncRef, ModuleData, FORMAT_VERSION, IMAGE_PAGE};
+use lucet_module::{plan_memory_image, DataIndex, DefinedFuncIndex, FuncRef, ModuleData, FORMAT_VERSION, IMAGE_PAGE};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -71,6 +71,9 @@ pub struct DlModule {
     /// The host->wasm trampoline and the wasm->host adapter of each type.
     trampolines: Vec<*const u8>,
     adapters: Vec<*const u8>,
+    /// This module's exception handlers in the process-wide list a throw searches;
+    /// removed before the code is unloaded.
+    _handlers: crate::exec::unwind::Registration,
     /// Declared last: the code and data above point into the object, which this keeps
     /// loaded (instances may keep it longer, to find the code of their traps).
     code_map: Arc<CodeMap>,
@@ -280,7 +283,19 @@ impl DlModule {
             })
             .collect();
 
+        let tables = code_map.tables();
+        let code: Vec<(usize, usize)> = layout
+            .functions()
+            .iter()
+            .enumerate()
+            .map(|(d, &v)| {
+                let len = tables.function(DefinedFuncIndex::from_u32(d as u32)).map_or(0, |f| f.code_len as usize);
+                (at(v) as usize, len)
+            })
+            .collect();
+        let handlers = crate::exec::unwind::Registration::new(&data, &code);
         Ok(Arc::new(DlModule {
+            _handlers: handlers,
             defined_funcrefs,
             memory_image,
             image_covers,

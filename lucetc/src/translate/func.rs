@@ -41,6 +41,20 @@ pub enum FrameKind {
         params: Vec<Value>,
         else_seen: bool,
     },
+    /// A `try_table`: calls in its body go to its landing pads when they throw.
+    TryTable(ops::exceptions::TryTableClauses),
+    /// A legacy `try`, see `ops::exceptions`.
+    LegacyTry(ops::exceptions::LegacyTry),
+}
+
+/// Where an exception of `tag` (or any, for `None`) thrown by a call lands. The block
+/// takes the exception object as its only parameter.
+#[derive(Clone, Copy, Debug)]
+pub struct LandingPad {
+    pub tag: Option<u32>,
+    pub block: Block,
+    /// Whether the handler keeps the exception object (see `lucet_module::Handler`).
+    pub keeps: bool,
 }
 
 /// A `block`, `loop` or `if` being translated, or the function body itself.
@@ -79,6 +93,15 @@ pub struct Translator<'a, 'm> {
     dead_depth: u32,
     /// Byte offset of the operator being translated.
     pub offset: usize,
+    /// The catch clauses and delegate targets of the function's legacy `try` blocks,
+    /// in the order they appear (see `ops::exceptions::scan_legacy`).
+    pub legacy: Vec<ops::exceptions::LegacyShape>,
+    /// How many legacy `try` blocks were read so far, live or dead.
+    pub legacy_seen: usize,
+    /// Landing pads some call goes to; the others are never translated.
+    pub used_pads: std::collections::HashSet<Block>,
+    /// The stack slot that holds the vmctx for the runtime, once a call has handlers.
+    pub vmctx_slot: Option<ir::StackSlot>,
 }
 
 /// Translates the (valid) body of `index` into `func`.
@@ -104,6 +127,10 @@ pub fn translate_function(
         reachable: true,
         dead_depth: 0,
         offset: body.range().start,
+        legacy: ops::exceptions::scan_legacy(body),
+        legacy_seen: 0,
+        used_pads: Default::default(),
+        vmctx_slot: None,
     };
     t.b.set_srcloc(SourceLoc::new(body.range().start as u32));
     t.b.switch_to_block(entry);
@@ -191,7 +218,8 @@ impl<'a, 'm> Translator<'a, 'm> {
             || ops::call::translate(self, op)?
             || ops::convert::translate(self, op)?
             || ops::table::translate(self, op)?
-            || ops::simd::translate(self, op)?;
+            || ops::simd::translate(self, op)?
+            || ops::exceptions::translate(self, op)?;
         if handled {
             Ok(())
         } else {
@@ -202,10 +230,20 @@ impl<'a, 'm> Translator<'a, 'm> {
     /// Reads an operator that cannot run: only the nesting matters.
     fn translate_dead(&mut self, op: &Operator<'_>) -> Result<(), Error> {
         match op {
-            Operator::Block { .. } | Operator::Loop { .. } | Operator::If { .. } => self.dead_depth += 1,
+            Operator::Block { .. } | Operator::Loop { .. } | Operator::If { .. } | Operator::TryTable { .. } => {
+                self.dead_depth += 1
+            }
+            Operator::Try { .. } => {
+                self.legacy_seen += 1;
+                self.dead_depth += 1
+            }
             Operator::Else if self.dead_depth == 0 => ops::control::translate_else(self)?,
-            Operator::End if self.dead_depth > 0 => self.dead_depth -= 1,
-            Operator::End => ops::control::translate_end(self)?,
+            Operator::Catch { tag_index } if self.dead_depth == 0 => {
+                ops::exceptions::translate_catch(self, Some(*tag_index))?
+            }
+            Operator::CatchAll if self.dead_depth == 0 => ops::exceptions::translate_catch(self, None)?,
+            Operator::End | Operator::Delegate { .. } if self.dead_depth > 0 => self.dead_depth -= 1,
+            Operator::End | Operator::Delegate { .. } => ops::control::translate_end(self)?,
             _ => {}
         }
         Ok(())

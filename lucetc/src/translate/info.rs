@@ -4,7 +4,7 @@ use cranelift_codegen::ir::{self, types, AbiParam, ArgumentPurpose};
 use cranelift_codegen::isa::CallConv;
 use lucet_module::{
     DefinedFuncIndex, FuncIndex, FuncType, GlobalIndex, GlobalType, ImportCounts, ImportKind, MemoryIndex,
-    MemoryPlan, ModuleData, TableIndex, TableType, TypeIndex, ValType, VmctxLayout,
+    MemoryPlan, ModuleData, TableIndex, TableType, TagIndex, TypeIndex, ValType, VmctxLayout,
 };
 
 /// Module-wide facts shared (read-only) by every function's translation.
@@ -19,6 +19,8 @@ pub struct ModuleInfo {
     /// Object-file function id of each defined function (what `FuncRef`s, the
     /// descriptor and direct calls point at), by defined index.
     pub func_ids: Vec<u32>,
+    /// The type index of every tag, imported ones first.
+    pub tags: Vec<u32>,
 }
 
 impl ModuleInfo {
@@ -35,7 +37,17 @@ impl ModuleInfo {
         }
         globals.extend(data.defined_globals.iter().map(|g| g.ty));
         tables.extend(data.defined_tables.iter().copied());
+        let mut tags: Vec<u32> = data
+            .imports
+            .iter()
+            .filter_map(|i| match i.kind {
+                ImportKind::Tag(t) => Some(t),
+                _ => None,
+            })
+            .collect();
+        tags.extend(data.exceptions.defined_tags.iter().copied());
         ModuleInfo {
+            tags,
             imports: ImportCounts::of(&data),
             layout,
             globals,
@@ -55,6 +67,11 @@ impl ModuleInfo {
 
     pub fn func_type_index(&self, index: FuncIndex) -> TypeIndex {
         TypeIndex::from_u32(self.data.functions[index.index()].type_index)
+    }
+
+    /// The payload types of tag `index`.
+    pub fn tag_payload(&self, index: TagIndex) -> &[ValType] {
+        &self.data.types[self.tags[index.index()] as usize].params
     }
 
     pub fn memory_plan(&self, index: MemoryIndex) -> &MemoryPlan {
@@ -94,7 +111,7 @@ pub fn clif_type(t: ValType) -> ir::Type {
         // Vectors travel between blocks, locals and functions as one canonical type
         // and are bitcast to the lane layout each operator needs.
         ValType::V128 => types::I8X16,
-        ValType::FuncRef | ValType::ExternRef => types::I64,
+        ValType::FuncRef | ValType::ExternRef | ValType::ExnRef => types::I64,
     }
 }
 

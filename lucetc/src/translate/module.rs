@@ -51,6 +51,8 @@ pub fn wasm_features() -> WasmFeatures {
         | WasmFeatures::MULTI_MEMORY
         | WasmFeatures::MEMORY64
         | WasmFeatures::FUNCTION_REFERENCES
+        | WasmFeatures::EXCEPTIONS
+        | WasmFeatures::LEGACY_EXCEPTIONS
 }
 
 fn unsupported(offset: usize, what: impl std::fmt::Display) -> Error {
@@ -76,6 +78,9 @@ pub(crate) fn ref_type(r: wasmparser::RefType, offset: usize) -> Result<RefType,
     match r.heap_type() {
         HeapType::Abstract { shared: false, ty: AbstractHeapType::Func } => Ok(RefType::FuncRef),
         HeapType::Abstract { shared: false, ty: AbstractHeapType::Extern } => Ok(RefType::ExternRef),
+        HeapType::Abstract { shared: false, ty: AbstractHeapType::Exn | AbstractHeapType::NoExn } => {
+            Ok(RefType::ExnRef)
+        }
         // Without the GC proposal every concrete type is a function type.
         HeapType::Concrete(_) => Ok(RefType::FuncRef),
         _ => Err(unsupported(offset, format_args!("not supported yet: garbage collection (reference type {r})"))),
@@ -263,7 +268,7 @@ pub fn parse<'a>(wasm: &'a [u8], features: WasmFeatures, config: &Config) -> Res
                             ImportKind::Memory(m)
                         }
                         TypeRef::Global(g) => ImportKind::Global(global_type(&g, offset)?),
-                        TypeRef::Tag(_) => return Err(unsupported(offset, "not supported yet: exception handling (tags)")),
+                        TypeRef::Tag(tag) => ImportKind::Tag(tag.func_type_idx),
                         TypeRef::FuncExact(_) => {
                             return Err(unsupported(offset, "not supported yet: custom descriptors (exact function imports)"))
                         }
@@ -301,8 +306,8 @@ pub fn parse<'a>(wasm: &'a [u8], features: WasmFeatures, config: &Config) -> Res
             }
             Payload::TagSection(tags) => {
                 validator.tag_section(tags)?;
-                if tags.count() > 0 {
-                    return Err(unsupported(tags.range().start, "exception-handling tags"));
+                for tag in tags.clone() {
+                    data.exceptions.defined_tags.push(tag?.func_type_idx);
                 }
             }
             Payload::GlobalSection(globals) => {
@@ -324,9 +329,7 @@ pub fn parse<'a>(wasm: &'a [u8], features: WasmFeatures, config: &Config) -> Res
                         wasmparser::ExternalKind::Table => ExportKind::Table(e.index),
                         wasmparser::ExternalKind::Memory => ExportKind::Memory(e.index),
                         wasmparser::ExternalKind::Global => ExportKind::Global(e.index),
-                        wasmparser::ExternalKind::Tag => {
-                            return Err(unsupported(offset, "not supported yet: exception handling (exported tags)"))
-                        }
+                        wasmparser::ExternalKind::Tag => ExportKind::Tag(e.index),
                         wasmparser::ExternalKind::FuncExact => {
                             return Err(unsupported(offset, "not supported yet: custom descriptors (exact function exports)"))
                         }

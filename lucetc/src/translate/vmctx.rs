@@ -269,6 +269,23 @@ impl<'m> VmctxAccess<'m> {
         args: &[Value],
     ) -> Option<Value> {
         debug_assert_eq!(params.len(), args.len());
+        let (sig, callee) = self.builtin_callee(b, which, params, ret);
+        let vmctx = self.vmctx;
+        let mut all = Vec::with_capacity(args.len() + 1);
+        all.push(vmctx);
+        all.extend_from_slice(args);
+        let call = b.ins().call_indirect(sig, callee, &all);
+        b.inst_results(call).first().copied()
+    }
+
+    /// The signature and address of builtin `which`, which takes `(vmctx, params...)`.
+    pub fn builtin_callee(
+        &mut self,
+        b: &mut FunctionBuilder,
+        which: Builtin,
+        params: &[ir::Type],
+        ret: Option<ir::Type>,
+    ) -> (ir::SigRef, Value) {
         // The call site spells the signature; lucet-module's builtin list is the contract.
         let ir_of = |v: &lucet_module::ValType| match v {
             lucet_module::ValType::I32 => ir::types::I32,
@@ -293,14 +310,9 @@ impl<'m> VmctxAccess<'m> {
                 sig
             }
         };
-        let vmctx = self.vmctx;
-        let table = b.ins().load(I64, readonly(), vmctx, VmctxLayout::BUILTINS);
+        let table = b.ins().load(I64, readonly(), self.vmctx, VmctxLayout::BUILTINS);
         let callee = b.ins().load(I64, readonly(), table, which.table_offset());
-        let mut all = Vec::with_capacity(args.len() + 1);
-        all.push(vmctx);
-        all.extend_from_slice(args);
-        let call = b.ins().call_indirect(sig, callee, &all);
-        b.inst_results(call).first().copied()
+        (sig, callee)
     }
 
     /// Calls a builtin that returns a non-zero status when it is out of bounds.

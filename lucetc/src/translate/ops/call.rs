@@ -11,6 +11,7 @@
 
 use crate::error::Error;
 use crate::translate::func::Translator;
+use crate::translate::ops::exceptions::{self, Callee};
 use crate::translate::traps;
 use crate::translate::vmctx::VmctxAccess;
 use crate::translate::FUNC_NAMESPACE;
@@ -51,8 +52,7 @@ fn pop_args(t: &mut Translator, ty: TypeIndex) -> Vec<ir::Value> {
 }
 
 /// Pushes a call's results.
-fn finish(t: &mut Translator, call: ir::Inst) {
-    let results = t.b.inst_results(call).to_vec();
+fn finish(t: &mut Translator, results: Vec<ir::Value>) {
     t.stack.extend_from_slice(&results);
 }
 
@@ -90,8 +90,10 @@ fn call(t: &mut Translator, index: FuncIndex, then: Then) {
             all.extend_from_slice(&args);
             match then {
                 Then::Continue => {
-                    let call = t.b.ins().call(callee, &all);
-                    finish(t, call);
+                    // Inside a `try_table` this is a `try_call`. A tail call below has
+                    // left the handlers' scope with its frame, as the spec says.
+                    let results = exceptions::call(t, Callee::Direct(callee), &all);
+                    finish(t, results);
                 }
                 Then::Return => {
                     t.b.ins().return_call(callee, &all);
@@ -110,8 +112,8 @@ fn call_funcref(t: &mut Translator, sig: ir::SigRef, funcref: ir::Value, args: &
     all.extend_from_slice(args);
     match then {
         Then::Continue => {
-            let call = t.b.ins().call_indirect(sig, func_ptr, &all);
-            finish(t, call);
+            let results = exceptions::call(t, Callee::Indirect(sig, func_ptr), &all);
+            finish(t, results);
         }
         Then::Return => {
             t.b.ins().return_call_indirect(sig, func_ptr, &all);

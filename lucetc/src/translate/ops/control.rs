@@ -217,6 +217,7 @@ pub fn translate_end(t: &mut Translator) -> Result<(), Error> {
             frame.next_reached = true;
         }
         FrameKind::Loop { header } => t.b.seal_block(*header),
+        FrameKind::TryTable(clauses) => super::exceptions::finish_try_table(t, clauses),
         _ => {}
     }
     t.stack.truncate(frame.height);

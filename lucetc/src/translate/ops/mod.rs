@@ -19,6 +19,7 @@ pub mod memory;
 pub mod numeric;
 pub mod simd;
 pub mod table;
+pub mod exceptions;
 
 use crate::error::Error;
 use lucet_module::ValType;
