@@ -55,7 +55,8 @@ typedef enum lucet_error {
     LUCET_ERR_LIMITS_EXCEEDED = 10,
     /* The guest trapped; lucet_run_result_t.trap_code says why. */
     LUCET_ERR_RUNTIME_FAULT = 11,
-    /* The run was stopped by a kill switch or a failing host function. */
+    /* The run was stopped by a kill switch, a failing host function or a WebAssembly
+     * exception nothing caught (the message names its tag). */
     LUCET_ERR_RUNTIME_TERMINATED = 12,
     /* Instantiation trapped (a segment out of bounds, a trap in the start function). */
     LUCET_ERR_INSTANTIATION_TRAP = 13,

@@ -164,6 +164,9 @@ impl From<lucet_runtime::Error> for ApiError {
             E::Io(_) => LUCET_ERR_IO,
             E::Internal(_) => LUCET_ERR_INTERNAL,
             E::SignatureRejected { .. } | E::InvalidPublicKey { .. } => LUCET_ERR_SIGNATURE,
+            // The run ended without a result, as a failing host function ends it; the
+            // message names the exception's tag.
+            E::UncaughtException { .. } => LUCET_ERR_RUNTIME_TERMINATED,
             // Kinds added to the runtime later get a code of their own when the C API
             // learns of them; until then they are internal errors with their message.
             _ => LUCET_ERR_INTERNAL,
