@@ -2,7 +2,8 @@
 //! nothing of it.
 //!
 //! Wasm 3.0 lets a constant expression read any immutable global defined before it,
-//! not just imported ones, and lets function types form recursion groups. wasmparser
+//! not just imported ones, and lets function types form recursion groups (a type alone
+//! is a group of one, so it may refer to itself). wasmparser
 //! ties both to its `gc` feature. lucetc does not compile GC, so such a module is
 //! validated once more with GC on and then checked here for every GC construct: types
 //! other than final function types, reference types to GC heap types, and GC
@@ -24,14 +25,15 @@ pub fn validation_features(features: WasmFeatures) -> WasmFeatures {
 }
 
 /// Whether validation may have failed only for a Wasm 3.0 rule that wasmparser ties to
-/// GC: a constant expression reading one of the module's own globals, or function
-/// types in a recursion group.
+/// GC: a constant expression reading one of the module's own globals, function types in
+/// a recursion group, or a function type that refers to itself.
 pub fn may_need_gc_validation(e: &BinaryReaderError, features: WasmFeatures) -> bool {
     let m = e.message();
     features.contains(WasmFeatures::EXTENDED_CONST)
         && (m.contains("global.get of locally defined global")
             || m.contains("rec group usage requires `gc` proposal")
-            || m.contains("gc proposal must be enabled to use subtypes"))
+            || m.contains("gc proposal must be enabled to use subtypes")
+            || m.contains("out of bounds because the GC proposal is disabled"))
 }
 
 fn check_op(op: &Operator<'_>, offset: usize) -> Result<(), Error> {
