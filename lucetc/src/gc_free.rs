@@ -2,10 +2,12 @@
 //! nothing of it.
 //!
 //! Wasm 3.0 lets a constant expression read any immutable global defined before it,
-//! not just imported ones. wasmparser ties that rule to its `gc` feature. lucetc does
-//! not compile GC, so such a module is validated once more with GC on and then checked
-//! here for every GC construct: types other than final function types, reference types
-//! to GC heap types, and GC instructions. Only modules that need it pay for this pass.
+//! not just imported ones, and lets function types form recursion groups (a type alone
+//! is a group of one, so it may refer to itself). wasmparser
+//! ties both to its `gc` feature. lucetc does not compile GC, so such a module is
+//! validated once more with GC on and then checked here for every GC construct: types
+//! other than final function types, reference types to GC heap types, and GC
+//! instructions. Only modules that need it pay for this pass.
 
 use crate::error::Error;
 use crate::translate::module::{ref_type, val_type};
@@ -22,14 +24,16 @@ pub fn validation_features(features: WasmFeatures) -> WasmFeatures {
     }
 }
 
-/// Whether validation failed only because a constant expression reads one of the
-/// module's own globals, which the features allow.
-pub fn reads_own_globals(e: &BinaryReaderError, features: WasmFeatures) -> bool {
-    features.contains(WasmFeatures::EXTENDED_CONST) && e.message().contains("global.get of locally defined global")
-}
-
-fn gc_error(offset: usize, what: &str) -> Error {
-    Error::Unsupported(format!("not supported yet: garbage collection ({what}) (at byte offset {offset:#x})"))
+/// Whether validation may have failed only for a Wasm 3.0 rule that wasmparser ties to
+/// GC: a constant expression reading one of the module's own globals, function types in
+/// a recursion group, or a function type that refers to itself.
+pub fn may_need_gc_validation(e: &BinaryReaderError, features: WasmFeatures) -> bool {
+    let m = e.message();
+    features.contains(WasmFeatures::EXTENDED_CONST)
+        && (m.contains("global.get of locally defined global")
+            || m.contains("rec group usage requires `gc` proposal")
+            || m.contains("gc proposal must be enabled to use subtypes")
+            || m.contains("out of bounds because the GC proposal is disabled"))
 }
 
 fn check_op(op: &Operator<'_>, offset: usize) -> Result<(), Error> {
@@ -74,10 +78,10 @@ pub fn check(wasm: &[u8], features: WasmFeatures) -> Result<(), Error> {
     for payload in parser.parse_all(wasm) {
         match payload? {
             Payload::TypeSection(types) => {
-                for ty in types.into_iter_err_on_gc_types() {
-                    let ty = ty.map_err(|e| gc_error(e.offset(), "types other than final function types"))?;
-                    for t in ty.params().iter().chain(ty.results()) {
-                        val_type(*t, 0)?;
+                let offset = types.range().start;
+                for t in crate::translate::types::read_section(&types)? {
+                    for v in t.ty.params().iter().chain(t.ty.results()) {
+                        val_type(*v, offset)?;
                     }
                 }
             }

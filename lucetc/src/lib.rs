@@ -373,7 +373,7 @@ impl Lucetc {
 fn validate(wasm: &[u8], features: WasmFeatures) -> Result<(), Error> {
     match validate_with(wasm, features) {
         Ok(()) => Ok(()),
-        Err(e) if gc_free::reads_own_globals(&e, features) => {
+        Err(e) if gc_free::may_need_gc_validation(&e, features) => {
             // Valid Wasm 3.0 that wasmparser accepts only with GC on: accept it if it
             // uses nothing else of GC.
             match validate_with(wasm, gc_free::validation_features(features)) {

@@ -154,7 +154,7 @@ impl Instance {
                 Some(e) => format!("tag `{}` of module {}", e.name, dl.path()),
                 None => format!("tag {index} of module {}", dl.path()),
             };
-            self.exceptions.tags.push(Tag::named(data.types[ty as usize].clone(), name));
+            self.exceptions.tags.push(Tag::named(data.types[ty as usize].clone(), dl.type_ids()[ty as usize], name));
         }
     }
 }

@@ -125,11 +125,12 @@ impl Instance {
                                     // SAFETY: the owner is alive (just added to deps).
                                     let fr = unsafe { **funcref };
                                     // Equal `FuncType`s may still differ in the function
-                                    // types of typed references; the ids tell them apart.
+                                    // types of typed references, or in their recursion
+                                    // groups; the ids tell them apart.
                                     if fr.type_id != type_id {
                                         return Err(mismatch(
                                             format!("function {want}"),
-                                            format!("a function whose typed references have other types ({})", f.ty()),
+                                            format!("a function of another type with the same values ({})", f.ty()),
                                         ));
                                     }
                                     fr
@@ -171,7 +172,17 @@ impl Instance {
                 ImportKind::Tag(ty) => {
                     let want = &data.types[*ty as usize];
                     match def {
-                        Some(Extern::Tag(t)) if t.ty() == want => self.exceptions.tags.push(t.clone()),
+                        Some(Extern::Tag(t)) if t.has_type_id(dl.type_ids()[*ty as usize]) => {
+                            self.exceptions.tags.push(t.clone())
+                        }
+                        Some(Extern::Tag(t)) if t.ty() == want => {
+                            // Same payload, different type: another recursion group, or
+                            // typed references to other function types.
+                            return Err(mismatch(
+                                format!("tag {want}"),
+                                format!("a tag of another type with the same values ({})", t.ty()),
+                            ));
+                        }
                         Some(Extern::Tag(t)) => {
                             return Err(mismatch(format!("tag {want}"), format!("tag {}", t.ty())))
                         }

@@ -14,6 +14,10 @@ use std::sync::Arc;
 
 struct TagDef {
     ty: FuncType,
+    /// The process-wide id of the tag's type (`DlModule::type_ids`): equal `FuncType`s
+    /// are still different tag types when their typed references or recursion groups
+    /// differ.
+    type_id: u32,
     /// How messages name the tag.
     name: String,
 }
@@ -26,11 +30,18 @@ impl Tag {
     /// A new tag whose exceptions carry values of `ty`'s parameter types (`ty` must have
     /// no results).
     pub fn new(ty: FuncType) -> Tag {
-        Tag::named(ty, "a host tag".to_string())
+        let type_id = crate::module::intern_typed_signature(&ty, None);
+        Tag::named(ty, type_id, "a host tag".to_string())
     }
 
-    pub(crate) fn named(ty: FuncType, name: String) -> Tag {
-        Tag(Arc::new(TagDef { ty, name }))
+    pub(crate) fn named(ty: FuncType, type_id: u32, name: String) -> Tag {
+        Tag(Arc::new(TagDef { ty, type_id, name }))
+    }
+
+    /// Whether an import of type `type_id` (the importer's `DlModule::type_ids` entry)
+    /// accepts this tag.
+    pub(crate) fn has_type_id(&self, type_id: u32) -> bool {
+        self.0.type_id == type_id
     }
 
     /// The tag's type: its parameters are the payload's types.

@@ -23,7 +23,7 @@ mod load;
 mod metadata;
 
 pub(crate) use code_map::{CodeMap, MultiCodeMap};
-pub(crate) use imports::{describe_global, describe_memory, describe_table, unresolved};
+pub(crate) use imports::{describe_global, describe_memory, describe_table, intern_typed_signature, unresolved};
 pub use inspect::{FunctionInfo, ModuleInfo, SignatureStatus};
 
 use crate::region::image::MemoryImage;

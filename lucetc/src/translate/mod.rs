@@ -3,6 +3,8 @@
 //! - `module`: the module pass. It validates the module's sections and records them in
 //!   a `lucet_module::ModuleData` (types, imports, functions, tables, memories, globals,
 //!   elements, data, exports, start), and collects the function bodies.
+//! - `types`: the type section, recursion groups, and the digests that give function
+//!   types their identity across modules.
 //! - `info`: what every function's translation knows about the module ([`ModuleInfo`]),
 //!   and the signatures wasm functions have in machine code.
 //! - `func`: the function translator: the operand stack, control frames, locals, and
@@ -17,6 +19,7 @@ pub mod info;
 pub mod module;
 pub mod ops;
 pub mod traps;
+pub mod types;
 pub mod vmctx;
 
 pub use info::ModuleInfo;

@@ -87,58 +87,6 @@ pub(crate) fn ref_type(r: wasmparser::RefType, offset: usize) -> Result<RefType,
     }
 }
 
-/// A digest of the whole structure of function type `index`, following its typed
-/// references into the types they name (`earlier` holds the digests of the types
-/// before it), and whether the type mentions a typed reference at all (a concrete
-/// `(ref $t)` or a non-null reference): only those get a digest in the metadata
-/// (`ModuleData::type_digests`). Without GC every type is its own recursion group, so
-/// a reference names an earlier type or the type itself.
-fn signature_digest(ty: &wasmparser::FuncType, index: usize, earlier: &[[u8; 32]]) -> ([u8; 32], bool) {
-    use sha2::{Digest, Sha256};
-    use wasmparser::{AbstractHeapType, HeapType, ValType as W};
-    let mut h = Sha256::new();
-    let mut typed = false;
-    h.update(b"lucet function type\0");
-    for (tag, list) in [(b'p', ty.params()), (b'r', ty.results())] {
-        h.update([tag]);
-        h.update((list.len() as u32).to_le_bytes());
-        for t in list {
-            match t {
-                W::I32 => h.update([0]),
-                W::I64 => h.update([1]),
-                W::F32 => h.update([2]),
-                W::F64 => h.update([3]),
-                W::V128 => h.update([4]),
-                W::Ref(r) => {
-                    typed |= !r.is_nullable();
-                    h.update([5, u8::from(r.is_nullable())]);
-                    match r.heap_type() {
-                        HeapType::Abstract { ty: AbstractHeapType::Func, .. } => h.update([0]),
-                        HeapType::Abstract { ty: AbstractHeapType::Extern, .. } => h.update([1]),
-                        HeapType::Concrete(i) => {
-                            typed = true;
-                            match i.as_module_index().map(|i| i as usize) {
-                                Some(i) if i == index => h.update([2]),
-                                Some(i) if i < earlier.len() => {
-                                    h.update([3]);
-                                    h.update(earlier[i]);
-                                }
-                                other => {
-                                    h.update([4]);
-                                    h.update(other.map_or(u64::MAX, |i| i as u64).to_le_bytes());
-                                }
-                            }
-                        }
-                        // Other heap types are GC's and rejected with the value type.
-                        _ => h.update([9]),
-                    }
-                }
-            }
-        }
-    }
-    (h.finalize().into(), typed)
-}
-
 /// Nullability and function type of a (valid, non-GC) reference type.
 fn ref_shape(r: wasmparser::RefType) -> RefShape {
     let func_type = match r.heap_type() {
@@ -215,8 +163,6 @@ pub fn parse<'a>(wasm: &'a [u8], features: WasmFeatures, config: &Config) -> Res
         ..ModuleData::default()
     };
     let mut bodies = Vec::new();
-    // The structure digest of every type read so far (see `signature_digest`).
-    let mut digests: Vec<[u8; 32]> = Vec::new();
     let mut names: Vec<(u32, String)> = Vec::new();
     let plan = |memory: MemoryType| MemoryPlan {
         memory,
@@ -235,17 +181,12 @@ pub fn parse<'a>(wasm: &'a [u8], features: WasmFeatures, config: &Config) -> Res
             Payload::TypeSection(types) => {
                 validator.type_section(types)?;
                 let offset = types.range().start;
-                for ty in types.clone().into_iter_err_on_gc_types() {
-                    let ty = ty.map_err(|e| {
-                        unsupported(e.offset(), "not supported yet: garbage collection (types other than final function types)")
-                    })?;
-                    let (digest, typed) = signature_digest(&ty, data.types.len(), &digests);
-                    digests.push(digest);
-                    data.type_digests.push(typed.then_some(digest));
+                for t in super::types::read_section(types)? {
+                    data.type_digests.push(t.recorded.then_some(t.digest));
                     let conv = |v: &[wasmparser::ValType]| {
                         v.iter().map(|t| val_type(*t, offset)).collect::<Result<Vec<_>, _>>()
                     };
-                    data.types.push(FuncType { params: conv(ty.params())?, results: conv(ty.results())? });
+                    data.types.push(FuncType { params: conv(t.ty.params())?, results: conv(t.ty.results())? });
                 }
             }
             Payload::ImportSection(imports) => {
