@@ -9,7 +9,7 @@
 //! Every criterion group is `<operation>` with functions `lucet…` and `wasmtime…`;
 //! `cargo run -p lucet-benchmarks --bin bench-report` pairs them into the ratio table.
 //! The idle memory per instance is not a timing: it is measured once at start-up,
-//! printed, and saved to `target/criterion/idle-memory.json` for the report.
+//! printed, and saved to `idle-memory.json` beside criterion's results for the report.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use lucet_runtime::{DlModule, InstanceHandle, Limits, Linker, MmapRegion, Module, Region, Vmctx};
@@ -93,9 +93,17 @@ struct Wasmtime {
 impl Wasmtime {
     fn new() -> Wasmtime {
         let mut pool = PoolingAllocationConfig::default();
-        pool.total_core_instances(SLOTS as u32).total_memories(SLOTS as u32).total_tables(SLOTS as u32);
+        pool.total_core_instances(SLOTS as u32)
+            .total_memories(SLOTS as u32)
+            .total_tables(SLOTS as u32)
+            .total_gc_heaps(SLOTS as u32);
         let mut config = Config::new();
-        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool)).memory_init_cow(true);
+        // Exceptions need the crate's `gc` feature and a collector (`gc-drc`); the
+        // guests without exceptions never allocate a GC heap.
+        config
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
+            .memory_init_cow(true)
+            .wasm_exceptions(true);
         let engine = Engine::new(&config).expect("wasmtime engine");
         let mut linker: WtLinker<()> = WtLinker::new(&engine);
         linker.func_wrap("bench_host", "nop", || {}).expect("define nop");
@@ -350,7 +358,7 @@ fn idle_memory(lucet: &Lucet, wt: &Wasmtime) {
         lucet_bytes / 1024.0,
         wt_bytes / 1024.0
     );
-    let dir = lucet_benchmarks::workspace_root().join("target/criterion");
+    let dir = lucet_benchmarks::criterion_dir();
     let _ = std::fs::create_dir_all(&dir);
     let json = format!(
         "{{\"instances\": {IDLE_INSTANCES}, \"lucet_bytes\": {lucet_bytes:.0}, \"wasmtime_bytes\": {wt_bytes:.0}}}\n"
@@ -369,10 +377,16 @@ fn record_build_profile() {
         if release { "without" } else { "with" },
         if release { "" } else { ": these figures are not comparable; use `cargo bench` (the bench profile)" }
     );
-    let dir = lucet_benchmarks::workspace_root().join("target/criterion");
+    // The one-minute load average when the run starts: the machine may be shared, and
+    // the report states how busy it was.
+    let load = std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().and_then(|x| x.parse::<f64>().ok()))
+        .map_or_else(|| "null".to_owned(), |l| format!("{l:.2}"));
+    let dir = lucet_benchmarks::criterion_dir();
     let _ = std::fs::create_dir_all(&dir);
-    if let Err(e) = std::fs::write(dir.join("build-profile.json"), format!("{{\"debug_assertions\": {}}}\n", !release))
-    {
+    let json = format!("{{\"debug_assertions\": {}, \"load_average\": {load}}}\n", !release);
+    if let Err(e) = std::fs::write(dir.join("build-profile.json"), json) {
         eprintln!("cannot record the build profile: {e}");
     }
 }
