@@ -9,7 +9,7 @@
 //! Every criterion group is `<operation>` with functions `lucet…` and `wasmtime…`;
 //! `cargo run -p lucet-benchmarks --bin bench-report` pairs them into the ratio table.
 //! The idle memory per instance is not a timing: it is measured once at start-up,
-//! printed, and saved to `target/criterion/idle-memory.json` for the report.
+//! printed, and saved to `idle-memory.json` beside criterion's results for the report.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use lucet_runtime::{DlModule, InstanceHandle, Limits, Linker, MmapRegion, Module, Region, Vmctx};
@@ -23,8 +23,13 @@ use wasmtime::{
 
 const MICRO_WAT: &str = include_str!("guests/micro.wat");
 const HOSTCALL_WAT: &str = include_str!("guests/hostcall.wat");
+const EXCEPTIONS_WAT: &str = include_str!("guests/exceptions.wat");
 /// Guest-to-host calls per run of `call_host`; the report divides by this.
 const HOSTCALLS_PER_RUN: u32 = 1000;
+/// Throws per call of `throw_local` and `throw_10_frames`; the report divides by this.
+const THROWS_PER_RUN: u32 = 100;
+/// Guest-to-guest calls per call of `call_plain` and `call_try_table`.
+const CALLS_PER_RUN: u32 = 1000;
 /// Instances kept alive for the idle memory measurement.
 const IDLE_INSTANCES: usize = 200;
 /// Slots in the pools of both runtimes.
@@ -55,6 +60,7 @@ struct Lucet {
     region: Arc<MmapRegion>,
     micro: Arc<dyn Module>,
     hostcall: Arc<dyn Module>,
+    exceptions: Arc<dyn Module>,
     /// The same guest with its import supplied by a `Linker` closure instead of a native hostcall.
     hostcall_closure: Arc<dyn Module>,
     linker: Linker,
@@ -66,13 +72,15 @@ impl Lucet {
         let dir = tempfile::tempdir().expect("temporary directory");
         let micro = DlModule::load(lucetc_so(MICRO_WAT, dir.path(), "micro")).expect("load micro");
         let hostcall = DlModule::load(lucetc_so(HOSTCALL_WAT, dir.path(), "hostcall")).expect("load hostcall");
+        let exceptions =
+            DlModule::load(lucetc_so(EXCEPTIONS_WAT, dir.path(), "exceptions")).expect("load exceptions");
         let closure_wat = HOSTCALL_WAT.replace("\"bench_host\"", "\"bench_closure\"");
         let hostcall_closure =
             DlModule::load_unresolved(lucetc_so(&closure_wat, dir.path(), "closure")).expect("load closure guest");
         let mut linker = Linker::new();
         linker.func_wrap("bench_closure", "nop", || {});
         let region = MmapRegion::create(SLOTS, &Limits::default()).expect("region");
-        Lucet { _dir: dir, region, micro, hostcall, hostcall_closure, linker }
+        Lucet { _dir: dir, region, micro, hostcall, exceptions, hostcall_closure, linker }
     }
 
     fn instance(&self, module: &Arc<dyn Module>) -> InstanceHandle {
@@ -88,14 +96,23 @@ struct Wasmtime {
     engine: Engine,
     micro: InstancePre<()>,
     hostcall: InstancePre<()>,
+    exceptions: InstancePre<()>,
 }
 
 impl Wasmtime {
     fn new() -> Wasmtime {
         let mut pool = PoolingAllocationConfig::default();
-        pool.total_core_instances(SLOTS as u32).total_memories(SLOTS as u32).total_tables(SLOTS as u32);
+        pool.total_core_instances(SLOTS as u32)
+            .total_memories(SLOTS as u32)
+            .total_tables(SLOTS as u32)
+            .total_gc_heaps(SLOTS as u32);
         let mut config = Config::new();
-        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool)).memory_init_cow(true);
+        // Exceptions need the crate's `gc` feature and a collector (`gc-drc`); the
+        // guests without exceptions never allocate a GC heap.
+        config
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
+            .memory_init_cow(true)
+            .wasm_exceptions(true);
         let engine = Engine::new(&config).expect("wasmtime engine");
         let mut linker: WtLinker<()> = WtLinker::new(&engine);
         linker.func_wrap("bench_host", "nop", || {}).expect("define nop");
@@ -105,7 +122,8 @@ impl Wasmtime {
         };
         let micro = linker.instantiate_pre(&module(MICRO_WAT)).expect("link micro");
         let hostcall = linker.instantiate_pre(&module(HOSTCALL_WAT)).expect("link hostcall");
-        Wasmtime { engine, micro, hostcall }
+        let exceptions = linker.instantiate_pre(&module(EXCEPTIONS_WAT)).expect("link exceptions");
+        Wasmtime { engine, micro, hostcall, exceptions }
     }
 
     fn instance(&self, pre: &InstancePre<()>) -> (Store<()>, wasmtime::Instance) {
@@ -325,6 +343,32 @@ fn kill(c: &mut Criterion, lucet: &Lucet, wt: &Wasmtime) {
     g.finish();
 }
 
+/// The costs of exception handling (Wasm 3.0): a throw caught in the same function, a
+/// throw caught 10 frames up, and a call that does not throw, with and without a
+/// `try_table` around it. Each guest export repeats its operation `n` times; the
+/// group name ends in `_x<n>` so the report gives the cost of one.
+fn exceptions(c: &mut Criterion, lucet: &Lucet, wt: &Wasmtime) {
+    let cases = [
+        ("eh_throw_local", "throw_local", THROWS_PER_RUN),
+        ("eh_throw_10_frames", "throw_10_frames", THROWS_PER_RUN),
+        ("eh_call_plain", "call_plain", CALLS_PER_RUN),
+        ("eh_call_try_table", "call_try_table", CALLS_PER_RUN),
+    ];
+    let mut inst = lucet.instance(&lucet.exceptions);
+    let (mut store, instance) = wt.instance(&wt.exceptions);
+    for (group, export, n) in cases {
+        let mut g = c.benchmark_group(format!("{group}_x{n}"));
+        g.throughput(Throughput::Elements(n as u64));
+        let f = inst.typed_func::<i32, i32>(export).expect("export");
+        let expected = f.call(&mut inst, n as i32).expect("call");
+        g.bench_function("lucet", |b| b.iter(|| f.call(&mut inst, n as i32).expect("call")));
+        let wf = typed::<i32, i32>(&mut store, &instance, export);
+        assert_eq!(wf.call(&mut store, n as i32).expect("call"), expected, "both runtimes compute the same");
+        g.bench_function("wasmtime", |b| b.iter(|| wf.call(&mut store, n as i32).expect("call")));
+        g.finish();
+    }
+}
+
 fn resident_bytes() -> usize {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
     let pages: usize = statm.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
@@ -350,7 +394,7 @@ fn idle_memory(lucet: &Lucet, wt: &Wasmtime) {
         lucet_bytes / 1024.0,
         wt_bytes / 1024.0
     );
-    let dir = lucet_benchmarks::workspace_root().join("target/criterion");
+    let dir = lucet_benchmarks::criterion_dir();
     let _ = std::fs::create_dir_all(&dir);
     let json = format!(
         "{{\"instances\": {IDLE_INSTANCES}, \"lucet_bytes\": {lucet_bytes:.0}, \"wasmtime_bytes\": {wt_bytes:.0}}}\n"
@@ -369,10 +413,16 @@ fn record_build_profile() {
         if release { "without" } else { "with" },
         if release { "" } else { ": these figures are not comparable; use `cargo bench` (the bench profile)" }
     );
-    let dir = lucet_benchmarks::workspace_root().join("target/criterion");
+    // The one-minute load average when the run starts: the machine may be shared, and
+    // the report states how busy it was.
+    let load = std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().and_then(|x| x.parse::<f64>().ok()))
+        .map_or_else(|| "null".to_owned(), |l| format!("{l:.2}"));
+    let dir = lucet_benchmarks::criterion_dir();
     let _ = std::fs::create_dir_all(&dir);
-    if let Err(e) = std::fs::write(dir.join("build-profile.json"), format!("{{\"debug_assertions\": {}}}\n", !release))
-    {
+    let json = format!("{{\"debug_assertions\": {}, \"load_average\": {load}}}\n", !release);
+    if let Err(e) = std::fs::write(dir.join("build-profile.json"), json) {
         eprintln!("cannot record the build profile: {e}");
     }
 }
@@ -388,6 +438,7 @@ fn benches(c: &mut Criterion) {
     trap(c, &lucet, &wt);
     kill(c, &lucet, &wt);
     reset(c, &lucet, &wt);
+    exceptions(c, &lucet, &wt);
 }
 
 criterion_group! {

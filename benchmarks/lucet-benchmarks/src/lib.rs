@@ -42,6 +42,31 @@ pub fn workspace_root() -> PathBuf {
         .to_owned()
 }
 
+/// Where criterion keeps its results, found the way criterion itself finds it:
+/// `$CRITERION_HOME`, else `$CARGO_TARGET_DIR/criterion`, else `target/criterion` in the
+/// workspace. The runtime bench writes its own records (build profile, idle memory)
+/// beside criterion's, and `bench-report` reads them from there, so all three agree.
+pub fn criterion_dir() -> PathBuf {
+    match std::env::var_os("CRITERION_HOME") {
+        Some(home) => PathBuf::from(home),
+        None => target_dir().join("criterion"),
+    }
+}
+
+/// Where repeated runs of the runtime bench go, one subdirectory each (run the bench
+/// with `CRITERION_HOME` set to `<this>/<n>`); `bench-report` reads them all.
+pub fn criterion_runs_dir() -> PathBuf {
+    target_dir().join("criterion-runs")
+}
+
+/// Cargo's target directory: `$CARGO_TARGET_DIR`, else `target` in the workspace.
+fn target_dir() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(target) => PathBuf::from(target),
+        None => workspace_root().join("target"),
+    }
+}
+
 /// What one run of a sightglass program produced.
 #[derive(Debug, Clone, Default)]
 pub struct RunOutput {

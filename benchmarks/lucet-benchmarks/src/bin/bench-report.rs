@@ -15,7 +15,9 @@ use std::path::{Path, PathBuf};
 #[command(name = "bench-report", about = "Writes the lucet/Wasmtime ratio table from criterion's results")]
 struct Cli {
     /// criterion's output directory of one run; give it once per run (at least 5 for the
-    /// document), each a copy of `target/criterion` after one `cargo bench`. [default: target/criterion]
+    /// document). [default: every subdirectory of `<target>/criterion-runs`, where a run
+    /// made with `CRITERION_HOME=<target>/criterion-runs/<n>` leaves its results; without
+    /// any, `<target>/criterion`]
     #[arg(long, value_name = "DIR")]
     criterion_dir: Vec<PathBuf>,
 
@@ -57,8 +59,36 @@ fn estimate(dir: &Path) -> Option<f64> {
     Some(ns * 1e-9)
 }
 
+/// How many operations one iteration of a group repeats: the `<n>` of a name ending in
+/// `_x<n>` (`hostcall_x1000`, `eh_throw_local_x100`), else 1.
 fn per_call_divisor(group: &str) -> f64 {
-    group.strip_prefix("hostcall_x").and_then(|n| n.parse().ok()).unwrap_or(1.0)
+    group.rsplit_once("_x").and_then(|(_, n)| n.parse().ok()).unwrap_or(1.0)
+}
+
+/// The group name without its `_x<n>` repetition suffix.
+fn base_name(group: &str) -> &str {
+    match group.rsplit_once("_x") {
+        Some((base, n)) if n.parse::<u32>().is_ok() => base,
+        _ => group,
+    }
+}
+
+/// What one repetition of a group is, for the table's label.
+fn unit(group: &str) -> &'static str {
+    if group.starts_with("eh_throw") {
+        "per throw"
+    } else {
+        "per call"
+    }
+}
+
+/// The run directories under `dir`, in name order, or nothing when there are none.
+fn run_dirs(dir: &Path) -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|entries| entries.flatten().map(|e| e.path()).filter(|p| p.is_dir()).collect())
+        .unwrap_or_default();
+    dirs.sort();
+    dirs
 }
 
 /// Runs with fewer repetitions than this are printed, never written into the document.
@@ -95,9 +125,17 @@ fn read_run(dir: &Path) -> anyhow::Result<Run> {
 /// Whether the run in `dir` was built without debug assertions (`benches/runtime.rs`
 /// records it); `None` if it did not say.
 fn built_for_release(dir: &Path) -> Option<bool> {
+    build_record(dir)?.get("debug_assertions")?.as_bool().map(|d| !d)
+}
+
+/// The one-minute load average the run in `dir` started with, if it recorded one.
+fn load_average(dir: &Path) -> Option<f64> {
+    build_record(dir)?.get("load_average")?.as_f64()
+}
+
+fn build_record(dir: &Path) -> Option<serde_json::Value> {
     let text = std::fs::read_to_string(dir.join("build-profile.json")).ok()?;
-    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
-    v.get("debug_assertions")?.as_bool().map(|d| !d)
+    serde_json::from_str(&text).ok()
 }
 
 /// Median and range of some figures.
@@ -129,11 +167,24 @@ impl Spread {
     }
 }
 
+/// The group of `run` whose name without its `_x<n>` suffix is `base`.
+fn group_named<'a>(run: &'a Run, base: &str) -> Option<(&'a str, &'a BTreeMap<String, f64>)> {
+    run.iter().find(|(g, _)| base_name(g) == base).map(|(g, fs)| (g.as_str(), fs))
+}
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let root = lucet_benchmarks::workspace_root();
-    let dirs =
-        if cli.criterion_dir.is_empty() { vec![root.join("target/criterion")] } else { cli.criterion_dir.clone() };
+    let dirs = if !cli.criterion_dir.is_empty() {
+        cli.criterion_dir.clone()
+    } else {
+        let runs = run_dirs(&lucet_benchmarks::criterion_runs_dir());
+        if runs.is_empty() {
+            vec![lucet_benchmarks::criterion_dir()]
+        } else {
+            runs
+        }
+    };
     let runs: Vec<Run> = dirs.iter().map(|d| read_run(d)).collect::<anyhow::Result<_>>()?;
     if cli.write_doc {
         if runs.len() < MIN_RUNS_FOR_DOC {
@@ -164,13 +215,37 @@ fn main() -> anyhow::Result<()> {
     }
     let dir = dirs[0].clone();
     // Groups in the order of the benches file; unknown ones after.
-    let order = ["instantiate_call_drop", "call_empty", "call_add", "hostcall", "trap_roundtrip", "kill", "reset"];
+    let order = [
+        "instantiate_call_drop",
+        "call_empty",
+        "call_add",
+        "hostcall",
+        "trap_roundtrip",
+        "kill",
+        "reset",
+        "eh_throw_local",
+        "eh_throw_10_frames",
+        "eh_call_plain",
+        "eh_call_try_table",
+    ];
     let rank = |g: &str| order.iter().position(|o| g.starts_with(o)).unwrap_or(order.len());
     let mut names: Vec<&String> = groups.keys().collect();
     names.sort_by_key(|g| (rank(g), number_in(g)));
     let mut md = String::new();
     let machine = lucet_benchmarks::machine::Machine::detect();
-    let _ = writeln!(md, "Machine: {}.\n", machine.describe());
+    let loads: Vec<f64> = dirs.iter().filter_map(|d| load_average(d)).collect();
+    let load = Spread::of(loads.clone())
+        .map(|l| {
+            format!(
+                "; one-minute load average at the start of the {} runs: {:.1}–{:.1} (median {:.1})",
+                loads.len(),
+                l.min,
+                l.max,
+                l.median
+            )
+        })
+        .unwrap_or_default();
+    let _ = writeln!(md, "Machine: {}{load}.\n", machine.describe());
     let _ = writeln!(
         md,
         "Built with the `bench` profile (release, no debug assertions) on both sides. Each figure is the \
@@ -179,11 +254,11 @@ fn main() -> anyhow::Result<()> {
     );
     let _ = writeln!(
         md,
-        "Reproduce with:\n\n```sh\nfor i in 1 2 3 4 5; do\n  cargo bench -p lucet-benchmarks --bench runtime\n  \
-         cp -r target/criterion target/criterion-$i\ndone\n\
-         cargo run --release -p lucet-benchmarks --bin bench-report -- --write-doc \\\n  \
-         --criterion-dir target/criterion-1 --criterion-dir target/criterion-2 --criterion-dir target/criterion-3 \\\n  \
-         --criterion-dir target/criterion-4 --criterion-dir target/criterion-5\n```\n"
+        "Reproduce with (each run leaves its results in a directory of its own, which the report \
+         reads):\n\n```sh\nfor i in 1 2 3 4 5; do\n  \
+         CRITERION_HOME=${{CARGO_TARGET_DIR:-$PWD/target}}/criterion-runs/$i \\\n    \
+         cargo bench -p lucet-benchmarks --bench runtime\ndone\n\
+         cargo run --release -p lucet-benchmarks --bin bench-report -- --write-doc\n```\n"
     );
     let _ = writeln!(md, "| operation | lucet | Wasmtime | lucet | Wasmtime | ratio | target |");
     let _ = writeln!(md, "|---|---|---|---:|---:|---:|---|");
@@ -192,7 +267,7 @@ fn main() -> anyhow::Result<()> {
         let funcs = &groups[g];
         let reference = ["wasmtime_typed", "wasmtime", "wasmtime_epoch"].iter().find(|r| funcs.contains_key(**r));
         let div = per_call_divisor(g);
-        let label = if div > 1.0 { format!("{g} (per call)") } else { g.clone() };
+        let label = if div > 1.0 { format!("{} ({})", base_name(g), unit(g)) } else { g.clone() };
         for (f, ts) in funcs.iter().filter(|(f, _)| f.starts_with("lucet")) {
             let Some(t) = Spread::of(ts.clone()) else { continue };
             // `run()` is untyped: its counterpart is Wasmtime's `Func::call`.
@@ -207,7 +282,13 @@ fn main() -> anyhow::Result<()> {
             } else {
                 reference
             };
-            let bound = if untyped { Some(1.5) } else { target(g) };
+            // `run()` has its own bound against `Func::call`; where the group has no
+            // untyped Wasmtime call it is shown against the typed one, for scale only.
+            let bound = match (f.as_str(), untyped) {
+                (_, true) => Some(1.5),
+                ("lucet_run", false) => None,
+                _ => target(g),
+            };
             let w = reference.and_then(|r| Spread::of(funcs[*r].clone()));
             // The ratio of each run, where both sides were measured in it.
             let ratios: Vec<f64> = runs
@@ -222,7 +303,11 @@ fn main() -> anyhow::Result<()> {
                 ratio.map(|r| format!("{:.2} ({:.2}–{:.2})", r.median, r.min, r.max)).unwrap_or_else(|| "—".into());
             let goal = match (bound, ratio) {
                 (Some(bound), Some(r)) => {
-                    format!("≤ {bound:.1} {}", if r.median <= bound { "met" } else { "**missed**" })
+                    if r.median <= bound {
+                        format!("≤ {bound:.1} met")
+                    } else {
+                        format!("≤ {bound:.1} **missed**, {:.1}× the target", r.median / bound)
+                    }
                 }
                 _ => String::new(),
             };
@@ -259,6 +344,33 @@ fn main() -> anyhow::Result<()> {
             fmt_secs(r0),
             fmt_secs(per_page),
             if per_page <= 0.5e-6 { "met" } else { "**missed**" }
+        );
+    }
+    // What a `try_table` adds to a call that does not throw: the two call loops differ
+    // only in it. Computed per run, where both were measured side by side.
+    let added = |side: &str| {
+        let per_run: Vec<f64> = runs
+            .iter()
+            .filter_map(|run| {
+                let (plain, try_table) = (group_named(run, "eh_call_plain")?, group_named(run, "eh_call_try_table")?);
+                let (p, t) = (plain.1.get(side)?, try_table.1.get(side)?);
+                Some(t / per_call_divisor(try_table.0) - p / per_call_divisor(plain.0))
+            })
+            .collect();
+        Spread::of(per_run)
+    };
+    if let (Some(l), Some(w)) = (added("lucet"), added("wasmtime")) {
+        let ns = |x: f64| format!("{:+.2} ns", x * 1e9);
+        let _ = writeln!(
+            md,
+            "\nWhat a `try_table` adds to a call that does not throw (`eh_call_try_table` − `eh_call_plain`, \
+             per call, median of the runs' differences, min to max): lucet {} ({} to {}), Wasmtime {} ({} to {}).",
+            ns(l.median),
+            ns(l.min),
+            ns(l.max),
+            ns(w.median),
+            ns(w.min),
+            ns(w.max)
         );
     }
     if let Ok(text) = std::fs::read_to_string(dir.join("idle-memory.json")) {
