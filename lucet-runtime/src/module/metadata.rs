@@ -119,6 +119,7 @@ fn host_has_feature(name: &str) -> bool {
         "lzcnt" => "lzcnt", "fma" => "fma", "avx512f" => "avx512f", "avx512vl" => "avx512vl",
         "avx512dq" => "avx512dq", "avx512bw" => "avx512bw", "avx512bitalg" => "avx512bitalg",
         "avx512vbmi" => "avx512vbmi", "f16c" => "f16c", "cmpxchg16b" => "cmpxchg16b",
+        "avxvnni" => "avxvnni", "avx512vnni" => "avx512vnni",
     )
 }
 
@@ -131,6 +132,9 @@ mod tests {
         assert!(host_has_feature("sse2"));
         assert_eq!(host_has_feature("has_sse41"), std::arch::is_x86_feature_detected!("sse4.1"));
         assert_eq!(host_has_feature("sse4.2"), std::arch::is_x86_feature_detected!("sse4.2"));
+        // Cranelift 0.135's names for the VNNI extensions, which its native detection enables.
+        assert_eq!(host_has_feature("has_avx_vnni"), std::arch::is_x86_feature_detected!("avxvnni"));
+        assert_eq!(host_has_feature("has_avx512vnni"), std::arch::is_x86_feature_detected!("avx512vnni"));
         assert!(!host_has_feature("quantum"));
         let mut d = ModuleData::default();
         d.target.cpu_features = vec!["sse2".into(), "quantum".into()];
