@@ -13,6 +13,7 @@ and in docs/benchmarks.md, never a test.
 import math
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 
@@ -39,9 +40,14 @@ def main(argv):
         out = os.path.join(tmp, "m.so")
         for wasm in modules:
             a, b = [], []
-            for _ in range(runs):
-                a.append(timed([old, "-o", out, wasm]))
-                b.append(timed([new, "-o", out, wasm]))
+            try:
+                for _ in range(runs):
+                    a.append(timed([old, "-o", out, wasm]))
+                    b.append(timed([new, "-o", out, wasm]))
+            except subprocess.CalledProcessError as e:
+                # Named in the output, left out of the table and the means.
+                print(f"{wasm}: {e.cmd[0]} failed with exit code {e.returncode}; skipped", flush=True)
+                continue
             (aw, awl, awh), (ac, _, _), _ = summary(a)
             (bw, bwl, bwh), (bc, _, _), _ = summary(b)
             name = "/".join(os.path.normpath(wasm).split(os.sep)[-2:])
