@@ -2,8 +2,10 @@
 """Modules whose shape once made compile time blow up, and a side-by-side timing.
 
     shapes.py generate OUT_DIR            writes one .wasm per shape
-    shapes.py measure OUT_DIR LUCETC WASMTIME [--runs N]
-                                          compiles each with both, prints medians
+    shapes.py measure OUT_DIR LUCETC WASMTIME [--runs N] [--markdown]
+                                          compiles each with both, alternating, and
+                                          prints medians (min-max) of wall time, the
+                                          medians of CPU time and of peak memory
 
 Shapes (see issue 13 in the tracker for why each matters):
   live_across_call  one function with 50,000 values live across one call
@@ -143,20 +145,58 @@ def generate(out_dir):
 
 
 def timed(cmd):
+    """Runs cmd; returns (wall seconds, CPU seconds of the child, peak RSS in MiB)."""
     start = time.monotonic()
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
-    return time.monotonic() - start
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.monotonic() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise subprocess.CalledProcessError(proc.returncode, cmd)
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
 
 
-def measure(out_dir, lucetc, wasmtime, runs):
-    print(f"{'shape':<18} {'lucetc s':>10} {'wasmtime s':>11} {'ratio':>6}")
+def summary(samples):
+    """Median and (min, max) of each of wall, CPU and RSS."""
+    cols = list(zip(*samples))
+    return [(statistics.median(c), min(c), max(c)) for c in cols]
+
+
+def measure(out_dir, lucetc, wasmtime, runs, markdown):
+    """Compiles each shape with both, alternating (lucetc, wasmtime, lucetc, ...), so that
+    the load of the machine falls on both alike."""
+    rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for name in SHAPES:
             wasm = os.path.join(out_dir, f"{name}.wasm")
-            ours = [timed([lucetc, wasm, "-o", os.path.join(tmp, "m.so")]) for _ in range(runs)]
-            theirs = [timed([wasmtime, "compile", wasm, "-o", os.path.join(tmp, "m.cwasm")]) for _ in range(runs)]
-            a, b = statistics.median(ours), statistics.median(theirs)
-            print(f"{name:<18} {a:>10.2f} {b:>11.2f} {a / b:>6.2f}")
+            ours, theirs = [], []
+            for _ in range(runs):
+                ours.append(timed([lucetc, wasm, "-o", os.path.join(tmp, "m.so")]))
+                theirs.append(timed([wasmtime, "compile", wasm, "-o", os.path.join(tmp, "m.cwasm")]))
+            rows.append((name, summary(ours), summary(theirs)))
+            print_row(rows[-1], False)
+    if markdown:
+        print()
+        print("| shape | lucetc wall | Wasmtime wall | ratio | lucetc CPU | Wasmtime CPU | CPU ratio "
+              "| lucetc peak RSS | Wasmtime peak RSS | target ≤ 2× |")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+        for row in rows:
+            print_row(row, True)
+
+
+def print_row(row, markdown):
+    name, ours, theirs = row
+    (aw, awl, awh), (ac, _, _), (am, _, _) = ours
+    (bw, bwl, bwh), (bc, _, _), (bm, _, _) = theirs
+    ratio = aw / bw
+    if not markdown:
+        print(f"{name:<18} lucetc {aw:7.2f} s ({awl:.2f}-{awh:.2f}) cpu {ac:7.2f} s {am:6.0f} MiB   "
+              f"wasmtime {bw:7.2f} s ({bwl:.2f}-{bwh:.2f}) cpu {bc:7.2f} s {bm:6.0f} MiB   "
+              f"ratio {ratio:.2f} cpu ratio {ac / bc:.2f}", flush=True)
+        return
+    verdict = "met" if ratio <= 2 else f"missed by {ratio / 2:.2f}×"
+    print(f"| {name} | {aw:.2f} s ({awl:.2f}–{awh:.2f}) | {bw:.2f} s ({bwl:.2f}–{bwh:.2f}) | {ratio:.2f} "
+          f"| {ac:.2f} s | {bc:.2f} s | {ac / bc:.2f} | {am:.0f} MiB | {bm:.0f} MiB | {verdict} |")
 
 
 def main(argv):
@@ -164,7 +204,7 @@ def main(argv):
         generate(argv[1])
     elif len(argv) >= 4 and argv[0] == "measure":
         runs = int(argv[argv.index("--runs") + 1]) if "--runs" in argv else 5
-        measure(argv[1], argv[2], argv[3], runs)
+        measure(argv[1], argv[2], argv[3], runs, "--markdown" in argv)
     else:
         print(__doc__, file=sys.stderr)
         return 2

@@ -33,6 +33,17 @@ pub mod wasmtime_side;
 
 use std::path::{Path, PathBuf};
 
+/// The Wasmtime release the comparison runs against: 48 as this crate's manifest pins
+/// it, 49 when `benchmarks/wasmtime49` builds this same source against that release.
+pub const WASMTIME_VERSION: &str = if cfg!(feature = "wasmtime49") { "49.0.3" } else { "48.0.8" };
+
+/// How to run the comparison against [`WASMTIME_VERSION`] (for the report).
+pub const BENCH_COMMAND: &str = if cfg!(feature = "wasmtime49") {
+    "cargo run --release --ignore-rust-version --manifest-path benchmarks/wasmtime49/Cargo.toml --bin lucet-bench --"
+} else {
+    "cargo run --release -p lucet-benchmarks --bin lucet-bench --"
+};
+
 /// The workspace root (two levels above this crate).
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

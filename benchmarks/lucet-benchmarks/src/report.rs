@@ -20,6 +20,18 @@ pub fn median(samples: &[f64]) -> Option<f64> {
     Some(if n % 2 == 1 { s[n / 2] } else { (s[n / 2 - 1] + s[n / 2]) / 2.0 })
 }
 
+/// Spread of the samples: (max − min) / median.
+pub fn spread(samples: &[f64]) -> Option<f64> {
+    let med = median(samples)?;
+    let max = samples.iter().copied().fold(f64::MIN, f64::max);
+    let min = samples.iter().copied().fold(f64::MAX, f64::min);
+    (med > 0.0).then(|| (max - min) / med)
+}
+
+fn fmt_percent(x: f64) -> String {
+    format!("{:.0} %", x * 100.0)
+}
+
 /// Geometric mean of positive values.
 pub fn geomean(values: &[f64]) -> Option<f64> {
     if values.is_empty() || values.iter().any(|v| *v <= 0.0 || !v.is_finite()) {
@@ -155,8 +167,9 @@ pub fn sightglass_markdown(run: &SightglassRun, svg_name: &str) -> String {
     let _ = writeln!(
         md,
         "{} iterations per program, lucet and Wasmtime alternating; figures are medians of the time between \
-         `bench.start` and `bench.end`. Ratios are lucet / Wasmtime: below 1.00 lucet is faster. The whole run \
-         took {:.0} minutes.\n",
+         `bench.start` and `bench.end`, and their spread is (max − min) / median over the iterations. Ratios \
+         are lucet / Wasmtime: below 1.00 lucet is faster; ⚠ marks a ratio above 1.10. Compile times are one \
+         compilation each, from the same run. The whole run took {:.0} minutes.\n",
         run.iterations,
         run.wall_seconds / 60.0
     );
@@ -183,9 +196,11 @@ pub fn sightglass_markdown(run: &SightglassRun, svg_name: &str) -> String {
             continue;
         }
         let _ = writeln!(md, "#### {}\n", g.name());
-        let _ =
-            writeln!(md, "| program | lucet | Wasmtime | ratio | lucetc compile | Wasmtime compile | compile ratio |");
-        let _ = writeln!(md, "|---|---:|---:|---:|---:|---:|---:|");
+        let _ = writeln!(
+            md,
+            "| program | lucet | spread | Wasmtime | spread | ratio | lucetc compile | Wasmtime compile | compile ratio |"
+        );
+        let _ = writeln!(md, "|---|---:|---:|---:|---:|---:|---:|---:|---:|");
         for r in members {
             let name = r.name.trim_end_matches(".wasm");
             let lucet = median(&r.lucet_runs);
@@ -196,9 +211,11 @@ pub fn sightglass_markdown(run: &SightglassRun, svg_name: &str) -> String {
             };
             let _ = writeln!(
                 md,
-                "| {name} | {} | {} | {}{flag} | {} | {} | {} |",
+                "| {name} | {} | {} | {} | {} | {}{flag} | {} | {} | {} |",
                 opt(lucet, fmt_secs),
+                opt(spread(&r.lucet_runs), fmt_percent),
                 opt(wt, fmt_secs),
+                opt(spread(&r.wasmtime_runs), fmt_percent),
                 opt(r.run_ratio(), |x| format!("{x:.2}")),
                 opt(r.lucet_compile, fmt_secs),
                 opt(r.wasmtime_compile, fmt_secs),
@@ -335,6 +352,8 @@ mod tests {
         assert_eq!(median(&[]), None);
         assert!((geomean(&[1.0, 4.0]).unwrap() - 2.0).abs() < 1e-12);
         assert_eq!(geomean(&[1.0, 0.0]), None);
+        assert_eq!(spread(&[1.0, 2.0, 4.0]), Some(1.5));
+        assert_eq!(spread(&[]), None);
     }
 
     #[test]

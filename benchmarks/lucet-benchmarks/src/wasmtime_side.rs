@@ -1,5 +1,8 @@
 //! Running a sightglass program under Wasmtime with its WASI preview1 implementation.
 //!
+//! The same source builds against Wasmtime 48 (this crate) and 49
+//! (`benchmarks/wasmtime49`); the APIs it uses are the same in both.
+//!
 //! The engine uses Wasmtime's default configuration (Cranelift, the host's CPU
 //! features, on-demand allocation), as a user would get it; modules are precompiled
 //! with `Engine::precompile_module` and deserialized before running.
@@ -38,7 +41,7 @@ impl WasmtimeRunner {
 
     /// Precompiles `wasm` (cached like lucetc's output, with its compile time).
     pub fn precompile(&self, wasm: &[u8], cache_dir: &Path, recompile: bool) -> Result<Artifact, compile::Error> {
-        let key = format!("wasmtime-48.0.8:{}", compile::cache_key(&[wasm]));
+        let key = format!("wasmtime-{}:{}", crate::WASMTIME_VERSION, compile::cache_key(&[wasm]));
         compile::cached(cache_dir, &key, "cwasm", recompile, |out| {
             let bytes = self.engine.precompile_module(wasm).map_err(|e| format!("wasmtime: {e}"))?;
             std::fs::write(out, bytes).map_err(|e| format!("cannot write {}: {e}", out.display()))

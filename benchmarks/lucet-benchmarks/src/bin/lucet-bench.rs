@@ -15,7 +15,10 @@ use std::process::ExitCode;
     name = "lucet-bench",
     about = "Runs the sightglass benchmark programs under lucet and Wasmtime and reports the ratios",
     after_help = "The full run documented in docs/benchmarks.md:\n  \
-                  cargo run -p lucet-benchmarks --bin lucet-bench -- --recompile --iterations 5 --write-doc"
+                  cargo run --release -p lucet-benchmarks --bin lucet-bench -- --recompile --iterations 5 --write-doc\n\
+                  Against Wasmtime 49 (a workspace of its own, see its Cargo.toml):\n  \
+                  cargo run --release --ignore-rust-version --manifest-path benchmarks/wasmtime49/Cargo.toml \\\n      \
+                  --bin lucet-bench -- --recompile --iterations 5 --write-doc"
 )]
 struct Cli {
     /// A few small programs, one iteration: a smoke test, not a measurement. [default: off]
@@ -112,6 +115,13 @@ fn real_main() -> anyhow::Result<ExitCode> {
     };
 
     print_summary(&run);
+    if cli.write_doc && cli.from_json.is_none() && cfg!(debug_assertions) {
+        bail!(
+            "--write-doc needs a build without debug assertions, or the figures would not compare like with \
+             like; run with --release (the raw figures are in {})",
+            out_dir.display()
+        );
+    }
     if cli.write_doc {
         let doc_path = root.join("docs/benchmarks.md");
         let doc = std::fs::read_to_string(&doc_path).unwrap_or_else(|_| "# Benchmarks\n".to_owned());
@@ -146,7 +156,7 @@ fn print_summary(run: &SightglassRun) {
 }
 
 fn reproduce_command(cli: &Cli) -> String {
-    let mut cmd = String::from("cargo run -p lucet-benchmarks --bin lucet-bench --");
+    let mut cmd = String::from(lucet_benchmarks::BENCH_COMMAND);
     if cli.quick {
         cmd.push_str(" --quick");
     }
@@ -170,21 +180,27 @@ fn reproduce_command(cli: &Cli) -> String {
 }
 
 fn settings(cli: &Cli) -> String {
+    let profile = if cfg!(debug_assertions) {
+        "the workspace's dev profile (dependencies, lucetc, lucet-runtime and lucet-wasi at opt-level 2, \
+         debug assertions on)"
+    } else {
+        "the release profile (opt-level 3, no debug assertions), Wasmtime included"
+    };
+    let wasmtime = lucet_benchmarks::WASMTIME_VERSION;
     let cpu = match cli.target_cpu {
         lucetc::TargetCpu::Native => "`--target-cpu native` (the host's CPU features)",
         lucetc::TargetCpu::Baseline => "`--target-cpu baseline` (x86-64-v2)",
     };
     format!(
         "lucetc with opt level `speed`, {cpu}, 4 GiB reservation + 2 GiB guard (no bounds checks), \
-         `lucet_runtime::Limits::default()`, lucet-wasi; Wasmtime 48.0.8 with `Engine::default()` \
+         `lucet_runtime::Limits::default()`, lucet-wasi; Wasmtime {wasmtime} with `Engine::default()` \
          (Cranelift, `speed`, the host's CPU features, on-demand allocator), modules precompiled with \
          `Engine::precompile_module`, wasmtime-wasi preview1 (sync). Both runtimes give the guest the \
          same seeded `random_get` bytes and the same stepping realtime clock (from 2024-01-01, 1 ms per \
          reading), both started afresh for every run, so programs that draw their input sizes at random \
          (libsodium's `box_easy2`, `secretbox_easy2`, ...; libsodium mixes the time into its generator) \
          do identical work on both sides; the monotonic clock and the timing are the host's. \
-         Both in one process, built with the \
-         workspace's dev profile (dependencies, lucetc, lucet-runtime and lucet-wasi at opt-level 2); \
+         Both in one process, built with {profile}; \
          compile times are wall times on this machine, both compilers using all cores, measured in \
          the same run (the cache is keyed on the build of lucet-bench, so a new build compiles everything afresh)."
     )
