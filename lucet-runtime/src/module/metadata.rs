@@ -118,7 +118,8 @@ fn host_has_feature(name: &str) -> bool {
         "popcnt" => "popcnt", "avx" => "avx", "avx2" => "avx2", "bmi1" => "bmi1", "bmi2" => "bmi2",
         "lzcnt" => "lzcnt", "fma" => "fma", "avx512f" => "avx512f", "avx512vl" => "avx512vl",
         "avx512dq" => "avx512dq", "avx512bw" => "avx512bw", "avx512bitalg" => "avx512bitalg",
-        "avx512vbmi" => "avx512vbmi", "f16c" => "f16c", "cmpxchg16b" => "cmpxchg16b",
+        "avx512vbmi" => "avx512vbmi", "avx512vnni" => "avx512vnni", "avxvnni" => "avxvnni", "f16c" => "f16c",
+        "cmpxchg16b" => "cmpxchg16b",
     )
 }
 
@@ -132,6 +133,11 @@ mod tests {
         assert_eq!(host_has_feature("has_sse41"), std::arch::is_x86_feature_detected!("sse4.1"));
         assert_eq!(host_has_feature("sse4.2"), std::arch::is_x86_feature_detected!("sse4.2"));
         assert!(!host_has_feature("quantum"));
+        // Every feature lucetc can record (Cranelift's `has_*` x86 flags, named as lucetc
+        // names them) is one this check knows, so `--target-cpu native` modules load on
+        // the machine that compiled them.
+        assert_eq!(host_has_feature("avx_vnni"), std::arch::is_x86_feature_detected!("avxvnni"));
+        assert_eq!(host_has_feature("avx512vnni"), std::arch::is_x86_feature_detected!("avx512vnni"));
         let mut d = ModuleData::default();
         d.target.cpu_features = vec!["sse2".into(), "quantum".into()];
         let e = check_cpu_features("m.so", &d).unwrap_err().to_string();
