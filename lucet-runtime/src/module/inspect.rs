@@ -9,7 +9,7 @@
 use super::descriptor::{self, Layout};
 use super::elf_file::ElfFile;
 use super::load::ModuleFile;
-use super::{elf_check, invalid, metadata, Refusal};
+use super::{elf_check, invalid, metadata, phases, Refusal};
 use crate::error::Error;
 use crate::signature::{read_verified, PublicKey};
 use lucet_module::{signature_path, DataIndex, DefinedFuncIndex, Metadata, ModuleData};
@@ -34,10 +34,12 @@ pub(crate) fn check_file<'a>(file: &'a ModuleFile, shown: &str) -> Result<Checke
     descriptor::check_identity(&elf, symbol).map_err(refused)?;
     let relocs = elf_check::check(&elf, symbol).map_err(refused)?;
     let layout = descriptor::check(&elf, symbol, &relocs).map_err(refused)?;
+    phases::check("ELF and descriptor");
     let meta = elf.bytes_at(layout.metadata, layout.metadata_len).unwrap_or_default();
     let inconsistent = |e: lucet_module::Error| invalid(shown, e.to_string());
     let tables = Metadata::parse(meta).map_err(inconsistent)?;
     let data = tables.decode().map_err(inconsistent)?;
+    phases::work("decode");
     metadata::validate_metadata(&data).map_err(|e| {
         invalid(shown, format!("inconsistent metadata ({e}); recompile the module with this version of lucetc"))
     })?;
@@ -46,6 +48,7 @@ pub(crate) fn check_file<'a>(file: &'a ModuleFile, shown: &str) -> Result<Checke
         invalid(shown, format!("inconsistent metadata ({e}); recompile the module with this version of lucetc"))
     })?;
     descriptor::check_code(&elf, &layout, &data, &tables).map_err(refused)?;
+    phases::check("metadata and tables");
     Ok(Checked { elf, layout, meta, tables, data })
 }
 

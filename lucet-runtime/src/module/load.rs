@@ -14,6 +14,7 @@
 use super::code_map::{CodeIndex, CodeMap};
 use super::descriptor::Layout;
 use super::elf_file::Segment;
+use super::phases;
 use lucet_module::{Metadata, ModuleDescriptor, MODULE_SYMBOL};
 use std::collections::HashMap;
 use std::ffi::{CStr, CString};
@@ -243,6 +244,7 @@ pub(crate) fn load(
     num_imported_funcs: u32,
 ) -> Result<CodeMap, String> {
     let loaded = dlopen_fd(file)?;
+    phases::work("dlopen");
     let base = loaded.base;
     let at = |vaddr: u64| base.wrapping_add(vaddr as usize);
 
@@ -309,5 +311,6 @@ pub(crate) fn load(
         unsafe { std::slice::from_raw_parts(at(functions.at) as *const usize, functions.entries.len()) };
     // The same bytes as the checked file's, so the same tables, already validated.
     let tables = Metadata::parse(loaded_metadata).map_err(|e| format!("the loaded metadata: {e}"))?;
+    phases::check("after dlopen");
     Ok(CodeMap::new(loaded, CodeIndex { starts, tables, num_imported_funcs }))
 }

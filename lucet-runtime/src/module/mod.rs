@@ -21,10 +21,12 @@ mod imports;
 mod inspect;
 mod load;
 mod metadata;
+mod phases;
 
 pub(crate) use code_map::{CodeMap, MultiCodeMap};
 pub(crate) use imports::{describe_global, describe_memory, describe_table, unresolved};
 pub use inspect::{FunctionInfo, ModuleInfo, SignatureStatus};
+pub use phases::{load_phases, LoadPhase};
 
 use crate::region::image::MemoryImage;
 use crate::signature::{read_verified, PublicKey};
@@ -192,9 +194,12 @@ impl DlModule {
     }
 
     fn load_verified_impl(path: &Path, key: &PublicKey, strict: bool) -> Result<Arc<DlModule>, Error> {
+        phases::start();
         let shown = path.display().to_string();
         let sealed = read_verified(path, &shown, key)?;
+        phases::work("signature");
         let file = load::ModuleFile::from_file(sealed).map_err(|reason| invalid(&shown, reason))?;
+        phases::work("open and map");
         Self::load_file(file, shown, strict)
     }
 
@@ -208,8 +213,10 @@ impl DlModule {
     }
 
     fn load_impl(path: &Path, strict: bool) -> Result<Arc<DlModule>, Error> {
+        phases::start();
         let shown = path.display().to_string();
         let file = load::ModuleFile::open(path).map_err(|reason| invalid(&shown, reason))?;
+        phases::work("open and map");
         Self::load_file(file, shown, strict)
     }
 
@@ -219,6 +226,7 @@ impl DlModule {
         // Everything up to `load::load` reads the file's bytes only.
         let inspect::Checked { elf, layout, meta, tables, data } = inspect::check_file(&file, &shown)?;
         metadata::check_cpu_features(&shown, &data)?;
+        phases::check("metadata and tables");
         let imports = imports::resolve_imports(&shown, &data, strict)?;
 
         // The image of memory 0, if the file stores one, is mapped from the file later:
@@ -247,6 +255,7 @@ impl DlModule {
             .map(|(i, ty)| imports::intern_typed_signature(ty, data.type_digests.get(i).copied().flatten()))
             .collect::<Vec<_>>();
         let n_imported = data.num_imported_funcs();
+        phases::work("imports and types");
         let code_map = load::load(&file, &elf.segments, &layout, &meta[..tables.len_before_image()], n_imported as u32)
             .map_err(|reason| invalid(&shown, reason))?;
         let base = code_map.loaded().base;
@@ -294,6 +303,7 @@ impl DlModule {
             })
             .collect();
         let handlers = crate::exec::unwind::Registration::new(&data, &code);
+        phases::work("image, functions, handlers");
         Ok(Arc::new(DlModule {
             _handlers: handlers,
             defined_funcrefs,
