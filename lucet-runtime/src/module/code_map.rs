@@ -1,9 +1,9 @@
 //! Where each function's code lies in memory, for the signal handler.
 //!
-//! Nothing is copied out of the loaded object: a fault's pc is binary-searched in the
-//! module's array of function addresses (the descriptor's `functions`, relocated by the
-//! dynamic linker, checked at load to be in increasing order and equal to the checked
-//! file's), and then in that function's trap records (sorted, checked at load).
+//! A fault's pc is binary-searched in the module's function addresses (the checked
+//! `functions` array of the descriptor plus the load address, in increasing order), and
+//! then in that function's trap records, read in place from the checked mapping of the
+//! file, which the map keeps.
 
 use super::load::Loaded;
 use crate::exec::{TrapInfo, TrapLookup};
@@ -19,10 +19,10 @@ pub(crate) struct CodeRange {
 }
 
 /// Where the code of one module's defined functions lies, and its trap sites.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug)]
 pub(crate) struct CodeIndex<'a> {
     /// The address of each defined function, increasing.
-    pub starts: &'a [usize],
+    pub starts: Box<[usize]>,
     /// The metadata's tables, validated.
     pub tables: Metadata<'a>,
     pub num_imported_funcs: u32,
@@ -57,10 +57,12 @@ impl CodeIndex<'_> {
     }
 }
 
-/// The code index of one module, read from its loaded object, which this keeps loaded.
+/// The code index of one module, which keeps the module's object loaded and the checked
+/// mapping of its file mapped.
 pub(crate) struct CodeMap {
-    /// Lies in `loaded`, and is never handed out for longer than `&self`.
+    /// The tables lie in `checked`, and are never handed out for longer than `&self`.
     index: CodeIndex<'static>,
+    _checked: memmap2::Mmap,
     /// Declared last, so dropped last.
     loaded: Loaded,
 }
@@ -72,10 +74,11 @@ impl std::fmt::Debug for CodeMap {
 }
 
 impl CodeMap {
-    /// `index` must lie in `loaded` (see `Loaded::extend`) and be checked: `starts`
-    /// increasing, the tables validated against the module's metadata.
-    pub(crate) fn new(loaded: Loaded, index: CodeIndex<'static>) -> CodeMap {
-        CodeMap { index, loaded }
+    /// `index` must be checked (`starts` increasing and in the code of `loaded`, the
+    /// tables validated against the module's metadata), and its tables must lie in
+    /// `checked`.
+    pub(crate) fn new(loaded: Loaded, checked: memmap2::Mmap, index: CodeIndex<'static>) -> CodeMap {
+        CodeMap { index, _checked: checked, loaded }
     }
 
     pub(crate) fn loaded(&self) -> &Loaded {
@@ -132,7 +135,7 @@ mod tests {
         let blob = data.serialize();
         let tables = Metadata::parse(&blob).unwrap();
         tables.validate(&tables.decode().unwrap()).unwrap();
-        let m = CodeIndex { starts: &[100, 200], tables, num_imported_funcs: 1 };
+        let m = CodeIndex { starts: vec![100, 200].into(), tables, num_imported_funcs: 1 };
         assert!(m.lookup(99).is_none());
         assert!(m.lookup(110).is_none());
         let t = m.lookup(104).unwrap();

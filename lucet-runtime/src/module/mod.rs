@@ -24,6 +24,7 @@ mod metadata;
 mod phases;
 
 pub(crate) use code_map::{CodeMap, MultiCodeMap};
+use code_map::CodeIndex;
 pub(crate) use imports::{describe_global, describe_memory, describe_table, unresolved};
 pub use inspect::{FunctionInfo, ModuleInfo, SignatureStatus};
 pub use phases::{load_phases, LoadPhase};
@@ -31,7 +32,9 @@ pub use phases::{load_phases, LoadPhase};
 use crate::region::image::MemoryImage;
 use crate::signature::{read_verified, PublicKey};
 use crate::error::Error;
-use lucet_module::{plan_memory_image, DataIndex, DefinedFuncIndex, FuncRef, ModuleData, FORMAT_VERSION, IMAGE_PAGE};
+use lucet_module::{
+    plan_memory_image, DataIndex, DefinedFuncIndex, FuncRef, Metadata, ModuleData, FORMAT_VERSION, IMAGE_PAGE,
+};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -256,9 +259,8 @@ impl DlModule {
             .collect::<Vec<_>>();
         let n_imported = data.num_imported_funcs();
         phases::work("imports and types");
-        let code_map = load::load(&file, &elf.segments, &layout, &meta[..tables.len_before_image()], n_imported as u32)
-            .map_err(|reason| invalid(&shown, reason))?;
-        let base = code_map.loaded().base;
+        let loaded = load::load(&file, &elf.segments, &layout).map_err(|reason| invalid(&shown, reason))?;
+        let base = loaded.base;
         let at = |vaddr: u64| base.wrapping_add(vaddr as usize) as *const u8;
 
         // Without an image (no memfd, say) instantiation applies every segment itself,
@@ -270,15 +272,26 @@ impl DlModule {
                     Err(_) => (None, Vec::new()),
                 }
             }
-            _ => {
-                let tables = code_map.tables();
-                match MemoryImage::build(&data, &|i| tables.segment(DataIndex::from_u32(i as u32))) {
-                    Ok(Some(plan)) => (Some(Arc::new(plan.image)), plan.covered),
-                    Ok(None) | Err(_) => (None, Vec::new()),
-                }
-            }
+            _ => match MemoryImage::build(&data, &|i| tables.segment(DataIndex::from_u32(i as u32))) {
+                Ok(Some(plan)) => (Some(Arc::new(plan.image)), plan.covered),
+                Ok(None) | Err(_) => (None, Vec::new()),
+            },
         };
-        drop(file);
+
+        // The code map reads the tables where they were validated, in the checked
+        // mapping, which it keeps.
+        let (meta_ptr, meta_len) = (meta.as_ptr(), meta.len());
+        let starts = layout.functions().iter().map(|&v| at(v) as usize).collect();
+        let Some(checked) = file.into_map() else {
+            return Err(invalid(&shown, "the file is empty"));
+        };
+        // SAFETY: the bytes lie in the mapping `checked`, which moving did not unmap,
+        // and which the code map keeps mapped, read-only, for as long as it hands out
+        // the tables (never for longer than its own borrow).
+        let meta: &'static [u8] = unsafe { std::slice::from_raw_parts(meta_ptr, meta_len) };
+        // The bytes `tables` were parsed from and validated in, so the same tables.
+        let tables = Metadata::parse(meta).map_err(|e| invalid(&shown, e.to_string()))?;
+        let code_map = CodeMap::new(loaded, checked, CodeIndex { starts, tables, num_imported_funcs: n_imported as u32 });
 
         let defined_funcrefs = layout
             .functions()
