@@ -43,7 +43,8 @@ pub(crate) fn check_file<'a>(file: &'a ModuleFile, shown: &str) -> Result<Checke
     metadata::validate_metadata(&data).map_err(|e| {
         invalid(shown, format!("inconsistent metadata ({e}); recompile the module with this version of lucetc"))
     })?;
-    tables.validate(&data).map_err(inconsistent)?;
+    // The trap records are checked when first used (`code_map`).
+    tables.validate_records(&data).map_err(inconsistent)?;
     metadata::validate_handlers(&data, &tables).map_err(|e| {
         invalid(shown, format!("inconsistent metadata ({e}); recompile the module with this version of lucetc"))
     })?;

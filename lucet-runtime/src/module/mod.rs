@@ -291,7 +291,7 @@ impl DlModule {
         let meta: &'static [u8] = unsafe { std::slice::from_raw_parts(meta_ptr, meta_len) };
         // The bytes `tables` were parsed from and validated in, so the same tables.
         let tables = Metadata::parse(meta).map_err(|e| invalid(&shown, e.to_string()))?;
-        let code_map = CodeMap::new(loaded, checked, CodeIndex { starts, tables, num_imported_funcs: n_imported as u32 });
+        let code_map = CodeMap::new(loaded, checked, CodeIndex::new(starts, tables, n_imported as u32));
 
         let defined_funcrefs = layout
             .functions()
