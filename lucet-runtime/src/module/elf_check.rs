@@ -34,9 +34,55 @@ pub(crate) struct Reloc {
     pub addend: i64,
 }
 
+impl Reloc {
+    fn of(r: &elf::Rela64<LE>) -> Reloc {
+        Reloc { offset: r.r_offset.get(LE), r_type: r.r_type(LE, false), addend: r.r_addend.get(LE) }
+    }
+}
+
+/// The checked relocations, in increasing order of the address they write, none
+/// overlapping another.
+pub(crate) enum Relocations<'a> {
+    /// The file's own table, when it is already in that order, as lucetc's linkers
+    /// write it for a module without libcalls: read where it lies, with nothing copied.
+    InPlace(&'a [elf::Rela64<LE>]),
+    /// A sorted copy of any other table.
+    Sorted(Vec<Reloc>),
+}
+
+impl Relocations<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Relocations::InPlace(t) => t.len(),
+            Relocations::Sorted(v) => v.len(),
+        }
+    }
+
+    fn get(&self, i: usize) -> Reloc {
+        match self {
+            Relocations::InPlace(t) => Reloc::of(&t[i]),
+            Relocations::Sorted(v) => v[i],
+        }
+    }
+
+    /// The relocations that write at `offset` or above, in order.
+    pub fn from(&self, offset: u64) -> impl Iterator<Item = Reloc> + '_ {
+        let first = match self {
+            Relocations::InPlace(t) => t.partition_point(|r| r.r_offset.get(LE) < offset),
+            Relocations::Sorted(v) => v.partition_point(|r| r.offset < offset),
+        };
+        (first..self.len()).map(|i| self.get(i))
+    }
+
+    /// The relocation that writes the eight bytes at `offset`, if any.
+    pub fn at(&self, offset: u64) -> Option<Reloc> {
+        self.from(offset).next().filter(|r| r.offset == offset)
+    }
+}
+
 /// Runs every check on the parsed file, whose `lucet_module` symbol is `descriptor`,
 /// and returns its relocations sorted by the address they write.
-pub(crate) fn check(file: &ElfFile<'_>, descriptor: usize) -> Result<Vec<Reloc>, Refusal> {
+pub(crate) fn check<'a>(file: &ElfFile<'a>, descriptor: usize) -> Result<Relocations<'a>, Refusal> {
     check_dynamic_tags(file)?;
     check_header(file)?;
     check_segments(file)?;
@@ -469,9 +515,9 @@ fn reloc_name(r_type: u32) -> &'static str {
     NAMES.get(r_type as usize).copied().unwrap_or("an unknown type")
 }
 
-fn check_relocations(file: &ElfFile<'_>) -> Result<Vec<Reloc>, Refusal> {
+fn check_relocations<'a>(file: &ElfFile<'a>) -> Result<Relocations<'a>, Refusal> {
     let (Some(at), Some(size)) = (file.dynamic_value(elf::DT_RELA), file.dynamic_value(elf::DT_RELASZ)) else {
-        return Ok(Vec::new());
+        return Ok(Relocations::Sorted(Vec::new()));
     };
     if size % RELA_SIZE != 0 {
         return Err(malformed("DT_RELASZ is not a whole number of relocations"));
@@ -485,7 +531,11 @@ fn check_relocations(file: &ElfFile<'_>) -> Result<Vec<Reloc>, Refusal> {
         return Err(malformed("DT_RELACOUNT counts more relocations than the table holds"));
     }
     let dynamic = file.dynamic_vaddr..file.dynamic_vaddr.saturating_add(file.dynamic_size);
-    let mut out = Vec::with_capacity(entries.len());
+    // Whether each relocation writes above the one before it, not over it.
+    let mut in_order = true;
+    let mut next_free = 0;
+    // The segment the last relocation wrote to, where the next one most likely writes.
+    let mut near = 0;
     for (i, r) in entries.iter().enumerate() {
         let (r_type, sym) = (r.r_type(LE, false), r.r_sym(LE, false) as usize);
         let offset = r.r_offset.get(LE);
@@ -514,7 +564,7 @@ fn check_relocations(file: &ElfFile<'_>) -> Result<Vec<Reloc>, Refusal> {
                 )));
             }
         }
-        if offset % 8 != 0 || !file.segment_holding(offset, 8).is_some_and(|s| s.writable()) {
+        if offset % 8 != 0 || !file.segment_holding_near(&mut near, offset, 8).is_some_and(|s| s.writable()) {
             return Err(forbidden(format!(
                 "relocation {i} writes at {offset:#x}, outside the file's writable segments"
             )));
@@ -522,11 +572,17 @@ fn check_relocations(file: &ElfFile<'_>) -> Result<Vec<Reloc>, Refusal> {
         if dynamic.contains(&offset) || dynamic.contains(&(offset + 7)) {
             return Err(forbidden(format!("relocation {i} writes into the dynamic section")));
         }
-        out.push(Reloc { offset, r_type, addend: r.r_addend.get(LE) });
+        in_order &= offset >= next_free;
+        // Inside a segment, so no overflow.
+        next_free = offset + 8;
     }
+    if in_order {
+        return Ok(Relocations::InPlace(entries));
+    }
+    let mut out: Vec<Reloc> = entries.iter().map(Reloc::of).collect();
     out.sort_unstable_by_key(|r| r.offset);
     if let Some(w) = out.windows(2).find(|w| w[1].offset < w[0].offset + 8) {
         return Err(malformed(format!("two relocations write the bytes at {:#x}", w[1].offset)));
     }
-    Ok(out)
+    Ok(Relocations::Sorted(out))
 }
