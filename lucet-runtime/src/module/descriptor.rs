@@ -134,6 +134,13 @@ pub(crate) fn check(file: &ElfFile<'_>, symbol: usize, relocs: &Relocations<'_>)
                 "the descriptor's {name} array ({n} entries at {at:#x}) lies outside the file's writable segments"
             )));
         }
+        // What lucetc writes: relative relocations fill the array, all pointing into
+        // the code segment that holds the first entry. Checked in one tight pass; any
+        // other array goes through the loop below, which names what is wrong.
+        if let Some(entries) = relocs.relative_run(at, n as usize).and_then(|run| in_one_code_segment(file, run)) {
+            arrays.push(CodeArray { name, at, entries });
+            continue;
+        }
         let mut entries = Vec::with_capacity(n as usize);
         // The relocations are sorted and never overlap, so the array's entries are
         // filled by consecutive ones: walk them rather than search for each entry.
@@ -166,6 +173,45 @@ pub(crate) fn check(file: &ElfFile<'_>, symbol: usize, relocs: &Relocations<'_>)
     Ok(Layout { descriptor: base, metadata, metadata_len, arrays })
 }
 
+/// Where the last function's code ends, if every function's code lies in the file
+/// bytes of the executable segment that holds the first, each after the one before:
+/// what the function-by-function check in `check_code` accepts, in one tight pass.
+fn functions_in_one_code_segment(file: &ElfFile<'_>, starts: &[u64], tables: &Metadata<'_>) -> Option<u64> {
+    let records = tables.functions();
+    let first = *starts.first()?;
+    if records.len() != starts.len() {
+        return None;
+    }
+    let x = file.segment_holding(first, 1).filter(|s| s.executable())?;
+    let (low, high) = (x.vaddr, x.vaddr.saturating_add(x.filesz));
+    let mut ok = true;
+    let mut end = 0u64;
+    for (&start, f) in starts.iter().zip(records) {
+        // `start` is below 2^47 once inside the segment; the saturation covers the rest.
+        let stop = start.saturating_add(u64::from(f.code_len));
+        ok &= (start >= low) & (stop <= high) & (start >= end);
+        end = stop;
+    }
+    ok.then_some(end)
+}
+
+/// The addresses of `run`, if all lie in the file bytes of the executable segment that
+/// holds the first: what the entry-by-entry check in `check` accepts, as segments do
+/// not overlap.
+fn in_one_code_segment(file: &ElfFile<'_>, run: impl ExactSizeIterator<Item = u64> + Clone) -> Option<Vec<u64>> {
+    let first = run.clone().next();
+    let x = match first {
+        Some(code) => file.segment_holding(code, 1).filter(|s| s.executable())?,
+        None => return Some(Vec::new()),
+    };
+    let (low, high) = (x.vaddr, x.vaddr.saturating_add(x.filesz));
+    let mut ok = true;
+    for code in run.clone() {
+        ok &= (code >= low) & (code < high);
+    }
+    ok.then(|| run.collect())
+}
+
 /// Checks the code addresses against the metadata: one per defined function and two per
 /// type, each function's code inside an executable segment, and everything in the order
 /// lucetc lays it out (functions by index, then trampolines, then adapters, none
@@ -181,9 +227,10 @@ pub(crate) fn check_code(file: &ElfFile<'_>, layout: &Layout, data: &ModuleData,
             data.types.len()
         )));
     }
-    let mut end = 0u64;
+    let fast = functions_in_one_code_segment(file, layout.functions(), tables);
+    let mut end = fast.unwrap_or(0);
     let mut near = 0;
-    for (def, &start) in layout.functions().iter().enumerate() {
+    for (def, &start) in layout.functions().iter().enumerate().skip(if fast.is_some() { f } else { 0 }) {
         let index = n_imported + def;
         let len = tables.functions().get(def).map_or(0, |f| u64::from(f.code_len));
         // As in `check`: the one segment holding the code must map it from the file.

@@ -78,6 +78,48 @@ impl Relocations<'_> {
     pub fn at(&self, offset: u64) -> Option<Reloc> {
         self.from(offset).next().filter(|r| r.offset == offset)
     }
+
+    /// The addends of `n` relative relocations that fill the consecutive eight-byte
+    /// words from `at`, if the table is in place and holds exactly those: what lucetc
+    /// writes for each of the descriptor's arrays. `None` says nothing about the file;
+    /// the caller then looks at each entry.
+    pub fn relative_run(&self, at: u64, n: usize) -> Option<impl ExactSizeIterator<Item = u64> + Clone + '_> {
+        let Relocations::InPlace(table) = self else { return None };
+        let first = table.partition_point(|r| r.r_offset.get(LE) < at);
+        let run = table.get(first..first.checked_add(n)?)?;
+        let relative = u64::from(elf::R_X86_64_RELATIVE);
+        // One pass without early exits, which the compiler can keep tight.
+        let mut ok = true;
+        for (i, r) in run.iter().enumerate() {
+            ok &= (r.r_offset.get(LE) == at.wrapping_add(8 * i as u64)) & (r.r_info.get(LE) == relative);
+        }
+        ok.then(|| run.iter().map(|r| r.r_addend.get(LE) as u64))
+    }
+}
+
+/// Whether every relocation of `entries` is what lucetc writes for a module without
+/// libcalls, in one pass without early exits: relative (no symbol), aligned, writing
+/// into the writable segment that holds the first one and not into the dynamic section,
+/// each above the one before. `false` says nothing about the file; the caller then
+/// checks each relocation and names what is wrong. Only once the segments are checked
+/// not to overlap, so that the segment found is the one `segment_holding` finds.
+fn plain_relative_table(file: &ElfFile<'_>, entries: &[elf::Rela64<LE>]) -> bool {
+    let Some(first) = entries.first() else { return true };
+    let Some(w) = file.segment_holding(first.r_offset.get(LE), 8).filter(|s| s.writable()) else { return false };
+    // Inside a segment, which ends below 2^47, so the sums below do not overflow.
+    let (low, high) = (w.vaddr, w.vaddr + w.memsz);
+    let (dyn_start, dyn_end) = (file.dynamic_vaddr, file.dynamic_vaddr.saturating_add(file.dynamic_size));
+    let relative = u64::from(elf::R_X86_64_RELATIVE);
+    let mut ok = true;
+    let mut next_free = 0u64;
+    for r in entries {
+        let offset = r.r_offset.get(LE);
+        let in_segment = (offset >= low) & (offset <= high.saturating_sub(8));
+        let clear_of_dynamic = (offset.saturating_add(8) <= dyn_start) | (offset >= dyn_end);
+        ok &= (r.r_info.get(LE) == relative) & (offset % 8 == 0) & in_segment & clear_of_dynamic & (offset >= next_free);
+        next_free = offset.saturating_add(8);
+    }
+    ok
 }
 
 /// Runs every check on the parsed file, whose `lucet_module` symbol is `descriptor`,
@@ -529,6 +571,11 @@ fn check_relocations<'a>(file: &ElfFile<'a>) -> Result<Relocations<'a>, Refusal>
     let relative_count = file.dynamic_value(elf::DT_RELACOUNT).unwrap_or(0);
     if relative_count > entries.len() as u64 {
         return Err(malformed("DT_RELACOUNT counts more relocations than the table holds"));
+    }
+    // What lucetc writes, accepted in one tight pass; this takes nothing the loop below
+    // would refuse.
+    if plain_relative_table(file, entries) {
+        return Ok(Relocations::InPlace(entries));
     }
     let dynamic = file.dynamic_vaddr..file.dynamic_vaddr.saturating_add(file.dynamic_size);
     // Whether each relocation writes above the one before it, not over it.
