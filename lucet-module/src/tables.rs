@@ -201,7 +201,13 @@ impl<'a> Metadata<'a> {
                 self.functions.len()
             )));
         }
-        if let Some(def) = self.functions.iter().position(|f| self.sites(f).is_none()) {
+        // One pass without early exits; the message is found afterwards.
+        let traps = self.traps.len() as u64;
+        let inside = self.functions.iter().fold(true, |ok, f| {
+            ok & (u64::from(f.first_trap) + u64::from(f.trap_count) <= traps)
+        });
+        if !inside {
+            let def = self.functions.iter().position(|f| self.sites(f).is_none()).unwrap_or_default();
             return Err(corrupt(format!("the trap sites of defined function {def} lie outside the trap table")));
         }
         if self.segments.len() != data.data_segments.len() {

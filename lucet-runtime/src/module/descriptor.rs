@@ -137,7 +137,11 @@ pub(crate) fn check(file: &ElfFile<'_>, symbol: usize, relocs: &Relocations<'_>)
         // What lucetc writes: relative relocations fill the array, all pointing into
         // the code segment that holds the first entry. Checked in one tight pass; any
         // other array goes through the loop below, which names what is wrong.
-        if let Some(entries) = relocs.relative_run(at, n as usize).and_then(|run| in_one_code_segment(file, run)) {
+        let code = relocs.first_relative_addend(at).and_then(|c| file.segment_holding(c, 1)).filter(|s| s.executable());
+        // The file bytes of that segment: what the entry-by-entry check below asks of
+        // the one segment that holds an entry, as segments do not overlap.
+        let fast = code.and_then(|x| relocs.relative_run(at, n as usize, x.vaddr, x.vaddr.saturating_add(x.filesz)));
+        if let Some(entries) = fast {
             arrays.push(CodeArray { name, at, entries });
             continue;
         }
@@ -193,23 +197,6 @@ fn functions_in_one_code_segment(file: &ElfFile<'_>, starts: &[u64], tables: &Me
         end = stop;
     }
     ok.then_some(end)
-}
-
-/// The addresses of `run`, if all lie in the file bytes of the executable segment that
-/// holds the first: what the entry-by-entry check in `check` accepts, as segments do
-/// not overlap.
-fn in_one_code_segment(file: &ElfFile<'_>, run: impl ExactSizeIterator<Item = u64> + Clone) -> Option<Vec<u64>> {
-    let first = run.clone().next();
-    let x = match first {
-        Some(code) => file.segment_holding(code, 1).filter(|s| s.executable())?,
-        None => return Some(Vec::new()),
-    };
-    let (low, high) = (x.vaddr, x.vaddr.saturating_add(x.filesz));
-    let mut ok = true;
-    for code in run.clone() {
-        ok &= (code >= low) & (code < high);
-    }
-    ok.then(|| run.collect())
 }
 
 /// Checks the code addresses against the metadata: one per defined function and two per

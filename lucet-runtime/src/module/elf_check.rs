@@ -80,20 +80,35 @@ impl Relocations<'_> {
     }
 
     /// The addends of `n` relative relocations that fill the consecutive eight-byte
-    /// words from `at`, if the table is in place and holds exactly those: what lucetc
-    /// writes for each of the descriptor's arrays. `None` says nothing about the file;
-    /// the caller then looks at each entry.
-    pub fn relative_run(&self, at: u64, n: usize) -> Option<impl ExactSizeIterator<Item = u64> + Clone + '_> {
+    /// words from `at`, if the table is in place, holds exactly those, and every addend
+    /// lies in `[low, high)`: what lucetc writes for each of the descriptor's arrays,
+    /// checked in one pass without early exits. `None` says nothing about the file; the
+    /// caller then looks at each entry.
+    pub fn relative_run(&self, at: u64, n: usize, low: u64, high: u64) -> Option<Vec<u64>> {
         let Relocations::InPlace(table) = self else { return None };
         let first = table.partition_point(|r| r.r_offset.get(LE) < at);
         let run = table.get(first..first.checked_add(n)?)?;
         let relative = u64::from(elf::R_X86_64_RELATIVE);
-        // One pass without early exits, which the compiler can keep tight.
         let mut ok = true;
+        let mut addends = Vec::with_capacity(n);
         for (i, r) in run.iter().enumerate() {
-            ok &= (r.r_offset.get(LE) == at.wrapping_add(8 * i as u64)) & (r.r_info.get(LE) == relative);
+            let addend = r.r_addend.get(LE) as u64;
+            ok &= (r.r_offset.get(LE) == at.wrapping_add(8 * i as u64))
+                & (r.r_info.get(LE) == relative)
+                & (addend >= low)
+                & (addend < high);
+            addends.push(addend);
         }
-        ok.then(|| run.iter().map(|r| r.r_addend.get(LE) as u64))
+        ok.then_some(addends)
+    }
+
+    /// The addend of the relocation that fills the word at `at`, if the table is in
+    /// place and it is a relative one.
+    pub fn first_relative_addend(&self, at: u64) -> Option<u64> {
+        let Relocations::InPlace(table) = self else { return None };
+        let r = table.get(table.partition_point(|r| r.r_offset.get(LE) < at))?;
+        (r.r_offset.get(LE) == at && r.r_info.get(LE) == u64::from(elf::R_X86_64_RELATIVE))
+            .then(|| r.r_addend.get(LE) as u64)
     }
 }
 
