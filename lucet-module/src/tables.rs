@@ -19,9 +19,11 @@
 //! A module has as many trap sites as memory accesses, divisions and calls: hundreds
 //! of thousands in a large program. Decoding them into heap vectors before the first
 //! instruction runs made loading slow, so they stay in the file: the signal handler
-//! binary-searches the records in the loaded object. [`Metadata::validate`] checks every
-//! record once at load (bounds, sortedness, known trap codes) so that the lookups can
-//! trust them. Every offset is relative to the blob's first byte, and every record is
+//! binary-searches the records where they lie. [`Metadata::validate_records`] checks at
+//! load where every table and record lies, so that no lookup leaves the blob;
+//! [`Metadata::trap_sites_valid`] checks one function's trap records (sortedness,
+//! offsets, known trap codes) when a reader first needs them, and
+//! [`Metadata::validate`] checks everything at once. Every offset is relative to the blob's first byte, and every record is
 //! little-endian, like the only target.
 
 use crate::image::{image_is_dense, plan_memory_image, IMAGE_PAGE};
@@ -133,7 +135,9 @@ fn table<'a, T: FromBytes + Immutable + KnownLayout>(blob: &'a [u8], s: Span, na
 
 impl<'a> Metadata<'a> {
     /// Reads the header and finds the tables; cheap, whatever the module's size. Call
-    /// [`Metadata::validate`] before trusting the records.
+    /// [`Metadata::validate`] (or [`Metadata::validate_records`], and
+    /// [`Metadata::trap_sites_valid`] before using a function's trap records) before
+    /// trusting the records.
     pub fn parse(blob: &'a [u8]) -> Result<Metadata<'a>, Error> {
         let (header, _) =
             MetadataHeader::read_from_prefix(blob).map_err(|_| corrupt("the metadata is shorter than its header"))?;

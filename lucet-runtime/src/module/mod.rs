@@ -5,13 +5,13 @@
 //! `descriptor`): an x86-64 ELF shared object exporting `lucet_module` and nothing else,
 //! with this runtime's format version, nothing the dynamic linker would run or write
 //! outside the object, and every pointer and length of the descriptor inside the file's
-//! segments. Then the small metadata is decoded from the file, its tables validated in
-//! place and everything checked (`metadata`, including the CPU features), imports are
+//! segments. Then the small metadata is decoded from the file, its tables' records
+//! validated in place and everything checked (`metadata`, including the CPU features), imports are
 //! resolved (`imports`), and only then is that same open file given to `dlopen` (`load`),
 //! whose result is checked against the file before anything is read through it. The
-//! signal handler's code map (`code_map`) is the loaded object's function addresses and
-//! trap tables, read where they lie; the image of memory 0 is mapped from the file when
-//! lucetc stored one. Finally types are interned into the process-wide signature table.
+//! signal handler's code map (`code_map`) is the checked function addresses and the trap
+//! tables, read where they lie in the checked mapping of the file, which the module
+//! keeps; the image of memory 0 is mapped from the file when lucetc stored one. Finally types are interned into the process-wide signature table.
 
 mod code_map;
 mod descriptor;
@@ -332,7 +332,7 @@ impl DlModule {
         }))
     }
 
-    /// The bytes of data segment `i`, read in place from the loaded object.
+    /// The bytes of data segment `i`, read in place from the checked mapping of the file.
     pub(crate) fn data_segment(&self, i: u32) -> &[u8] {
         self.code_map.tables().segment(DataIndex::from_u32(i))
     }
