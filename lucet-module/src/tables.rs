@@ -19,9 +19,11 @@
 //! A module has as many trap sites as memory accesses, divisions and calls: hundreds
 //! of thousands in a large program. Decoding them into heap vectors before the first
 //! instruction runs made loading slow, so they stay in the file: the signal handler
-//! binary-searches the records in the loaded object. [`Metadata::validate`] checks every
-//! record once at load (bounds, sortedness, known trap codes) so that the lookups can
-//! trust them. Every offset is relative to the blob's first byte, and every record is
+//! binary-searches the records where they lie. [`Metadata::validate_records`] checks at
+//! load where every table and record lies, so that no lookup leaves the blob;
+//! [`Metadata::trap_sites_valid`] checks one function's trap records (sortedness,
+//! offsets, known trap codes) when a reader first needs them, and
+//! [`Metadata::validate`] checks everything at once. Every offset is relative to the blob's first byte, and every record is
 //! little-endian, like the only target.
 
 use crate::image::{image_is_dense, plan_memory_image, IMAGE_PAGE};
@@ -133,7 +135,9 @@ fn table<'a, T: FromBytes + Immutable + KnownLayout>(blob: &'a [u8], s: Span, na
 
 impl<'a> Metadata<'a> {
     /// Reads the header and finds the tables; cheap, whatever the module's size. Call
-    /// [`Metadata::validate`] before trusting the records.
+    /// [`Metadata::validate`] (or [`Metadata::validate_records`], and
+    /// [`Metadata::trap_sites_valid`] before using a function's trap records) before
+    /// trusting the records.
     pub fn parse(blob: &'a [u8]) -> Result<Metadata<'a>, Error> {
         let (header, _) =
             MetadataHeader::read_from_prefix(blob).map_err(|_| corrupt("the metadata is shorter than its header"))?;
@@ -162,24 +166,17 @@ impl<'a> Metadata<'a> {
         postcard::from_bytes(bytes).map_err(|e| corrupt(e.to_string()))
     }
 
-    /// Checks every record against `data` (decoded from this blob): one function record
-    /// per defined function whose trap sites lie in the table, sorted by offset, inside
-    /// the function's code and of known codes; one segment record per data segment
-    /// inside the blob. After this, no accessor below can fail.
+    /// Checks every record against `data` (decoded from this blob): those
+    /// [`Metadata::validate_records`] checks, and every trap site of every function
+    /// ([`Metadata::trap_sites_valid`]). After this, no accessor below can fail.
     pub fn validate(&self, data: &ModuleData) -> Result<(), Error> {
-        let defined = data.functions.len().saturating_sub(data.num_imported_funcs());
-        if self.functions.len() != defined {
-            return Err(corrupt(format!(
-                "{} function records for {defined} defined functions",
-                self.functions.len()
-            )));
-        }
+        self.validate_records(data)?;
         for (def, f) in self.functions.iter().enumerate() {
-            let sites = self.sites(f).ok_or_else(|| {
-                corrupt(format!("the trap sites of defined function {def} lie outside the trap table"))
-            })?;
+            if self.trap_sites_valid(DefinedFuncIndex::from_u32(def as u32)) {
+                continue;
+            }
             let mut last = 0;
-            for t in sites {
+            for t in self.sites(f).unwrap_or(&[]) {
                 if t.offset < last || t.offset >= f.code_len || TrapCode::from_u32(t.code).is_none() {
                     return Err(corrupt(format!(
                         "trap site at offset {:#x} of defined function {def} is unsorted, outside its code or of \
@@ -189,6 +186,33 @@ impl<'a> Metadata<'a> {
                 }
                 last = t.offset;
             }
+        }
+        Ok(())
+    }
+
+    /// Checks the records that say where things are, against `data` (decoded from this
+    /// blob): one function record per defined function, whose trap sites lie in the trap
+    /// table, and one segment record per data segment, inside the blob. The trap records
+    /// themselves are left to [`Metadata::trap_sites_valid`]: a large module has hundreds
+    /// of thousands of them, and a reader that uses only some (the runtime's fault
+    /// lookup) can check those when it first needs them. After this, every accessor
+    /// below succeeds and stays inside the blob.
+    pub fn validate_records(&self, data: &ModuleData) -> Result<(), Error> {
+        let defined = data.functions.len().saturating_sub(data.num_imported_funcs());
+        if self.functions.len() != defined {
+            return Err(corrupt(format!(
+                "{} function records for {defined} defined functions",
+                self.functions.len()
+            )));
+        }
+        // One pass without early exits; the message is found afterwards.
+        let traps = self.traps.len() as u64;
+        let inside = self.functions.iter().fold(true, |ok, f| {
+            ok & (u64::from(f.first_trap) + u64::from(f.trap_count) <= traps)
+        });
+        if !inside {
+            let def = self.functions.iter().position(|f| self.sites(f).is_none()).unwrap_or_default();
+            return Err(corrupt(format!("the trap sites of defined function {def} lie outside the trap table")));
         }
         if self.segments.len() != data.data_segments.len() {
             return Err(corrupt(format!(
@@ -201,6 +225,23 @@ impl<'a> Metadata<'a> {
             span(self.blob, Span { offset: s.offset, len: s.len }, &format!("bytes of data segment {i}"))?;
         }
         Ok(())
+    }
+
+    /// Whether the trap records of defined function `def` are sorted by offset, lie
+    /// inside the function's code and have known codes (false for a missing function).
+    /// It neither allocates nor locks, so a signal handler may call it.
+    pub fn trap_sites_valid(&self, def: DefinedFuncIndex) -> bool {
+        let Some(f) = self.function(def) else { return false };
+        let Some(sites) = self.sites(f) else { return false };
+        let known = TrapCode::ALL.len() as u32;
+        // One pass without early exits, which the compiler can vectorise.
+        let mut last = 0;
+        let mut ok = true;
+        for t in sites {
+            ok &= (t.offset >= last) & (t.offset < f.code_len) & (t.code < known);
+            last = t.offset;
+        }
+        ok
     }
 
     fn sites(&self, f: &FunctionRecord) -> Option<&'a [TrapRecord]> {
@@ -473,5 +514,19 @@ mod tests {
         assert!(check(&|h, b| b[sites(h) + 4] = 77).contains("unknown code 77"));
         let first = |h: &MetadataHeader| h.functions.offset as usize + 4;
         assert!(check(&|h, b| b[first(h)] = 9).contains("outside the trap table"));
+        // The records a reader checks lazily: `validate_records` leaves them alone,
+        // `trap_sites_valid` refuses them.
+        let mut words = aligned(&blob);
+        let unsorted = &mut words.as_mut_slice().as_mut_bytes()[..blob.len()];
+        let at = MetadataHeader::read_from_prefix(unsorted).unwrap().0.trap_sites.offset as usize;
+        unsorted.copy_within(at..at + 12, at + 12);
+        unsorted[at..at + 4].copy_from_slice(&9u32.to_le_bytes());
+        let meta = Metadata::parse(unsorted).unwrap();
+        let data = meta.decode().unwrap();
+        meta.validate_records(&data).unwrap();
+        assert!(!meta.trap_sites_valid(DefinedFuncIndex::from_u32(0)));
+        assert!(meta.trap_sites_valid(DefinedFuncIndex::from_u32(1)));
+        assert!(!meta.trap_sites_valid(DefinedFuncIndex::from_u32(2)));
+        assert!(meta.validate(&data).unwrap_err().to_string().contains("unsorted"));
     }
 }

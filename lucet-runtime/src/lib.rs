@@ -66,7 +66,7 @@ pub use linker::Linker;
 pub use lucet_module::signature_path;
 pub use lucet_module::{FuncType, GlobalType, ModuleData};
 pub use lucet_module::{TrapCode, ValType};
-pub use module::{DlModule, FunctionInfo, Module, ModuleInfo, SignatureStatus};
+pub use module::{load_phases, DlModule, FunctionInfo, LoadPhase, Module, ModuleInfo, SignatureStatus};
 pub use region::MmapRegion;
 pub use signature::PublicKey;
 pub use val::{RunResult, UntypedRetVal, Val, YieldedVal};

@@ -34,9 +34,112 @@ pub(crate) struct Reloc {
     pub addend: i64,
 }
 
+impl Reloc {
+    fn of(r: &elf::Rela64<LE>) -> Reloc {
+        Reloc { offset: r.r_offset.get(LE), r_type: r.r_type(LE, false), addend: r.r_addend.get(LE) }
+    }
+}
+
+/// The checked relocations, in increasing order of the address they write, none
+/// overlapping another.
+pub(crate) enum Relocations<'a> {
+    /// The file's own table, when it is already in that order, as lucetc's linkers
+    /// write it for a module without libcalls: read where it lies, with nothing copied.
+    InPlace(&'a [elf::Rela64<LE>]),
+    /// A sorted copy of any other table.
+    Sorted(Vec<Reloc>),
+}
+
+impl Relocations<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Relocations::InPlace(t) => t.len(),
+            Relocations::Sorted(v) => v.len(),
+        }
+    }
+
+    fn get(&self, i: usize) -> Reloc {
+        match self {
+            Relocations::InPlace(t) => Reloc::of(&t[i]),
+            Relocations::Sorted(v) => v[i],
+        }
+    }
+
+    /// The relocations that write at `offset` or above, in order.
+    pub fn from(&self, offset: u64) -> impl Iterator<Item = Reloc> + '_ {
+        let first = match self {
+            Relocations::InPlace(t) => t.partition_point(|r| r.r_offset.get(LE) < offset),
+            Relocations::Sorted(v) => v.partition_point(|r| r.offset < offset),
+        };
+        (first..self.len()).map(|i| self.get(i))
+    }
+
+    /// The relocation that writes the eight bytes at `offset`, if any.
+    pub fn at(&self, offset: u64) -> Option<Reloc> {
+        self.from(offset).next().filter(|r| r.offset == offset)
+    }
+
+    /// The addends of `n` relative relocations that fill the consecutive eight-byte
+    /// words from `at`, if the table is in place, holds exactly those, and every addend
+    /// lies in `[low, high)`: what lucetc writes for each of the descriptor's arrays,
+    /// checked in one pass without early exits. `None` says nothing about the file; the
+    /// caller then looks at each entry.
+    pub fn relative_run(&self, at: u64, n: usize, low: u64, high: u64) -> Option<Vec<u64>> {
+        let Relocations::InPlace(table) = self else { return None };
+        let first = table.partition_point(|r| r.r_offset.get(LE) < at);
+        let run = table.get(first..first.checked_add(n)?)?;
+        let relative = u64::from(elf::R_X86_64_RELATIVE);
+        let mut ok = true;
+        let mut addends = Vec::with_capacity(n);
+        for (i, r) in run.iter().enumerate() {
+            let addend = r.r_addend.get(LE) as u64;
+            ok &= (r.r_offset.get(LE) == at.wrapping_add(8 * i as u64))
+                & (r.r_info.get(LE) == relative)
+                & (addend >= low)
+                & (addend < high);
+            addends.push(addend);
+        }
+        ok.then_some(addends)
+    }
+
+    /// The addend of the relocation that fills the word at `at`, if the table is in
+    /// place and it is a relative one.
+    pub fn first_relative_addend(&self, at: u64) -> Option<u64> {
+        let Relocations::InPlace(table) = self else { return None };
+        let r = table.get(table.partition_point(|r| r.r_offset.get(LE) < at))?;
+        (r.r_offset.get(LE) == at && r.r_info.get(LE) == u64::from(elf::R_X86_64_RELATIVE))
+            .then(|| r.r_addend.get(LE) as u64)
+    }
+}
+
+/// Whether every relocation of `entries` is what lucetc writes for a module without
+/// libcalls, in one pass without early exits: relative (no symbol), aligned, writing
+/// into the writable segment that holds the first one and not into the dynamic section,
+/// each above the one before. `false` says nothing about the file; the caller then
+/// checks each relocation and names what is wrong. Only once the segments are checked
+/// not to overlap, so that the segment found is the one `segment_holding` finds.
+fn plain_relative_table(file: &ElfFile<'_>, entries: &[elf::Rela64<LE>]) -> bool {
+    let Some(first) = entries.first() else { return true };
+    let Some(w) = file.segment_holding(first.r_offset.get(LE), 8).filter(|s| s.writable()) else { return false };
+    // Inside a segment, which ends below 2^47, so the sums below do not overflow.
+    let (low, high) = (w.vaddr, w.vaddr + w.memsz);
+    let (dyn_start, dyn_end) = (file.dynamic_vaddr, file.dynamic_vaddr.saturating_add(file.dynamic_size));
+    let relative = u64::from(elf::R_X86_64_RELATIVE);
+    let mut ok = true;
+    let mut next_free = 0u64;
+    for r in entries {
+        let offset = r.r_offset.get(LE);
+        let in_segment = (offset >= low) & (offset <= high.saturating_sub(8));
+        let clear_of_dynamic = (offset.saturating_add(8) <= dyn_start) | (offset >= dyn_end);
+        ok &= (r.r_info.get(LE) == relative) & (offset % 8 == 0) & in_segment & clear_of_dynamic & (offset >= next_free);
+        next_free = offset.saturating_add(8);
+    }
+    ok
+}
+
 /// Runs every check on the parsed file, whose `lucet_module` symbol is `descriptor`,
 /// and returns its relocations sorted by the address they write.
-pub(crate) fn check(file: &ElfFile<'_>, descriptor: usize) -> Result<Vec<Reloc>, Refusal> {
+pub(crate) fn check<'a>(file: &ElfFile<'a>, descriptor: usize) -> Result<Relocations<'a>, Refusal> {
     check_dynamic_tags(file)?;
     check_header(file)?;
     check_segments(file)?;
@@ -469,9 +572,9 @@ fn reloc_name(r_type: u32) -> &'static str {
     NAMES.get(r_type as usize).copied().unwrap_or("an unknown type")
 }
 
-fn check_relocations(file: &ElfFile<'_>) -> Result<Vec<Reloc>, Refusal> {
+fn check_relocations<'a>(file: &ElfFile<'a>) -> Result<Relocations<'a>, Refusal> {
     let (Some(at), Some(size)) = (file.dynamic_value(elf::DT_RELA), file.dynamic_value(elf::DT_RELASZ)) else {
-        return Ok(Vec::new());
+        return Ok(Relocations::Sorted(Vec::new()));
     };
     if size % RELA_SIZE != 0 {
         return Err(malformed("DT_RELASZ is not a whole number of relocations"));
@@ -484,8 +587,17 @@ fn check_relocations(file: &ElfFile<'_>) -> Result<Vec<Reloc>, Refusal> {
     if relative_count > entries.len() as u64 {
         return Err(malformed("DT_RELACOUNT counts more relocations than the table holds"));
     }
+    // What lucetc writes, accepted in one tight pass; this takes nothing the loop below
+    // would refuse.
+    if plain_relative_table(file, entries) {
+        return Ok(Relocations::InPlace(entries));
+    }
     let dynamic = file.dynamic_vaddr..file.dynamic_vaddr.saturating_add(file.dynamic_size);
-    let mut out = Vec::with_capacity(entries.len());
+    // Whether each relocation writes above the one before it, not over it.
+    let mut in_order = true;
+    let mut next_free = 0;
+    // The segment the last relocation wrote to, where the next one most likely writes.
+    let mut near = 0;
     for (i, r) in entries.iter().enumerate() {
         let (r_type, sym) = (r.r_type(LE, false), r.r_sym(LE, false) as usize);
         let offset = r.r_offset.get(LE);
@@ -514,7 +626,7 @@ fn check_relocations(file: &ElfFile<'_>) -> Result<Vec<Reloc>, Refusal> {
                 )));
             }
         }
-        if offset % 8 != 0 || !file.segment_holding(offset, 8).is_some_and(|s| s.writable()) {
+        if offset % 8 != 0 || !file.segment_holding_near(&mut near, offset, 8).is_some_and(|s| s.writable()) {
             return Err(forbidden(format!(
                 "relocation {i} writes at {offset:#x}, outside the file's writable segments"
             )));
@@ -522,11 +634,17 @@ fn check_relocations(file: &ElfFile<'_>) -> Result<Vec<Reloc>, Refusal> {
         if dynamic.contains(&offset) || dynamic.contains(&(offset + 7)) {
             return Err(forbidden(format!("relocation {i} writes into the dynamic section")));
         }
-        out.push(Reloc { offset, r_type, addend: r.r_addend.get(LE) });
+        in_order &= offset >= next_free;
+        // Inside a segment, so no overflow.
+        next_free = offset + 8;
     }
+    if in_order {
+        return Ok(Relocations::InPlace(entries));
+    }
+    let mut out: Vec<Reloc> = entries.iter().map(Reloc::of).collect();
     out.sort_unstable_by_key(|r| r.offset);
     if let Some(w) = out.windows(2).find(|w| w[1].offset < w[0].offset + 8) {
         return Err(malformed(format!("two relocations write the bytes at {:#x}", w[1].offset)));
     }
-    Ok(out)
+    Ok(Relocations::Sorted(out))
 }

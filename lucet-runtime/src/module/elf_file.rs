@@ -173,6 +173,19 @@ impl<'a> ElfFile<'a> {
         self.segments.iter().find(|s| s.holds(vaddr, len))
     }
 
+    /// `segment_holding`, trying segment `*near` first and leaving there the index of
+    /// the segment found, for runs of addresses that mostly lie in one segment. Only
+    /// once the segments are checked not to overlap (`elf_check`), so that the segment
+    /// found is the only one, and the one `segment_holding` finds.
+    pub fn segment_holding_near(&self, near: &mut usize, vaddr: u64, len: u64) -> Option<&Segment> {
+        if let Some(s) = self.segments.get(*near).filter(|s| s.holds(vaddr, len)) {
+            return Some(s);
+        }
+        let i = self.segments.iter().position(|s| s.holds(vaddr, len))?;
+        *near = i;
+        Some(&self.segments[i])
+    }
+
     /// The file bytes the dynamic linker maps at `[vaddr, vaddr + len)`, if one segment
     /// maps them all from the file.
     pub fn bytes_at(&self, vaddr: u64, len: u64) -> Option<&'a [u8]> {

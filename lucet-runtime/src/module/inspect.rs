@@ -9,7 +9,7 @@
 use super::descriptor::{self, Layout};
 use super::elf_file::ElfFile;
 use super::load::ModuleFile;
-use super::{elf_check, invalid, metadata, Refusal};
+use super::{elf_check, invalid, metadata, phases, Refusal};
 use crate::error::Error;
 use crate::signature::{read_verified, PublicKey};
 use lucet_module::{signature_path, DataIndex, DefinedFuncIndex, Metadata, ModuleData};
@@ -34,18 +34,22 @@ pub(crate) fn check_file<'a>(file: &'a ModuleFile, shown: &str) -> Result<Checke
     descriptor::check_identity(&elf, symbol).map_err(refused)?;
     let relocs = elf_check::check(&elf, symbol).map_err(refused)?;
     let layout = descriptor::check(&elf, symbol, &relocs).map_err(refused)?;
+    phases::check("ELF and descriptor");
     let meta = elf.bytes_at(layout.metadata, layout.metadata_len).unwrap_or_default();
     let inconsistent = |e: lucet_module::Error| invalid(shown, e.to_string());
     let tables = Metadata::parse(meta).map_err(inconsistent)?;
     let data = tables.decode().map_err(inconsistent)?;
+    phases::work("decode");
     metadata::validate_metadata(&data).map_err(|e| {
         invalid(shown, format!("inconsistent metadata ({e}); recompile the module with this version of lucetc"))
     })?;
-    tables.validate(&data).map_err(inconsistent)?;
+    // The trap records are checked when first used (`code_map`).
+    tables.validate_records(&data).map_err(inconsistent)?;
     metadata::validate_handlers(&data, &tables).map_err(|e| {
         invalid(shown, format!("inconsistent metadata ({e}); recompile the module with this version of lucetc"))
     })?;
     descriptor::check_code(&elf, &layout, &data, &tables).map_err(refused)?;
+    phases::check("metadata and tables");
     Ok(Checked { elf, layout, meta, tables, data })
 }
 

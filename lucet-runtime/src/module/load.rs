@@ -8,13 +8,14 @@
 //! profilers such as `perf` find the module's symbols as before.
 //!
 //! After `dlopen`, the object's load address and mapped segments (as the dynamic linker
-//! reports them) are compared with the checked file, and every address the runtime will
-//! use is checked to lie inside them before anything is read through it.
+//! reports them) are compared with the checked file, and so are the descriptor and its
+//! arrays, read only once they are known to lie inside those segments. The metadata is
+//! read from the checked mapping, which the module keeps (`ModuleFile::into_map`).
 
-use super::code_map::{CodeIndex, CodeMap};
 use super::descriptor::Layout;
 use super::elf_file::Segment;
-use lucet_module::{Metadata, ModuleDescriptor, MODULE_SYMBOL};
+use super::phases;
+use lucet_module::{ModuleDescriptor, MODULE_SYMBOL};
 use std::collections::HashMap;
 use std::ffi::{CStr, CString};
 use std::fs::File;
@@ -53,8 +54,8 @@ impl ModuleFile {
         let map = if meta.len() == 0 {
             None
         } else {
-            // SAFETY: a private, read-only mapping that lives as long as `self` and is
-            // only read through `bytes()`. The bytes can change under it only if another
+            // SAFETY: a private, read-only mapping that lives as long as `self` (or the
+            // module that takes it over, `into_map`) and is only ever read. The bytes can change under it only if another
             // process writes or truncates the file while it is loaded. That breaks
             // `dlopen`'s own mappings of the same file too, so a module file must not be
             // writable by anyone the host does not trust (see docs/architecture.md).
@@ -68,6 +69,12 @@ impl ModuleFile {
 
     pub fn bytes(&self) -> &[u8] {
         self.map.as_deref().unwrap_or(&[])
+    }
+
+    /// The read-only mapping of the file's bytes, kept by the module after loading so
+    /// that the metadata it validated is the metadata it reads; `None` for an empty file.
+    pub fn into_map(self) -> Option<memmap2::Mmap> {
+        self.map
     }
 
     /// Another descriptor of the same open file, for mapping parts of it later.
@@ -229,20 +236,30 @@ fn mapped_segments(base: usize) -> Vec<Vec<(usize, usize, u32)>> {
     search.found
 }
 
-/// Loads the checked file and verifies that memory holds what the file was checked to
-/// hold: the same segments, the descriptor where the file puts it, every pointer of the
-/// descriptor equal to the checked one, and the metadata the same bytes as the object's.
-/// `metadata` is the checked file's metadata up to the image of memory 0, which the
-/// runtime maps from the file rather than reads. Returns the code index of the loaded
-/// object, reading its function addresses and the metadata's tables in place.
-pub(crate) fn load(
-    file: &ModuleFile,
-    segments: &[Segment],
-    layout: &Layout,
-    metadata: &[u8],
-    num_imported_funcs: u32,
-) -> Result<CodeMap, String> {
+/// Loads the checked file and verifies that the dynamic linker loaded that file: the
+/// same segments at the load address, the descriptor where the file puts it, and every
+/// pointer of the descriptor and entry of its arrays equal to the checked one.
+///
+/// Nothing but code is used from the loaded object afterwards: the function addresses
+/// are the checked ones plus the load address, and the metadata's tables are read from
+/// the checked mapping of the file (`ModuleFile::into_map`), so the bytes the runtime
+/// trusts are the bytes that were validated. That is why the loaded metadata is not
+/// compared with the checked bytes any more. It could differ only if the dynamic
+/// linker had loaded another file, or the same file after it changed:
+/// - another file: `dlopen` is given a `/proc/<pid>/fd/<n>` name that this module keeps
+///   naming the checked file while an object carries it (`OpenFile`), and an object
+///   the dynamic linker held under that name from elsewhere would also have to have the
+///   checked segments and descriptor, and relocated arrays equal to the checked
+///   addresses, to get past the comparisons below;
+/// - the same file, changed: only a process that can write the file can do that, and
+///   it could as well change it after any comparison, while the code is mapped and
+///   running (the mapped code follows later writes to the file). A comparison here
+///   would narrow that window, not close it. Module files must therefore not be
+///   writable by anyone the host does not trust (docs/security.md, "Out of scope"); a
+///   verified load maps a sealed copy that nobody can write.
+pub(crate) fn load(file: &ModuleFile, segments: &[Segment], layout: &Layout) -> Result<Loaded, String> {
     let loaded = dlopen_fd(file)?;
+    phases::work("dlopen");
     let base = loaded.base;
     let at = |vaddr: u64| base.wrapping_add(vaddr as usize);
 
@@ -277,7 +294,7 @@ pub(crate) fn load(
             .zip(&layout.arrays)
             .zip(lens)
             .all(|((&p, a), n)| p as usize == at(a.at) && n == a.entries.len() as u64);
-    if !same || !inside(at(layout.metadata), layout.metadata_len as usize) {
+    if !same {
         return Err("the loaded descriptor differs from the checked one".to_string());
     }
     for array in &layout.arrays {
@@ -288,26 +305,12 @@ pub(crate) fn load(
         // SAFETY: checked just above to lie inside a readable segment of the object;
         // the dynamic linker has finished relocating it.
         let loaded_entries = unsafe { std::slice::from_raw_parts(at(array.at) as *const usize, n) };
-        if loaded_entries.iter().zip(&array.entries).any(|(&p, &e)| p != at(e) || !inside(p, 1)) {
+        // Every checked entry lies in an executable segment of the file, and those were
+        // just found mapped where the file puts them, so equal entries are inside too.
+        if !loaded_entries.iter().zip(&array.entries).all(|(&p, &e)| p == at(e)) {
             return Err(format!("the loaded {} array differs from the checked one", array.name));
         }
     }
-    // SAFETY: checked above to lie inside a readable segment of the object, which is
-    // never written (the checks allow no relocation there) and stays mapped while
-    // `loaded` lives. The slice is stored in the `CodeMap` that owns `loaded`, and drops
-    // before it; the `CodeMap` only lends it out for as long as it is borrowed itself.
-    let loaded_metadata: &'static [u8] =
-        unsafe { std::slice::from_raw_parts(at(layout.metadata) as *const u8, layout.metadata_len as usize) };
-    if loaded_metadata.get(..metadata.len()) != Some(metadata) {
-        return Err("the loaded metadata differs from the file's".to_string());
-    }
-    let functions = &layout.arrays[0];
-    // SAFETY: as for the metadata; the array was checked above to lie inside a readable
-    // segment, to be relocated (the dynamic linker has finished writing it) and to hold
-    // the checked, increasing addresses.
-    let starts: &'static [usize] =
-        unsafe { std::slice::from_raw_parts(at(functions.at) as *const usize, functions.entries.len()) };
-    // The same bytes as the checked file's, so the same tables, already validated.
-    let tables = Metadata::parse(loaded_metadata).map_err(|e| format!("the loaded metadata: {e}"))?;
-    Ok(CodeMap::new(loaded, CodeIndex { starts, tables, num_imported_funcs }))
+    phases::check("after dlopen");
+    Ok(loaded)
 }

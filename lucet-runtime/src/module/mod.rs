@@ -5,13 +5,13 @@
 //! `descriptor`): an x86-64 ELF shared object exporting `lucet_module` and nothing else,
 //! with this runtime's format version, nothing the dynamic linker would run or write
 //! outside the object, and every pointer and length of the descriptor inside the file's
-//! segments. Then the small metadata is decoded from the file, its tables validated in
-//! place and everything checked (`metadata`, including the CPU features), imports are
+//! segments. Then the small metadata is decoded from the file, its tables' records
+//! validated in place and everything checked (`metadata`, including the CPU features), imports are
 //! resolved (`imports`), and only then is that same open file given to `dlopen` (`load`),
 //! whose result is checked against the file before anything is read through it. The
-//! signal handler's code map (`code_map`) is the loaded object's function addresses and
-//! trap tables, read where they lie; the image of memory 0 is mapped from the file when
-//! lucetc stored one. Finally types are interned into the process-wide signature table.
+//! signal handler's code map (`code_map`) is the checked function addresses and the trap
+//! tables, read where they lie in the checked mapping of the file, which the module
+//! keeps; the image of memory 0 is mapped from the file when lucetc stored one. Finally types are interned into the process-wide signature table.
 
 mod code_map;
 mod descriptor;
@@ -21,15 +21,20 @@ mod imports;
 mod inspect;
 mod load;
 mod metadata;
+mod phases;
 
 pub(crate) use code_map::{CodeMap, MultiCodeMap};
+use code_map::CodeIndex;
 pub(crate) use imports::{describe_global, describe_memory, describe_table, intern_typed_signature, unresolved};
 pub use inspect::{FunctionInfo, ModuleInfo, SignatureStatus};
+pub use phases::{load_phases, LoadPhase};
 
 use crate::region::image::MemoryImage;
 use crate::signature::{read_verified, PublicKey};
 use crate::error::Error;
-use lucet_module::{plan_memory_image, DataIndex, DefinedFuncIndex, FuncRef, ModuleData, FORMAT_VERSION, IMAGE_PAGE};
+use lucet_module::{
+    plan_memory_image, DataIndex, DefinedFuncIndex, FuncRef, Metadata, ModuleData, FORMAT_VERSION, IMAGE_PAGE,
+};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -192,9 +197,12 @@ impl DlModule {
     }
 
     fn load_verified_impl(path: &Path, key: &PublicKey, strict: bool) -> Result<Arc<DlModule>, Error> {
+        phases::start();
         let shown = path.display().to_string();
         let sealed = read_verified(path, &shown, key)?;
+        phases::work("signature");
         let file = load::ModuleFile::from_file(sealed).map_err(|reason| invalid(&shown, reason))?;
+        phases::work("open and map");
         Self::load_file(file, shown, strict)
     }
 
@@ -208,8 +216,10 @@ impl DlModule {
     }
 
     fn load_impl(path: &Path, strict: bool) -> Result<Arc<DlModule>, Error> {
+        phases::start();
         let shown = path.display().to_string();
         let file = load::ModuleFile::open(path).map_err(|reason| invalid(&shown, reason))?;
+        phases::work("open and map");
         Self::load_file(file, shown, strict)
     }
 
@@ -219,6 +229,7 @@ impl DlModule {
         // Everything up to `load::load` reads the file's bytes only.
         let inspect::Checked { elf, layout, meta, tables, data } = inspect::check_file(&file, &shown)?;
         metadata::check_cpu_features(&shown, &data)?;
+        phases::check("metadata and tables");
         let imports = imports::resolve_imports(&shown, &data, strict)?;
 
         // The image of memory 0, if the file stores one, is mapped from the file later:
@@ -247,9 +258,9 @@ impl DlModule {
             .map(|(i, ty)| imports::intern_typed_signature(ty, data.type_digests.get(i).copied().flatten()))
             .collect::<Vec<_>>();
         let n_imported = data.num_imported_funcs();
-        let code_map = load::load(&file, &elf.segments, &layout, &meta[..tables.len_before_image()], n_imported as u32)
-            .map_err(|reason| invalid(&shown, reason))?;
-        let base = code_map.loaded().base;
+        phases::work("imports and types");
+        let loaded = load::load(&file, &elf.segments, &layout).map_err(|reason| invalid(&shown, reason))?;
+        let base = loaded.base;
         let at = |vaddr: u64| base.wrapping_add(vaddr as usize) as *const u8;
 
         // Without an image (no memfd, say) instantiation applies every segment itself,
@@ -261,15 +272,26 @@ impl DlModule {
                     Err(_) => (None, Vec::new()),
                 }
             }
-            _ => {
-                let tables = code_map.tables();
-                match MemoryImage::build(&data, &|i| tables.segment(DataIndex::from_u32(i as u32))) {
-                    Ok(Some(plan)) => (Some(Arc::new(plan.image)), plan.covered),
-                    Ok(None) | Err(_) => (None, Vec::new()),
-                }
-            }
+            _ => match MemoryImage::build(&data, &|i| tables.segment(DataIndex::from_u32(i as u32))) {
+                Ok(Some(plan)) => (Some(Arc::new(plan.image)), plan.covered),
+                Ok(None) | Err(_) => (None, Vec::new()),
+            },
         };
-        drop(file);
+
+        // The code map reads the tables where they were validated, in the checked
+        // mapping, which it keeps.
+        let (meta_ptr, meta_len) = (meta.as_ptr(), meta.len());
+        let starts = layout.functions().iter().map(|&v| at(v) as usize).collect();
+        let Some(checked) = file.into_map() else {
+            return Err(invalid(&shown, "the file is empty"));
+        };
+        // SAFETY: the bytes lie in the mapping `checked`, which moving did not unmap,
+        // and which the code map keeps mapped, read-only, for as long as it hands out
+        // the tables (never for longer than its own borrow).
+        let meta: &'static [u8] = unsafe { std::slice::from_raw_parts(meta_ptr, meta_len) };
+        // The bytes `tables` were parsed from and validated in, so the same tables.
+        let tables = Metadata::parse(meta).map_err(|e| invalid(&shown, e.to_string()))?;
+        let code_map = CodeMap::new(loaded, checked, CodeIndex::new(starts, tables, n_imported as u32));
 
         let defined_funcrefs = layout
             .functions()
@@ -294,6 +316,7 @@ impl DlModule {
             })
             .collect();
         let handlers = crate::exec::unwind::Registration::new(&data, &code);
+        phases::work("image, functions, handlers");
         Ok(Arc::new(DlModule {
             _handlers: handlers,
             defined_funcrefs,
@@ -309,7 +332,7 @@ impl DlModule {
         }))
     }
 
-    /// The bytes of data segment `i`, read in place from the loaded object.
+    /// The bytes of data segment `i`, read in place from the checked mapping of the file.
     pub(crate) fn data_segment(&self, i: u32) -> &[u8] {
         self.code_map.tables().segment(DataIndex::from_u32(i))
     }
