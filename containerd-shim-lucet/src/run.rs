@@ -248,14 +248,19 @@ fn instantiate(plan: &Plan, module: Arc<DlModule>) -> Result<InstanceHandle, Out
     })?;
     region.new_instance(module).map_err(|e| match e {
         Error::InstantiationTrap(_) => Outcome::fail(EXIT_TRAP, e.to_string()),
-        Error::LimitsExceeded(_) if plan.memory_limit.is_some() => Outcome::fail(
-            EXIT_BAD_MODULE,
-            format!(
-                "{e}; the container's memory limit allows the guest {} bytes of linear memory, less than the \
-                 module needs; raise the container's memory limit",
-                limits.heap_memory_size
-            ),
-        ),
+        Error::LimitsExceeded(why) if plan.memory_limit.is_some() => {
+            // The runtime's advice (raise `Limits::heap_memory_size`) is for embedders;
+            // here the limit is the container's.
+            let why = why.split("; raise").next().unwrap_or(&why);
+            Outcome::fail(
+                EXIT_BAD_MODULE,
+                format!(
+                    "{why}: the container's memory limit allows the guest {} bytes of linear memory, less than \
+                     the module needs at start; raise the container's memory limit",
+                    limits.heap_memory_size
+                ),
+            )
+        }
         e => Outcome::fail(EXIT_BAD_MODULE, e.to_string()),
     })
 }

@@ -4,7 +4,9 @@
 //! but not the spec's annotations, so the shim's own settings are environment
 //! variables of the container ([`DEADLINE`], [`VERIFY_KEY`], [`CACHE_DIR`]); they are
 //! taken out of the environment the guest sees. The memory limit is the one the
-//! container's cgroup enforces, read from inside the container.
+//! container's cgroup enforces, read from inside the container where the cgroup
+//! filesystem is mounted at `/sys/fs/cgroup` (Kubernetes mounts it; `ctr run` needs
+//! `--mount type=cgroup,src=cgroup,dst=/sys/fs/cgroup,options=ro`).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -109,19 +111,24 @@ pub fn cgroup_memory_limit(proc_self_cgroup: &str, cgroup_root: &Path) -> Option
         let mut parts = line.splitn(3, ':');
         let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
         let rel = path.trim_start_matches('/');
-        let file = if controllers.is_empty() {
+        let (dir, file) = if controllers.is_empty() {
             // cgroup v2: the unified hierarchy.
-            cgroup_root.join(rel).join("memory.max")
+            (cgroup_root.to_owned(), "memory.max")
         } else if controllers.split(',').any(|c| c == "memory") {
-            cgroup_root.join("memory").join(rel).join("memory.limit_in_bytes")
+            (cgroup_root.join("memory"), "memory.limit_in_bytes")
         } else {
             continue;
         };
-        if let Some(limit) = std::fs::read_to_string(file)
-            .ok()
-            .and_then(|t| parse_memory_limit(&t))
-        {
-            return Some(limit);
+        // The whole hierarchy may be mounted, where the cgroup is at its path; or, as
+        // runtimes do without a cgroup namespace, only the container's own cgroup,
+        // which is then the mount's root.
+        for candidate in [dir.join(rel).join(file), dir.join(file)] {
+            if let Some(limit) = std::fs::read_to_string(candidate)
+                .ok()
+                .and_then(|t| parse_memory_limit(&t))
+            {
+                return Some(limit);
+            }
         }
     }
     None
@@ -200,5 +207,10 @@ mod tests {
             Some(16 << 20)
         );
         assert_eq!(cgroup_memory_limit("0::/nowhere\n", root.path()), None);
+        // Only the container's own cgroup mounted, at the hierarchy's root.
+        let own = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(own.path().join("memory")).unwrap();
+        std::fs::write(own.path().join("memory/memory.limit_in_bytes"), "8388608\n").unwrap();
+        assert_eq!(cgroup_memory_limit("4:memory:/default/c1\n", own.path()), Some(8 << 20));
     }
 }
