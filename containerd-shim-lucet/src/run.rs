@@ -150,6 +150,18 @@ pub fn compile(source: &[u8], cache_dir: Option<&Path>) -> Result<Arc<DlModule>,
     load_from_memory(&so)
 }
 
+/// The compiled form of one image layer, for containerd to keep (the shim's
+/// `Compiler`): `None` for a layer that is already a compiled module.
+pub fn precompile(layer: &[u8]) -> Result<Option<Vec<u8>>, String> {
+    if entry::is_elf(layer) {
+        return Ok(None);
+    }
+    CompileOptions::default()
+        .compile_to_bytes(layer)
+        .map(Some)
+        .map_err(|e| format!("cannot compile the module: {e}"))
+}
+
 /// Finds, compiles or loads the module, checking a signature when a key is set.
 fn load(plan: &Plan) -> Result<Arc<DlModule>, String> {
     let key = plan.settings.verify_key.as_deref().map(public_key).transpose()?;

@@ -11,7 +11,6 @@ use anyhow::bail;
 use containerd_shim_wasm::sandbox::context::{RuntimeContext, Source as LayerSource, WasmLayer};
 use containerd_shim_wasm::sandbox::Sandbox;
 use containerd_shim_wasm::shim::{version, Compiler, Shim, Version};
-use lucet_wasi::cache::CompileOptions;
 use std::hash::Hash;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -144,15 +143,6 @@ fn watch_blocked_hostcalls(deadline: Duration) {
     });
 }
 
-/// The compiled form of one image layer: `None` for a layer that is already a
-/// compiled module.
-pub fn precompile(layer: &[u8]) -> anyhow::Result<Option<Vec<u8>>> {
-    if entry::is_elf(layer) {
-        return Ok(None);
-    }
-    Ok(Some(CompileOptions::default().compile_to_bytes(layer)?))
-}
-
 impl Compiler for LucetCompiler {
     fn cache_key(&self) -> impl Hash {
         // A compiled module is only reused by the compiler and format that made it.
@@ -164,6 +154,9 @@ impl Compiler for LucetCompiler {
     }
 
     async fn compile(&self, layers: &[WasmLayer]) -> anyhow::Result<Vec<Option<Vec<u8>>>> {
-        layers.iter().map(|l| precompile(&l.layer)).collect()
+        layers
+            .iter()
+            .map(|l| run::precompile(&l.layer).map_err(anyhow::Error::msg))
+            .collect()
     }
 }

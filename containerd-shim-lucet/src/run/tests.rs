@@ -175,9 +175,9 @@ fn image_layers_run_from_memory_compiled_or_precompiled() {
     assert_eq!((r.outcome.code, r.stdout.as_str()), (0, "hello\n"));
 
     // What the shim's compiler hands containerd, and containerd hands back.
-    let so = crate::shim::precompile(&wasm).unwrap().unwrap();
+    let so = precompile(&wasm).unwrap().unwrap();
     assert!(crate::entry::is_elf(&so));
-    assert!(crate::shim::precompile(&so).unwrap().is_none());
+    assert!(precompile(&so).unwrap().is_none());
     let r = go(plan(Source::Bytes(so), "_start", &["/app.wasm"], &[], root.path()));
     assert_eq!((r.outcome.code, r.stdout.as_str()), (0, "hello\n"));
 }
