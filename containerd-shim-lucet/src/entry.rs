@@ -69,7 +69,11 @@ pub fn resolve(entry: &Path, cwd: &Path, search_path: Option<&str>) -> Result<Pa
     }
     let bare = entry.components().count() == 1 && !entry.is_absolute();
     if bare {
-        for dir in search_path.unwrap_or("").split(':').filter(|d| !d.is_empty()) {
+        for dir in search_path
+            .unwrap_or("")
+            .split(':')
+            .filter(|d| !d.is_empty())
+        {
             let candidate = Path::new(dir).join(entry);
             if candidate.is_file() {
                 return Ok(candidate);
@@ -122,7 +126,9 @@ fn classify_text(path: &Path, bytes: &[u8]) -> Result<ModuleKind, Refusal> {
         .find(|l| !l.is_empty() && !l.starts_with(";;"))
         .is_some_and(|l| l.starts_with('('));
     if !looks_like_wat {
-        return Err(not_wasm("it is a text file that is not a WebAssembly text module".to_string()));
+        return Err(not_wasm(
+            "it is a text file that is not a WebAssembly text module".to_string(),
+        ));
     }
     Ok(ModuleKind::Wat)
 }
@@ -141,15 +147,24 @@ mod tests {
     fn kinds_come_from_the_bytes() {
         let d = tempfile::tempdir().unwrap();
         let wasm = wat::parse_str("(module)").unwrap();
-        assert_eq!(classify(&file(d.path(), "a.bin", &wasm)).unwrap(), ModuleKind::Wasm);
+        assert_eq!(
+            classify(&file(d.path(), "a.bin", &wasm)).unwrap(),
+            ModuleKind::Wasm
+        );
         assert_eq!(
             classify(&file(d.path(), "a.wat", b";; hi\n(module)")).unwrap(),
             ModuleKind::Wat
         );
         let sh = classify(&file(d.path(), "run.sh", b"#!/bin/sh\necho hi\n")).unwrap_err();
-        assert!(sh.to_string().contains("neither a WebAssembly module"), "{sh}");
+        assert!(
+            sh.to_string().contains("neither a WebAssembly module"),
+            "{sh}"
+        );
         let bin = classify(&file(d.path(), "x", &[0xff, 0xfe, 0, 1, 2])).unwrap_err();
-        assert!(bin.to_string().contains("binary file of another kind"), "{bin}");
+        assert!(
+            bin.to_string().contains("binary file of another kind"),
+            "{bin}"
+        );
     }
 
     #[test]

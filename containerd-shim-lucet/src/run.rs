@@ -112,7 +112,8 @@ pub fn public_key(value: &str) -> Result<PublicKey, String> {
 pub fn load_from_memory(so: &[u8]) -> Result<Arc<DlModule>, String> {
     let name = c"lucet-module";
     // SAFETY: `name` is a valid C string; the flags are plain constants.
-    let fd = unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING) };
+    let fd =
+        unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING) };
     if fd < 0 {
         return Err(format!(
             "cannot create an in-memory file for the module (memfd_create): {}",
@@ -164,7 +165,12 @@ pub fn precompile(layer: &[u8]) -> Result<Option<Vec<u8>>, String> {
 
 /// Finds, compiles or loads the module, checking a signature when a key is set.
 fn load(plan: &Plan) -> Result<Arc<DlModule>, String> {
-    let key = plan.settings.verify_key.as_deref().map(public_key).transpose()?;
+    let key = plan
+        .settings
+        .verify_key
+        .as_deref()
+        .map(public_key)
+        .transpose()?;
     let unsigned = |what: &str| {
         format!(
             "LUCET_VERIFY_KEY is set, so only a signed .so may run, and {what}; compile and sign the module with \

@@ -182,8 +182,13 @@ mod tests {
 
     #[test]
     fn a_bad_deadline_is_named() {
-        let e = Settings::from_env(&["LUCET_DEADLINE=soon"]).unwrap_err().to_string();
-        assert!(e.contains("LUCET_DEADLINE=soon") && e.contains("10s"), "{e}");
+        let e = Settings::from_env(&["LUCET_DEADLINE=soon"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("LUCET_DEADLINE=soon") && e.contains("10s"),
+            "{e}"
+        );
         assert!(Settings::from_env(&["LUCET_DEADLINE=0s"]).is_err());
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
         assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
@@ -198,7 +203,10 @@ mod tests {
         let v2 = root.path().join("k8s/pod1");
         std::fs::create_dir_all(&v2).unwrap();
         std::fs::write(v2.join("memory.max"), "33554432\n").unwrap();
-        assert_eq!(cgroup_memory_limit("0::/k8s/pod1\n", root.path()), Some(32 << 20));
+        assert_eq!(
+            cgroup_memory_limit("0::/k8s/pod1\n", root.path()),
+            Some(32 << 20)
+        );
         let v1 = root.path().join("memory/ctr");
         std::fs::create_dir_all(&v1).unwrap();
         std::fs::write(v1.join("memory.limit_in_bytes"), "16777216\n").unwrap();
@@ -211,6 +219,9 @@ mod tests {
         let own = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(own.path().join("memory")).unwrap();
         std::fs::write(own.path().join("memory/memory.limit_in_bytes"), "8388608\n").unwrap();
-        assert_eq!(cgroup_memory_limit("4:memory:/default/c1\n", own.path()), Some(8 << 20));
+        assert_eq!(
+            cgroup_memory_limit("4:memory:/default/c1\n", own.path()),
+            Some(8 << 20)
+        );
     }
 }

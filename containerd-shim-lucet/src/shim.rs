@@ -5,7 +5,9 @@
 //! [`crate::run`], [`crate::entry`] and [`crate::settings`].
 
 use crate::entry;
-use crate::run::{self, Outcome, Plan, Source, Stdio, EXIT_BAD_MODULE, EXIT_DEADLINE, EXIT_HOST_ERROR};
+use crate::run::{
+    self, Outcome, Plan, Source, Stdio, EXIT_BAD_MODULE, EXIT_DEADLINE, EXIT_HOST_ERROR,
+};
 use crate::settings::{self, Settings};
 use anyhow::bail;
 use containerd_shim_wasm::sandbox::context::{RuntimeContext, Source as LayerSource, WasmLayer};
@@ -48,7 +50,10 @@ impl Sandbox for LucetSandbox {
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_container(ctx)))
             .unwrap_or_else(|p| Outcome {
                 code: EXIT_HOST_ERROR,
-                message: Some(format!("internal error: {}", lucet_runtime::panic_message(&*p))),
+                message: Some(format!(
+                    "internal error: {}",
+                    lucet_runtime::panic_message(&*p)
+                )),
             });
         if let Some(msg) = &outcome.message {
             eprintln!("error: {msg}");
@@ -81,24 +86,39 @@ fn check_file(path: &Path, env: &[String]) -> Result<(), String> {
     let settings = Settings::from_env(env).map_err(|e| e.to_string())?;
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
     let found = entry::resolve(path, &cwd, settings.search_path()).map_err(|e| e.to_string())?;
-    entry::classify(&found).map(|_| ()).map_err(|e| e.to_string())
+    entry::classify(&found)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
 }
 
 /// Builds the plan from the container's context and runs it.
 fn run_container(ctx: &impl RuntimeContext) -> Outcome {
     let settings = match Settings::from_env(ctx.envs()) {
         Ok(s) => s,
-        Err(e) => return Outcome { code: EXIT_BAD_MODULE, message: Some(e.to_string()) },
+        Err(e) => {
+            return Outcome {
+                code: EXIT_BAD_MODULE,
+                message: Some(e.to_string()),
+            }
+        }
     };
     let entrypoint = ctx.entrypoint();
     let arg0 = ctx.args().first().map(String::as_str).unwrap_or("");
-    let program = arg0.split_once('#').map_or(arg0, |(path, _)| path).to_owned();
+    let program = arg0
+        .split_once('#')
+        .map_or(arg0, |(path, _)| path)
+        .to_owned();
     let source = match entrypoint.source {
         LayerSource::File(path) => {
             let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
             match entry::resolve(&path, &cwd, settings.search_path()) {
                 Ok(p) => Source::File(p),
-                Err(e) => return Outcome { code: EXIT_BAD_MODULE, message: Some(e.to_string()) },
+                Err(e) => {
+                    return Outcome {
+                        code: EXIT_BAD_MODULE,
+                        message: Some(e.to_string()),
+                    }
+                }
             }
         }
         LayerSource::Oci([layer]) => Source::Bytes(layer.layer.clone()),
