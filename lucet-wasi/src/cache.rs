@@ -99,13 +99,24 @@ impl CompileOptions {
 
     /// Compiles `source` (`.wasm` or `.wat` bytes) into the shared object `out`.
     pub fn compile(&self, source: &[u8], out: &Path) -> Result<(), lucetc::Error> {
-        Lucetc::try_from_bytes(source)?
+        self.lucetc(source)?.shared_object_file(out)
+    }
+}
+
+impl CompileOptions {
+    /// Compiles `source` (`.wasm` or `.wat` bytes) into the bytes of a shared object,
+    /// for hosts that have no private directory to write one into.
+    pub fn compile_to_bytes(&self, source: &[u8]) -> Result<Vec<u8>, lucetc::Error> {
+        self.lucetc(source)?.shared_object_bytes()
+    }
+
+    fn lucetc(&self, source: &[u8]) -> Result<Lucetc, lucetc::Error> {
+        Ok(Lucetc::try_from_bytes(source)?
             .with_opt_level(self.opt_level)
             .with_target_cpu(self.target_cpu)
             .with_reserved_size(self.reserved_size)
             .with_guard_size(self.guard_size)
-            .with_linker(self.linker)
-            .shared_object_file(out)
+            .with_linker(self.linker))
     }
 }
 

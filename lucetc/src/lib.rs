@@ -285,6 +285,14 @@ impl Lucetc {
         Ok(())
     }
 
+    /// Compiles and links the module into the bytes of a shared object, for hosts that
+    /// load it from memory (a memfd) rather than from a file they write. Nothing is
+    /// signed: a signature is made for a file ([`Lucetc::shared_object_file`]).
+    pub fn shared_object_bytes(&self) -> Result<Vec<u8>, Error> {
+        let object = self.object_bytes()?;
+        link::shared_object_bytes(&object, Path::new("<memory>"), self.linker)
+    }
+
     /// Compiles the module into the relocatable object `out` (what would be linked).
     pub fn object_file(&self, out: impl AsRef<Path>) -> Result<(), Error> {
         let object = self.object_bytes()?;

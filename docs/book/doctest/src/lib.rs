@@ -33,6 +33,9 @@ pub mod module_layout {}
 #[doc = include_str!("../../src/security.md")]
 pub mod security {}
 
+#[doc = include_str!("../../src/containerd.md")]
+pub mod containerd {}
+
 #[doc = include_str!("../../src/performance.md")]
 pub mod performance {}
 
