@@ -79,27 +79,13 @@ impl Settings {
     }
 }
 
-/// `10s`, `500ms`, `2m`, `1h`, or a number of seconds.
+/// A deadline: lucet-wasi's duration syntax (`10s`, `500ms`, `2m`, ...), longer than zero.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let t = s.trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let n: f64 = num
-        .parse()
-        .map_err(|_| "not a duration; write e.g. 10s, 500ms or 2m".to_string())?;
-    let secs = match unit.trim() {
-        "" | "s" => n,
-        "ms" => n / 1000.0,
-        "m" | "min" => n * 60.0,
-        "h" => n * 3600.0,
-        _ => return Err("unknown unit; use ms, s, m or h".to_string()),
-    };
-    if secs <= 0.0 {
+    let d = lucet_wasi::parse_duration(s)?;
+    if d.is_zero() {
         return Err("a deadline must be longer than zero".to_string());
     }
-    Duration::try_from_secs_f64(secs).map_err(|_| "not a usable duration".to_string())
+    Ok(d)
 }
 
 /// The memory limit of the cgroup described by `proc_self_cgroup` (the text of

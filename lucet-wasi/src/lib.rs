@@ -41,6 +41,7 @@
 pub mod cache;
 mod builder;
 mod ctx;
+mod duration;
 mod filetype;
 mod hostcalls;
 mod mem;
@@ -49,6 +50,7 @@ pub mod types;
 
 pub use builder::WasiCtxBuilder;
 pub use ctx::{Error, OutputCapture, WasiCtx};
+pub use duration::parse_duration;
 pub use hostcalls::{wasi_hostcalls, ExitCode};
 
 /// The exit code of a run that ended with the guest calling `proc_exit`.

@@ -11,7 +11,7 @@
 use anyhow::{anyhow, bail};
 use clap::Parser;
 use lucet_runtime::{DlModule, Error, Limits, MmapRegion, PublicKey, Region, Val, ValType};
-use lucet_wasi::WasiCtxBuilder;
+use lucet_wasi::{parse_duration, WasiCtxBuilder};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -151,26 +151,6 @@ fn parse_size(s: &str) -> Result<usize, String> {
     n.checked_mul(mult)
         .and_then(|b| usize::try_from(b).ok())
         .ok_or_else(|| format!("`{s}` is too large"))
-}
-
-fn parse_duration(s: &str) -> Result<Duration, String> {
-    let t = s.trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let n: f64 = num
-        .parse()
-        .map_err(|_| format!("`{s}` is not a duration; write e.g. 10s, 500ms or 2m"))?;
-    let secs = match unit.trim() {
-        "" | "s" => n,
-        "ms" => n / 1000.0,
-        "us" => n / 1e6,
-        "m" | "min" => n * 60.0,
-        "h" => n * 3600.0,
-        _ => return Err(format!("`{s}` has an unknown unit; use ms, s, m or h")),
-    };
-    Duration::try_from_secs_f64(secs).map_err(|_| format!("`{s}` is not a usable duration"))
 }
 
 /// Splits a `--dir` value as Wasmtime does: `HOST::GUEST`, or `HOST` (seen by the guest
