@@ -130,6 +130,14 @@ fn limits_are_checked_at_instantiation() {
     assert!(matches!(e, Error::LimitsExceeded(_)) && e.to_string().contains("heap_memory_size"), "{e}");
     assert_eq!(r.free_slots(), 1, "a failed instantiation gives its slot back");
 
+    // A table is never made smaller than its declared minimum.
+    let big_table = DlModule::load(&compile_wat(r#"(module (table 10000001 funcref))"#)).unwrap();
+    let e = region(1).new_instance(big_table).unwrap_err();
+    let msg = e.to_string();
+    assert!(matches!(e, Error::LimitsExceeded(_)) && msg.contains("10000001"), "{msg}");
+    let at_limit = DlModule::load(&compile_wat(r#"(module (table 10000000 funcref))"#)).unwrap();
+    assert!(region(1).new_instance(at_limit).is_ok());
+
     // The code assumes a 4 GiB reservation + guard; a smaller address space cannot hold it.
     let tiny = Limits::default().with_heap_address_space_size(1 << 30).with_heap_memory_size(1 << 20);
     let r = MmapRegion::create(1, &tiny).unwrap();

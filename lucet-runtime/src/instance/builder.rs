@@ -1,6 +1,6 @@
 //! `InstanceBuilder`, and the `Region` trait through which hosts get one.
 
-use super::core::{vmctx_alloc_layout, Home, Instance, InstanceCell, State, INLINE_SLOTS, WASM_PAGE};
+use super::core::{vmctx_alloc_layout, Home, Instance, InstanceCell, State, INLINE_SLOTS, MAX_TABLE_ELEMENTS, WASM_PAGE};
 use super::externs::Extern;
 use super::handle::InstanceHandle;
 use super::init::Heaps;
@@ -86,6 +86,18 @@ impl InstanceBuilder {
                     "module {path} needs an initial heap of {initial} bytes ({} pages), more than the limit of \
                      {max_heap} bytes; raise Limits::heap_memory_size",
                     plan.memory.min_pages
+                )));
+            }
+        }
+        // A table smaller than its declared minimum would break the guest's view of it
+        // (`table.size`, bounds of `table.init`), so one that cannot be allocated in
+        // full is refused here rather than cut short.
+        for (i, t) in data.defined_tables.iter().enumerate() {
+            if t.min > MAX_TABLE_ELEMENTS {
+                return Err(Error::LimitsExceeded(format!(
+                    "module {path}: defined table {i} declares a minimum of {} elements, more than the {} \
+                     elements lucet allows in a table; lower the table's minimum in the module",
+                    t.min, MAX_TABLE_ELEMENTS
                 )));
             }
         }
