@@ -10,7 +10,7 @@
 //! CPU time (`CLOCK_THREAD_CPUTIME_ID`) counts only what the thread ran, in user space
 //! and in the kernel on its behalf (page faults, system calls), and is what the report
 //! uses by default ([`Clock`]). Both are kept for every run, with the thread's minor
-//! page faults and involuntary context switches over the region.
+//! page faults and its involuntary and voluntary context switches over the region.
 
 use lucet_runtime::{register_hostcalls, HostcallDef, Vmctx};
 use serde::{Deserialize, Serialize};
@@ -58,6 +58,9 @@ pub struct Measurement {
     pub minor_faults: u64,
     /// Times the thread was taken off its CPU without asking (preempted) between them.
     pub preemptions: u64,
+    /// Times the thread gave up its CPU to wait (a blocking system call, a lock) between them.
+    #[serde(default)]
+    pub waits: u64,
 }
 
 /// The readings at `bench.start`.
@@ -67,6 +70,7 @@ struct Started {
     cpu: Duration,
     minor_faults: u64,
     preemptions: u64,
+    waits: u64,
 }
 
 thread_local! {
@@ -85,25 +89,25 @@ fn thread_cpu_time() -> Duration {
     Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
-/// This thread's (minor faults, involuntary context switches) so far.
-fn thread_counts() -> (u64, u64) {
+/// This thread's (minor faults, involuntary context switches, voluntary context switches) so far.
+fn thread_counts() -> (u64, u64, u64) {
     // SAFETY: an all-zero `rusage` is a valid value of the plain C struct.
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
     // SAFETY: `ru` is a valid, writable rusage; RUSAGE_THREAD asks about this thread only.
     let rc = unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut ru) };
     if rc != 0 {
-        return (0, 0);
+        return (0, 0, 0);
     }
-    (ru.ru_minflt as u64, ru.ru_nivcsw as u64)
+    (ru.ru_minflt as u64, ru.ru_nivcsw as u64, ru.ru_nvcsw as u64)
 }
 
 /// Marks the start of the measured region. The wall clock is read last, so that the
 /// other readings are not part of the wall time.
 pub fn start() {
-    let (minor_faults, preemptions) = thread_counts();
+    let (minor_faults, preemptions, waits) = thread_counts();
     let cpu = thread_cpu_time();
     let wall = Instant::now();
-    STARTED.with(|s| s.set(Some(Started { wall, cpu, minor_faults, preemptions })));
+    STARTED.with(|s| s.set(Some(Started { wall, cpu, minor_faults, preemptions, waits })));
 }
 
 /// Marks its end; a program that calls `end` without `start` measures nothing.
@@ -114,13 +118,14 @@ pub fn end() {
     };
     let wall = started.wall.elapsed();
     let cpu = thread_cpu_time().saturating_sub(started.cpu);
-    let (minor_faults, preemptions) = thread_counts();
+    let (minor_faults, preemptions, waits) = thread_counts();
     MEASURED.with(|m| {
         m.set(Some(Measurement {
             wall: wall.as_secs_f64(),
             cpu: cpu.as_secs_f64(),
             minor_faults: minor_faults.saturating_sub(started.minor_faults),
             preemptions: preemptions.saturating_sub(started.preemptions),
+            waits: waits.saturating_sub(started.waits),
         }))
     });
 }
