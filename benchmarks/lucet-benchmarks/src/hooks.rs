@@ -159,3 +159,34 @@ pub fn register_lucet_hooks() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| register_hostcalls(LUCET_HOOKS));
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_region_is_measured_on_both_clocks() {
+        clear();
+        start();
+        // Some work, so that both clocks move; no figure is asserted, only how they relate.
+        let mut x = 0u64;
+        for i in 0..2_000_000u64 {
+            x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(i));
+        }
+        end();
+        let m = measured().expect("a region with start and end is measured");
+        assert!(m.wall > 0.0 && m.cpu > 0.0, "{m:?}");
+        // One thread cannot run longer than the wall time it was given (with a
+        // millisecond for the two clocks' different readings).
+        assert!(m.cpu <= m.wall + 1e-3, "{m:?}");
+        assert_eq!(Clock::ThreadCpu.of(&m), m.cpu);
+        assert_eq!(Clock::Wall.of(&m), m.wall);
+    }
+
+    #[test]
+    fn end_without_start_measures_nothing() {
+        clear();
+        end();
+        assert_eq!(measured(), None);
+    }
+}

@@ -372,6 +372,18 @@ mod tests {
     }
 
     #[test]
+    fn files_of_runs_before_the_clock_choice_read_as_wall_time() {
+        let old = r#"{"machine": "m", "command": "c", "settings": "s", "iterations": 1, "date": "d",
+            "wall_seconds": 1.0, "excluded": [], "results": [{"name": "p.wasm", "group": "others",
+            "lucet_runs": [1.0], "wasmtime_runs": [2.0], "lucet_compile": null, "wasmtime_compile": null,
+            "failure": null}]}"#;
+        let run: SightglassRun = serde_json::from_str(old).expect("an older file still reads");
+        assert_eq!(run.clock, Clock::Wall);
+        assert!(run.results[0].lucet_samples.is_empty());
+        assert_eq!(run.results[0].run_ratio(), Some(0.5));
+    }
+
+    #[test]
     fn sections_are_replaced_in_place() {
         let doc = "# Title\n\nhand-written\n";
         let once = replace_section(doc, "x", "first");
