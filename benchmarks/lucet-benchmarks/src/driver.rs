@@ -2,6 +2,7 @@
 //! run it alternately under both runtimes, check its output, collect the times.
 
 use crate::compile;
+use crate::hooks::{Clock, Measurement};
 use crate::lucet_side::LucetProgram;
 use crate::report::{ProgramResult, SightglassRun};
 use crate::sightglass::{self, Program};
@@ -26,6 +27,8 @@ pub struct Options {
     /// Compile afresh even when the cache has an artifact, so compile times are from this run.
     pub recompile: bool,
     pub target_cpu: lucetc::TargetCpu,
+    /// Which clock the figures (`lucet_runs`, `wasmtime_runs`) are read from.
+    pub clock: crate::hooks::Clock,
     /// Print one line per program as it completes.
     pub verbose: bool,
 }
@@ -110,6 +113,8 @@ pub fn run(opts: &Options) -> Result<SightglassRun, String> {
             group: program.group.name().to_owned(),
             lucet_runs: Vec::new(),
             wasmtime_runs: Vec::new(),
+            lucet_samples: Vec::new(),
+            wasmtime_samples: Vec::new(),
             lucet_compile: None,
             wasmtime_compile: None,
             failure: None,
@@ -130,7 +135,7 @@ pub fn run(opts: &Options) -> Result<SightglassRun, String> {
             Ok(Loaded { lucet: LucetProgram::load(&so.path)?, wasmtime })
         })();
         match loaded {
-            Ok(loaded) => measure(program, &loaded, opts.iterations, &mut result),
+            Ok(loaded) => measure(program, &loaded, opts.iterations, opts.clock, &mut result),
             Err(e) => result.failure = Some(e),
         }
         if opts.verbose {
@@ -140,13 +145,20 @@ pub fn run(opts: &Options) -> Result<SightglassRun, String> {
                 Some(f) => format!("FAIL {f}"),
                 None => "ok".to_owned(),
             };
+            // How many runs of each side were preempted inside the timed region: with the
+            // wall clock, those are the runs whose figure includes waiting for a CPU.
+            let preempted = |s: &[Measurement]| s.iter().filter(|m| m.preemptions > 0).count();
             eprintln!(
-                "[{}/{}] {}: lucet {} wasmtime {}{ratio}  {status}",
+                "[{}/{}] {}: lucet {} wasmtime {}{ratio}  {status} (preempted: lucet {}/{}, wasmtime {}/{})",
                 n + 1,
                 selected.len(),
                 program.name,
                 med(&result.lucet_runs),
-                med(&result.wasmtime_runs)
+                med(&result.wasmtime_runs),
+                preempted(&result.lucet_samples),
+                result.lucet_samples.len(),
+                preempted(&result.wasmtime_samples),
+                result.wasmtime_samples.len(),
             );
         }
         results.push(result);
@@ -156,6 +168,7 @@ pub fn run(opts: &Options) -> Result<SightglassRun, String> {
         command: String::new(),
         settings: String::new(),
         iterations: opts.iterations,
+        clock: opts.clock,
         date: String::new(),
         wall_seconds: started.elapsed().as_secs_f64(),
         results,
@@ -165,7 +178,7 @@ pub fn run(opts: &Options) -> Result<SightglassRun, String> {
 
 /// Runs the program `iterations` times on each side, alternating, checking the output
 /// of every run; stops a side at its first failure.
-fn measure(program: &Program, loaded: &Loaded, iterations: usize, result: &mut ProgramResult) {
+fn measure(program: &Program, loaded: &Loaded, iterations: usize, clock: Clock, result: &mut ProgramResult) {
     let scratch = match sightglass::scratch_copy(program) {
         Ok(s) => s,
         Err(e) => {
@@ -175,10 +188,10 @@ fn measure(program: &Program, loaded: &Loaded, iterations: usize, result: &mut P
     };
     let arg0 = program.wasm.file_name().and_then(|n| n.to_str()).unwrap_or("benchmark.wasm");
     // A correct run without `bench.end` is not a failure, only nothing to time.
-    let check = |side: &str, out: Result<crate::RunOutput, String>| -> Result<Option<f64>, String> {
+    let check = |side: &str, out: Result<crate::RunOutput, String>| -> Result<Option<Measurement>, String> {
         let out = out.map_err(|e| format!("{side}: {e}"))?;
         program.check_output(&out).map_err(|e| format!("{side}: {e}"))?;
-        Ok(out.measured.map(|d| d.as_secs_f64()))
+        Ok(out.measured)
     };
     let mut untimed = false;
     let mut failures = Vec::new();
@@ -186,7 +199,10 @@ fn measure(program: &Program, loaded: &Loaded, iterations: usize, result: &mut P
     for _ in 0..iterations {
         if lucet_ok {
             match check("lucet", loaded.lucet.run(arg0, scratch.path())) {
-                Ok(Some(t)) => result.lucet_runs.push(t),
+                Ok(Some(m)) => {
+                    result.lucet_runs.push(clock.of(&m));
+                    result.lucet_samples.push(m);
+                }
                 Ok(None) => untimed = true,
                 Err(e) => {
                     failures.push(e);
@@ -196,7 +212,10 @@ fn measure(program: &Program, loaded: &Loaded, iterations: usize, result: &mut P
         }
         if let (Some(w), true) = (&loaded.wasmtime, wasmtime_ok) {
             match check("wasmtime", w.run(arg0, scratch.path())) {
-                Ok(Some(t)) => result.wasmtime_runs.push(t),
+                Ok(Some(m)) => {
+                    result.wasmtime_runs.push(clock.of(&m));
+                    result.wasmtime_samples.push(m);
+                }
                 Ok(None) => untimed = true,
                 Err(e) => {
                     failures.push(e);

@@ -83,6 +83,6 @@ fn target_dir() -> PathBuf {
 pub struct RunOutput {
     pub stdout: Vec<u8>,
     pub stderr: Vec<u8>,
-    /// Time between `bench.start` and `bench.end`, if the program called both.
-    pub measured: Option<std::time::Duration>,
+    /// What the region between `bench.start` and `bench.end` cost, if the program called both.
+    pub measured: Option<hooks::Measurement>,
 }

@@ -5,6 +5,7 @@
 //! `<!-- END name -->` markers and replaces only that; text outside the markers is
 //! written by hand and kept.
 
+use crate::hooks::{Clock, Measurement};
 use crate::sightglass::Group;
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
@@ -77,9 +78,14 @@ pub fn fmt_secs(s: f64) -> String {
 pub struct ProgramResult {
     pub name: String,
     pub group: String,
-    /// Seconds between `bench.start` and `bench.end`, one per iteration.
+    /// Seconds between `bench.start` and `bench.end` by the run's [`Clock`], one per iteration.
     pub lucet_runs: Vec<f64>,
     pub wasmtime_runs: Vec<f64>,
+    /// Every clock and counter of each iteration (absent from files of older runs).
+    #[serde(default)]
+    pub lucet_samples: Vec<Measurement>,
+    #[serde(default)]
+    pub wasmtime_samples: Vec<Measurement>,
     /// Wall time of `lucetc` (wasm to `.so`) and of `Engine::precompile_module`.
     pub lucet_compile: Option<f64>,
     pub wasmtime_compile: Option<f64>,
@@ -109,11 +115,19 @@ pub struct SightglassRun {
     pub command: String,
     pub settings: String,
     pub iterations: usize,
+    /// The clock `lucet_runs` and `wasmtime_runs` were read from; runs saved before
+    /// there was a choice used the wall clock.
+    #[serde(default = "wall_clock")]
+    pub clock: Clock,
     pub date: String,
     pub wall_seconds: f64,
     pub results: Vec<ProgramResult>,
     /// Programs not attempted, with the reason.
     pub excluded: Vec<(String, String)>,
+}
+
+fn wall_clock() -> Clock {
+    Clock::Wall
 }
 
 fn opt(v: Option<f64>, f: impl Fn(f64) -> String) -> String {
@@ -166,11 +180,12 @@ pub fn sightglass_markdown(run: &SightglassRun, svg_name: &str) -> String {
     let _ = writeln!(md, "Reproduce with:\n\n```sh\n{}\n```\n", run.command);
     let _ = writeln!(
         md,
-        "{} iterations per program, lucet and Wasmtime alternating; figures are medians of the time between \
+        "{} iterations per program, lucet and Wasmtime alternating; figures are medians of {} between \
          `bench.start` and `bench.end`, and their spread is (max − min) / median over the iterations. Ratios \
          are lucet / Wasmtime: below 1.00 lucet is faster; ⚠ marks a ratio above 1.10. Compile times are one \
          compilation each, from the same run. The whole run took {:.0} minutes.\n",
         run.iterations,
+        run.clock.describe(),
         run.wall_seconds / 60.0
     );
     let _ = writeln!(
@@ -354,6 +369,18 @@ mod tests {
         assert_eq!(geomean(&[1.0, 0.0]), None);
         assert_eq!(spread(&[1.0, 2.0, 4.0]), Some(1.5));
         assert_eq!(spread(&[]), None);
+    }
+
+    #[test]
+    fn files_of_runs_before_the_clock_choice_read_as_wall_time() {
+        let old = r#"{"machine": "m", "command": "c", "settings": "s", "iterations": 1, "date": "d",
+            "wall_seconds": 1.0, "excluded": [], "results": [{"name": "p.wasm", "group": "others",
+            "lucet_runs": [1.0], "wasmtime_runs": [2.0], "lucet_compile": null, "wasmtime_compile": null,
+            "failure": null}]}"#;
+        let run: SightglassRun = serde_json::from_str(old).expect("an older file still reads");
+        assert_eq!(run.clock, Clock::Wall);
+        assert!(run.results[0].lucet_samples.is_empty());
+        assert_eq!(run.results[0].run_ratio(), Some(0.5));
     }
 
     #[test]

@@ -35,6 +35,7 @@ fn quick_sightglass_programs_run_under_lucet() {
         lucet_only: true,
         recompile: false,
         target_cpu: lucetc::TargetCpu::Baseline,
+        clock: lucet_benchmarks::hooks::Clock::ThreadCpu,
         verbose: false,
     };
     let run = driver::run(&opts).expect("the sightglass corpus is readable");

@@ -6,6 +6,7 @@
 use anyhow::{bail, Context};
 use clap::Parser;
 use lucet_benchmarks::driver::{self, Options};
+use lucet_benchmarks::hooks::Clock;
 use lucet_benchmarks::report::{self, SightglassRun};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -41,6 +42,11 @@ struct Cli {
     #[arg(long, value_name = "CPU", default_value = "native")]
     target_cpu: lucetc::TargetCpu,
 
+    /// What the figures measure between `bench.start` and `bench.end`: `thread-cpu` (the running thread's
+    /// CPU time, which time spent waiting for a CPU while other processes run does not inflate) or `wall`.
+    #[arg(long, value_name = "CLOCK", value_enum, default_value_t = Clock::ThreadCpu)]
+    clock: Clock,
+
     /// The sightglass corpus. [default: ../shared/corpora/sightglass beside the workspace]
     #[arg(long, value_name = "DIR")]
     sightglass_dir: Option<PathBuf>,
@@ -54,7 +60,7 @@ struct Cli {
     write_doc: bool,
 
     /// Do not run anything: rebuild the document from a JSON file of an earlier run. [default: none]
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["quick", "lucet_only", "recompile"])]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["quick", "lucet_only", "recompile", "clock"])]
     from_json: Option<PathBuf>,
 
     /// Only programs whose name contains one of these strings (e.g. shootout, libsodium/libsodium-box).
@@ -99,6 +105,7 @@ fn real_main() -> anyhow::Result<ExitCode> {
                 lucet_only: cli.lucet_only,
                 recompile: cli.recompile,
                 target_cpu: cli.target_cpu,
+                clock: cli.clock,
                 verbose: true,
             };
             let mut run = driver::run(&opts).map_err(anyhow::Error::msg)?;
@@ -171,6 +178,9 @@ fn reproduce_command(cli: &Cli) -> String {
     }
     if cli.target_cpu != lucetc::TargetCpu::Native {
         cmd.push_str(" --target-cpu baseline");
+    }
+    if cli.clock != Clock::ThreadCpu {
+        cmd.push_str(" --clock wall");
     }
     cmd.push_str(" --write-doc");
     for f in &cli.filters {
