@@ -194,12 +194,6 @@ impl<'a> ElfFile<'a> {
         self.bytes.get(start..start.checked_add(usize::try_from(len).ok()?)?)
     }
 
-    /// Where the bytes at `vaddr` lie in the file.
-    pub fn file_offset(&self, vaddr: u64, len: u64) -> Option<u64> {
-        let bytes = self.bytes_at(vaddr, len)?;
-        Some((bytes.as_ptr() as usize - self.bytes.as_ptr() as usize) as u64)
-    }
-
     /// Like `bytes_at`, for a table the dynamic linker reads; records it for the checks.
     fn table(&mut self, name: &'static str, vaddr: u64, len: u64) -> Result<&'a [u8], Refusal> {
         self.tables.push((name, vaddr, len));
