@@ -1,8 +1,9 @@
 //! Opening a module file, handing that same file to `dlopen`, and checking what the
 //! dynamic linker made of it.
 //!
-//! The file is opened once. Its bytes are checked through a read-only mapping, and
-//! `dlopen` is given `/proc/<pid>/fd/<fd>`, which names the open file itself rather than
+//! The file is opened once. Its bytes are checked through a read-only mapping (and a few
+//! small ranges through copies read from the same open file with `pread`, which hold the
+//! same bytes: `elf_file`), and `dlopen` is given `/proc/<pid>/fd/<fd>`, which names the open file itself rather than
 //! whatever the path names by then: swapping the path between the check and the load
 //! changes nothing. The kernel still names the mapping by the file's real path, so
 //! profilers such as `perf` find the module's symbols as before.
@@ -75,6 +76,22 @@ impl ModuleFile {
     /// that the metadata it validated is the metadata it reads; `None` for an empty file.
     pub fn into_map(self) -> Option<memmap2::Mmap> {
         self.map
+    }
+
+    /// Reads the file's bytes at `offset` into `buf` with `pread`, as far as the file
+    /// goes; how many it read (none on an error).
+    pub fn read_at(&self, buf: &mut [u8], offset: u64) -> usize {
+        use std::os::unix::fs::FileExt;
+        let mut done = 0;
+        while done < buf.len() {
+            match self.file.read_at(&mut buf[done..], offset.saturating_add(done as u64)) {
+                Ok(0) => break,
+                Ok(n) => done += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => break,
+            }
+        }
+        done
     }
 
     /// Another descriptor of the same open file, for mapping parts of it later.

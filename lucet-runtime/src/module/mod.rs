@@ -17,6 +17,8 @@
 #![cfg_attr(feature = "unsafe-skip-load-checks", allow(dead_code))]
 
 mod code_map;
+#[cfg(test)]
+mod copies_tests;
 mod descriptor;
 mod elf_check;
 mod elf_file;
@@ -286,14 +288,12 @@ impl DlModule {
     #[cfg(not(feature = "unsafe-skip-load-checks"))]
     fn load_file(file: load::ModuleFile, shown: String, strict: bool) -> Result<Arc<DlModule>, Error> {
         // Everything up to `load::load` reads the file's bytes only.
-        let inspect::Checked { elf, layout, meta, tables, data } = inspect::check_file(&file, &shown)?;
+        let inspect::Checked { segments, layout, meta, tables, data } = inspect::check_file(&file, &shown)?;
         metadata::check_cpu_features(&shown, &data)?;
         phases::check("metadata and tables");
         let prepared = Prepared::new(&file, &shown, &tables, &data, strict)?;
         let meta = (meta.as_ptr(), meta.len());
-        let loaded = load::load(&file, &elf.segments, &layout).map_err(|reason| invalid(&shown, reason))?;
-        // `elf` borrows the file's bytes, and `finish` takes the file.
-        drop(elf);
+        let loaded = load::load(&file, &segments, &layout).map_err(|reason| invalid(&shown, reason))?;
         Self::finish(file, shown, layout, meta, data, prepared, loaded)
     }
 
