@@ -90,15 +90,19 @@ impl Relocations<'_> {
         let run = table.get(first..first.checked_add(n)?)?;
         let relative = u64::from(elf::R_X86_64_RELATIVE);
         let mut ok = true;
-        let mut addends = Vec::with_capacity(n);
-        for (i, r) in run.iter().enumerate() {
-            let addend = r.r_addend.get(LE) as u64;
-            ok &= (r.r_offset.get(LE) == at.wrapping_add(8 * i as u64))
-                & (r.r_info.get(LE) == relative)
-                & (addend >= low)
-                & (addend < high);
-            addends.push(addend);
-        }
+        // Collected from an iterator of known length, so without a capacity check per entry.
+        let addends = run
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let addend = r.r_addend.get(LE) as u64;
+                ok &= (r.r_offset.get(LE) == at.wrapping_add(8 * i as u64))
+                    & (r.r_info.get(LE) == relative)
+                    & (addend >= low)
+                    & (addend < high);
+                addend
+            })
+            .collect();
         ok.then_some(addends)
     }
 
