@@ -1,8 +1,8 @@
 //! Loading compiled modules.
 //!
 //! No code from a file runs before the file has been checked. `DlModule::load` opens the
-//! file once and checks its bytes through a read-only mapping (`elf_file`, `elf_check`,
-//! `descriptor`): an x86-64 ELF shared object exporting `lucet_module` and nothing else,
+//! file once and checks its bytes through a read-only mapping, three small ranges of them
+//! through copies read with `pread` (`elf_file`, `elf_check`, `descriptor`): an x86-64 ELF shared object exporting `lucet_module` and nothing else,
 //! with this runtime's format version, nothing the dynamic linker would run or write
 //! outside the object, and every pointer and length of the descriptor inside the file's
 //! segments. Then the small metadata is decoded from the file, its tables' records
