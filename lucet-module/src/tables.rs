@@ -221,8 +221,14 @@ impl<'a> Metadata<'a> {
                 data.data_segments.len()
             )));
         }
-        for (i, s) in self.segments.iter().enumerate() {
-            span(self.blob, Span { offset: s.offset, len: s.len }, &format!("bytes of data segment {i}"))?;
+        // One pass without early exits or messages (a module can have thousands of
+        // segments); the message is made only for a file that fails it.
+        let blob = self.blob.len() as u64;
+        let inside = self.segments.iter().fold(true, |ok, s| ok & s.offset.checked_add(s.len).is_some_and(|e| e <= blob));
+        if !inside {
+            for (i, s) in self.segments.iter().enumerate() {
+                span(self.blob, Span { offset: s.offset, len: s.len }, &format!("bytes of data segment {i}"))?;
+            }
         }
         Ok(())
     }
@@ -514,6 +520,12 @@ mod tests {
         assert!(check(&|h, b| b[sites(h) + 4] = 77).contains("unknown code 77"));
         let first = |h: &MetadataHeader| h.functions.offset as usize + 4;
         assert!(check(&|h, b| b[first(h)] = 9).contains("outside the trap table"));
+        // A data segment's bytes past the end of the blob, and a length that wraps.
+        let segment = |h: &MetadataHeader| h.data_segments.offset as usize;
+        let past = check(&|h, b| b[segment(h) + 8..segment(h) + 16].copy_from_slice(&(1u64 << 40).to_le_bytes()));
+        assert!(past.contains("bytes of data segment 0"), "{past}");
+        let wraps = check(&|h, b| b[segment(h) + 8..segment(h) + 16].copy_from_slice(&u64::MAX.to_le_bytes()));
+        assert!(wraps.contains("bytes of data segment 0"), "{wraps}");
         // The records a reader checks lazily: `validate_records` leaves them alone,
         // `trap_sites_valid` refuses them.
         let mut words = aligned(&blob);

@@ -11,6 +11,18 @@
 //!
 //! Built with `--features load-phases`, it also prints the median of each phase of the
 //! load and of the load-time checks' share (`lucet_runtime::load_phases`).
+//!
+//! What the checks add to a load is measured against a second build of this example
+//! that skips them, alternating the two (docs/benchmarks.md):
+//!
+//! ```sh
+//! LUCET_UNSAFE_SKIP_LOAD_CHECKS=measurement-only cargo build --release -p lucet-wasi \
+//!     --features load-phases,unsafe-skip-load-checks --example load_time
+//! ```
+//!
+//! That build loads files without checking them (their constructors run, their pointers
+//! are believed): it is for measuring trusted files only, and lucet-runtime refuses the
+//! feature in any other build.
 
 use anyhow::Context;
 use lucet_runtime::DlModule;
@@ -76,6 +88,10 @@ fn print_phases(loads: &[Vec<lucet_runtime::LoadPhase>]) {
         println!("  {:<28} {:>9.1} us{}", name, median(times), if check { "  (check)" } else { "" });
     }
     let all = median(loads.iter().map(|l| sum(l, false)).collect());
+    if !loads.iter().flatten().any(|p| p.check) {
+        println!("  all phases {all:.1} us, no checks (medians)");
+        return;
+    }
     let checks = median(loads.iter().map(|l| sum(l, true)).collect());
     let share = median(loads.iter().map(|l| 100.0 * sum(l, true) / sum(l, false)).collect());
     println!("  all phases {all:.1} us, checks {checks:.1} us, checks' share {share:.1} % (medians)");

@@ -51,10 +51,14 @@ pub(crate) struct HandlerTable {
     end: usize,
     /// Sorted by return address.
     sites: Vec<Site>,
-    /// Where code starting at each address (sorted) saves callee-saved registers:
-    /// `(register index in [`Registers`], distance below the frame pointer)`. The
-    /// entry with `None` starts a range that saves none.
-    saves: Vec<(usize, Box<[(usize, usize)]>)>,
+    /// Where code starting at each address (sorted) saves callee-saved registers: the
+    /// address, and the first index and the count of its entries in `saved`. An entry
+    /// with a count of 0 starts a range that saves none.
+    saves: Vec<(usize, usize, usize)>,
+    /// `(register index in [`Registers`], distance below the frame pointer)`, for all
+    /// the ranges of `saves` in one list, so that loading a module allocates one list
+    /// rather than one per range.
+    saved: Vec<(usize, usize)>,
 }
 
 /// The callee-saved registers of the System V ABI: rbx, r12, r13, r14, r15, in this
@@ -110,18 +114,21 @@ impl Registration {
         sites.sort_by_key(|s| s.ret_addr);
         // Every function's start begins a range without saves, so code after a body
         // with saves is not taken for it.
-        let mut saves: Vec<(usize, Box<[(usize, usize)]>)> = code.iter().map(|&(at, _)| (at, Box::default())).collect();
+        let mut saves: Vec<(usize, usize, usize)> = Vec::with_capacity(code.len() + data.exceptions.saves.len());
+        saves.extend(code.iter().map(|&(at, _)| (at, 0, 0)));
+        let mut saved = Vec::new();
         for s in &data.exceptions.saves {
             let Some(&(base, _)) = code.get(s.func as usize) else { continue };
-            let regs = s.saves.iter().filter_map(|&(r, off)| Some((register_index(r)?, off as usize))).collect();
-            saves.push((base + s.start_offset as usize, regs));
+            let first = saved.len();
+            saved.extend(s.saves.iter().filter_map(|&(r, off)| Some((register_index(r)?, off as usize))));
+            saves.push((base + s.start_offset as usize, first, saved.len() - first));
         }
         // Later entries at the same address (the real saves) win over the empty ones.
         saves.sort_by_key(|s| s.0);
         saves.reverse();
         saves.dedup_by_key(|s| s.0);
         saves.reverse();
-        let table = Arc::new(HandlerTable { start, end, sites, saves });
+        let table = Arc::new(HandlerTable { start, end, sites, saves, saved });
         TABLES.write().unwrap_or_else(|e| e.into_inner()).push(Arc::clone(&table));
         Registration(table)
     }
@@ -191,8 +198,8 @@ pub(crate) fn find_handler(
         }
         // Leaving this frame: its saved registers are its caller's values.
         let i = table.saves.partition_point(|s| s.0 <= pc);
-        if let Some((_, saved)) = i.checked_sub(1).map(|i| &table.saves[i]) {
-            for &(reg, down) in saved.iter() {
+        if let Some(&(_, first, count)) = i.checked_sub(1).map(|i| &table.saves[i]) {
+            for &(reg, down) in table.saved.get(first..first + count).unwrap_or_default() {
                 let at = fp.checked_sub(down)?;
                 on_stack(at, 8)?;
                 // SAFETY: on the running guest stack (checked above), where this frame's

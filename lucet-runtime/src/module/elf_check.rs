@@ -90,15 +90,19 @@ impl Relocations<'_> {
         let run = table.get(first..first.checked_add(n)?)?;
         let relative = u64::from(elf::R_X86_64_RELATIVE);
         let mut ok = true;
-        let mut addends = Vec::with_capacity(n);
-        for (i, r) in run.iter().enumerate() {
-            let addend = r.r_addend.get(LE) as u64;
-            ok &= (r.r_offset.get(LE) == at.wrapping_add(8 * i as u64))
-                & (r.r_info.get(LE) == relative)
-                & (addend >= low)
-                & (addend < high);
-            addends.push(addend);
-        }
+        // Collected from an iterator of known length, so without a capacity check per entry.
+        let addends = run
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let addend = r.r_addend.get(LE) as u64;
+                ok &= (r.r_offset.get(LE) == at.wrapping_add(8 * i as u64))
+                    & (r.r_info.get(LE) == relative)
+                    & (addend >= low)
+                    & (addend < high);
+                addend
+            })
+            .collect();
         ok.then_some(addends)
     }
 
@@ -317,10 +321,10 @@ fn check_header(file: &ElfFile<'_>) -> Result<(), Refusal> {
     // The dynamic linker needs no section headers, but lucetc always writes them last:
     // a file whose section headers are missing or run past its end was cut short.
     let count = h.e_shnum.get(LE) as usize;
-    let sections = usize::try_from(h.e_shoff.get(LE))
-        .ok()
-        .and_then(|off| file.bytes.get(off..))
-        .filter(|_| count > 0 && h.e_shentsize.get(LE) as usize == std::mem::size_of::<elf::SectionHeader64<LE>>())
+    let size = std::mem::size_of::<elf::SectionHeader64<LE>>();
+    let sections = file
+        .read(h.e_shoff.get(LE), (count * size) as u64)
+        .filter(|_| count > 0 && h.e_shentsize.get(LE) as usize == size)
         .and_then(|b| pod::slice_from_bytes::<elf::SectionHeader64<LE>>(b, count).ok())
         .ok_or_else(|| malformed("the section headers are missing or lie past the end of the file (is it truncated?)"))?
         .0;

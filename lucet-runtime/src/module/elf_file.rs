@@ -6,6 +6,14 @@
 //! from the bytes of the file, so that the checks see what the dynamic linker will act on.
 //! Every table is bounds-checked against the segment that holds it, and the hash tables are
 //! checked so that the dynamic linker's lookups in them stay inside them and end.
+//!
+//! The bytes are read through the read-only mapping of the file, except a few small
+//! ranges that lie far from everything else the load reads: the dynamic section, the
+//! section headers and the descriptor, which are read with `pread` into [`Copies`]
+//! instead. Touching the mapping there would fault in a 64 KiB window of pages that
+//! nothing after the checks reads, which costs more than the copy. The copies are read
+//! from the same open file as the mapping, so they hold the same bytes as long as the
+//! file does not change while it is loaded, which a module file must not (`load`).
 
 use super::Refusal;
 use lucet_module::MODULE_SYMBOL;
@@ -58,9 +66,39 @@ pub(crate) struct OtherSegment {
     pub memsz: u64,
 }
 
+/// Room for the ranges read with `pread` rather than through the mapping; a range
+/// longer than its room is read through the mapping.
+pub(crate) struct Copies {
+    dynamic: [u8; 512],
+    sections: [u8; 2048],
+    descriptor: [u8; 128],
+}
+
+impl Copies {
+    pub fn new() -> Copies {
+        Copies { dynamic: [0; 512], sections: [0; 2048], descriptor: [0; 128] }
+    }
+}
+
+/// Reads file bytes at an offset into a buffer and returns how many it read (fewer at
+/// the end of the file, none on an error).
+pub(crate) type ReadAt<'r> = &'r dyn Fn(&mut [u8], u64) -> usize;
+
+/// Copies `len` bytes of the file at `offset` into `room` if they fit, and returns them
+/// with their offset.
+fn copy<'a>(read: ReadAt<'_>, room: &'a mut [u8], offset: u64, len: u64) -> Option<(u64, &'a [u8])> {
+    let room = room.get_mut(..usize::try_from(len).ok()?)?;
+    let n = read(room, offset);
+    let room: &'a [u8] = room;
+    Some((offset, &room[..n.min(room.len())]))
+}
+
 /// The parsed dynamic-linker view of a file.
 pub(crate) struct ElfFile<'a> {
+    /// The whole file, mapped.
     pub bytes: &'a [u8],
+    /// Copies of a few ranges of `bytes`, each with its offset in the file.
+    copies: [Option<(u64, &'a [u8])>; 3],
     pub header: &'a elf::FileHeader64<LE>,
     /// In program-header order.
     pub segments: Vec<Segment>,
@@ -78,7 +116,8 @@ pub(crate) struct ElfFile<'a> {
 impl<'a> ElfFile<'a> {
     /// Reads what the dynamic linker needs to find a symbol. A file that is not an x86-64 ELF
     /// shared object at all gets the message the user most likely needs.
-    pub fn parse(bytes: &'a [u8]) -> Result<ElfFile<'a>, Refusal> {
+    /// `read` reads the file's bytes as `bytes` holds them, into `copies`.
+    pub fn parse(bytes: &'a [u8], read: ReadAt<'_>, copies: &'a mut Copies) -> Result<ElfFile<'a>, Refusal> {
         if !bytes.starts_with(b"\x7fELF") {
             return Err(Refusal::NotElf { wasm: bytes.starts_with(b"\0asm") });
         }
@@ -153,6 +192,7 @@ impl<'a> ElfFile<'a> {
 
         let mut file = ElfFile {
             bytes,
+            copies: [None; 3],
             header,
             segments,
             others,
@@ -163,8 +203,18 @@ impl<'a> ElfFile<'a> {
             symbols: &[],
             tables: Vec::new(),
         };
+        let Copies { dynamic, sections, descriptor } = copies;
+        // Where the dynamic section lies in the file, as `read_dynamic` finds it.
+        file.copies[0] = file.file_offset(file.dynamic_vaddr, file.dynamic_size).and_then(|at| copy(read, dynamic, at, file.dynamic_size));
+        let shdrs = u64::from(header.e_shnum.get(LE)).saturating_mul(u64::from(header.e_shentsize.get(LE)));
+        file.copies[1] = copy(read, sections, header.e_shoff.get(LE), shdrs);
         file.read_dynamic()?;
         file.read_symbols()?;
+        // The descriptor, if the file has one where the checks will look for it.
+        if let Ok(i) = file.descriptor_symbol() {
+            let (at, len) = (file.symbols[i].st_value.get(LE), file.symbols[i].st_size.get(LE));
+            file.copies[2] = file.file_offset(at, len).and_then(|at| copy(read, descriptor, at, len));
+        }
         Ok(file)
     }
 
@@ -189,15 +239,26 @@ impl<'a> ElfFile<'a> {
     /// The file bytes the dynamic linker maps at `[vaddr, vaddr + len)`, if one segment
     /// maps them all from the file.
     pub fn bytes_at(&self, vaddr: u64, len: u64) -> Option<&'a [u8]> {
-        let s = self.segments.iter().find(|s| s.holds_file_bytes(vaddr, len))?;
-        let start = usize::try_from(vaddr - s.vaddr + s.offset).ok()?;
-        self.bytes.get(start..start.checked_add(usize::try_from(len).ok()?)?)
+        self.read(self.file_offset(vaddr, len)?, len)
     }
 
-    /// Where the bytes at `vaddr` lie in the file.
+    /// Where in the file the bytes `bytes_at` returns lie, if it returns any.
     pub fn file_offset(&self, vaddr: u64, len: u64) -> Option<u64> {
-        let bytes = self.bytes_at(vaddr, len)?;
-        Some((bytes.as_ptr() as usize - self.bytes.as_ptr() as usize) as u64)
+        let s = self.segments.iter().find(|s| s.holds_file_bytes(vaddr, len))?;
+        // Inside the segment's file bytes, which end inside the file (`parse`).
+        Some(vaddr - s.vaddr + s.offset)
+    }
+
+    /// The `len` bytes of the file at `offset`: from a copy that holds them all, or
+    /// else from the mapping.
+    pub fn read(&self, offset: u64, len: u64) -> Option<&'a [u8]> {
+        let end = offset.checked_add(len).filter(|&end| end <= self.bytes.len() as u64)?;
+        for &(at, copy) in self.copies.iter().flatten() {
+            if offset >= at && end <= at + copy.len() as u64 {
+                return copy.get((offset - at) as usize..(end - at) as usize);
+            }
+        }
+        self.bytes.get(usize::try_from(offset).ok()?..usize::try_from(end).ok()?)
     }
 
     /// Like `bytes_at`, for a table the dynamic linker reads; records it for the checks.

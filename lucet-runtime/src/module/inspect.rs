@@ -7,7 +7,7 @@
 //! compiled for another machine can still be inspected.
 
 use super::descriptor::{self, Layout};
-use super::elf_file::ElfFile;
+use super::elf_file::{Copies, ElfFile, Segment};
 use super::load::ModuleFile;
 use super::{elf_check, invalid, metadata, phases, Refusal};
 use crate::error::Error;
@@ -17,7 +17,8 @@ use std::path::Path;
 
 /// A file's metadata after the checks that come before loading.
 pub(crate) struct Checked<'a> {
-    pub elf: ElfFile<'a>,
+    /// The file's `PT_LOAD` segments.
+    pub segments: Vec<Segment>,
     pub layout: Layout,
     /// The metadata's bytes in the file.
     pub meta: &'a [u8],
@@ -29,13 +30,20 @@ pub(crate) struct Checked<'a> {
 /// Everything `DlModule::load` checks on the file's bytes, except the CPU features.
 pub(crate) fn check_file<'a>(file: &'a ModuleFile, shown: &str) -> Result<Checked<'a>, Error> {
     let refused = |r: Refusal| r.into_error(shown);
-    let elf = ElfFile::parse(file.bytes()).map_err(refused)?;
+    let mut copies = Copies::new();
+    let read = |buf: &mut [u8], offset: u64| file.read_at(buf, offset);
+    let elf = ElfFile::parse(file.bytes(), &read, &mut copies).map_err(refused)?;
     let symbol = elf.descriptor_symbol().map_err(refused)?;
     descriptor::check_identity(&elf, symbol).map_err(refused)?;
     let relocs = elf_check::check(&elf, symbol).map_err(refused)?;
     let layout = descriptor::check(&elf, symbol, &relocs).map_err(refused)?;
     phases::check("ELF and descriptor");
-    let meta = elf.bytes_at(layout.metadata, layout.metadata_len).unwrap_or_default();
+    // From the mapping, never from a copy: the module keeps reading the metadata where
+    // it lies in the mapping (`DlModule::finish`).
+    let meta = elf
+        .file_offset(layout.metadata, layout.metadata_len)
+        .and_then(|at| file.bytes().get(usize::try_from(at).ok()?..)?.get(..usize::try_from(layout.metadata_len).ok()?))
+        .unwrap_or_default();
     let inconsistent = |e: lucet_module::Error| invalid(shown, e.to_string());
     let tables = Metadata::parse(meta).map_err(inconsistent)?;
     let data = tables.decode().map_err(inconsistent)?;
@@ -50,7 +58,7 @@ pub(crate) fn check_file<'a>(file: &'a ModuleFile, shown: &str) -> Result<Checke
     })?;
     descriptor::check_code(&elf, &layout, &data, &tables).map_err(refused)?;
     phases::check("metadata and tables");
-    Ok(Checked { elf, layout, meta, tables, data })
+    Ok(Checked { segments: elf.segments, layout, meta, tables, data })
 }
 
 /// One defined function of an inspected module.

@@ -1,8 +1,9 @@
 //! Opening a module file, handing that same file to `dlopen`, and checking what the
 //! dynamic linker made of it.
 //!
-//! The file is opened once. Its bytes are checked through a read-only mapping, and
-//! `dlopen` is given `/proc/<pid>/fd/<fd>`, which names the open file itself rather than
+//! The file is opened once. Its bytes are checked through a read-only mapping (and a few
+//! small ranges through copies read from the same open file with `pread`, which hold the
+//! same bytes: `elf_file`), and `dlopen` is given `/proc/<pid>/fd/<fd>`, which names the open file itself rather than
 //! whatever the path names by then: swapping the path between the check and the load
 //! changes nothing. The kernel still names the mapping by the file's real path, so
 //! profilers such as `perf` find the module's symbols as before.
@@ -75,6 +76,22 @@ impl ModuleFile {
     /// that the metadata it validated is the metadata it reads; `None` for an empty file.
     pub fn into_map(self) -> Option<memmap2::Mmap> {
         self.map
+    }
+
+    /// Reads the file's bytes at `offset` into `buf` with `pread`, as far as the file
+    /// goes; how many it read (none on an error).
+    pub fn read_at(&self, buf: &mut [u8], offset: u64) -> usize {
+        use std::os::unix::fs::FileExt;
+        let mut done = 0;
+        while done < buf.len() {
+            match self.file.read_at(&mut buf[done..], offset.saturating_add(done as u64)) {
+                Ok(0) => break,
+                Ok(n) => done += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => break,
+            }
+        }
+        done
     }
 
     /// Another descriptor of the same open file, for mapping parts of it later.
@@ -313,4 +330,75 @@ pub(crate) fn load(file: &ModuleFile, segments: &[Segment], layout: &Layout) -> 
     }
     phases::check("after dlopen");
     Ok(loaded)
+}
+
+/// `dlopen`s the file without any check, as a loader that trusted it would, and reads
+/// the descriptor and its arrays from the loaded object. Returns the object, the
+/// addresses the descriptor gives (relative to the load address) and the file offset of
+/// the metadata. Only in a measurement build (`unsafe-skip-load-checks`), to measure
+/// what the checks add to a load: a file loaded this way runs its constructors, and
+/// every pointer in it is believed.
+#[cfg(feature = "unsafe-skip-load-checks")]
+pub(crate) fn load_unchecked(file: &ModuleFile) -> Result<(Loaded, Layout, u64), String> {
+    use super::descriptor::CodeArray;
+    let loaded = dlopen_fd(file)?;
+    phases::work("dlopen");
+    let base = loaded.base;
+    let sym = CString::new(MODULE_SYMBOL).expect("constant has no NUL");
+    // SAFETY: `loaded.handle` is live and `sym` is NUL-terminated.
+    let desc = unsafe { libc::dlsym(loaded.handle, sym.as_ptr()) } as *const ModuleDescriptor;
+    if desc.is_null() {
+        return Err(format!("no `{MODULE_SYMBOL}` symbol"));
+    }
+    // SAFETY: none; this build trusts the file (see above).
+    let d = unsafe { std::ptr::read_unaligned(desc) };
+    let rel = |p: usize| p.wrapping_sub(base) as u64;
+    let array = |name: &'static str, p: *const *const u8, n: u64| {
+        // SAFETY: none; this build trusts the file (see above).
+        let entries = unsafe { std::slice::from_raw_parts(p, n as usize) };
+        CodeArray { name, at: rel(p as usize), entries: entries.iter().map(|&e| rel(e as usize)).collect() }
+    };
+    let layout = Layout {
+        descriptor: rel(desc as usize),
+        metadata: rel(d.metadata_ptr as usize),
+        metadata_len: d.metadata_len,
+        arrays: [
+            array("functions", d.functions_ptr, d.functions_len),
+            array("trampolines", d.trampolines_ptr, d.trampolines_len),
+            array("adapters", d.adapters_ptr, d.adapters_len),
+        ],
+    };
+    // The metadata's place in the file, from the program headers the dynamic linker
+    // loaded the object by.
+    let at = file_offset_of(base, layout.metadata).ok_or("the metadata lies outside the loaded segments")?;
+    Ok((loaded, layout, at))
+}
+
+/// The file offset of the byte that the object loaded at `base` has at `vaddr`, by its
+/// `PT_LOAD` program headers as the dynamic linker holds them.
+#[cfg(feature = "unsafe-skip-load-checks")]
+fn file_offset_of(base: usize, vaddr: u64) -> Option<u64> {
+    struct Search {
+        base: usize,
+        vaddr: u64,
+        found: Option<u64>,
+    }
+    unsafe extern "C" fn visit(info: *mut libc::dl_phdr_info, _size: usize, data: *mut libc::c_void) -> libc::c_int {
+        // SAFETY: as in `mapped_segments`.
+        let (search, info) = unsafe { (&mut *data.cast::<Search>(), &*info) };
+        if info.dlpi_addr as usize != search.base || info.dlpi_phdr.is_null() {
+            return 0;
+        }
+        // SAFETY: as in `mapped_segments`.
+        let phdrs = unsafe { std::slice::from_raw_parts(info.dlpi_phdr, usize::from(info.dlpi_phnum)) };
+        search.found = phdrs
+            .iter()
+            .find(|p| p.p_type == libc::PT_LOAD && (p.p_vaddr..p.p_vaddr + p.p_filesz).contains(&search.vaddr))
+            .map(|p| search.vaddr - p.p_vaddr + p.p_offset);
+        1
+    }
+    let mut search = Search { base, vaddr, found: None };
+    // SAFETY: as in `mapped_segments`.
+    unsafe { libc::dl_iterate_phdr(Some(visit), (&mut search as *mut Search).cast()) };
+    search.found
 }

@@ -1,8 +1,8 @@
 //! Loading compiled modules.
 //!
 //! No code from a file runs before the file has been checked. `DlModule::load` opens the
-//! file once and checks its bytes through a read-only mapping (`elf_file`, `elf_check`,
-//! `descriptor`): an x86-64 ELF shared object exporting `lucet_module` and nothing else,
+//! file once and checks its bytes through a read-only mapping, three small ranges of them
+//! through copies read with `pread` (`elf_file`, `elf_check`, `descriptor`): an x86-64 ELF shared object exporting `lucet_module` and nothing else,
 //! with this runtime's format version, nothing the dynamic linker would run or write
 //! outside the object, and every pointer and length of the descriptor inside the file's
 //! segments. Then the small metadata is decoded from the file, its tables' records
@@ -13,7 +13,12 @@
 //! tables, read where they lie in the checked mapping of the file, which the module
 //! keeps; the image of memory 0 is mapped from the file when lucetc stored one. Finally types are interned into the process-wide signature table.
 
+// A measurement build skips the checks, leaving them unused.
+#![cfg_attr(feature = "unsafe-skip-load-checks", allow(dead_code))]
+
 mod code_map;
+#[cfg(test)]
+mod copies_tests;
 mod descriptor;
 mod elf_check;
 mod elf_file;
@@ -22,6 +27,8 @@ mod inspect;
 mod load;
 mod metadata;
 mod phases;
+#[cfg(feature = "unsafe-skip-load-checks")]
+mod skip_checks;
 
 pub(crate) use code_map::{CodeMap, MultiCodeMap};
 use code_map::CodeIndex;
@@ -168,6 +175,59 @@ impl Refusal {
     }
 }
 
+/// What is worked out from the metadata before the object is loaded.
+struct Prepared {
+    imports: Vec<ResolvedImport>,
+    type_ids: Vec<u32>,
+    plan: Option<lucet_module::ImageLayout>,
+    /// Where the file stores the image of memory 0, if it does: file offset, offset in
+    /// the heap, length.
+    stored_image: Option<(u64, u64, usize)>,
+}
+
+impl Prepared {
+    /// Resolves the imports, interns the types and finds the stored image of memory 0.
+    /// `tables` lie in the mapping of `file`.
+    fn new(
+        file: &load::ModuleFile,
+        shown: &str,
+        tables: &Metadata<'_>,
+        data: &ModuleData,
+        strict: bool,
+    ) -> Result<Prepared, Error> {
+        let imports = imports::resolve_imports(shown, data, strict)?;
+
+        // The image of memory 0, if the file stores one, is mapped from the file later:
+        // it must be what the segments make, and page-aligned in the file.
+        let plan = plan_memory_image(data, |i| tables.segment(DataIndex::from_u32(i as u32)).len() as u64);
+        let stored_image = match (tables.image(), &plan) {
+            (None, _) => None,
+            (Some((heap_offset, bytes)), Some(plan)) if heap_offset == plan.start && bytes.len() as u64 == plan.len() => {
+                // The image lies inside the metadata (`tables` was parsed from `meta`),
+                // which lies in the file's bytes: its place in them is its file offset.
+                let at = (bytes.as_ptr() as usize - file.bytes().as_ptr() as usize) as u64;
+                (at % IMAGE_PAGE == 0).then_some((at, heap_offset, bytes.len()))
+            }
+            (Some(_), _) => {
+                return Err(invalid(
+                    shown,
+                    "inconsistent metadata (the stored image of memory 0 is not what the data segments make); \
+                     recompile the module with this version of lucetc",
+                ))
+            }
+        };
+
+        let type_ids = data
+            .types
+            .iter()
+            .enumerate()
+            .map(|(i, ty)| imports::intern_typed_signature(ty, data.type_digests.get(i).copied().flatten()))
+            .collect::<Vec<_>>();
+        phases::work("imports and types");
+        Ok(Prepared { imports, type_ids, plan, stored_image })
+    }
+}
+
 impl DlModule {
     /// Loads a module whose every import is a registered hostcall
     /// ([`crate::register_hostcalls`]).
@@ -225,41 +285,50 @@ impl DlModule {
 
     /// Checks and loads an opened file. Whatever else is to be checked on the file's bytes
     /// (`file.bytes()`) before it is loaded fits in between opening and this.
+    #[cfg(not(feature = "unsafe-skip-load-checks"))]
     fn load_file(file: load::ModuleFile, shown: String, strict: bool) -> Result<Arc<DlModule>, Error> {
         // Everything up to `load::load` reads the file's bytes only.
-        let inspect::Checked { elf, layout, meta, tables, data } = inspect::check_file(&file, &shown)?;
+        let inspect::Checked { segments, layout, meta, tables, data } = inspect::check_file(&file, &shown)?;
         metadata::check_cpu_features(&shown, &data)?;
         phases::check("metadata and tables");
-        let imports = imports::resolve_imports(&shown, &data, strict)?;
+        let prepared = Prepared::new(&file, &shown, &tables, &data, strict)?;
+        let meta = (meta.as_ptr(), meta.len());
+        let loaded = load::load(&file, &segments, &layout).map_err(|reason| invalid(&shown, reason))?;
+        Self::finish(file, shown, layout, meta, data, prepared, loaded)
+    }
 
-        // The image of memory 0, if the file stores one, is mapped from the file later:
-        // it must be what the segments make, and page-aligned in the file.
-        let plan = plan_memory_image(&data, |i| tables.segment(DataIndex::from_u32(i as u32)).len() as u64);
-        let stored_image = match (tables.image(), &plan) {
-            (None, _) => None,
-            (Some((heap_offset, bytes)), Some(plan)) if heap_offset == plan.start && bytes.len() as u64 == plan.len() => {
-                let vaddr = layout.metadata + tables.header.image.offset;
-                let at = elf.file_offset(vaddr, bytes.len() as u64).filter(|o| o % IMAGE_PAGE == 0);
-                at.map(|at| (at, heap_offset, bytes.len()))
-            }
-            (Some(_), _) => {
-                return Err(invalid(
-                    &shown,
-                    "inconsistent metadata (the stored image of memory 0 is not what the data segments make); \
-                     recompile the module with this version of lucetc",
-                ))
-            }
-        };
+    /// Loads an opened file without checking it, for measuring what the checks add to a
+    /// load (docs/benchmarks.md). Only a measurement build has this: the feature that
+    /// selects it refuses any other build (`skip_checks`).
+    #[cfg(feature = "unsafe-skip-load-checks")]
+    fn load_file(file: load::ModuleFile, shown: String, strict: bool) -> Result<Arc<DlModule>, Error> {
+        let (loaded, layout, meta_at) = load::load_unchecked(&file).map_err(|reason| invalid(&shown, reason))?;
+        let meta = usize::try_from(meta_at)
+            .ok()
+            .and_then(|at| file.bytes().get(at..at.checked_add(layout.metadata_len as usize)?))
+            .ok_or_else(|| invalid(&shown, "the metadata lies outside the file"))?;
+        let inconsistent = |e: lucet_module::Error| invalid(&shown, e.to_string());
+        let tables = Metadata::parse(meta).map_err(inconsistent)?;
+        let data = tables.decode().map_err(inconsistent)?;
+        phases::work("decode");
+        let prepared = Prepared::new(&file, &shown, &tables, &data, strict)?;
+        let meta = (meta.as_ptr(), meta.len());
+        Self::finish(file, shown, layout, meta, data, prepared, loaded)
+    }
 
-        let type_ids = data
-            .types
-            .iter()
-            .enumerate()
-            .map(|(i, ty)| imports::intern_typed_signature(ty, data.type_digests.get(i).copied().flatten()))
-            .collect::<Vec<_>>();
+    /// What is made of the loaded object: the memory image, the code map, the function
+    /// references and the exception handlers. `meta` lies in the mapping of `file`.
+    fn finish(
+        file: load::ModuleFile,
+        shown: String,
+        layout: descriptor::Layout,
+        (meta_ptr, meta_len): (*const u8, usize),
+        data: ModuleData,
+        prepared: Prepared,
+        loaded: load::Loaded,
+    ) -> Result<Arc<DlModule>, Error> {
+        let Prepared { imports, type_ids, plan, stored_image } = prepared;
         let n_imported = data.num_imported_funcs();
-        phases::work("imports and types");
-        let loaded = load::load(&file, &elf.segments, &layout).map_err(|reason| invalid(&shown, reason))?;
         let base = loaded.base;
         let at = |vaddr: u64| base.wrapping_add(vaddr as usize) as *const u8;
 
@@ -272,15 +341,20 @@ impl DlModule {
                     Err(_) => (None, Vec::new()),
                 }
             }
-            _ => match MemoryImage::build(&data, &|i| tables.segment(DataIndex::from_u32(i as u32))) {
-                Ok(Some(plan)) => (Some(Arc::new(plan.image)), plan.covered),
-                Ok(None) | Err(_) => (None, Vec::new()),
-            },
+            _ => {
+                // SAFETY: the bytes lie in the mapping of `file`, which lives until the
+                // end of this block.
+                let meta = unsafe { std::slice::from_raw_parts(meta_ptr, meta_len) };
+                let tables = Metadata::parse(meta).map_err(|e| invalid(&shown, e.to_string()))?;
+                match MemoryImage::build(&data, &|i| tables.segment(DataIndex::from_u32(i as u32))) {
+                    Ok(Some(plan)) => (Some(Arc::new(plan.image)), plan.covered),
+                    Ok(None) | Err(_) => (None, Vec::new()),
+                }
+            }
         };
 
         // The code map reads the tables where they were validated, in the checked
         // mapping, which it keeps.
-        let (meta_ptr, meta_len) = (meta.as_ptr(), meta.len());
         let starts = layout.functions().iter().map(|&v| at(v) as usize).collect();
         let Some(checked) = file.into_map() else {
             return Err(invalid(&shown, "the file is empty"));
