@@ -36,6 +36,10 @@ pub enum FrameKind {
     If {
         /// Where the condition sends control when it is false.
         else_block: Block,
+        /// For an `if` without parameters or results, the branch on the condition, whose
+        /// false edge goes straight to `next` (see `ops::control`); an `else`, if one
+        /// comes, redirects it to `else_block`.
+        branch: Option<ir::Inst>,
         /// The construct's parameters, which the `else` arm (or the missing `else`
         /// arm, which passes them through to the results) starts from.
         params: Vec<Value>,

@@ -50,11 +50,29 @@ pub fn translate(t: &mut Translator, op: &Operator<'_>) -> Result<bool, Error> {
             let then_block = t.b.create_block();
             let else_block = t.b.create_block();
             let next = t.block_with_params(&results);
-            t.b.ins().brif(cond, then_block, &[], else_block, &[]);
+            // Without parameters or results, a false condition goes straight to the exit
+            // (most such `if`s have no `else`). A block holding nothing but a jump there
+            // would cost nothing itself, but Cranelift keeps it through register
+            // allocation, which then places moves in it, and in code made of many small
+            // `if`s (Asyncify's state checks after every call) that adds up to many
+            // spills and jumps.
+            let branch = if params.is_empty() && results.is_empty() {
+                let inst = t.b.ins().brif(cond, then_block, &[], next, &[]);
+                Some(inst)
+            } else {
+                t.b.ins().brif(cond, then_block, &[], else_block, &[]);
+                None
+            };
             t.b.switch_to_block(then_block);
             t.b.seal_block(then_block);
             let params_values = t.peekn(params.len()).to_vec();
-            push_frame(t, FrameKind::If { else_block, params: params_values, else_seen: false }, next, params.len(), results.len());
+            push_frame(
+                t,
+                FrameKind::If { else_block, branch, params: params_values, else_seen: false },
+                next,
+                params.len(),
+                results.len(),
+            );
         }
         Operator::Else => translate_else(t)?,
         Operator::End => translate_end(t)?,
@@ -180,17 +198,21 @@ fn br_table(t: &mut Translator, index: ir::Value, depths: &[u32], default: u32) 
 pub fn translate_else(t: &mut Translator) -> Result<(), Error> {
     let reachable = t.reachable;
     let frame = t.control.last_mut().expect("the validator matched `else` with an `if`");
-    let FrameKind::If { else_block, params, else_seen } = &mut frame.kind else {
+    let FrameKind::If { else_block, branch, params, else_seen } = &mut frame.kind else {
         unreachable!("the validator matched `else` with an `if`");
     };
     *else_seen = true;
     let else_block = *else_block;
+    let branch = branch.take();
     let params = params.clone();
     let (next, n, height) = (frame.next, frame.num_results, frame.height);
     if reachable {
         frame.next_reached = true;
         let results = t.peekn(n).to_vec();
         t.jump(next, &results);
+    }
+    if let Some(branch) = branch {
+        t.b.change_jump_destination(branch, next, else_block);
     }
     t.stack.truncate(height);
     t.stack.extend_from_slice(&params);
@@ -208,7 +230,11 @@ pub fn translate_end(t: &mut Translator) -> Result<(), Error> {
         t.jump(frame.next, &results);
     }
     match &frame.kind {
-        FrameKind::If { else_block, params, else_seen: false } => {
+        FrameKind::If { branch: Some(_), else_seen: false, .. } => {
+            // The condition's false edge already goes here; `else_block` stays unused.
+            frame.next_reached = true;
+        }
+        FrameKind::If { else_block, params, else_seen: false, .. } => {
             // Without an `else`, a false condition passes the parameters on as results.
             let params = params.clone();
             t.b.switch_to_block(*else_block);
