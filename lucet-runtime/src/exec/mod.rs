@@ -116,5 +116,5 @@ pub(crate) use guest::{
     current_kill, current_run_is_async, current_vmctx, in_guest, terminate_current, terminate_if_killed,
     terminate_on_panic, yield_current, yield_future, BlockOn, GuestFuture,
 };
-pub(crate) use state::{Entry, EntryBy, ExecState, GuestExit};
+pub(crate) use state::{Entry, EntryBy, ExecState, GuestExit, Left};
 pub(crate) use trap::{TrapInfo, TrapLookup};

@@ -102,6 +102,8 @@ pub struct Instance {
     pub(super) n_slots: usize,
     /// Stack limits replaced by the call in progress (see `set_stack_limits`).
     pub(super) saved_limits: Vec<(*mut VmctxHeader, usize)>,
+    /// Our own stack limit replaced by the call in progress.
+    pub(super) saved_own_limit: usize,
     pub(crate) heap_borrow: RefCell<()>,
     pub(crate) embed_ctx: HashMap<TypeId, RefCell<Box<dyn Any + Send>>>,
     pub(super) me: Weak<InstanceCell>,
