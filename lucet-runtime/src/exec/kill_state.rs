@@ -306,6 +306,7 @@ thread_local! {
 }
 
 /// This thread's kernel thread id, cached.
+#[inline]
 pub(crate) fn current_tid() -> i32 {
     TID.try_with(|t| {
         if t.get() == 0 {

@@ -189,7 +189,7 @@ impl ExecState {
     ///
     /// # Safety
     /// As for [`ExecState::run`].
-    #[inline]
+    #[inline(always)]
     pub(crate) unsafe fn call(
         &mut self,
         stack: &GuestStack,
@@ -198,10 +198,12 @@ impl ExecState {
         faults: &Arc<FaultRanges>,
     ) -> Left {
         assert!(!self.yielded, "ExecState::run called while the guest is yielded; resume or abandon it first");
-        assert!(
-            stack.top & 15 == 0 && stack.guard_start <= stack.guard_end && stack.guard_end + 64 <= stack.top,
-            "malformed guest stack {stack:?}: top must be 16-byte aligned and above at least 64 usable bytes"
-        );
+        let GuestStack { guard_start, guard_end, top } = *stack;
+        if !(top & 15 == 0 && guard_start <= guard_end && guard_end + 64 <= top) {
+            // Out of line, by value: formatting `stack` here would keep it in memory on
+            // the call path.
+            malformed_stack(guard_start, guard_end, top);
+        }
         signals::prepare_thread(self.signal_stack_size);
         // Kept after the run: the next run usually passes the same ones, which then cost
         // no reference count updates.
@@ -217,7 +219,7 @@ impl ExecState {
         unsafe {
             (*frame).lookup = NonNull::new(Arc::as_ptr(lookup) as *mut dyn TrapLookup);
             (*frame).fault_ranges = Arc::as_ptr(faults);
-            (*frame).stack = *stack;
+            (*frame).stack = GuestStack { guard_start, guard_end, top };
             (*frame).vmctx = entry.vmctx;
             (*frame).fault = None;
             (*frame).terminated = None;
@@ -229,7 +231,7 @@ impl ExecState {
                 r13: entry.callee as u64,
                 r14: entry.values as u64,
                 r15: frame as u64,
-                rsp: (stack.top - 16) as u64,
+                rsp: (top - 16) as u64,
                 rip: context::guest_entry_address() as u64,
                 mxcsr: DEFAULT_MXCSR,
                 _pad: 0,
@@ -294,6 +296,7 @@ impl ExecState {
         self.clear();
     }
 
+    #[inline]
     fn clear(&mut self) {
         self.yielded = false;
         // SAFETY: as in `abandon`. Only the frame's pointers are cleared; the `Arc`s they
@@ -311,7 +314,7 @@ impl ExecState {
     ///
     /// # Safety
     /// The frame's guest context must be valid to continue in.
-    #[inline]
+    #[inline(always)]
     unsafe fn enter(&mut self) -> Left {
         let frame = self.frame.as_ptr();
         // Nested runs (a hostcall running another instance) save and restore the outer
@@ -415,6 +418,14 @@ impl ExecState {
             }
         }
     }
+}
+
+#[cold]
+fn malformed_stack(guard_start: usize, guard_end: usize, top: usize) -> ! {
+    panic!(
+        "malformed guest stack {:?}: top must be 16-byte aligned and above at least 64 usable bytes",
+        GuestStack { guard_start, guard_end, top }
+    )
 }
 
 impl Drop for ExecState {

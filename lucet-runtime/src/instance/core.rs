@@ -176,6 +176,7 @@ impl Home {
         self.0.store(THIS_THREAD.with(|t| *t), Ordering::Relaxed);
     }
 
+    #[inline]
     pub(super) fn is_here(&self) -> bool {
         self.0.load(Ordering::Relaxed) == THIS_THREAD.with(|t| *t)
     }
@@ -233,6 +234,7 @@ impl Instance {
         &mut self.exec
     }
 
+    #[inline]
     pub(crate) fn funcref_ptr(&self, index: u32) -> *mut FuncRef {
         // SAFETY: callers pass a function index of this module.
         unsafe { self.vmctx.add(self.layout.funcref(index) as usize) as *mut FuncRef }

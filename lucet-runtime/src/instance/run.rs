@@ -16,6 +16,24 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
+#[cold]
+fn memory_borrowed_error() -> Error {
+    Error::InvalidArgument(
+        "a hostcall up the stack holds a view of a memory this run can write (Vmctx::heap or heap_mut); drop it \
+         before running a linked instance"
+            .into(),
+    )
+}
+
+/// What a call needs to know about its function's signature: its module type, how many
+/// value slots it uses, and the trampoline that calls it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CallSig {
+    pub(crate) type_index: u32,
+    pub(crate) n_slots: usize,
+    pub(crate) trampoline: *const u8,
+}
+
 impl Instance {
     // ---- running ----
 
@@ -46,6 +64,7 @@ impl Instance {
         }
     }
 
+    #[inline]
     pub(crate) fn check_runnable(&self) -> Result<(), Error> {
         match &self.state {
             State::Ready => Ok(()),
@@ -95,16 +114,35 @@ impl Instance {
         let data = module.module_data();
         let type_index = data.functions[index as usize].type_index;
         let ty: &FuncType = &data.types[type_index as usize];
-        let n_slots = ty.params.len().max(ty.results.len()).max(1);
-        let trampoline = module.as_dl_module().trampoline(type_index);
-        self.n_slots = n_slots;
+        let sig = CallSig {
+            type_index,
+            n_slots: ty.params.len().max(ty.results.len()).max(1),
+            trampoline: module.as_dl_module().trampoline(type_index),
+        };
+        // The parameter types, past the borrow of `self` that `call_resolved` needs.
+        let params: *const [ValType] = &ty.params[..];
+        // SAFETY: the module's type table, which `self.module` keeps alive and nothing
+        // changes; `call_resolved` does not touch the module.
+        self.call_resolved(index, sig, |slots| write_args(slots, unsafe { &*params }))
+    }
+
+    /// `call_prepared` with the signature already looked up, as `TypedFunc` keeps it.
+    /// `sig` must describe function `index` of this instance's module.
+    #[inline(always)]
+    pub(crate) fn call_resolved(
+        &mut self,
+        index: u32,
+        sig: CallSig,
+        write_args: impl FnOnce(&mut [[u8; VALUE_SLOT_SIZE]]),
+    ) -> Result<Left, Error> {
+        self.n_slots = sig.n_slots;
         // Within the capacity reserved at instantiation for most calls: no allocation.
         self.values.clear();
-        self.values.resize(n_slots, [0u8; VALUE_SLOT_SIZE]);
-        write_args(&mut self.values, &ty.params);
+        self.values.resize(sig.n_slots, [0u8; VALUE_SLOT_SIZE]);
+        write_args(&mut self.values);
         // SAFETY: funcref of a valid function index, filled at instantiation.
         let fr = unsafe { *self.funcref_ptr(index) };
-        self.pending = Some(Pending { type_index });
+        self.pending = Some(Pending { type_index: sig.type_index });
         if self.link_gen != LINK_GENERATION.load(Ordering::Relaxed) {
             self.relink();
         }
@@ -115,7 +153,7 @@ impl Instance {
         self.set_stack_limits();
         let stack = self.guest_stack();
         let values = self.values.as_mut_ptr();
-        let entry = Entry { trampoline, vmctx: fr.vmctx, callee: fr.func_ptr, values };
+        let entry = Entry { trampoline: sig.trampoline, vmctx: fr.vmctx, callee: fr.func_ptr, values };
         let left = self.enter(|exec, lookup, faults| {
             // SAFETY: the entry was built from this module's trampoline and a funcref of
             // the right type; the stack is this slot's, unused by anyone else.
@@ -194,6 +232,7 @@ impl Instance {
     /// A run reaches every memory of the instances it is linked to. A hostcall further up
     /// this thread's stack may hold a view of one of them (`Vmctx::heap`); the guest
     /// must not write under it.
+    #[inline]
     pub(super) fn check_no_memory_borrowed(&self) -> Result<(), Error> {
         let busy = |i: &Instance| i.heap_borrow.try_borrow_mut().is_err();
         if busy(self)
@@ -204,11 +243,7 @@ impl Instance {
                 busy(unsafe { &*Instance::at_vmctx(v) })
             })
         {
-            return Err(Error::InvalidArgument(
-                "a hostcall up the stack holds a view of a memory this run can write (Vmctx::heap or \
-                 heap_mut); drop it before running a linked instance"
-                    .into(),
-            ));
+            return Err(memory_borrowed_error());
         }
         Ok(())
     }
@@ -239,6 +274,7 @@ impl Instance {
         )))
     }
 
+    #[inline]
     pub(super) fn guest_stack(&self) -> GuestStack {
         GuestStack {
             guard_start: self.slot.guard_start as usize,
