@@ -36,9 +36,11 @@ macro_rules! wasm_ty {
         impl sealed::Sealed for $t {}
         impl WasmTy for $t {
             const VAL_TYPE: ValType = ValType::$vt;
+            #[inline]
             fn into_val(self) -> Val {
                 Val::$variant(self as $as)
             }
+            #[inline]
             fn from_val(v: &Val) -> Self {
                 match *v {
                     Val::$variant(x) => x as $t,
