@@ -149,7 +149,8 @@ fn our_action(handler: Handler, flags: c_int) -> libc::sigaction {
 }
 
 /// The kill signal's handler. Async-signal-safe: it reads a thread-local pointer and an
-/// atomic word, calls the run's `TrapLookup`, and writes plain data.
+/// atomic word (the run's kill request), calls the run's `TrapLookup`, and writes plain
+/// data.
 extern "C" fn handle_kill(signum: c_int, info: *mut siginfo_t, ucontext: *mut c_void) {
     // SAFETY: as in `handle_fault`.
     unsafe {
