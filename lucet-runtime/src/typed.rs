@@ -212,7 +212,13 @@ unsafe impl<P, R> Sync for TypedFunc<P, R> {}
 
 impl<P, R> Clone for TypedFunc<P, R> {
     fn clone(&self) -> Self {
-        TypedFunc { index: self.index, name: self.name.clone(), module: self.module, sig: self.sig, _types: PhantomData }
+        TypedFunc {
+            index: self.index,
+            name: self.name.clone(),
+            module: self.module,
+            sig: self.sig,
+            _types: PhantomData,
+        }
     }
 }
 

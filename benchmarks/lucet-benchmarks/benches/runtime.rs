@@ -465,7 +465,9 @@ fn interleaved_calls(lucet: &Lucet, wt: &Wasmtime) {
             ratios.push(lt / wtt);
         }
         let (lm, wm, rm) = (median(l), median(w), median(ratios));
-        println!("interleaved {op} typed: lucet {lm:.1} ns, Wasmtime {wm:.1} ns, median ratio {rm:.2} ({ROUNDS} rounds)");
+        println!(
+            "interleaved {op} typed: lucet {lm:.1} ns, Wasmtime {wm:.1} ns, median ratio {rm:.2} ({ROUNDS} rounds)"
+        );
         if json.len() > 1 {
             json.push_str(", ");
         }

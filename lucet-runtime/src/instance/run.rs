@@ -204,7 +204,10 @@ impl Instance {
     /// the trap lookup, the value slots) lives in allocations of its own, so the
     /// references they make to the `Instance` overlap nothing it holds.
     #[inline]
-    pub(super) fn enter<R>(&mut self, go: impl FnOnce(&mut ExecState, &Arc<dyn TrapLookup>, &Arc<FaultRanges>) -> R) -> R {
+    pub(super) fn enter<R>(
+        &mut self,
+        go: impl FnOnce(&mut ExecState, &Arc<dyn TrapLookup>, &Arc<FaultRanges>) -> R,
+    ) -> R {
         let exec: *mut ExecState = &mut *self.exec;
         // SAFETY: bitwise copies of our two `Arc`s that are never dropped, so no reference
         // count changes on this path. What they point at stays alive: `self` holds the
