@@ -256,9 +256,9 @@ impl KillState {
             let still_running = self.run.load(Ordering::Acquire) == r;
             let (to, ok, lost) = if still_running {
                 let confirmed = asked + (CONFIRMED_REMOTE - ASKED_REMOTE);
-                (confirmed, Ok(Marked::Marked(gen)), Ok(Marked::Taken))
+                (confirmed, Ok(Marked::Marked(gen)), Ok(Marked::Taken(gen)))
             } else {
-                (gen << KILL_BITS | RETRACTED, Err(KillError::NotRunning), Ok(Marked::Taken))
+                (gen << KILL_BITS | RETRACTED, Err(KillError::NotRunning), Ok(Marked::Taken(gen)))
             };
             // The only other writer of an asked request is the end of the run, which
             // takes it.
@@ -296,9 +296,9 @@ pub(crate) enum Marked {
     Marked(u64),
     /// That generation had already been asked to stop.
     AlreadyPending,
-    /// The generation ended while the request was being made, and took it: the run
+    /// Generation `.0` ended while the request was being made, and took it: the run
     /// reports termination, and there is nothing left to signal.
-    Taken,
+    Taken(u64),
 }
 
 thread_local! {
@@ -341,4 +341,54 @@ pub enum KillError {
     /// The instance has been dropped.
     #[error("the instance has been dropped, so there is nothing to terminate")]
     InstanceDropped,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+    use std::sync::atomic::AtomicBool;
+    use std::sync::{Arc, Barrier};
+
+    /// A request and the end of the generation it aims at always agree: the request is
+    /// told it stopped the run exactly for the generations whose end reports a kill.
+    #[test]
+    fn requests_and_ends_agree() {
+        let state = Arc::new(KillState::new());
+        let done = Arc::new(AtomicBool::new(false));
+        let started = Arc::new(Barrier::new(2));
+        let killer = {
+            let (state, done, started) = (Arc::clone(&state), Arc::clone(&done), Arc::clone(&started));
+            std::thread::spawn(move || {
+                started.wait();
+                let mut hit = BTreeSet::new();
+                while !done.load(Ordering::Relaxed) {
+                    match state.mark(KillReason::Remote, None) {
+                        Ok(Marked::Marked(g)) | Ok(Marked::Taken(g)) => {
+                            assert!(hit.insert(g), "generation {g} was stopped twice");
+                        }
+                        Ok(Marked::AlreadyPending) | Err(KillError::NotRunning) => {}
+                        Err(KillError::InstanceDropped) => unreachable!("the state is never retired here"),
+                    }
+                }
+                hit
+            })
+        };
+        let mut ended_killed = BTreeSet::new();
+        started.wait();
+        for i in 0..200_000u32 {
+            let gen = state.begin(1);
+            // Runs of different lengths, so that requests land at every point of them.
+            for _ in 0..(i % 64) {
+                std::hint::spin_loop();
+            }
+            if state.end(gen).is_some() {
+                ended_killed.insert(gen);
+            }
+        }
+        done.store(true, Ordering::Relaxed);
+        let hit = killer.join().unwrap();
+        eprintln!("{} of 200000 generations stopped", hit.len());
+        assert_eq!(hit, ended_killed);
+    }
 }

@@ -85,7 +85,7 @@ impl KillSwitch {
 fn request(state: &Arc<KillState>, reason: KillReason, only_gen: Option<u64>) -> Result<KillSuccess, KillError> {
     match state.mark(reason, only_gen)? {
         Marked::AlreadyPending => Ok(KillSuccess::AlreadyPending),
-        Marked::Taken => Ok(KillSuccess::Signalled),
+        Marked::Taken(_) => Ok(KillSuccess::Signalled),
         Marked::Marked(gen) => {
             KILLS_IN_FLIGHT.fetch_add(1, Ordering::SeqCst);
             state.signal();
