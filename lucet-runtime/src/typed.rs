@@ -10,7 +10,7 @@
 //! `f64`, and `u128` → `v128`. Several results are written as a tuple; no result as `()`.
 
 use crate::error::Error;
-use crate::instance::{Func, Instance, Trap};
+use crate::instance::{CallSig, Func, Instance, Trap};
 use crate::linker::Linker;
 use crate::val::Val;
 use crate::vmctx::Vmctx;
@@ -36,9 +36,11 @@ macro_rules! wasm_ty {
         impl sealed::Sealed for $t {}
         impl WasmTy for $t {
             const VAL_TYPE: ValType = ValType::$vt;
+            #[inline]
             fn into_val(self) -> Val {
                 Val::$variant(self as $as)
             }
+            #[inline]
             fn from_val(v: &Val) -> Self {
                 match *v {
                     Val::$variant(x) => x as $t,
@@ -196,17 +198,27 @@ pub struct TypedFunc<Params, Results> {
     name: String,
     /// Identity of the module the signature was checked against.
     module: *const (),
+    /// The function's signature in that module, looked up once.
+    sig: CallSig,
     _types: PhantomData<fn(Params) -> Results>,
 }
 
-// SAFETY: `module` is only compared, never dereferenced.
+// SAFETY: `module` is only compared, never dereferenced; `sig` holds the address of a
+// trampoline in that module's code, which is only called on an instance of that same
+// module (which keeps the code loaded), never dereferenced as data.
 unsafe impl<P, R> Send for TypedFunc<P, R> {}
 // SAFETY: as above.
 unsafe impl<P, R> Sync for TypedFunc<P, R> {}
 
 impl<P, R> Clone for TypedFunc<P, R> {
     fn clone(&self) -> Self {
-        TypedFunc { index: self.index, name: self.name.clone(), module: self.module, _types: PhantomData }
+        TypedFunc {
+            index: self.index,
+            name: self.name.clone(),
+            module: self.module,
+            sig: self.sig,
+            _types: PhantomData,
+        }
     }
 }
 
@@ -216,6 +228,7 @@ impl<P, R> std::fmt::Debug for TypedFunc<P, R> {
     }
 }
 
+#[inline]
 fn module_identity(instance: &Instance) -> *const () {
     std::sync::Arc::as_ptr(instance.module()) as *const ()
 }
@@ -223,29 +236,33 @@ fn module_identity(instance: &Instance) -> *const () {
 impl<P: WasmParams, R: WasmResults> TypedFunc<P, R> {
     /// Calls the function on `instance`. A guest that yields is reported as
     /// `Error::InstanceNotReturned` (the instance stays yielded: resume or reset it).
+    #[inline]
     pub fn call(&self, instance: &mut Instance, params: P) -> Result<R, Error> {
-        let index = if module_identity(instance) == self.module {
-            self.index
-        } else {
-            instance
-                .typed_func::<P, R>(&self.name)
-                .map_err(|e| {
-                    Error::InvalidArgument(format!(
-                        "the typed function `{}` was looked up on an instance of another module, and this \
-                         instance's module does not match it: {e}",
-                        self.name
-                    ))
-                })?
-                .index
-        };
+        if module_identity(instance) != self.module {
+            return self.call_other_module(instance, params);
+        }
         // No `Val`s on this path: the parameters go straight into the value slots and
         // the results come straight out of them; the types were checked by `typed_func`.
         instance.check_runnable()?;
-        let exit = instance.call_prepared(index, |slots, _| params.write_slots(slots))?;
-        match instance.finish_slots(exit)? {
+        let left = instance.call_resolved(self.index, self.sig, |slots| params.write_slots(slots))?;
+        match instance.finish_slots(left)? {
             Some(slots) => Ok(R::read_slots(slots)),
             None => Err(Error::InstanceNotReturned),
         }
+    }
+
+    /// `call` on an instance of another module than the one the function was looked
+    /// up on: looked up again, by name.
+    #[cold]
+    fn call_other_module(&self, instance: &mut Instance, params: P) -> Result<R, Error> {
+        let f = instance.typed_func::<P, R>(&self.name).map_err(|e| {
+            Error::InvalidArgument(format!(
+                "the typed function `{}` was looked up on an instance of another module, and this instance's \
+                 module does not match it: {e}",
+                self.name
+            ))
+        })?;
+        f.call(instance, params)
     }
 }
 
@@ -277,7 +294,13 @@ impl Instance {
                 describe(&results)
             )));
         }
-        Ok(TypedFunc { index, name: name.to_string(), module: module_identity(self), _types: PhantomData })
+        let type_index = data.functions[index as usize].type_index;
+        let sig = CallSig {
+            type_index,
+            n_slots: params.len().max(results.len()).max(1),
+            trampoline: self.module().as_dl_module().trampoline(type_index),
+        };
+        Ok(TypedFunc { index, name: name.to_string(), module: module_identity(self), sig, _types: PhantomData })
     }
 }
 

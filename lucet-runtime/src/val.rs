@@ -58,6 +58,7 @@ pub enum ValMismatch {
 impl Val {
     /// The WebAssembly type of the value: for the original Lucet's integer variants, the
     /// narrowest of `i32` and `i64` that holds every value of the Rust type.
+    #[inline]
     pub fn ty(&self) -> ValType {
         match self {
             Val::I32(_) | Val::U8(_) | Val::U16(_) | Val::U32(_) | Val::I8(_) | Val::I16(_) => ValType::I32,
@@ -98,6 +99,7 @@ impl Val {
     }
 
     /// An integer variant's value, extended as its Rust type says; `None` for the others.
+    #[inline]
     fn integer(&self) -> Option<i128> {
         Some(match *self {
             Val::I32(v) => v.into(),
@@ -171,6 +173,7 @@ impl Val {
 
     /// The value as the low bytes of a 16-byte slot (the trampoline ABI), in the
     /// representation of its own type ([`Val::ty`]).
+    #[inline]
     pub fn to_slot(&self) -> [u8; 16] {
         let bits: u128 = match *self {
             Val::F32(v) => v.to_bits() as u128,
@@ -190,6 +193,7 @@ impl Val {
     }
 
     /// Reads a value of type `ty` from a 16-byte slot.
+    #[inline]
     pub fn from_slot(ty: ValType, slot: &[u8; 16]) -> Val {
         let bits = u128::from_le_bytes(*slot);
         match ty {

@@ -404,6 +404,85 @@ fn idle_memory(lucet: &Lucet, wt: &Wasmtime) {
     }
 }
 
+/// The typed calls once more, with lucet and Wasmtime interleaved: rounds of
+/// `INTERLEAVED_CALLS` calls on each side in turn (which side goes first alternates), so
+/// that both see the same load. Criterion measures one function after the other, seconds
+/// apart; on a busy shared machine that alone moves a ratio of two ~40 ns calls by a
+/// third from run to run. Each round gives a ratio; the median of the rounds' ratios is
+/// reported, and saved next to criterion's results as `interleaved-calls.json`.
+fn interleaved_calls(lucet: &Lucet, wt: &Wasmtime) {
+    const ROUNDS: usize = 401;
+    const INTERLEAVED_CALLS: u32 = 4000;
+    let mut inst = lucet.instance(&lucet.micro);
+    let empty = inst.typed_func::<(), ()>("empty").expect("export");
+    let add = inst.typed_func::<(i32, i32), i32>("add").expect("export");
+    let (mut store, instance) = wt.instance(&wt.micro);
+    let wt_empty = typed::<(), ()>(&mut store, &instance, "empty");
+    let wt_add = typed::<(i32, i32), i32>(&mut store, &instance, "add");
+    let per_call = |f: &mut dyn FnMut()| {
+        let start = Instant::now();
+        for _ in 0..INTERLEAVED_CALLS {
+            f();
+        }
+        start.elapsed().as_secs_f64() * 1e9 / INTERLEAVED_CALLS as f64
+    };
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let mut json = String::from("{");
+    for op in ["call_empty", "call_add"] {
+        let (mut l, mut w, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+        for round in 0..ROUNDS {
+            let mut lucet_side = || match op {
+                "call_empty" => empty.call(&mut inst, ()).expect("call"),
+                _ => {
+                    std::hint::black_box(add.call(&mut inst, (5, 3)).expect("call"));
+                }
+            };
+            let mut lucet_once = || per_call(&mut lucet_side);
+            let lt;
+            let wtt;
+            if round % 2 == 0 {
+                lt = lucet_once();
+                wtt = per_call(&mut || match op {
+                    "call_empty" => wt_empty.call(&mut store, ()).expect("call"),
+                    _ => {
+                        std::hint::black_box(wt_add.call(&mut store, (5, 3)).expect("call"));
+                    }
+                });
+            } else {
+                wtt = per_call(&mut || match op {
+                    "call_empty" => wt_empty.call(&mut store, ()).expect("call"),
+                    _ => {
+                        std::hint::black_box(wt_add.call(&mut store, (5, 3)).expect("call"));
+                    }
+                });
+                lt = lucet_once();
+            }
+            l.push(lt);
+            w.push(wtt);
+            ratios.push(lt / wtt);
+        }
+        let (lm, wm, rm) = (median(l), median(w), median(ratios));
+        println!(
+            "interleaved {op} typed: lucet {lm:.1} ns, Wasmtime {wm:.1} ns, median ratio {rm:.2} ({ROUNDS} rounds)"
+        );
+        if json.len() > 1 {
+            json.push_str(", ");
+        }
+        json.push_str(&format!(
+            "\"{op}\": {{\"lucet_ns\": {lm:.2}, \"wasmtime_ns\": {wm:.2}, \"ratio\": {rm:.3}, \"rounds\": {ROUNDS}}}"
+        ));
+    }
+    json.push_str("}\n");
+    let dir = lucet_benchmarks::criterion_dir();
+    let _ = std::fs::create_dir_all(&dir);
+    if let Err(e) = std::fs::write(dir.join("interleaved-calls.json"), json) {
+        eprintln!("cannot save the interleaved call figures: {e}");
+    }
+}
+
 /// Records how this bench was built, next to criterion's results: `bench-report` only
 /// writes figures measured without debug assertions (the `bench` or `release` profile).
 fn record_build_profile() {
@@ -432,6 +511,7 @@ fn benches(c: &mut Criterion) {
     let lucet = Lucet::new();
     let wt = Wasmtime::new();
     idle_memory(&lucet, &wt);
+    interleaved_calls(&lucet, &wt);
     instantiate(c, &lucet, &wt);
     call(c, &lucet, &wt);
     hostcall(c, &lucet, &wt);

@@ -3,10 +3,25 @@
 //!
 //! A [`Context`] holds exactly what the System V ABI says survives a call — the
 //! callee-saved registers `rbx rbp r12–r15`, the stack pointer, the address to continue
-//! at — plus the two pieces of floating-point control state a function may rely on
-//! being preserved (MXCSR's control bits and the x87 control word). Everything else is
+//! at — plus MXCSR as it was when the context was saved. Everything else is
 //! caller-saved, so a context switch that is *called* like an ordinary function only
 //! needs to save these.
+//!
+//! Floating-point control state: WebAssembly's float semantics need MXCSR's control bits
+//! in their power-on state (round to nearest, no flush-to-zero, exceptions masked), and
+//! guest code can neither read nor change MXCSR or the x87 control word (it has no
+//! instruction for either; Cranelift does all floating point in SSE registers). So:
+//!
+//! * `swap` saves MXCSR into the context it leaves and, only if its control bits differ
+//!   from the default, loads the default before continuing elsewhere: a guest always
+//!   starts (and resumes) with the default, whatever the host set for itself.
+//! * a context saved by `swap` puts its own MXCSR back when it is continued, again only
+//!   if its control bits differ from the default. A host that keeps the default — the
+//!   common case — pays for one `stmxcsr` and two compares per call, no `ldmxcsr`. The
+//!   status bits (the sticky exception flags) are caller-saved under the ABI, and may
+//!   come back with the flags the guest's arithmetic raised.
+//! * the x87 control word is left alone: no guest instruction reads or writes it, and
+//!   hostcalls running on the guest stack see the host's own, as on the host's stack.
 //!
 //! * [`swap`]`(save, load)` stores the caller's context into `save` and continues in
 //!   `load`. When something later loads `save`, `swap` returns to its caller as if
@@ -37,16 +52,15 @@ pub(super) struct Context {
     pub rsp: u64,
     pub rip: u64,
     pub mxcsr: u32,
-    pub fpucw: u16,
-    pub _pad: u16,
+    pub _pad: u32,
 }
 
 /// MXCSR at power-on: all exceptions masked, round to nearest, no flush-to-zero — the
-/// only mode in which WebAssembly float semantics hold. Guests always start with it,
-/// whatever the host has set for itself.
+/// only mode in which WebAssembly float semantics hold. Guests always run with its
+/// control bits, whatever the host has set for itself.
 pub(super) const DEFAULT_MXCSR: u32 = 0x1f80;
-/// x87 control word at `fninit`: all exceptions masked, 64-bit precision, round to nearest.
-pub(super) const DEFAULT_FPUCW: u16 = 0x037f;
+/// MXCSR's control bits: all but the six sticky exception flags.
+pub(super) const MXCSR_CONTROL_MASK: u32 = !0x3f;
 
 extern "C" {
     fn lucet_runtime_exec_swap(save: *mut Context, load: *const Context);
@@ -100,7 +114,7 @@ const _: () = {
     assert!(offset_of!(Context, rsp) == 48);
     assert!(offset_of!(Context, rip) == 56);
     assert!(offset_of!(Context, mxcsr) == 64);
-    assert!(offset_of!(Context, fpucw) == 68);
+    assert!(DEFAULT_MXCSR == 0x1f80 && MXCSR_CONTROL_MASK == 0xffff_ffc0);
 };
 
 // Register roles in a fresh guest context (set up by `ExecState::run`, consumed by the
@@ -127,10 +141,26 @@ global_asm!(
     "lea rax, [rip + 2f]",
     "mov [rdi + 56], rax",
     "stmxcsr [rdi + 64]",
-    "fnstcw [rdi + 68]",
+    "mov eax, [rdi + 64]",
+    "and eax, 0xffffffc0",
+    "cmp eax, 0x1f80",
+    "jne 3f",
     "mov rdi, rsi",
     "jmp lucet_runtime_exec_restore",
+    // Continued by `restore` with rdi = this context: put back a non-default MXCSR.
     "2:",
+    "mov eax, [rdi + 64]",
+    "and eax, 0xffffffc0",
+    "cmp eax, 0x1f80",
+    "jne 4f",
+    "ret",
+    "3:",
+    // Leaving a context whose MXCSR is not the default: the next one starts with it.
+    "ldmxcsr [rip + lucet_runtime_exec_default_mxcsr]",
+    "mov rdi, rsi",
+    "jmp lucet_runtime_exec_restore",
+    "4:",
+    "ldmxcsr [rdi + 64]",
     "ret",
     ".cfi_endproc",
     ".size lucet_runtime_exec_swap, . - lucet_runtime_exec_swap",
@@ -147,8 +177,6 @@ global_asm!(
     "mov r13, [rdi + 24]",
     "mov r14, [rdi + 32]",
     "mov r15, [rdi + 40]",
-    "ldmxcsr [rdi + 64]",
-    "fldcw [rdi + 68]",
     // A fault may leave the direction flag set; the ABI requires it clear.
     "cld",
     "mov rsp, [rdi + 48]",
@@ -175,5 +203,10 @@ global_asm!(
     "ud2",
     ".cfi_endproc",
     ".size lucet_runtime_exec_guest_entry, . - lucet_runtime_exec_guest_entry",
+    ".popsection",
+    ".pushsection .rodata.lucet_runtime_exec,\"a\",@progbits",
+    ".p2align 2",
+    "lucet_runtime_exec_default_mxcsr:",
+    ".long 0x1f80",
     ".popsection",
 );

@@ -27,7 +27,9 @@
 //! # Generations
 //!
 //! Every entry into the guest (each `run` and `resume`) gets a new generation number,
-//! kept with the run's state in one atomic word. A kill names the generation it was
+//! kept with the run's state in the instance's kill state (`kill_state.rs`, which also
+//! says how a request and the end of a run agree on whether it stopped the run without
+//! a locked instruction on the running thread). A kill names the generation it was
 //! issued for: once that run is over, signals still in flight find a different
 //! generation (or no run at all) and are ignored, so a late signal never hits the next
 //! run. Between runs (before the first, after one ended, while yielded) there is
@@ -83,6 +85,7 @@ impl KillSwitch {
 fn request(state: &Arc<KillState>, reason: KillReason, only_gen: Option<u64>) -> Result<KillSuccess, KillError> {
     match state.mark(reason, only_gen)? {
         Marked::AlreadyPending => Ok(KillSuccess::AlreadyPending),
+        Marked::Taken(_) => Ok(KillSuccess::Signalled),
         Marked::Marked(gen) => {
             KILLS_IN_FLIGHT.fetch_add(1, Ordering::SeqCst);
             state.signal();

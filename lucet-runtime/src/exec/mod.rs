@@ -11,8 +11,8 @@
 //!
 //! # Entering and leaving the guest
 //!
-//! `run` saves the host's callee-saved registers, stack pointer, resume address, MXCSR
-//! and x87 control word into the `host` [`Context`] of a heap-allocated `RunFrame`, and
+//! `run` saves the host's callee-saved registers, stack pointer, resume address and
+//! MXCSR into the `host` [`Context`] of a heap-allocated `RunFrame`, and
 //! loads a fresh guest context whose `rsp` is 16 bytes below the top of the guest stack
 //! and whose `rip` is the entry stub. The stub calls the trampoline; when it returns, the
 //! stub stores "returned" in the frame and loads the host context, so `run`'s call to
@@ -116,5 +116,5 @@ pub(crate) use guest::{
     current_kill, current_run_is_async, current_vmctx, in_guest, terminate_current, terminate_if_killed,
     terminate_on_panic, yield_current, yield_future, BlockOn, GuestFuture,
 };
-pub(crate) use state::{Entry, EntryBy, ExecState, GuestExit};
+pub(crate) use state::{Entry, EntryBy, ExecState, GuestExit, Left};
 pub(crate) use trap::{TrapInfo, TrapLookup};

@@ -73,9 +73,19 @@ static PREVIOUS_KILL: PreviousActions = PreviousActions(UnsafeCell::new([MaybeUn
 /// the stack at least `signal_stack_size` bytes (`Limits::signal_stack_size`, never less
 /// than `ALTSTACK_MIN_SIZE`). Called at the start of every run and resume; after the
 /// first time it costs a `Once` check, a thread-local access and a comparison.
+#[inline]
 pub(super) fn prepare_thread(signal_stack_size: usize) {
-    INSTALL.call_once(install_handlers);
     let want = signal_stack_size.max(ALTSTACK_MIN_SIZE).max(libc::SIGSTKSZ);
+    // Set only by `prepare_thread_slow` on this thread, after the handlers are installed.
+    if READY_SIZE.with(|r| r.get()) >= want {
+        return;
+    }
+    prepare_thread_slow(want);
+}
+
+#[cold]
+fn prepare_thread_slow(want: usize) {
+    INSTALL.call_once(install_handlers);
     // If the thread is already tearing down its thread-locals there is nothing sensible
     // to install; whatever altstack the thread has stays in use.
     let _ = ALTSTACK.try_with(|a| {
@@ -89,8 +99,15 @@ pub(super) fn prepare_thread(signal_stack_size: usize) {
                     *a = new;
                 }
             }
+            READY_SIZE.with(|r| r.set(a.size));
         }
     });
+}
+
+thread_local! {
+    /// The size of this thread's alternate signal stack once `prepare_thread_slow` has
+    /// made sure of it (and of the handlers); 0 before.
+    static READY_SIZE: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
 fn install_handlers() {
@@ -132,7 +149,8 @@ fn our_action(handler: Handler, flags: c_int) -> libc::sigaction {
 }
 
 /// The kill signal's handler. Async-signal-safe: it reads a thread-local pointer and an
-/// atomic word, calls the run's `TrapLookup`, and writes plain data.
+/// atomic word (the run's kill request), calls the run's `TrapLookup`, and writes plain
+/// data.
 extern "C" fn handle_kill(signum: c_int, info: *mut siginfo_t, ucontext: *mut c_void) {
     // SAFETY: as in `handle_fault`.
     unsafe {

@@ -1,6 +1,6 @@
 //! `ExecState`: entering guest code on its own stack, and interpreting how it came back.
 
-use super::context::{self, Context, DEFAULT_FPUCW, DEFAULT_MXCSR};
+use super::context::{self, Context, DEFAULT_MXCSR};
 use super::fault_ranges::FaultRanges;
 use super::frame::{
     GuestStack, RunFrame, CURRENT, EXIT_FAULTED, EXIT_KILLED, EXIT_NONE, EXIT_RETURNED, EXIT_TERMINATED, EXIT_YIELDED,
@@ -47,6 +47,16 @@ pub(crate) enum GuestExit {
     Yielded(Option<Box<dyn Any + Send>>),
 }
 
+/// How an entry into the guest ended, in brief: a return needs nothing more, anything
+/// else is described by [`ExecState::take_exit`]. Kept apart from [`GuestExit`] so that
+/// the call path moves one byte, not the description of every other way out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Left {
+    Returned,
+    /// Faulted, terminated, killed or yielded: call `take_exit`.
+    Other,
+}
+
 /// Per-instance execution state: the host context while the guest runs, and the
 /// suspended guest context while it is yielded.
 pub(crate) struct ExecState {
@@ -67,6 +77,8 @@ pub(crate) struct ExecState {
     next_is_async: bool,
     /// The least size of the alternate signal stack of a thread that runs this guest.
     signal_stack_size: usize,
+    /// The kill taken by the last entry that did not return normally, for `take_exit`.
+    requested: Option<KillReason>,
 }
 
 // SAFETY: the frame is owned exclusively by this `ExecState` and everything it points at
@@ -116,6 +128,7 @@ impl ExecState {
             timeout: None,
             next_is_async: false,
             signal_stack_size: 0,
+            requested: None,
         }
     }
 
@@ -157,6 +170,8 @@ impl ExecState {
     /// `faults` must cover every address where that code may fault by design (the heap
     /// reservations and guards of the memories it accesses): a fault of guest code
     /// anywhere else, except in the stack's guard, aborts the process.
+    // The instance layer uses `call`; the engine's own tests use this.
+    #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) unsafe fn run(
         &mut self,
         stack: &GuestStack,
@@ -164,11 +179,31 @@ impl ExecState {
         lookup: &Arc<dyn TrapLookup>,
         faults: &Arc<FaultRanges>,
     ) -> GuestExit {
+        // SAFETY: forwarded to the caller.
+        let left = unsafe { self.call(stack, entry, lookup, faults) };
+        self.exit(left)
+    }
+
+    /// [`ExecState::run`], answering in brief: `Left::Other` leaves the details for
+    /// [`ExecState::take_exit`], which must be called before the next entry.
+    ///
+    /// # Safety
+    /// As for [`ExecState::run`].
+    #[inline(always)]
+    pub(crate) unsafe fn call(
+        &mut self,
+        stack: &GuestStack,
+        entry: Entry,
+        lookup: &Arc<dyn TrapLookup>,
+        faults: &Arc<FaultRanges>,
+    ) -> Left {
         assert!(!self.yielded, "ExecState::run called while the guest is yielded; resume or abandon it first");
-        assert!(
-            stack.top & 15 == 0 && stack.guard_start <= stack.guard_end && stack.guard_end + 64 <= stack.top,
-            "malformed guest stack {stack:?}: top must be 16-byte aligned and above at least 64 usable bytes"
-        );
+        let GuestStack { guard_start, guard_end, top } = *stack;
+        if !(top & 15 == 0 && guard_start <= guard_end && guard_end + 64 <= top) {
+            // Out of line, by value: formatting `stack` here would keep it in memory on
+            // the call path.
+            malformed_stack(guard_start, guard_end, top);
+        }
         signals::prepare_thread(self.signal_stack_size);
         // Kept after the run: the next run usually passes the same ones, which then cost
         // no reference count updates.
@@ -184,7 +219,7 @@ impl ExecState {
         unsafe {
             (*frame).lookup = NonNull::new(Arc::as_ptr(lookup) as *mut dyn TrapLookup);
             (*frame).fault_ranges = Arc::as_ptr(faults);
-            (*frame).stack = *stack;
+            (*frame).stack = GuestStack { guard_start, guard_end, top };
             (*frame).vmctx = entry.vmctx;
             (*frame).fault = None;
             (*frame).terminated = None;
@@ -196,15 +231,22 @@ impl ExecState {
                 r13: entry.callee as u64,
                 r14: entry.values as u64,
                 r15: frame as u64,
-                rsp: (stack.top - 16) as u64,
+                rsp: (top - 16) as u64,
                 rip: context::guest_entry_address() as u64,
                 mxcsr: DEFAULT_MXCSR,
-                fpucw: DEFAULT_FPUCW,
                 _pad: 0,
             };
         }
         // SAFETY: the guest context was just built for a stack the caller vouches for.
         unsafe { self.enter() }
+    }
+
+    /// The whole description of how the last entry ended, given its brief answer.
+    pub(crate) fn exit(&mut self, left: Left) -> GuestExit {
+        match left {
+            Left::Returned => GuestExit::Returned,
+            Left::Other => self.take_exit(),
+        }
     }
 
     /// Continues a guest that yielded; `val` is what `yield_current` returns inside the
@@ -213,6 +255,16 @@ impl ExecState {
     /// # Safety
     /// The stack given to the `run` that yielded must still be valid.
     pub(crate) unsafe fn resume(&mut self, val: Option<Box<dyn Any + Send>>) -> GuestExit {
+        // SAFETY: forwarded to the caller.
+        let left = unsafe { self.resume_brief(val) };
+        self.exit(left)
+    }
+
+    /// [`ExecState::resume`], answering like [`ExecState::call`].
+    ///
+    /// # Safety
+    /// As for [`ExecState::resume`].
+    pub(crate) unsafe fn resume_brief(&mut self, val: Option<Box<dyn Any + Send>>) -> Left {
         assert!(self.yielded, "ExecState::resume called but the guest is not yielded");
         signals::prepare_thread(self.signal_stack_size);
         self.yielded = false;
@@ -244,6 +296,7 @@ impl ExecState {
         self.clear();
     }
 
+    #[inline]
     fn clear(&mut self) {
         self.yielded = false;
         // SAFETY: as in `abandon`. Only the frame's pointers are cleared; the `Arc`s they
@@ -256,11 +309,13 @@ impl ExecState {
         }
     }
 
-    /// Switches to the frame's guest context and interprets why it came back.
+    /// Switches to the frame's guest context; says whether the guest returned normally
+    /// (nothing to interpret) or left any other way (see `take_exit`).
     ///
     /// # Safety
     /// The frame's guest context must be valid to continue in.
-    unsafe fn enter(&mut self) -> GuestExit {
+    #[inline(always)]
+    unsafe fn enter(&mut self) -> Left {
         let frame = self.frame.as_ptr();
         // Nested runs (a hostcall running another instance) save and restore the outer
         // frame, so the signal handler always sees the innermost one.
@@ -283,19 +338,32 @@ impl ExecState {
         unsafe { context::swap(ptr::addr_of_mut!((*frame).host), ptr::addr_of!((*frame).guest)) };
         compiler_fence(Ordering::SeqCst);
         CURRENT.with(|c| c.set(outer));
-        // From here on a kill signal finds the word idle (or, in a nested run, another
-        // frame) and leaves this thread alone.
+        // From here on a kill signal finds no confirmed request for this generation (or,
+        // in a nested run, another frame) and leaves this thread alone.
         let requested = self.kill.end(gen);
         if timeout.is_some() {
             kill_switch::cancel_timeout(&self.kill, gen);
         }
-
         // SAFETY: the guest side is suspended or gone; the frame is ours again.
+        if requested.is_none() && unsafe { (*frame).exit } == EXIT_RETURNED {
+            self.clear();
+            return Left::Returned;
+        }
+        self.requested = requested;
+        Left::Other
+    }
+
+    /// Interprets how the last entry ended when it did not simply return.
+    #[cold]
+    pub(crate) fn take_exit(&mut self) -> GuestExit {
+        let frame = self.frame.as_ptr();
+        // SAFETY: no guest runs in the frame: the entry is over, and `&mut self` excludes
+        // another.
         let exit = unsafe { (*frame).exit };
         // A kill that was accepted wins over a return or a yield that happened before a
         // signal caught the guest: whoever called `terminate` was told it would stop.
         // A trap or a hostcall's own termination says more, and is kept.
-        if let Some(reason) = requested {
+        if let Some(reason) = self.requested.take() {
             match exit {
                 EXIT_RETURNED | EXIT_KILLED => {
                     self.clear();
@@ -333,8 +401,8 @@ impl ExecState {
                 )
             }
             EXIT_KILLED => {
-                // Only reachable if the word changed between the handler's check and
-                // `end`, which nothing does; report what the handler saw.
+                // The handler acts only on a confirmed request, which only the end of
+                // the run takes, so `requested` was set; report what the handler saw.
                 // SAFETY: as above.
                 let reason = unsafe { (*frame).killed }.unwrap_or(KillReason::Remote);
                 self.clear();
@@ -350,6 +418,14 @@ impl ExecState {
             }
         }
     }
+}
+
+#[cold]
+fn malformed_stack(guard_start: usize, guard_end: usize, top: usize) -> ! {
+    panic!(
+        "malformed guest stack {:?}: top must be 16-byte aligned and above at least 64 usable bytes",
+        GuestStack { guard_start, guard_end, top }
+    )
 }
 
 impl Drop for ExecState {

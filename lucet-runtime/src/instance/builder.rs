@@ -162,6 +162,7 @@ impl InstanceBuilder {
                 values: Vec::with_capacity(INLINE_SLOTS),
                 n_slots: 0,
                 saved_limits: Vec::new(),
+                saved_own_limit: 0,
                 heap_borrow: RefCell::new(()),
                 embed_ctx: HashMap::new(),
                 me: me.clone(),

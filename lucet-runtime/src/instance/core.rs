@@ -102,6 +102,8 @@ pub struct Instance {
     pub(super) n_slots: usize,
     /// Stack limits replaced by the call in progress (see `set_stack_limits`).
     pub(super) saved_limits: Vec<(*mut VmctxHeader, usize)>,
+    /// Our own stack limit replaced by the call in progress.
+    pub(super) saved_own_limit: usize,
     pub(crate) heap_borrow: RefCell<()>,
     pub(crate) embed_ctx: HashMap<TypeId, RefCell<Box<dyn Any + Send>>>,
     pub(super) me: Weak<InstanceCell>,
@@ -174,6 +176,7 @@ impl Home {
         self.0.store(THIS_THREAD.with(|t| *t), Ordering::Relaxed);
     }
 
+    #[inline]
     pub(super) fn is_here(&self) -> bool {
         self.0.load(Ordering::Relaxed) == THIS_THREAD.with(|t| *t)
     }
@@ -231,6 +234,7 @@ impl Instance {
         &mut self.exec
     }
 
+    #[inline]
     pub(crate) fn funcref_ptr(&self, index: u32) -> *mut FuncRef {
         // SAFETY: callers pass a function index of this module.
         unsafe { self.vmctx.add(self.layout.funcref(index) as usize) as *mut FuncRef }

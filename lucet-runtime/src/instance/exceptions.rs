@@ -184,7 +184,13 @@ unsafe extern "C" fn host_func_entry(
 ) {
     // SAFETY: (caller) as an adapter passes them, on the guest stack of a run.
     let thrown = unsafe { run_host_func(ctx, values) };
-    if let Some(exn) = thrown {
+    if let Some(boxed) = thrown {
+        // Out of its box here: `raise_from_adapter` never returns, so a box still alive
+        // across it would never be freed.
+        let exn = {
+            let b = boxed;
+            *b
+        };
         // SAFETY: called by an adapter in a run on this thread, through the entry stub,
         // which passed the adapter's frame pointer and the guest's registers; the
         // closure's frames are gone and this one owns only `exn`, which moves.

@@ -66,6 +66,7 @@ impl InstanceHandle {
 
     /// Whether the instance may be used on this thread: it shares nothing, or this is
     /// the thread it is bound to.
+    #[inline]
     fn usable_here(&self) -> bool {
         if Arc::strong_count(&self.inner) == 1 {
             // SAFETY: only this handle holds the instance, and it is used on this thread
@@ -81,15 +82,21 @@ impl InstanceHandle {
         unsafe { (*self.inner.get()).home.is_here() }
     }
 
+    #[inline]
     fn check_thread(&self) {
         if !self.usable_here() {
-            panic!(
-                "this instance shares state with other instances or export handles, which live on the thread \
-                 where it was linked or its exports were taken; use it on that thread (an instance that \
-                 shares nothing may move between threads)"
-            );
+            wrong_thread()
         }
     }
+}
+
+#[cold]
+fn wrong_thread() -> ! {
+    panic!(
+        "this instance shares state with other instances or export handles, which live on the thread where it \
+         was linked or its exports were taken; use it on that thread (an instance that shares nothing may \
+         move between threads)"
+    );
 }
 
 impl Drop for InstanceHandle {
@@ -199,6 +206,7 @@ fn collect_cycles(root: &Arc<InstanceCell>) {
 
 impl Deref for InstanceHandle {
     type Target = Instance;
+    #[inline]
     fn deref(&self) -> &Instance {
         self.check_thread();
         // SAFETY: this handle is the only host-side source of references to the
@@ -209,6 +217,7 @@ impl Deref for InstanceHandle {
 }
 
 impl DerefMut for InstanceHandle {
+    #[inline]
     fn deref_mut(&mut self) -> &mut Instance {
         self.check_thread();
         // SAFETY: as in `deref`; `&mut self` excludes every other host-side reference.

@@ -39,6 +39,7 @@ mod run;
 mod tags;
 
 pub use self::core::Instance;
+pub(crate) use run::CallSig;
 pub use builder::{InstanceBuilder, Region};
 pub use externs::{Extern, Func, Global, Memory, Table};
 pub use handle::InstanceHandle;

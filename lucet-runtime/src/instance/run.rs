@@ -6,7 +6,7 @@ use super::link::LINK_GENERATION;
 use super::tags::Uncaught;
 use crate::error::{Error, FaultDetails, TerminationDetails};
 use crate::exec::kill_switch::KillSwitch;
-use crate::exec::{Entry, ExecState, FaultRanges, GuestExit, GuestStack, TrapLookup};
+use crate::exec::{Entry, ExecState, FaultRanges, GuestExit, GuestStack, Left, TrapLookup};
 use crate::val::{RunResult, UntypedRetVal, Val, YieldedVal};
 use lucet_module::{FuncRef, FuncType, ValType, VmctxHeader, VALUE_SLOT_SIZE};
 use std::any::Any;
@@ -16,12 +16,22 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-fn restore_stack_limits(saved: &[(*mut VmctxHeader, usize)]) {
-    for &(h, limit) in saved {
-        // SAFETY: saved by `set_stack_limits` from vmctxs of instances that are still
-        // alive (the running instance keeps them).
-        unsafe { (*h).stack_limit = limit };
-    }
+#[cold]
+fn memory_borrowed_error() -> Error {
+    Error::InvalidArgument(
+        "a hostcall up the stack holds a view of a memory this run can write (Vmctx::heap or heap_mut); drop it \
+         before running a linked instance"
+            .into(),
+    )
+}
+
+/// What a call needs to know about its function's signature: its module type, how many
+/// value slots it uses, and the trampoline that calls it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CallSig {
+    pub(crate) type_index: u32,
+    pub(crate) n_slots: usize,
+    pub(crate) trampoline: *const u8,
 }
 
 impl Instance {
@@ -54,6 +64,7 @@ impl Instance {
         }
     }
 
+    #[inline]
     pub(crate) fn check_runnable(&self) -> Result<(), Error> {
         match &self.state {
             State::Ready => Ok(()),
@@ -80,36 +91,58 @@ impl Instance {
                 self.check_funcref(a)?;
             }
         }
-        let exit = self.call_prepared(index, |slots, params| {
+        let left = self.call_prepared(index, |slots, params| {
             for ((slot, a), t) in slots.iter_mut().zip(args).zip(params) {
                 // Checked above; a failure here could only repeat the same answer.
                 *slot = a.coerce(*t).unwrap_or(*a).to_slot();
             }
         })?;
+        let exit = self.exec.exit(left);
         self.finish(exit)
     }
 
     /// Enters function `index` with the value slots filled by `write_args` (given the
-    /// slots and the parameter types); returns how the guest left.
+    /// slots and the parameter types); returns how the guest left, in brief (the rest
+    /// is in `self.exec`, see `ExecState::exit`).
+    #[inline]
     pub(crate) fn call_prepared(
         &mut self,
         index: u32,
         write_args: impl FnOnce(&mut [[u8; VALUE_SLOT_SIZE]], &[ValType]),
-    ) -> Result<GuestExit, Error> {
+    ) -> Result<Left, Error> {
         let module = &self.module;
         let data = module.module_data();
         let type_index = data.functions[index as usize].type_index;
         let ty: &FuncType = &data.types[type_index as usize];
-        let n_slots = ty.params.len().max(ty.results.len()).max(1);
-        let trampoline = module.as_dl_module().trampoline(type_index);
-        self.n_slots = n_slots;
+        let sig = CallSig {
+            type_index,
+            n_slots: ty.params.len().max(ty.results.len()).max(1),
+            trampoline: module.as_dl_module().trampoline(type_index),
+        };
+        // The parameter types, past the borrow of `self` that `call_resolved` needs.
+        let params: *const [ValType] = &ty.params[..];
+        // SAFETY: the module's type table, which `self.module` keeps alive and nothing
+        // changes; `call_resolved` does not touch the module.
+        self.call_resolved(index, sig, |slots| write_args(slots, unsafe { &*params }))
+    }
+
+    /// `call_prepared` with the signature already looked up, as `TypedFunc` keeps it.
+    /// `sig` must describe function `index` of this instance's module.
+    #[inline(always)]
+    pub(crate) fn call_resolved(
+        &mut self,
+        index: u32,
+        sig: CallSig,
+        write_args: impl FnOnce(&mut [[u8; VALUE_SLOT_SIZE]]),
+    ) -> Result<Left, Error> {
+        self.n_slots = sig.n_slots;
         // Within the capacity reserved at instantiation for most calls: no allocation.
         self.values.clear();
-        self.values.resize(n_slots, [0u8; VALUE_SLOT_SIZE]);
-        write_args(&mut self.values, &ty.params);
+        self.values.resize(sig.n_slots, [0u8; VALUE_SLOT_SIZE]);
+        write_args(&mut self.values);
         // SAFETY: funcref of a valid function index, filled at instantiation.
         let fr = unsafe { *self.funcref_ptr(index) };
-        self.pending = Some(Pending { type_index });
+        self.pending = Some(Pending { type_index: sig.type_index });
         if self.link_gen != LINK_GENERATION.load(Ordering::Relaxed) {
             self.relink();
         }
@@ -120,14 +153,14 @@ impl Instance {
         self.set_stack_limits();
         let stack = self.guest_stack();
         let values = self.values.as_mut_ptr();
-        let entry = Entry { trampoline, vmctx: fr.vmctx, callee: fr.func_ptr, values };
-        let exit = self.enter(|exec, lookup, faults| {
+        let entry = Entry { trampoline: sig.trampoline, vmctx: fr.vmctx, callee: fr.func_ptr, values };
+        let left = self.enter(|exec, lookup, faults| {
             // SAFETY: the entry was built from this module's trampoline and a funcref of
             // the right type; the stack is this slot's, unused by anyone else.
-            unsafe { exec.run(&stack, entry, lookup, faults) }
+            unsafe { exec.call(&stack, entry, lookup, faults) }
         });
-        restore_stack_limits(&self.saved_limits);
-        Ok(exit)
+        self.restore_stack_limits();
+        Ok(left)
     }
 
     /// Why `args` cannot be passed to function `index` of type `ty`: a wrong count, or
@@ -170,10 +203,11 @@ impl Instance {
     /// this thread. What the entry path itself keeps using meanwhile (the `ExecState`,
     /// the trap lookup, the value slots) lives in allocations of its own, so the
     /// references they make to the `Instance` overlap nothing it holds.
-    pub(super) fn enter(
+    #[inline]
+    pub(super) fn enter<R>(
         &mut self,
-        go: impl FnOnce(&mut ExecState, &Arc<dyn TrapLookup>, &Arc<FaultRanges>) -> GuestExit,
-    ) -> GuestExit {
+        go: impl FnOnce(&mut ExecState, &Arc<dyn TrapLookup>, &Arc<FaultRanges>) -> R,
+    ) -> R {
         let exec: *mut ExecState = &mut *self.exec;
         // SAFETY: bitwise copies of our two `Arc`s that are never dropped, so no reference
         // count changes on this path. What they point at stays alive: `self` holds the
@@ -201,6 +235,7 @@ impl Instance {
     /// A run reaches every memory of the instances it is linked to. A hostcall further up
     /// this thread's stack may hold a view of one of them (`Vmctx::heap`); the guest
     /// must not write under it.
+    #[inline]
     pub(super) fn check_no_memory_borrowed(&self) -> Result<(), Error> {
         let busy = |i: &Instance| i.heap_borrow.try_borrow_mut().is_err();
         if busy(self)
@@ -211,11 +246,7 @@ impl Instance {
                 busy(unsafe { &*Instance::at_vmctx(v) })
             })
         {
-            return Err(Error::InvalidArgument(
-                "a hostcall up the stack holds a view of a memory this run can write (Vmctx::heap or \
-                 heap_mut); drop it before running a linked instance"
-                    .into(),
-            ));
+            return Err(memory_borrowed_error());
         }
         Ok(())
     }
@@ -246,6 +277,7 @@ impl Instance {
         )))
     }
 
+    #[inline]
     pub(super) fn guest_stack(&self) -> GuestStack {
         GuestStack {
             guard_start: self.slot.guard_start as usize,
@@ -255,13 +287,26 @@ impl Instance {
     }
 
     /// Every instance reachable through imports runs on our stack during our calls,
-    /// so their prologue checks must compare against our stack's limit. Returns the
+    /// so their prologue checks must compare against our stack's limit. Keeps the
     /// previous limits: when this run is nested in a hostcall of another run, that run's
-    /// limits must be back in place when we return to it.
+    /// limits must be back in place when we return to it (`restore_stack_limits`).
+    #[inline]
     pub(super) fn set_stack_limits(&mut self) {
         let limit = self.slot.stack_bottom as usize + self.slot.limits().hostcall_reservation;
+        let h = self.vmctx as *mut VmctxHeader;
+        // SAFETY: our own vmctx, alive as long as we are; only its header is touched.
+        unsafe {
+            self.saved_own_limit = (*h).stack_limit;
+            (*h).stack_limit = limit;
+        }
+        if !self.linked_vmctxs.is_empty() {
+            self.set_linked_stack_limits(limit);
+        }
+    }
+
+    fn set_linked_stack_limits(&mut self, limit: usize) {
         self.saved_limits.clear();
-        for &v in std::iter::once(&self.vmctx).chain(self.linked_vmctxs.iter()) {
+        for &v in &self.linked_vmctxs {
             let h = v as *mut VmctxHeader;
             // SAFETY: the vmctxs of live instances (kept alive through deps).
             unsafe {
@@ -271,15 +316,37 @@ impl Instance {
         }
     }
 
+    /// Puts back the limits `set_stack_limits` replaced, in the reverse order.
+    #[inline]
+    pub(super) fn restore_stack_limits(&mut self) {
+        if !self.linked_vmctxs.is_empty() {
+            for &(h, limit) in self.saved_limits.iter().rev() {
+                // SAFETY: saved by `set_stack_limits` from vmctxs of instances that are
+                // still alive (the running instance keeps them).
+                unsafe { (*h).stack_limit = limit };
+            }
+        }
+        // SAFETY: our own vmctx, as in `set_stack_limits`.
+        unsafe { (*(self.vmctx as *mut VmctxHeader)).stack_limit = self.saved_own_limit };
+    }
+
     /// `finish` for the typed path: the result slots if the guest returned (no `Val`s
     /// are made), `None` if it yielded.
-    pub(crate) fn finish_slots(&mut self, exit: GuestExit) -> Result<Option<&[[u8; VALUE_SLOT_SIZE]]>, Error> {
-        if let GuestExit::Returned = exit {
-            self.clean_run_borrows();
+    #[inline]
+    pub(crate) fn finish_slots(&mut self, left: Left) -> Result<Option<&[[u8; VALUE_SLOT_SIZE]]>, Error> {
+        if left == Left::Returned {
+            // No borrow flag needs cleaning: every hostcall frame of the run returned,
+            // dropping its borrows (`clean_run_borrows` is for abandoned frames).
             self.pending = None;
             self.state = State::Ready;
             return Ok(Some(&self.values[..self.n_slots]));
         }
+        self.finish_other(left)
+    }
+
+    #[cold]
+    fn finish_other(&mut self, left: Left) -> Result<Option<&[[u8; VALUE_SLOT_SIZE]]>, Error> {
+        let exit = self.exec.exit(left);
         match self.finish(exit)? {
             RunResult::Yielded(_) => Ok(None),
             RunResult::Returned(_) => unreachable!("a return is handled above"),
@@ -385,7 +452,7 @@ impl Instance {
             // SAFETY: the guest yielded on this instance's stack and has not been abandoned.
             unsafe { exec.resume(val) }
         });
-        restore_stack_limits(&self.saved_limits);
+        self.restore_stack_limits();
         self.finish(exit)
     }
 
