@@ -413,3 +413,12 @@ fn proposals_not_supported_yet_are_named() {
         assert!(msg.contains("byte offset 0x"), "{msg}");
     }
 }
+
+#[test]
+fn components_are_named_as_unsupported() {
+    for input in [&b"(component)"[..], b"  ;; a comment\n(component (core module))", b"\0asm\x0d\0\x01\0"] {
+        let e = expect_invalid(input);
+        let msg = e.to_string();
+        assert!(matches!(e, Error::Unsupported(_)) && msg.contains("component model"), "{msg}");
+    }
+}
