@@ -294,12 +294,7 @@ impl Instance {
                 describe(&results)
             )));
         }
-        let type_index = data.functions[index as usize].type_index;
-        let sig = CallSig {
-            type_index,
-            n_slots: params.len().max(results.len()).max(1),
-            trampoline: self.module().as_dl_module().trampoline(type_index),
-        };
+        let sig = CallSig::of(&**self.module(), index);
         Ok(TypedFunc { index, name: name.to_string(), module: module_identity(self), sig, _types: PhantomData })
     }
 }

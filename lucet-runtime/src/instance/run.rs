@@ -34,6 +34,20 @@ pub(crate) struct CallSig {
     pub(crate) trampoline: *const u8,
 }
 
+impl CallSig {
+    /// The signature of a call to function `index` of `module`.
+    pub(crate) fn of(module: &dyn crate::module::Module, index: u32) -> CallSig {
+        let data = module.module_data();
+        let type_index = data.functions[index as usize].type_index;
+        let ty: &FuncType = &data.types[type_index as usize];
+        CallSig {
+            type_index,
+            n_slots: ty.params.len().max(ty.results.len()).max(1),
+            trampoline: module.as_dl_module().trampoline(type_index),
+        }
+    }
+}
+
 impl Instance {
     // ---- running ----
 
@@ -110,15 +124,8 @@ impl Instance {
         index: u32,
         write_args: impl FnOnce(&mut [[u8; VALUE_SLOT_SIZE]], &[ValType]),
     ) -> Result<Left, Error> {
-        let module = &self.module;
-        let data = module.module_data();
-        let type_index = data.functions[index as usize].type_index;
-        let ty: &FuncType = &data.types[type_index as usize];
-        let sig = CallSig {
-            type_index,
-            n_slots: ty.params.len().max(ty.results.len()).max(1),
-            trampoline: module.as_dl_module().trampoline(type_index),
-        };
+        let sig = CallSig::of(&*self.module, index);
+        let ty: &FuncType = &self.module.module_data().types[sig.type_index as usize];
         // The parameter types, past the borrow of `self` that `call_resolved` needs.
         let params: *const [ValType] = &ty.params[..];
         // SAFETY: the module's type table, which `self.module` keeps alive and nothing
