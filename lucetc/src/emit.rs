@@ -36,7 +36,7 @@ pub struct Emitter {
 /// does not align loops, so where a hot loop falls within a cache line is the function's
 /// start plus the loop's offset in the function. On the AMD Zen 5 machine the benchmarks
 /// run on, the same machine code runs up to 1.5 times slower at some offsets than at
-/// others (docs/benchmarks.md, "No program above 1.10"). With 32-byte alignment a function
+/// others (docs/benchmarks.md, "Where a loop lies"). With 32-byte alignment a function
 /// started at either half of a line, decided by the sizes of all the functions before it,
 /// so an edit anywhere in a module could move a loop to a slow offset; with 64 it depends
 /// only on the function's own code. The cost is about 16 more bytes of padding per
