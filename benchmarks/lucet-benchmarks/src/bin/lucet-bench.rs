@@ -83,10 +83,10 @@ struct Cli {
 const SVG_NAME: &str = "benchmarks-sightglass.svg";
 
 /// How long a program's runs may take before it stops getting runs beyond `--iterations`:
-/// a run of a libsodium program of a few microseconds, instantiation and output check
-/// included, takes a few milliseconds, so two seconds give every program whose region is
-/// shorter than about 20 ms the full `DEFAULT_MAX_ITERATIONS`, while the whole suite
-/// takes at most 118 × 2 s longer.
+/// a run of a program whose region takes a few microseconds, instantiation and output
+/// check included, takes a few milliseconds, so two seconds give every program whose
+/// region is shorter than about 10 ms the full `DEFAULT_MAX_ITERATIONS`, and a program
+/// whose region takes 0.1 s or more exactly `--iterations`.
 const DEFAULT_BUDGET_SECONDS: f64 = 2.0;
 /// The cap on a program's runs; an odd count, so that the median is one of the runs.
 const DEFAULT_MAX_ITERATIONS: usize = 51;
