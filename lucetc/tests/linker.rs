@@ -112,9 +112,9 @@ fn check_structure(so: &Path) {
     for f in &funcs {
         assert!(f.size() > 0 && f.section_index() == Some(text.index()), "{:?}", f.name());
         assert!(f.address() >= text.address() && f.address() + f.size() <= text.address() + text.size());
-        // Every function starts on a 32-byte boundary, so that where its loops fall
-        // relative to instruction fetch does not depend on the code before it.
-        assert_eq!(f.address() % 32, 0, "{}: {:?} is not 32-byte aligned", so.display(), f.name());
+        // Every function starts on a cache line, so that where its loops fall within a
+        // line does not depend on the code before it.
+        assert_eq!(f.address() % 64, 0, "{}: {:?} is not 64-byte aligned", so.display(), f.name());
     }
     assert!(file.dynamic_symbols().all(|s| !s.name().unwrap().starts_with("guest_func_")));
 }

@@ -7,7 +7,7 @@ use crate::lucet_side::LucetProgram;
 use crate::report::{ProgramResult, SightglassRun};
 use crate::sightglass::{self, Program};
 use std::path::PathBuf;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// The programs `--quick` runs: quick to compile and run, one or more from each group,
 /// and reading an input file (bz2) as well as printing only.
@@ -18,7 +18,8 @@ pub const QUICK: &[&str] =
 pub struct Options {
     pub sightglass_dir: PathBuf,
     pub cache_dir: PathBuf,
-    pub iterations: usize,
+    /// How many times each program runs on each side.
+    pub iterations: Iterations,
     /// Only these programs (substrings of their names); empty means all.
     pub filters: Vec<String>,
     pub quick: bool,
@@ -31,6 +32,39 @@ pub struct Options {
     pub clock: crate::hooks::Clock,
     /// Print one line per program as it completes.
     pub verbose: bool,
+}
+
+/// How many iterations a program gets: at least `min`, and more while the program's
+/// runs so far (both sides, whole runs: instantiation, output check and region) have
+/// taken less than `budget`, up to `max`.
+///
+/// Why: a region's figure varies from run to run by an amount that does not shrink with
+/// the region (the clock's own cost, a cache or TLB miss, an interrupt), so a region of
+/// a few microseconds varies by tens of percent, and the median of seven such runs moves
+/// by more than the differences the comparison looks for. The median's own scatter
+/// shrinks as one over the square root of the count, so short programs get more runs.
+/// Tying the extra runs to a time budget instead of to the region's length keeps the
+/// cost of the whole suite bounded: a program whose runs already fill the budget with
+/// `min` iterations (everything over a few tens of milliseconds) runs exactly `min`
+/// times, as before. Both sides always get the same count, still alternating, since
+/// the decision to run another pair is taken only after both sides of the last one ran.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Iterations {
+    pub min: usize,
+    pub max: usize,
+    pub budget: Duration,
+}
+
+impl Iterations {
+    /// Exactly `n` iterations, whatever they take.
+    pub fn fixed(n: usize) -> Iterations {
+        Iterations { min: n, max: n, budget: Duration::ZERO }
+    }
+
+    /// Whether to run another pair after `done` pairs that took `spent` in all.
+    pub fn another(&self, done: usize, spent: Duration) -> bool {
+        done < self.min || (done < self.max && spent < self.budget)
+    }
 }
 
 #[cfg(feature = "wasmtime")]
@@ -167,7 +201,9 @@ pub fn run(opts: &Options) -> Result<SightglassRun, String> {
         machine: crate::machine::Machine::detect().describe(),
         command: String::new(),
         settings: String::new(),
-        iterations: opts.iterations,
+        iterations: opts.iterations.min,
+        max_iterations: Some(opts.iterations.max),
+        budget_seconds: Some(opts.iterations.budget.as_secs_f64()),
         clock: opts.clock,
         date: String::new(),
         wall_seconds: started.elapsed().as_secs_f64(),
@@ -176,9 +212,10 @@ pub fn run(opts: &Options) -> Result<SightglassRun, String> {
     })
 }
 
-/// Runs the program `iterations` times on each side, alternating, checking the output
-/// of every run; stops a side at its first failure.
-fn measure(program: &Program, loaded: &Loaded, iterations: usize, clock: Clock, result: &mut ProgramResult) {
+/// Runs the program on each side, alternating, as many times as `iterations` says,
+/// checking the output of every run; stops both sides at a side's first failure, so
+/// that both keep the same count.
+fn measure(program: &Program, loaded: &Loaded, iterations: Iterations, clock: Clock, result: &mut ProgramResult) {
     let scratch = match sightglass::scratch_copy(program) {
         Ok(s) => s,
         Err(e) => {
@@ -196,20 +233,24 @@ fn measure(program: &Program, loaded: &Loaded, iterations: usize, clock: Clock, 
     let mut untimed = false;
     let mut failures = Vec::new();
     let (mut lucet_ok, mut wasmtime_ok) = (true, true);
-    for _ in 0..iterations {
-        if lucet_ok {
-            match check("lucet", loaded.lucet.run(arg0, scratch.path())) {
-                Ok(Some(m)) => {
-                    result.lucet_runs.push(clock.of(&m));
-                    result.lucet_samples.push(m);
-                }
-                Ok(None) => untimed = true,
-                Err(e) => {
-                    failures.push(e);
-                    lucet_ok = false;
-                }
+    // The budget counts the runs only, not the compilation or the scratch copy.
+    let started = Instant::now();
+    let mut done = 0;
+    while lucet_ok && wasmtime_ok && iterations.another(done, started.elapsed()) {
+        done += 1;
+        match check("lucet", loaded.lucet.run(arg0, scratch.path())) {
+            Ok(Some(m)) => {
+                result.lucet_runs.push(clock.of(&m));
+                result.lucet_samples.push(m);
+            }
+            Ok(None) => untimed = true,
+            Err(e) => {
+                failures.push(e);
+                lucet_ok = false;
             }
         }
+        // Even after lucet failed, Wasmtime's run of the same iteration shows whether
+        // the program fails there too.
         if let (Some(w), true) = (&loaded.wasmtime, wasmtime_ok) {
             match check("wasmtime", w.run(arg0, scratch.path())) {
                 Ok(Some(m)) => {
@@ -223,6 +264,10 @@ fn measure(program: &Program, loaded: &Loaded, iterations: usize, clock: Clock, 
                 }
             }
         }
+        // A program without a timed region has nothing to gain from more runs.
+        if untimed && done >= iterations.min {
+            break;
+        }
     }
     if !failures.is_empty() {
         result.failure = Some(failures.join("; "));
@@ -232,5 +277,30 @@ fn measure(program: &Program, loaded: &Loaded, iterations: usize, clock: Clock, 
             "prints its expected output but never calls `bench.start`/`bench.end`, so there is nothing to time"
                 .to_owned(),
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Iterations;
+    use std::time::Duration;
+
+    #[test]
+    fn short_programs_get_runs_until_the_budget_or_the_cap() {
+        let it = Iterations { min: 7, max: 51, budget: Duration::from_secs(2) };
+        // Never fewer than the minimum, however long the runs took.
+        assert!(it.another(6, Duration::from_secs(100)));
+        // Past the minimum, more only while the budget lasts...
+        assert!(it.another(7, Duration::from_millis(1999)));
+        assert!(!it.another(7, Duration::from_secs(2)));
+        // ...and never past the cap.
+        assert!(!it.another(51, Duration::ZERO));
+    }
+
+    #[test]
+    fn a_fixed_count_is_exact() {
+        let it = Iterations::fixed(3);
+        assert!(it.another(2, Duration::from_secs(100)));
+        assert!(!it.another(3, Duration::ZERO));
     }
 }

@@ -114,7 +114,16 @@ pub struct SightglassRun {
     pub machine: String,
     pub command: String,
     pub settings: String,
+    /// The fewest iterations a program got (the only count, in files of runs before
+    /// the count adapted to the program's length).
     pub iterations: usize,
+    /// The most iterations a program could get, and the time budget of a program's runs
+    /// up to which it got more than `iterations` (absent from files of older runs, whose
+    /// count was fixed).
+    #[serde(default)]
+    pub max_iterations: Option<usize>,
+    #[serde(default)]
+    pub budget_seconds: Option<f64>,
     /// The clock `lucet_runs` and `wasmtime_runs` were read from; runs saved before
     /// there was a choice used the wall clock.
     #[serde(default = "wall_clock")]
@@ -178,13 +187,21 @@ pub fn sightglass_markdown(run: &SightglassRun, svg_name: &str) -> String {
     let _ = writeln!(md, "Measured {} on: {}.\n", run.date, run.machine);
     let _ = writeln!(md, "Settings: {}\n", run.settings);
     let _ = writeln!(md, "Reproduce with:\n\n```sh\n{}\n```\n", run.command);
+    let count = match (run.max_iterations, run.budget_seconds) {
+        (Some(max), Some(budget)) if max > run.iterations && budget > 0.0 => format!(
+            "At least {} iterations per program, and more (up to {max}) while the program's runs on both sides \
+             had taken less than {budget} s in all, so that programs whose runs are short get enough of them for \
+             a stable median (column \"runs\"); lucet and Wasmtime alternating, the same count on both sides",
+            run.iterations
+        ),
+        _ => format!("{} iterations per program, lucet and Wasmtime alternating", run.iterations),
+    };
     let _ = writeln!(
         md,
-        "{} iterations per program, lucet and Wasmtime alternating; figures are medians of {} between \
-         `bench.start` and `bench.end`, and their spread is (max − min) / median over the iterations. Ratios \
-         are lucet / Wasmtime: below 1.00 lucet is faster; ⚠ marks a ratio above 1.10. Compile times are one \
-         compilation each, from the same run. The whole run took {:.0} minutes.\n",
-        run.iterations,
+        "{count}; figures are medians of {} between `bench.start` and `bench.end`, and their spread is \
+         (max − min) / median over the iterations. Ratios are lucet / Wasmtime: below 1.00 lucet is faster; \
+         ⚠ marks a ratio above 1.10. Compile times are one compilation each, from the same run. The whole run \
+         took {:.0} minutes.\n",
         run.clock.describe(),
         run.wall_seconds / 60.0
     );
@@ -213,9 +230,10 @@ pub fn sightglass_markdown(run: &SightglassRun, svg_name: &str) -> String {
         let _ = writeln!(md, "#### {}\n", g.name());
         let _ = writeln!(
             md,
-            "| program | lucet | spread | Wasmtime | spread | ratio | lucetc compile | Wasmtime compile | compile ratio |"
+            "| program | runs | lucet | spread | Wasmtime | spread | ratio | lucetc compile | Wasmtime compile | \
+             compile ratio |"
         );
-        let _ = writeln!(md, "|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+        let _ = writeln!(md, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         for r in members {
             let name = r.name.trim_end_matches(".wasm");
             let lucet = median(&r.lucet_runs);
@@ -226,7 +244,8 @@ pub fn sightglass_markdown(run: &SightglassRun, svg_name: &str) -> String {
             };
             let _ = writeln!(
                 md,
-                "| {name} | {} | {} | {} | {} | {}{flag} | {} | {} | {} |",
+                "| {name} | {} | {} | {} | {} | {} | {}{flag} | {} | {} | {} |",
+                r.lucet_runs.len().max(r.wasmtime_runs.len()),
                 opt(lucet, fmt_secs),
                 opt(spread(&r.lucet_runs), fmt_percent),
                 opt(wt, fmt_secs),
@@ -379,6 +398,7 @@ mod tests {
             "failure": null}]}"#;
         let run: SightglassRun = serde_json::from_str(old).expect("an older file still reads");
         assert_eq!(run.clock, Clock::Wall);
+        assert_eq!((run.max_iterations, run.budget_seconds), (None, None), "a fixed count");
         assert!(run.results[0].lucet_samples.is_empty());
         assert_eq!(run.results[0].run_ratio(), Some(0.5));
     }

@@ -29,7 +29,7 @@ fn quick_sightglass_programs_run_under_lucet() {
         // Its own cache directory, so lucet-bench (another build) never prunes what a
         // concurrent test run is using.
         cache_dir: lucet_benchmarks::workspace_root().join("target/lucet-bench-smoke-cache"),
-        iterations: 1,
+        iterations: driver::Iterations::fixed(1),
         filters: Vec::new(),
         quick: true,
         lucet_only: true,

@@ -30,9 +30,20 @@ struct Cli {
     #[arg(long)]
     lucet_only: bool,
 
-    /// Runs of each program on each runtime (alternating); medians are reported. [default: 5, 1 with --quick]
+    /// The fewest runs of each program on each runtime (alternating); medians are reported.
+    /// [default: 5, 1 with --quick]
     #[arg(long, value_name = "N")]
     iterations: Option<usize>,
+
+    /// Programs whose runs are short get more runs, up to this many, while their runs (both sides) have
+    /// taken less than --budget seconds; a program never gets fewer than --iterations. [default: 51]
+    #[arg(long, value_name = "N")]
+    max_iterations: Option<usize>,
+
+    /// The time a program's runs (both sides together) may take before it stops getting runs beyond
+    /// --iterations; 0 runs exactly --iterations. [default: 2, 0 with --quick]
+    #[arg(long, value_name = "SECONDS")]
+    budget: Option<f64>,
 
     /// Compile again even if the cache has the artifact, so compile times come from this run. [default: off]
     #[arg(long)]
@@ -60,7 +71,7 @@ struct Cli {
     write_doc: bool,
 
     /// Do not run anything: rebuild the document from a JSON file of an earlier run. [default: none]
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["quick", "lucet_only", "recompile", "clock"])]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["quick", "lucet_only", "recompile", "clock", "max_iterations", "budget"])]
     from_json: Option<PathBuf>,
 
     /// Only programs whose name contains one of these strings (e.g. shootout, libsodium/libsodium-box).
@@ -70,6 +81,15 @@ struct Cli {
 }
 
 const SVG_NAME: &str = "benchmarks-sightglass.svg";
+
+/// How long a program's runs may take before it stops getting runs beyond `--iterations`:
+/// a run of a program whose region takes a few microseconds, instantiation and output
+/// check included, takes a few milliseconds, so two seconds give every program whose
+/// region is shorter than about 10 ms the full `DEFAULT_MAX_ITERATIONS`, and a program
+/// whose region takes 0.1 s or more exactly `--iterations`.
+const DEFAULT_BUDGET_SECONDS: f64 = 2.0;
+/// The cap on a program's runs; an odd count, so that the median is one of the runs.
+const DEFAULT_MAX_ITERATIONS: usize = 51;
 
 fn main() -> ExitCode {
     match real_main() {
@@ -96,6 +116,13 @@ fn real_main() -> anyhow::Result<ExitCode> {
             if iterations == 0 {
                 bail!("--iterations must be at least 1");
             }
+            let budget = cli.budget.unwrap_or(if cli.quick { 0.0 } else { DEFAULT_BUDGET_SECONDS });
+            if !(budget.is_finite() && budget >= 0.0) {
+                bail!("--budget must be a number of seconds, 0 or more (0 runs exactly --iterations)");
+            }
+            let max = cli.max_iterations.unwrap_or(DEFAULT_MAX_ITERATIONS).max(iterations);
+            let iterations =
+                driver::Iterations { min: iterations, max, budget: std::time::Duration::from_secs_f64(budget) };
             let opts = Options {
                 sightglass_dir: cli.sightglass_dir.clone().unwrap_or_else(lucet_benchmarks::sightglass::default_root),
                 cache_dir: cli.cache_dir.clone().unwrap_or_else(|| root.join("target/lucet-bench-cache")),
@@ -175,6 +202,12 @@ fn reproduce_command(cli: &Cli) -> String {
     }
     if let Some(n) = cli.iterations {
         cmd.push_str(&format!(" --iterations {n}"));
+    }
+    if let Some(n) = cli.max_iterations {
+        cmd.push_str(&format!(" --max-iterations {n}"));
+    }
+    if let Some(b) = cli.budget {
+        cmd.push_str(&format!(" --budget {b}"));
     }
     if cli.target_cpu != lucetc::TargetCpu::Native {
         cmd.push_str(" --target-cpu baseline");
