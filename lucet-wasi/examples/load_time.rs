@@ -50,7 +50,7 @@ fn main() -> anyhow::Result<()> {
     println!("runs (ms): {}", shown.join(" "));
     times.sort();
     let ms = |i: usize| times[i].as_secs_f64() * 1e3;
-    println!("DlModule::load {path}: median {:.3} ms, min {:.3} ms, max {:.3} ms ({runs} runs)", ms(runs / 2), ms(0), ms(runs - 1));
+    println!("DlModule::load {path}: median {:.4} ms, min {:.4} ms, max {:.4} ms ({runs} runs)", ms(runs / 2), ms(0), ms(runs - 1));
     if phases.iter().any(|p| !p.is_empty()) {
         print_phases(&phases);
     }

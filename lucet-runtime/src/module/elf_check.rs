@@ -47,7 +47,8 @@ pub(crate) enum Relocations<'a> {
     /// write it for a module without libcalls: read where it lies, with nothing copied.
     /// Every offset is a multiple of 8 and at least 8 above the one before it (both
     /// ways of accepting a table in place check that), which `relative_run` relies on.
-    InPlace(&'a [elf::Rela64<LE>]),
+    /// `all_relative`: every relocation was found to be `R_X86_64_RELATIVE`.
+    InPlace { table: &'a [elf::Rela64<LE>], all_relative: bool },
     /// A sorted copy of any other table.
     Sorted(Vec<Reloc>),
 }
@@ -55,14 +56,14 @@ pub(crate) enum Relocations<'a> {
 impl Relocations<'_> {
     fn len(&self) -> usize {
         match self {
-            Relocations::InPlace(t) => t.len(),
+            Relocations::InPlace { table, .. } => table.len(),
             Relocations::Sorted(v) => v.len(),
         }
     }
 
     fn get(&self, i: usize) -> Reloc {
         match self {
-            Relocations::InPlace(t) => Reloc::of(&t[i]),
+            Relocations::InPlace { table, .. } => Reloc::of(&table[i]),
             Relocations::Sorted(v) => v[i],
         }
     }
@@ -70,7 +71,7 @@ impl Relocations<'_> {
     /// The relocations that write at `offset` or above, in order.
     pub fn from(&self, offset: u64) -> impl Iterator<Item = Reloc> + '_ {
         let first = match self {
-            Relocations::InPlace(t) => t.partition_point(|r| r.r_offset.get(LE) < offset),
+            Relocations::InPlace { table, .. } => table.partition_point(|r| r.r_offset.get(LE) < offset),
             Relocations::Sorted(v) => v.partition_point(|r| r.offset < offset),
         };
         (first..self.len()).map(|i| self.get(i))
@@ -87,7 +88,7 @@ impl Relocations<'_> {
     /// checked in one pass without early exits. `None` says nothing about the file; the
     /// caller then looks at each entry.
     pub fn relative_run(&self, at: u64, n: usize, low: u64, high: u64) -> Option<Vec<u64>> {
-        let Relocations::InPlace(table) = self else { return None };
+        let &Relocations::InPlace { table, all_relative } = self else { return None };
         let first = table.partition_point(|r| r.r_offset.get(LE) < at);
         let run = table.get(first..first.checked_add(n)?)?;
         // The offsets of a table in place are aligned and each at least 8 above the one
@@ -100,25 +101,27 @@ impl Relocations<'_> {
             }
         }
         let relative = u64::from(elf::R_X86_64_RELATIVE);
-        let (mut other, mut lowest, mut highest) = (0, u64::MAX, 0);
+        if !all_relative && run.iter().fold(0, |other, r| other | (r.r_info.get(LE) ^ relative)) != 0 {
+            return None;
+        }
+        let (mut lowest, mut highest) = (u64::MAX, 0);
         // Collected from an iterator of known length, so without a capacity check per entry.
         let addends: Vec<u64> = run
             .iter()
             .map(|r| {
                 let addend = r.r_addend.get(LE) as u64;
-                other |= r.r_info.get(LE) ^ relative;
                 lowest = lowest.min(addend);
                 highest = highest.max(addend);
                 addend
             })
             .collect();
-        (other == 0 && (n == 0 || (lowest >= low && highest < high))).then_some(addends)
+        (n == 0 || (lowest >= low && highest < high)).then_some(addends)
     }
 
     /// The addend of the relocation that fills the word at `at`, if the table is in
     /// place and it is a relative one.
     pub fn first_relative_addend(&self, at: u64) -> Option<u64> {
-        let Relocations::InPlace(table) = self else { return None };
+        let Relocations::InPlace { table, .. } = self else { return None };
         let r = table.get(table.partition_point(|r| r.r_offset.get(LE) < at))?;
         (r.r_offset.get(LE) == at && r.r_info.get(LE) == u64::from(elf::R_X86_64_RELATIVE))
             .then(|| r.r_addend.get(LE) as u64)
@@ -629,7 +632,7 @@ fn check_relocations<'a>(file: &ElfFile<'a>) -> Result<Relocations<'a>, Refusal>
     // What lucetc writes, accepted in one tight pass; this takes nothing the loop below
     // would refuse.
     if plain_relative_table(file, entries) {
-        return Ok(Relocations::InPlace(entries));
+        return Ok(Relocations::InPlace { table: entries, all_relative: true });
     }
     let dynamic = file.dynamic_vaddr..file.dynamic_vaddr.saturating_add(file.dynamic_size);
     // Whether each relocation writes above the one before it, not over it.
@@ -678,7 +681,7 @@ fn check_relocations<'a>(file: &ElfFile<'a>) -> Result<Relocations<'a>, Refusal>
         next_free = offset + 8;
     }
     if in_order {
-        return Ok(Relocations::InPlace(entries));
+        return Ok(Relocations::InPlace { table: entries, all_relative: false });
     }
     let mut out: Vec<Reloc> = entries.iter().map(Reloc::of).collect();
     out.sort_unstable_by_key(|r| r.offset);
