@@ -164,7 +164,10 @@ fn plain_relative_table(file: &ElfFile<'_>, entries: &[elf::Rela64<LE>]) -> bool
     // begin at or above its end.
     let (dyn_start, dyn_end) = (file.dynamic_vaddr, file.dynamic_vaddr.saturating_add(file.dynamic_size));
     let i = entries.partition_point(|r| r.r_offset.get(LE).saturating_add(8) <= dyn_start);
-    !entries.get(i).is_some_and(|r| r.r_offset.get(LE) < dyn_end)
+    match entries.get(i) {
+        Some(r) => r.r_offset.get(LE) >= dyn_end,
+        None => true,
+    }
 }
 
 /// Runs every check on the parsed file, whose `lucet_module` symbol is `descriptor`,
@@ -557,7 +560,7 @@ fn check_versions(file: &ElfFile<'_>, descriptor: usize) -> Result<(), Refusal> 
             pod::slice_from_bytes(table, n).map_err(|_| malformed("the symbol version table is misaligned"))?.0;
         for (i, v) in versions.iter().enumerate().skip(1) {
             let v = v.get(LE) & 0x7fff;
-            if (v > 1 && !indices.contains(&v)) || (i == descriptor && v > 1) {
+            if v > 1 && (i == descriptor || !indices.contains(&v)) {
                 return Err(malformed(format!("dynamic symbol {i} has the unknown version index {v}")));
             }
         }
