@@ -37,20 +37,30 @@ fn main() -> anyhow::Result<()> {
     anyhow::ensure!(runs > 0, "RUNS must be at least 1");
     lucet_wasi::export_wasi_funcs();
     let mut times = Vec::with_capacity(runs);
-    let mut phases = Vec::with_capacity(runs);
-    for _ in 0..runs {
+    // Every load's phases in one list, with room for all of them made before the first
+    // load: a list kept for each load would leave blocks in the heap between one load's
+    // allocations and the next's, more of them for a build with more phases.
+    let mut phases: Vec<(usize, lucet_runtime::LoadPhase)> = Vec::with_capacity(runs * 16);
+    for run in 0..runs {
         let start = Instant::now();
         let module = if unresolved { DlModule::load_unresolved(&path)? } else { DlModule::load(&path)? };
         times.push(start.elapsed());
-        phases.push(lucet_runtime::load_phases());
+        let these = lucet_runtime::load_phases();
+        phases.extend(these.iter().map(|&p| (run, p)));
+        drop(these);
         drop(module);
         settle_heap();
     }
+    let mut by_load = vec![Vec::new(); runs];
+    for (run, phase) in phases {
+        by_load[run].push(phase);
+    }
+    let phases = by_load;
     let shown: Vec<String> = times.iter().map(|t| format!("{:.3}", t.as_secs_f64() * 1e3)).collect();
     println!("runs (ms): {}", shown.join(" "));
     times.sort();
     let ms = |i: usize| times[i].as_secs_f64() * 1e3;
-    println!("DlModule::load {path}: median {:.3} ms, min {:.3} ms, max {:.3} ms ({runs} runs)", ms(runs / 2), ms(0), ms(runs - 1));
+    println!("DlModule::load {path}: median {:.4} ms, min {:.4} ms, max {:.4} ms ({runs} runs)", ms(runs / 2), ms(0), ms(runs - 1));
     if phases.iter().any(|p| !p.is_empty()) {
         print_phases(&phases);
     }

@@ -119,12 +119,7 @@ pub(crate) fn check(file: &ElfFile<'_>, symbol: usize, relocs: &Relocations<'_>)
         )));
     }
 
-    let mut arrays = Vec::with_capacity(3);
-    for (name, ptr, len) in [
-        ("functions", pointers[1], offset_of!(ModuleDescriptor, functions_len)),
-        ("trampolines", pointers[2], offset_of!(ModuleDescriptor, trampolines_len)),
-        ("adapters", pointers[3], offset_of!(ModuleDescriptor, adapters_len)),
-    ] {
+    let array = |name: &'static str, ptr: usize, len: usize| -> Result<CodeArray, Refusal> {
         let at = pointer(ptr, name)?;
         let n = field(desc, len);
         // lucetc gives an empty array one zero entry, so the pointer is always valid.
@@ -142,8 +137,7 @@ pub(crate) fn check(file: &ElfFile<'_>, symbol: usize, relocs: &Relocations<'_>)
         // the one segment that holds an entry, as segments do not overlap.
         let fast = code.and_then(|x| relocs.relative_run(at, n as usize, x.vaddr, x.vaddr.saturating_add(x.filesz)));
         if let Some(entries) = fast {
-            arrays.push(CodeArray { name, at, entries });
-            continue;
+            return Ok(CodeArray { name, at, entries });
         }
         let mut entries = Vec::with_capacity(n as usize);
         // The relocations are sorted and never overlap, so the array's entries are
@@ -171,9 +165,13 @@ pub(crate) fn check(file: &ElfFile<'_>, symbol: usize, relocs: &Relocations<'_>)
             }
             entries.push(code);
         }
-        arrays.push(CodeArray { name, at, entries });
-    }
-    let arrays: [CodeArray; 3] = arrays.try_into().map_err(|_| Refusal::Malformed("three arrays".into()))?;
+        Ok(CodeArray { name, at, entries })
+    };
+    let arrays = [
+        array("functions", pointers[1], offset_of!(ModuleDescriptor, functions_len))?,
+        array("trampolines", pointers[2], offset_of!(ModuleDescriptor, trampolines_len))?,
+        array("adapters", pointers[3], offset_of!(ModuleDescriptor, adapters_len))?,
+    ];
     Ok(Layout { descriptor: base, metadata, metadata_len, arrays })
 }
 
@@ -188,15 +186,15 @@ fn functions_in_one_code_segment(file: &ElfFile<'_>, starts: &[u64], tables: &Me
     }
     let x = file.segment_holding(first, 1).filter(|s| s.executable())?;
     let (low, high) = (x.vaddr, x.vaddr.saturating_add(x.filesz));
-    let mut ok = true;
+    let mut in_order = true;
     let mut end = 0u64;
     for (&start, f) in starts.iter().zip(records) {
-        // `start` is below 2^47 once inside the segment; the saturation covers the rest.
-        let stop = start.saturating_add(u64::from(f.code_len));
-        ok &= (start >= low) & (stop <= high) & (start >= end);
-        end = stop;
+        in_order &= start >= end;
+        // Saturating, so that `end` never decreases: in order, every function lies
+        // between the first one's start and the last one's end.
+        end = start.saturating_add(u64::from(f.code_len));
     }
-    ok.then_some(end)
+    (in_order && first >= low && end <= high).then_some(end)
 }
 
 /// Checks the code addresses against the metadata: one per defined function and two per
@@ -234,15 +232,23 @@ pub(crate) fn check_code(file: &ElfFile<'_>, layout: &Layout, data: &ModuleData,
         end = start + len;
     }
     for array in &layout.arrays[1..] {
-        for (i, &at) in array.entries.iter().enumerate() {
-            if at < end {
-                return Err(Refusal::Forbidden(format!(
-                    "entry {i} of the descriptor's {} array points into code that comes before it",
-                    array.name
-                )));
-            }
-            end = at + 1;
+        // One pass without early exits; the entry is found afterwards.
+        let mut in_order = true;
+        let mut next = end;
+        for &at in &array.entries {
+            in_order &= at >= next;
+            next = at.saturating_add(1);
         }
+        if !in_order {
+            let mut next = end;
+            let i = array.entries.iter().position(|&at| std::mem::replace(&mut next, at.saturating_add(1)) > at);
+            let i = i.unwrap_or_default();
+            return Err(Refusal::Forbidden(format!(
+                "entry {i} of the descriptor's {} array points into code that comes before it",
+                array.name
+            )));
+        }
+        end = next;
     }
     Ok(())
 }

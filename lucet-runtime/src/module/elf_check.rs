@@ -45,7 +45,10 @@ impl Reloc {
 pub(crate) enum Relocations<'a> {
     /// The file's own table, when it is already in that order, as lucetc's linkers
     /// write it for a module without libcalls: read where it lies, with nothing copied.
-    InPlace(&'a [elf::Rela64<LE>]),
+    /// Every offset is a multiple of 8 and at least 8 above the one before it (both
+    /// ways of accepting a table in place check that), which `relative_run` relies on.
+    /// `all_relative`: every relocation was found to be `R_X86_64_RELATIVE`.
+    InPlace { table: &'a [elf::Rela64<LE>], all_relative: bool },
     /// A sorted copy of any other table.
     Sorted(Vec<Reloc>),
 }
@@ -53,14 +56,14 @@ pub(crate) enum Relocations<'a> {
 impl Relocations<'_> {
     fn len(&self) -> usize {
         match self {
-            Relocations::InPlace(t) => t.len(),
+            Relocations::InPlace { table, .. } => table.len(),
             Relocations::Sorted(v) => v.len(),
         }
     }
 
     fn get(&self, i: usize) -> Reloc {
         match self {
-            Relocations::InPlace(t) => Reloc::of(&t[i]),
+            Relocations::InPlace { table, .. } => Reloc::of(&table[i]),
             Relocations::Sorted(v) => v[i],
         }
     }
@@ -68,7 +71,7 @@ impl Relocations<'_> {
     /// The relocations that write at `offset` or above, in order.
     pub fn from(&self, offset: u64) -> impl Iterator<Item = Reloc> + '_ {
         let first = match self {
-            Relocations::InPlace(t) => t.partition_point(|r| r.r_offset.get(LE) < offset),
+            Relocations::InPlace { table, .. } => table.partition_point(|r| r.r_offset.get(LE) < offset),
             Relocations::Sorted(v) => v.partition_point(|r| r.offset < offset),
         };
         (first..self.len()).map(|i| self.get(i))
@@ -85,31 +88,40 @@ impl Relocations<'_> {
     /// checked in one pass without early exits. `None` says nothing about the file; the
     /// caller then looks at each entry.
     pub fn relative_run(&self, at: u64, n: usize, low: u64, high: u64) -> Option<Vec<u64>> {
-        let Relocations::InPlace(table) = self else { return None };
+        let &Relocations::InPlace { table, all_relative } = self else { return None };
         let first = table.partition_point(|r| r.r_offset.get(LE) < at);
         let run = table.get(first..first.checked_add(n)?)?;
+        // The offsets of a table in place are aligned and each at least 8 above the one
+        // before, so `n` of them fill the words from `at` one after another exactly
+        // when the first writes at `at` and the last at `at + 8 (n - 1)`.
+        if let (Some(a), Some(b)) = (run.first(), run.last()) {
+            let last = at.checked_add(8 * (n as u64 - 1))?;
+            if a.r_offset.get(LE) != at || b.r_offset.get(LE) != last {
+                return None;
+            }
+        }
         let relative = u64::from(elf::R_X86_64_RELATIVE);
-        let mut ok = true;
+        if !all_relative && run.iter().fold(0, |other, r| other | (r.r_info.get(LE) ^ relative)) != 0 {
+            return None;
+        }
+        let (mut lowest, mut highest) = (u64::MAX, 0);
         // Collected from an iterator of known length, so without a capacity check per entry.
-        let addends = run
+        let addends: Vec<u64> = run
             .iter()
-            .enumerate()
-            .map(|(i, r)| {
+            .map(|r| {
                 let addend = r.r_addend.get(LE) as u64;
-                ok &= (r.r_offset.get(LE) == at.wrapping_add(8 * i as u64))
-                    & (r.r_info.get(LE) == relative)
-                    & (addend >= low)
-                    & (addend < high);
+                lowest = lowest.min(addend);
+                highest = highest.max(addend);
                 addend
             })
             .collect();
-        ok.then_some(addends)
+        (n == 0 || (lowest >= low && highest < high)).then_some(addends)
     }
 
     /// The addend of the relocation that fills the word at `at`, if the table is in
     /// place and it is a relative one.
     pub fn first_relative_addend(&self, at: u64) -> Option<u64> {
-        let Relocations::InPlace(table) = self else { return None };
+        let Relocations::InPlace { table, .. } = self else { return None };
         let r = table.get(table.partition_point(|r| r.r_offset.get(LE) < at))?;
         (r.r_offset.get(LE) == at && r.r_info.get(LE) == u64::from(elf::R_X86_64_RELATIVE))
             .then(|| r.r_addend.get(LE) as u64)
@@ -117,28 +129,45 @@ impl Relocations<'_> {
 }
 
 /// Whether every relocation of `entries` is what lucetc writes for a module without
-/// libcalls, in one pass without early exits: relative (no symbol), aligned, writing
-/// into the writable segment that holds the first one and not into the dynamic section,
-/// each above the one before. `false` says nothing about the file; the caller then
-/// checks each relocation and names what is wrong. Only once the segments are checked
-/// not to overlap, so that the segment found is the one `segment_holding` finds.
+/// libcalls: relative (no symbol), aligned, writing into the writable segment that
+/// holds the first one and not into the dynamic section, each above the one before.
+/// The loop over the table checks only the type, the alignment and the order, without
+/// early exits; the order then puts every relocation between the first and the last,
+/// so the segment is checked for those two, and the dynamic section against the one
+/// relocation a search of the sorted table finds next to it. `false` says nothing about
+/// the file; the caller then checks each relocation and names what is wrong. Only once
+/// the segments are checked not to overlap, so that the segment found is the one
+/// `segment_holding` finds.
 fn plain_relative_table(file: &ElfFile<'_>, entries: &[elf::Rela64<LE>]) -> bool {
-    let Some(first) = entries.first() else { return true };
+    let (Some(first), Some(last)) = (entries.first(), entries.last()) else { return true };
     let Some(w) = file.segment_holding(first.r_offset.get(LE), 8).filter(|s| s.writable()) else { return false };
-    // Inside a segment, which ends below 2^47, so the sums below do not overflow.
-    let (low, high) = (w.vaddr, w.vaddr + w.memsz);
-    let (dyn_start, dyn_end) = (file.dynamic_vaddr, file.dynamic_vaddr.saturating_add(file.dynamic_size));
+    if !w.holds(last.r_offset.get(LE), 8) {
+        return false;
+    }
     let relative = u64::from(elf::R_X86_64_RELATIVE);
-    let mut ok = true;
+    // Any bit set: a relocation of another type, or at an unaligned offset.
+    let mut stray = 0;
+    let mut in_order = true;
     let mut next_free = 0u64;
     for r in entries {
         let offset = r.r_offset.get(LE);
-        let in_segment = (offset >= low) & (offset <= high.saturating_sub(8));
-        let clear_of_dynamic = (offset.saturating_add(8) <= dyn_start) | (offset >= dyn_end);
-        ok &= (r.r_info.get(LE) == relative) & (offset % 8 == 0) & in_segment & clear_of_dynamic & (offset >= next_free);
+        stray |= (r.r_info.get(LE) ^ relative) | (offset % 8);
+        in_order &= offset >= next_free;
+        // Saturating, so that the offsets never decrease: all lie between the first and
+        // the last, inside `w`.
         next_free = offset.saturating_add(8);
     }
-    ok
+    if stray != 0 || !in_order {
+        return false;
+    }
+    // Sorted: the first relocation that ends above the dynamic section's start must
+    // begin at or above its end.
+    let (dyn_start, dyn_end) = (file.dynamic_vaddr, file.dynamic_vaddr.saturating_add(file.dynamic_size));
+    let i = entries.partition_point(|r| r.r_offset.get(LE).saturating_add(8) <= dyn_start);
+    match entries.get(i) {
+        Some(r) => r.r_offset.get(LE) >= dyn_end,
+        None => true,
+    }
 }
 
 /// Runs every check on the parsed file, whose `lucet_module` symbol is `descriptor`,
@@ -242,7 +271,10 @@ fn check_dynamic_tags(file: &ElfFile<'_>) -> Result<(), Refusal> {
         };
         return Err(forbidden(format!("the file has {}: {what}", tag_name(tag))));
     }
-    let mut seen = Vec::with_capacity(file.dynamic.len());
+    // Each tag the match below lets through at most once, so no more than their number
+    // (16) are ever seen: a list on the stack.
+    let mut seen = [0u64; 16];
+    let mut n_seen = 0;
     for &(tag, value) in &file.dynamic {
         let t = tag as i64;
         match t {
@@ -288,10 +320,11 @@ fn check_dynamic_tags(file: &ElfFile<'_>) -> Result<(), Refusal> {
                 return Err(forbidden(format!("the file has {} ({tag:#x}), which lucetc never writes", tag_name(tag))))
             }
         }
-        if seen.contains(&tag) {
+        if seen[..n_seen].contains(&tag) || n_seen == seen.len() {
             return Err(malformed(format!("{} appears twice in the dynamic section", tag_name(tag))));
         }
-        seen.push(tag);
+        seen[n_seen] = tag;
+        n_seen += 1;
     }
     let rela = [elf::DT_RELA, elf::DT_RELASZ, elf::DT_RELAENT].map(|t| file.dynamic_value(t));
     match rela {
@@ -428,34 +461,40 @@ fn check_segments(file: &ElfFile<'_>) -> Result<(), Refusal> {
 
 fn check_symbols(file: &ElfFile<'_>, descriptor: usize) -> Result<(), Refusal> {
     for (i, s) in file.symbols.iter().enumerate().skip(1) {
-        let name = file.symbol_name(i);
+        // Made only for a message: a file that passes has no use for it.
+        let name = || file.symbol_name(i);
         let shndx = s.st_shndx.get(LE);
         match (s.st_type(), s.st_bind()) {
             (elf::STT_GNU_IFUNC, _) => {
                 return Err(forbidden(format!(
-                    "the dynamic symbol `{name}` is an IFUNC, whose resolver the dynamic linker runs while \
-                     loading the file"
+                    "the dynamic symbol `{}` is an IFUNC, whose resolver the dynamic linker runs while \
+                     loading the file",
+                    name()
                 )))
             }
-            (elf::STT_TLS, _) => return Err(forbidden(format!("the dynamic symbol `{name}` is thread-local"))),
+            (elf::STT_TLS, _) => return Err(forbidden(format!("the dynamic symbol `{}` is thread-local", name()))),
             (_, elf::STB_GNU_UNIQUE) => {
-                return Err(forbidden(format!("the dynamic symbol `{name}` is unique across the process")))
+                return Err(forbidden(format!("the dynamic symbol `{}` is unique across the process", name())))
             }
             _ => {}
         }
         if shndx == elf::SHN_UNDEF {
             let kind_ok = matches!(s.st_type(), elf::STT_NOTYPE | elf::STT_FUNC)
                 && matches!(s.st_bind(), elf::STB_GLOBAL | elf::STB_WEAK);
-            if !LIBCALLS.contains(&name.as_str()) || !kind_ok {
+            let libcall =
+                file.string(u64::from(s.st_name.get(LE))).is_ok_and(|n| LIBCALLS.iter().any(|l| l.as_bytes() == n));
+            if !libcall || !kind_ok {
                 return Err(forbidden(format!(
-                    "the file needs the symbol `{name}` from another library; modules only call the libcalls {}",
+                    "the file needs the symbol `{}` from another library; modules only call the libcalls {}",
+                    name(),
                     LIBCALLS.join(", ")
                 )));
             }
         } else if i != descriptor {
             return Err(forbidden(format!(
-                "the file defines the dynamic symbol `{name}` besides `{MODULE_SYMBOL}`; a symbol named like one of \
-                 the host's (`malloc`, `memcpy`, ...) could take its place"
+                "the file defines the dynamic symbol `{}` besides `{MODULE_SYMBOL}`; a symbol named like one of \
+                 the host's (`malloc`, `memcpy`, ...) could take its place",
+                name()
             )));
         } else if s.st_type() != elf::STT_OBJECT
             || s.st_bind() != elf::STB_GLOBAL
@@ -473,7 +512,9 @@ fn check_symbols(file: &ElfFile<'_>, descriptor: usize) -> Result<(), Refusal> {
 
 /// Symbol versions: the dynamic linker indexes its own arrays with the values it reads here.
 fn check_versions(file: &ElfFile<'_>, descriptor: usize) -> Result<(), Refusal> {
-    let mut indices = vec![0u16, 1];
+    // The indices the requirements define, besides 0 and 1 (local and global), which
+    // every file has; empty, and not allocated, for a file without requirements.
+    let mut indices: Vec<u16> = Vec::new();
     if let Some(mut at) = file.dynamic_value(elf::DT_VERNEED) {
         let count = file.dynamic_value(elf::DT_VERNEEDNUM).unwrap_or(0);
         let needed: Vec<&[u8]> = file
@@ -519,7 +560,7 @@ fn check_versions(file: &ElfFile<'_>, descriptor: usize) -> Result<(), Refusal> 
             pod::slice_from_bytes(table, n).map_err(|_| malformed("the symbol version table is misaligned"))?.0;
         for (i, v) in versions.iter().enumerate().skip(1) {
             let v = v.get(LE) & 0x7fff;
-            if !indices.contains(&v) || (i == descriptor && v > 1) {
+            if v > 1 && (i == descriptor || !indices.contains(&v)) {
                 return Err(malformed(format!("dynamic symbol {i} has the unknown version index {v}")));
             }
         }
@@ -594,7 +635,7 @@ fn check_relocations<'a>(file: &ElfFile<'a>) -> Result<Relocations<'a>, Refusal>
     // What lucetc writes, accepted in one tight pass; this takes nothing the loop below
     // would refuse.
     if plain_relative_table(file, entries) {
-        return Ok(Relocations::InPlace(entries));
+        return Ok(Relocations::InPlace { table: entries, all_relative: true });
     }
     let dynamic = file.dynamic_vaddr..file.dynamic_vaddr.saturating_add(file.dynamic_size);
     // Whether each relocation writes above the one before it, not over it.
@@ -643,7 +684,7 @@ fn check_relocations<'a>(file: &ElfFile<'a>) -> Result<Relocations<'a>, Refusal>
         next_free = offset + 8;
     }
     if in_order {
-        return Ok(Relocations::InPlace(entries));
+        return Ok(Relocations::InPlace { table: entries, all_relative: false });
     }
     let mut out: Vec<Reloc> = entries.iter().map(Reloc::of).collect();
     out.sort_unstable_by_key(|r| r.offset);

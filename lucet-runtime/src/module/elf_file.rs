@@ -149,8 +149,9 @@ impl<'a> ElfFile<'a> {
             .map(|(p, _)| p)
             .ok_or_else(|| malformed("the program headers lie outside the file or are misaligned"))?;
 
-        let mut segments = Vec::new();
-        let mut others = Vec::new();
+        // Room for what lucetc writes, so that the lists grow no more while they fill.
+        let mut segments = Vec::with_capacity(4);
+        let mut others = Vec::with_capacity(4);
         for ph in phdrs {
             let (vaddr, memsz) = (ph.p_vaddr.get(LE), ph.p_memsz.get(LE));
             let flags = ph.p_flags.get(LE);
@@ -198,10 +199,10 @@ impl<'a> ElfFile<'a> {
             others,
             dynamic_vaddr,
             dynamic_size,
-            dynamic: Vec::new(),
+            dynamic: Vec::with_capacity(16),
             strtab: &[],
             symbols: &[],
-            tables: Vec::new(),
+            tables: Vec::with_capacity(4),
         };
         let Copies { dynamic, sections, descriptor } = copies;
         // Where the dynamic section lies in the file, as `read_dynamic` finds it.

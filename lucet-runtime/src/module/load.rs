@@ -221,35 +221,40 @@ fn dlopen_fd(file: &ModuleFile) -> Result<Loaded, String> {
     Ok(loaded)
 }
 
-/// The `PT_LOAD` segments the dynamic linker reports for the object loaded at `base`,
-/// as (address, size, flags); several lists if several objects share that load address.
-fn mapped_segments(base: usize) -> Vec<Vec<(usize, usize, u32)>> {
-    struct Search {
+/// Whether the dynamic linker reports an object loaded at `base` whose `PT_LOAD`
+/// segments are `segments` (as the file gives them, relative to `base`): the same
+/// addresses, sizes and flags, in the same order. Several objects may share a load
+/// address; one of them must match.
+fn mapped_as_checked(base: usize, segments: &[Segment]) -> bool {
+    struct Search<'s> {
         base: usize,
-        found: Vec<Vec<(usize, usize, u32)>>,
+        segments: &'s [Segment],
+        found: bool,
     }
     unsafe extern "C" fn visit(info: *mut libc::dl_phdr_info, _size: usize, data: *mut libc::c_void) -> libc::c_int {
         // SAFETY: dl_iterate_phdr passes the `Search` given below, which nothing else
         // references during the call, and an `info` valid for the duration of the call.
-        let (search, info) = unsafe { (&mut *data.cast::<Search>(), &*info) };
+        let (search, info) = unsafe { (&mut *data.cast::<Search<'_>>(), &*info) };
         if info.dlpi_addr as usize != search.base || info.dlpi_phdr.is_null() {
             return 0;
         }
         // SAFETY: the dynamic linker's own program headers of a loaded object: either
         // inside its first segment (checked to hold them) or a copy it allocated.
         let phdrs = unsafe { std::slice::from_raw_parts(info.dlpi_phdr, usize::from(info.dlpi_phnum)) };
-        let loads = phdrs
+        let base = search.base;
+        let mapped = phdrs
             .iter()
             .filter(|p| p.p_type == libc::PT_LOAD)
-            .map(|p| (search.base.wrapping_add(p.p_vaddr as usize), p.p_memsz as usize, p.p_flags))
-            .collect();
-        search.found.push(loads);
-        0
+            .map(|p| (base.wrapping_add(p.p_vaddr as usize), p.p_memsz as usize, p.p_flags));
+        let checked = search.segments.iter().map(|s| (base.wrapping_add(s.vaddr as usize), s.memsz as usize, s.flags));
+        search.found = mapped.eq(checked);
+        // Stop at the first match.
+        libc::c_int::from(search.found)
     }
-    let mut search = Search { base, found: Vec::new() };
+    let mut search = Search { base, segments, found: false };
     // SAFETY: `visit` only reads what it is given and writes to `search`, which outlives
     // the call.
-    unsafe { libc::dl_iterate_phdr(Some(visit), (&mut search as *mut Search).cast()) };
+    unsafe { libc::dl_iterate_phdr(Some(visit), (&mut search as *mut Search<'_>).cast()) };
     search.found
 }
 
@@ -280,16 +285,15 @@ pub(crate) fn load(file: &ModuleFile, segments: &[Segment], layout: &Layout) -> 
     let base = loaded.base;
     let at = |vaddr: u64| base.wrapping_add(vaddr as usize);
 
-    let expected: Vec<(usize, usize, u32)> =
-        segments.iter().map(|s| (at(s.vaddr), s.memsz as usize, s.flags)).collect();
-    let mapped = mapped_segments(base);
-    let Some(mapped) = mapped.into_iter().find(|m| *m == expected) else {
+    if !mapped_as_checked(base, segments) {
         return Err("the dynamic linker returned an object other than the checked file".to_string());
-    };
-    // Each range the runtime reads must be readable memory of the object.
+    }
+    // Each range the runtime reads must be readable memory of the object, whose mapped
+    // segments were just found to be the checked ones.
     let inside = |addr: usize, len: usize| {
-        mapped.iter().any(|&(start, size, flags)| {
-            flags & libc::PF_R != 0 && addr >= start && addr.checked_add(len).is_some_and(|end| end <= start + size)
+        segments.iter().any(|s| {
+            let (start, size) = (at(s.vaddr), s.memsz as usize);
+            s.flags & libc::PF_R != 0 && addr >= start && addr.checked_add(len).is_some_and(|end| end <= start + size)
         })
     };
 
@@ -324,7 +328,8 @@ pub(crate) fn load(file: &ModuleFile, segments: &[Segment], layout: &Layout) -> 
         let loaded_entries = unsafe { std::slice::from_raw_parts(at(array.at) as *const usize, n) };
         // Every checked entry lies in an executable segment of the file, and those were
         // just found mapped where the file puts them, so equal entries are inside too.
-        if !loaded_entries.iter().zip(&array.entries).all(|(&p, &e)| p == at(e)) {
+        // One pass without early exits.
+        if !loaded_entries.iter().zip(&array.entries).fold(true, |same, (&p, &e)| same & (p == at(e))) {
             return Err(format!("the loaded {} array differs from the checked one", array.name));
         }
     }
@@ -384,12 +389,12 @@ fn file_offset_of(base: usize, vaddr: u64) -> Option<u64> {
         found: Option<u64>,
     }
     unsafe extern "C" fn visit(info: *mut libc::dl_phdr_info, _size: usize, data: *mut libc::c_void) -> libc::c_int {
-        // SAFETY: as in `mapped_segments`.
+        // SAFETY: as in `mapped_as_checked`.
         let (search, info) = unsafe { (&mut *data.cast::<Search>(), &*info) };
         if info.dlpi_addr as usize != search.base || info.dlpi_phdr.is_null() {
             return 0;
         }
-        // SAFETY: as in `mapped_segments`.
+        // SAFETY: as in `mapped_as_checked`.
         let phdrs = unsafe { std::slice::from_raw_parts(info.dlpi_phdr, usize::from(info.dlpi_phnum)) };
         search.found = phdrs
             .iter()
@@ -398,7 +403,7 @@ fn file_offset_of(base: usize, vaddr: u64) -> Option<u64> {
         1
     }
     let mut search = Search { base, vaddr, found: None };
-    // SAFETY: as in `mapped_segments`.
+    // SAFETY: as in `mapped_as_checked`.
     unsafe { libc::dl_iterate_phdr(Some(visit), (&mut search as *mut Search).cast()) };
     search.found
 }

@@ -62,10 +62,13 @@ pub(crate) fn validate_metadata(d: &ModuleData) -> Result<(), String> {
             imp_func += 1;
         }
     }
-    for (i, f) in d.functions.iter().enumerate() {
-        if f.type_index as usize >= n_types || (i >= n_imp_funcs) != f.code.is_some() {
-            return Err(format!("function {i} is malformed"));
-        }
+    // One pass without early exits; the function is found afterwards.
+    let malformed = |(i, f): (usize, &lucet_module::FunctionEntry)| {
+        (f.type_index as usize >= n_types) | ((i >= n_imp_funcs) != f.code.is_some())
+    };
+    if d.functions.iter().enumerate().fold(false, |bad, f| bad | malformed(f)) {
+        let i = d.functions.iter().enumerate().position(malformed).unwrap_or_default();
+        return Err(format!("function {i} is malformed"));
     }
     for e in &d.exports {
         let ok = match e.kind {
@@ -104,10 +107,19 @@ pub(crate) fn check_cpu_features(path: &str, data: &ModuleData) -> Result<(), Er
 }
 
 fn host_has_feature(name: &str) -> bool {
-    let n = name.strip_prefix("has_").unwrap_or(name).replace(['.', '_', '-'], "");
+    // The name without its separators, gathered on the stack: this runs on every load.
+    let mut buf = [0u8; 24];
+    let mut len = 0;
+    for b in name.strip_prefix("has_").unwrap_or(name).bytes().filter(|b| !matches!(b, b'.' | b'_' | b'-')) {
+        let Some(slot) = buf.get_mut(len) else { return false };
+        *slot = b;
+        len += 1;
+    }
+    // Only ASCII bytes were left out, so what remains is still UTF-8.
+    let n = std::str::from_utf8(&buf[..len]).unwrap_or_default();
     macro_rules! detect {
         ($($s:literal => $f:tt),* $(,)?) => {
-            match n.as_str() {
+            match n {
                 $($s => std::arch::is_x86_feature_detected!($f),)*
                 _ => false,
             }
