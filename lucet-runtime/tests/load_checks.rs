@@ -204,6 +204,33 @@ fn descriptor_pointing_outside_the_object_is_refused() {
     }
 }
 
+/// A descriptor array's length is checked entry by entry against the relocations that
+/// fill it. Before, the check first reserved room for every entry the file claimed,
+/// bounded only by the size of the writable segment, which the file also states: with a
+/// 2 GiB `p_memsz` and a matching `functions_len` the host reserved 2 GiB before refusing
+/// the file, and a host without overcommit aborted there.
+#[test]
+fn array_length_does_not_size_an_allocation() {
+    const FUNCTIONS_LEN: u64 = 40;
+    for (linker, bytes) in guests("huge-array", GUEST) {
+        let layout = Layout::of(&bytes);
+        let mut bad = bytes.clone();
+        let writable = layout
+            .phdrs
+            .clone()
+            .step_by(56)
+            .find(|&ph| u32::from_le_bytes(bad[ph..ph + 4].try_into().unwrap()) == elf::PT_LOAD
+                && u32::from_le_bytes(bad[ph + 4..ph + 8].try_into().unwrap()) & elf::PF_W != 0)
+            .expect("a writable segment");
+        // p_memsz: the segment now claims 2 GiB of zero-filled memory after its file
+        // bytes (the segments' span is limited to 4 GiB), and the functions array fills it.
+        set_u64(&mut bad, writable + 40, 1 << 31);
+        set_u64(&mut bad, layout.file_offset(layout.descriptor_vaddr + FUNCTIONS_LEN), (1 << 28) - 1024);
+        let r = reason(load_bytes("huge-array", &bad));
+        assert!(r.contains("of the descriptor's functions array is not filled"), "{linker}: {r}");
+    }
+}
+
 /// A shared object with a constructor that creates `marker`, and a descriptor that passes a
 /// check of the magic and format version alone. `None` when there is no C compiler.
 fn constructor_file(dir: &Path, kind: &str, marker: &Path) -> Option<Vec<u8>> {

@@ -139,7 +139,10 @@ pub(crate) fn check(file: &ElfFile<'_>, symbol: usize, relocs: &Relocations<'_>)
         if let Some(entries) = fast {
             return Ok(CodeArray { name, at, entries });
         }
-        let mut entries = Vec::with_capacity(n as usize);
+        // Each entry needs a relocation of its own, so the file's relocation count, not
+        // the length the descriptor claims and nothing has checked yet, bounds the room
+        // worth reserving.
+        let mut entries = Vec::with_capacity(relocs.len().min(usize::try_from(n).unwrap_or(usize::MAX)));
         // The relocations are sorted and never overlap, so the array's entries are
         // filled by consecutive ones: walk them rather than search for each entry.
         let mut filling = relocs.from(at);

@@ -54,7 +54,7 @@ pub(crate) enum Relocations<'a> {
 }
 
 impl Relocations<'_> {
-    fn len(&self) -> usize {
+    pub fn len(&self) -> usize {
         match self {
             Relocations::InPlace { table, .. } => table.len(),
             Relocations::Sorted(v) => v.len(),
