@@ -225,6 +225,8 @@ global_asm!(
     ".p2align 4",
     "lucet_runtime_exec_enter:",
     ".cfi_startproc",
+    // First: `stmxcsr` takes long to deliver its value, and the stores below hide it.
+    "stmxcsr [r8 + 64]",
     "mov [r8 + 0], rbx",
     "mov [r8 + 8], rbp",
     "mov [r8 + 16], r12",
@@ -236,7 +238,6 @@ global_asm!(
     "mov [r8 + 48], rsp",
     "lea rax, [rip + 2f]",
     "mov [r8 + 56], rax",
-    "stmxcsr [r8 + 64]",
     "mov eax, [r8 + 64]",
     "and eax, 0xffffffc0",
     "cmp eax, 0x1f80",
