@@ -221,8 +221,8 @@ impl ExecState {
             (*frame).fault_ranges = Arc::as_ptr(faults);
             (*frame).stack = GuestStack { guard_start, guard_end, top };
             (*frame).vmctx = entry.vmctx;
-            (*frame).fault = None;
-            (*frame).terminated = None;
+            // `fault` and `terminated` are not cleared here: each is set only together
+            // with its exit code, and `take_exit` takes it for that code.
             (*frame).exit = EXIT_NONE;
         }
         // The guest starts 16 bytes below the top, which stay unused: the signal
