@@ -350,7 +350,9 @@ impl ExecState {
             kill_switch::cancel_timeout(&self.kill, gen);
         }
         if requested.is_none() && returned {
-            self.clear();
+            // Nothing to clear: `yielded` is already false, and the frame's pointers are
+            // read only through `CURRENT`, which no longer points at this frame; the next
+            // entry sets them again.
             return Left::Returned;
         }
         self.requested = requested;
