@@ -1,5 +1,5 @@
 //! The three pieces of assembly the engine is built on: saving/loading a register
-//! context, and the stub every guest stack starts in.
+//! context, and entering a guest on its own stack.
 //!
 //! A [`Context`] holds exactly what the System V ABI says survives a call — the
 //! callee-saved registers `rbx rbp r12–r15`, the stack pointer, the address to continue
@@ -12,9 +12,9 @@
 //! guest code can neither read nor change MXCSR or the x87 control word (it has no
 //! instruction for either; Cranelift does all floating point in SSE registers). So:
 //!
-//! * `swap` saves MXCSR into the context it leaves and, only if its control bits differ
-//!   from the default, loads the default before continuing elsewhere: a guest always
-//!   starts (and resumes) with the default, whatever the host set for itself.
+//! * `swap` and `enter` save MXCSR into the context they leave and, only if its control
+//!   bits differ from the default, load the default before continuing elsewhere: a guest
+//!   always starts (and resumes) with the default, whatever the host set for itself.
 //! * a context saved by `swap` puts its own MXCSR back when it is continued, again only
 //!   if its control bits differ from the default. A host that keeps the default — the
 //!   common case — pays for one `stmxcsr` and two compares per call, no `ldmxcsr`. The
@@ -29,9 +29,12 @@
 //! * [`restore`]`(load)` continues in `load` and never returns. It touches no stack, so
 //!   it can run with any `rsp` at all — the signal handler relies on this when it
 //!   redirects a faulting guest (see `signals.rs`).
-//! * `lucet_runtime_exec_guest_entry` is where a fresh guest context starts: it calls the
-//!   trampoline with the arguments the host left in callee-saved registers and, when the
-//!   trampoline returns, marks the run as returned and restores the host context.
+//! * `enter` (`lucet_runtime_exec_enter`) is how every fresh entry starts: it saves the
+//!   host context like `swap`, switches to the guest stack and *calls* the trampoline;
+//!   when that returns, it puts back the last saved host context and returns. A `call`
+//!   matched by a `ret` on each side keeps the processor's return predictions right,
+//!   which the jumps of `swap`/`restore` do not; anything else that ends the run loads
+//!   the host context with `restore` and continues at `enter`'s label 2.
 //!
 //! CET shadow stacks would reject the `ret` that follows a stack switch; Rust binaries
 //! are not built with shadow-stack support, so the kernel never enables it for us.
