@@ -1,5 +1,5 @@
 //! The three pieces of assembly the engine is built on: saving/loading a register
-//! context, and the stub every guest stack starts in.
+//! context, and entering a guest on its own stack.
 //!
 //! A [`Context`] holds exactly what the System V ABI says survives a call — the
 //! callee-saved registers `rbx rbp r12–r15`, the stack pointer, the address to continue
@@ -12,9 +12,9 @@
 //! guest code can neither read nor change MXCSR or the x87 control word (it has no
 //! instruction for either; Cranelift does all floating point in SSE registers). So:
 //!
-//! * `swap` saves MXCSR into the context it leaves and, only if its control bits differ
-//!   from the default, loads the default before continuing elsewhere: a guest always
-//!   starts (and resumes) with the default, whatever the host set for itself.
+//! * `swap` and `enter` save MXCSR into the context they leave and, only if its control
+//!   bits differ from the default, load the default before continuing elsewhere: a guest
+//!   always starts (and resumes) with the default, whatever the host set for itself.
 //! * a context saved by `swap` puts its own MXCSR back when it is continued, again only
 //!   if its control bits differ from the default. A host that keeps the default — the
 //!   common case — pays for one `stmxcsr` and two compares per call, no `ldmxcsr`. The
@@ -29,9 +29,12 @@
 //! * [`restore`]`(load)` continues in `load` and never returns. It touches no stack, so
 //!   it can run with any `rsp` at all — the signal handler relies on this when it
 //!   redirects a faulting guest (see `signals.rs`).
-//! * `lucet_runtime_exec_guest_entry` is where a fresh guest context starts: it calls the
-//!   trampoline with the arguments the host left in callee-saved registers and, when the
-//!   trampoline returns, marks the run as returned and restores the host context.
+//! * `enter` (`lucet_runtime_exec_enter`) is how every fresh entry starts: it saves the
+//!   host context like `swap`, switches to the guest stack and *calls* the trampoline;
+//!   when that returns, it puts back the last saved host context and returns. A `call`
+//!   matched by a `ret` on each side keeps the processor's return predictions right,
+//!   which the jumps of `swap`/`restore` do not; anything else that ends the run loads
+//!   the host context with `restore` and continues at `enter`'s label 2.
 //!
 //! CET shadow stacks would reject the `ret` that follows a stack switch; Rust binaries
 //! are not built with shadow-stack support, so the kernel never enables it for us.
@@ -65,7 +68,14 @@ pub(super) const MXCSR_CONTROL_MASK: u32 = !0x3f;
 extern "C" {
     fn lucet_runtime_exec_swap(save: *mut Context, load: *const Context);
     fn lucet_runtime_exec_restore(load: *const Context) -> !;
-    fn lucet_runtime_exec_guest_entry();
+    fn lucet_runtime_exec_enter(
+        vmctx: *mut u8,
+        callee: *const u8,
+        values: *mut [u8; 16],
+        trampoline: *const u8,
+        host: *mut Context,
+        sp: usize,
+    ) -> u32;
 }
 
 /// Saves the current context into `save` and continues in `load`; returns when
@@ -97,9 +107,34 @@ pub(super) fn restore_address() -> usize {
     lucet_runtime_exec_restore as *const () as usize
 }
 
-/// Address of the stub a fresh guest context starts in.
-pub(super) fn guest_entry_address() -> usize {
-    lucet_runtime_exec_guest_entry as *const () as usize
+/// Saves the current context into `host`, switches to the stack whose pointer is `sp`
+/// and calls `trampoline(vmctx, callee, values)` there. Returns `true` when the
+/// trampoline returned, with the host context put back from `host` and `1`
+/// (`EXIT_RETURNED`) stored in the `u32` that follows `host` at offset 144; `false` when
+/// something loaded `host` instead (a trap, a terminate, a yield, a kill), which says
+/// why in that `u32`'s frame.
+///
+/// If the guest yields and is resumed by [`swap`]`(host, …)`, the trampoline's return
+/// lands in that resumer (its `swap` returns), since it reloads everything from `host`.
+///
+/// # Safety
+/// `host` must point at the `host` context of a live `RunFrame` (its `exit` at offset
+/// 144), valid until the guest has left; `sp` must be 16-byte aligned, with at least 16
+/// unused bytes above it and a usable stack below it that nothing else uses; the
+/// trampoline, callee, vmctx and values must be valid to call under the trampoline ABI.
+#[inline(always)]
+pub(super) unsafe fn enter(
+    trampoline: *const u8,
+    vmctx: *mut u8,
+    callee: *const u8,
+    values: *mut [u8; 16],
+    host: *mut Context,
+    sp: usize,
+) -> bool {
+    // SAFETY: forwarded to the caller; the assembly follows the System V ABI for a call
+    // (it preserves every callee-saved register of its caller, or of whoever loaded
+    // `host` last, whose call it then completes).
+    unsafe { lucet_runtime_exec_enter(vmctx, callee, values, trampoline, host, sp) != 0 }
 }
 
 // `const` operands in `global_asm!` need a newer compiler than the workspace's minimum,
@@ -117,10 +152,9 @@ const _: () = {
     assert!(DEFAULT_MXCSR == 0x1f80 && MXCSR_CONTROL_MASK == 0xffff_ffc0);
 };
 
-// Register roles in a fresh guest context (set up by `ExecState::run`, consumed by the
-// entry stub): rbx = trampoline, r12 = vmctx, r13 = callee, r14 = values, r15 = the run
-// frame (whose `host` context the stub returns to and whose `exit` it sets), rbp = 0 so
-// frame-pointer walks end here. `.cfi_undefined rip` tells unwinders the same thing.
+// `enter` keeps the frame in rbx (callee-saved, so the trampoline preserves it) while
+// the guest runs, and sets rbp = 0 so frame-pointer walks end at the trampoline; the
+// `.cfi_undefined rip` around the call tells unwinders the same thing.
 global_asm!(
     ".pushsection .text.lucet_runtime_exec,\"ax\",@progbits",
     // swap(save: rdi, load: rsi)
@@ -183,26 +217,84 @@ global_asm!(
     "jmp qword ptr [rdi + 56]",
     ".cfi_endproc",
     ".size lucet_runtime_exec_restore, . - lucet_runtime_exec_restore",
-    // The first instruction of every guest stack.
-    ".globl lucet_runtime_exec_guest_entry",
-    ".hidden lucet_runtime_exec_guest_entry",
-    ".type lucet_runtime_exec_guest_entry,@function",
+    // enter(vmctx: rdi, callee: rsi, values: rdx, trampoline: rcx, host: r8, sp: r9)
+    //   -> eax: 1 = the trampoline returned, 0 = something loaded `host`.
+    // The common case is call/ret balanced: the host's call of `enter` is answered by
+    // the `ret` at the end of the fast epilogue, and the trampoline's return by the
+    // instruction after `call rcx`, so both returns are predicted; no indirect jump.
+    ".globl lucet_runtime_exec_enter",
+    ".hidden lucet_runtime_exec_enter",
+    ".type lucet_runtime_exec_enter,@function",
     ".p2align 4",
-    "lucet_runtime_exec_guest_entry:",
+    "lucet_runtime_exec_enter:",
     ".cfi_startproc",
+    // First: `stmxcsr` takes long to deliver its value, and the stores below hide it.
+    "stmxcsr [r8 + 64]",
+    "mov [r8 + 0], rbx",
+    "mov [r8 + 8], rbp",
+    "mov [r8 + 16], r12",
+    "mov [r8 + 24], r13",
+    "mov [r8 + 32], r14",
+    "mov [r8 + 40], r15",
+    // As in `swap`: the saved rsp points at our return address, and `restore` of this
+    // context continues at label 2, which pops it.
+    "mov [r8 + 48], rsp",
+    "lea rax, [rip + 2f]",
+    "mov [r8 + 56], rax",
+    "mov eax, [r8 + 64]",
+    "and eax, 0xffffffc0",
+    "cmp eax, 0x1f80",
+    "jne 5f",
+    "1:",
+    "mov rbx, r8",
+    "xor ebp, ebp",
+    "mov rsp, r9",
+    ".cfi_remember_state",
     ".cfi_undefined rip",
-    "mov rdi, r12",
-    "mov rsi, r13",
-    "mov rdx, r14",
-    // rsp is 16-byte aligned here, as the ABI wants at a call.
-    "call rbx",
-    // frame.exit = EXIT_RETURNED; restore(&frame.host)
-    "mov dword ptr [r15 + 144], 1",
-    "lea rdi, [r15 + 0]",
-    "jmp lucet_runtime_exec_restore",
-    "ud2",
+    // rdi, rsi, rdx are already the trampoline's arguments; rsp is 16-byte aligned.
+    "call rcx",
+    // The trampoline returned, on the guest stack. Put back the host context that was
+    // saved last: ours, or that of a `swap` that resumed a yielded guest (whose saved
+    // rsp points at `swap`'s return address, so the `ret` below completes that call
+    // just as `swap`'s own label 2 would). Either way the host learns from `exit`.
+    "mov dword ptr [rbx + 144], 1",
+    "mov rdi, rbx",
+    "mov rbx, [rdi + 0]",
+    "mov rbp, [rdi + 8]",
+    "mov r12, [rdi + 16]",
+    "mov r13, [rdi + 24]",
+    "mov r14, [rdi + 32]",
+    "mov r15, [rdi + 40]",
+    "mov rsp, [rdi + 48]",
+    ".cfi_restore_state",
+    "mov eax, [rdi + 64]",
+    "and eax, 0xffffffc0",
+    "cmp eax, 0x1f80",
+    "jne 4f",
+    "mov eax, 1",
+    "ret",
+    // Continued by `restore` with rdi = `host`: the guest left some other way.
+    "2:",
+    "mov eax, [rdi + 64]",
+    "and eax, 0xffffffc0",
+    "cmp eax, 0x1f80",
+    "jne 3f",
+    "xor eax, eax",
+    "ret",
+    "3:",
+    "ldmxcsr [rdi + 64]",
+    "xor eax, eax",
+    "ret",
+    "4:",
+    "ldmxcsr [rdi + 64]",
+    "mov eax, 1",
+    "ret",
+    // Entering from a host whose MXCSR is not the default: the guest starts with it.
+    "5:",
+    "ldmxcsr [rip + lucet_runtime_exec_default_mxcsr]",
+    "jmp 1b",
     ".cfi_endproc",
-    ".size lucet_runtime_exec_guest_entry, . - lucet_runtime_exec_guest_entry",
+    ".size lucet_runtime_exec_enter, . - lucet_runtime_exec_enter",
     ".popsection",
     ".pushsection .rodata.lucet_runtime_exec,\"a\",@progbits",
     ".p2align 2",

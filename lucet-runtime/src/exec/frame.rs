@@ -1,4 +1,4 @@
-//! The frame one run shares between its host side, its guest side (entry stub,
+//! The frame one run shares between its host side, its guest side (`enter`,
 //! hostcalls) and the signal handler, and the thread-local pointer to the innermost one.
 
 use super::context::Context;
@@ -22,7 +22,7 @@ pub(crate) struct GuestStack {
     pub top: usize,
 }
 
-// Values of `RunFrame::exit`. The entry stub writes `EXIT_RETURNED` from assembly.
+// Values of `RunFrame::exit`. `enter` writes `EXIT_RETURNED` from assembly.
 pub(super) const EXIT_NONE: u32 = 0;
 pub(super) const EXIT_RETURNED: u32 = 1;
 pub(super) const EXIT_FAULTED: u32 = 2;
@@ -38,7 +38,7 @@ pub(super) struct FaultRecord {
     pub(super) fault_addr: Option<usize>,
 }
 
-/// Everything shared between the host side of a run, the guest side (entry stub,
+/// Everything shared between the host side of a run, the guest side (`enter`,
 /// hostcalls) and the signal handler. `host` and `exit` are at fixed offsets that the
 /// assembly in `context.rs` uses (checked there at compile time).
 #[repr(C)]

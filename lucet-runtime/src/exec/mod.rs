@@ -11,20 +11,20 @@
 //!
 //! # Entering and leaving the guest
 //!
-//! `run` saves the host's callee-saved registers, stack pointer, resume address and
-//! MXCSR into the `host` [`Context`] of a heap-allocated `RunFrame`, and
-//! loads a fresh guest context whose `rsp` is 16 bytes below the top of the guest stack
-//! and whose `rip` is the entry stub. The stub calls the trampoline; when it returns, the
-//! stub stores "returned" in the frame and loads the host context, so `run`'s call to
-//! `swap` simply returns.
+//! `run` calls the assembly `enter`, which saves the host's callee-saved registers, stack
+//! pointer, resume address and MXCSR into the `host` [`Context`] of a heap-allocated
+//! `RunFrame`, sets `rsp` 16 bytes below the top of the guest stack and calls the
+//! trampoline there. When the trampoline returns, `enter` stores "returned" in the frame,
+//! puts back the host context and returns: the common case is a call and a return on
+//! each side, both predicted, with no indirect jump.
 //!
 //! ```text
 //!  guest stack at entry                       during a hostcall
 //!
 //!  top ──────────► +--------------------+     +--------------------+
 //!                  | 16 bytes, unused   |     | 16 bytes, unused   |
-//!  rsp at stub ──► +--------------------+     +--------------------+
-//!                  |                    |     | ret addr into stub |
+//!  rsp at call ──► +--------------------+     +--------------------+
+//!                  |                    |     | ret addr in enter  |
 //!                  |                    |     | trampoline frame   |
 //!                  |       free         |     | wasm frames        |
 //!                  |                    |     | hostcall frames    |  <- yield/terminate
@@ -35,8 +35,11 @@
 //! ```
 //!
 //! A yield swaps the other way (saving the guest context into the frame's `guest`
-//! context) and a resume swaps back. A terminate loads the host context without saving
-//! anything: the guest stack is abandoned where it stands.
+//! context) and a resume swaps back, saving the resuming host into `host`: the
+//! trampoline's eventual return then lands in that resume, since `enter`'s epilogue
+//! reloads whichever host context was saved last. A terminate loads the host context
+//! without saving anything: the guest stack is abandoned where it stands, and `enter`
+//! continues at a label of its own that tells the host to look at the frame.
 //!
 //! # How a fault becomes a trap
 //!

@@ -1,6 +1,6 @@
 //! `ExecState`: entering guest code on its own stack, and interpreting how it came back.
 
-use super::context::{self, Context, DEFAULT_MXCSR};
+use super::context::{self, Context};
 use super::fault_ranges::FaultRanges;
 use super::frame::{
     GuestStack, RunFrame, CURRENT, EXIT_FAULTED, EXIT_KILLED, EXIT_NONE, EXIT_RETURNED, EXIT_TERMINATED, EXIT_YIELDED,
@@ -221,24 +221,15 @@ impl ExecState {
             (*frame).fault_ranges = Arc::as_ptr(faults);
             (*frame).stack = GuestStack { guard_start, guard_end, top };
             (*frame).vmctx = entry.vmctx;
-            (*frame).fault = None;
-            (*frame).terminated = None;
+            // `fault` and `terminated` are not cleared here: each is set only together
+            // with its exit code, and `take_exit` takes it for that code.
             (*frame).exit = EXIT_NONE;
-            (*frame).guest = Context {
-                rbx: entry.trampoline as u64,
-                rbp: 0,
-                r12: entry.vmctx as u64,
-                r13: entry.callee as u64,
-                r14: entry.values as u64,
-                r15: frame as u64,
-                rsp: (top - 16) as u64,
-                rip: context::guest_entry_address() as u64,
-                mxcsr: DEFAULT_MXCSR,
-                _pad: 0,
-            };
         }
-        // SAFETY: the guest context was just built for a stack the caller vouches for.
-        unsafe { self.enter() }
+        // The guest starts 16 bytes below the top, which stay unused: the signal
+        // handler points a redirected guest's rsp there (see `signals.rs`).
+        let sp = top - 16;
+        // SAFETY: the entry and the stack are what the caller vouches for.
+        unsafe { self.enter(Some((entry, sp))) }
     }
 
     /// The whole description of how the last entry ended, given its brief answer.
@@ -275,7 +266,7 @@ impl ExecState {
             (*frame).exit = EXIT_NONE;
         }
         // SAFETY: the guest context was saved by `yield_current` and its stack is intact.
-        unsafe { self.enter() }
+        unsafe { self.enter(None) }
     }
 
     pub(crate) fn is_yielded(&self) -> bool {
@@ -309,13 +300,15 @@ impl ExecState {
         }
     }
 
-    /// Switches to the frame's guest context; says whether the guest returned normally
-    /// (nothing to interpret) or left any other way (see `take_exit`).
+    /// Enters the guest: a fresh call of `entry` with the stack pointer `sp`, or (with
+    /// `None`) the frame's suspended guest context. Says whether the guest returned
+    /// normally (nothing to interpret) or left any other way (see `take_exit`).
     ///
     /// # Safety
-    /// The frame's guest context must be valid to continue in.
+    /// For a fresh call, the entry and the stack must be valid as [`ExecState::run`]
+    /// requires; otherwise the frame's guest context must be valid to continue in.
     #[inline(always)]
-    unsafe fn enter(&mut self) -> Left {
+    unsafe fn enter(&mut self, fresh: Option<(Entry, usize)>) -> Left {
         let frame = self.frame.as_ptr();
         // Nested runs (a hostcall running another instance) save and restore the outer
         // frame, so the signal handler always sees the innermost one.
@@ -332,10 +325,22 @@ impl ExecState {
         }
         let outer = CURRENT.with(|c| c.replace(frame));
         compiler_fence(Ordering::SeqCst);
-        // SAFETY: `host` is saved here and loaded only by the entry stub, the signal
-        // handler's redirect, `terminate_current` or `yield_current` of this frame, all
-        // while this call is suspended; `guest` is valid per the caller.
-        unsafe { context::swap(ptr::addr_of_mut!((*frame).host), ptr::addr_of!((*frame).guest)) };
+        // SAFETY: only computes an address inside our frame.
+        let host = unsafe { ptr::addr_of_mut!((*frame).host) };
+        // SAFETY: `host` is saved here and loaded only by the return of the trampoline,
+        // the signal handler's redirect, `terminate_current` or `yield_current` of this
+        // frame, all while this call is suspended; the entry, the stack and `guest` are
+        // valid per the caller.
+        let returned = unsafe {
+            match fresh {
+                Some((e, sp)) => context::enter(e.trampoline, e.vmctx, e.callee, e.values, host, sp),
+                None => {
+                    context::swap(host, ptr::addr_of!((*frame).guest));
+                    compiler_fence(Ordering::SeqCst);
+                    (*frame).exit == EXIT_RETURNED
+                }
+            }
+        };
         compiler_fence(Ordering::SeqCst);
         CURRENT.with(|c| c.set(outer));
         // From here on a kill signal finds no confirmed request for this generation (or,
@@ -344,9 +349,10 @@ impl ExecState {
         if timeout.is_some() {
             kill_switch::cancel_timeout(&self.kill, gen);
         }
-        // SAFETY: the guest side is suspended or gone; the frame is ours again.
-        if requested.is_none() && unsafe { (*frame).exit } == EXIT_RETURNED {
-            self.clear();
+        if requested.is_none() && returned {
+            // Nothing to clear: `yielded` is already false, and the frame's pointers are
+            // read only through `CURRENT`, which no longer points at this frame; the next
+            // entry sets them again.
             return Left::Returned;
         }
         self.requested = requested;

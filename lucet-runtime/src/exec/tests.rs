@@ -550,6 +550,38 @@ fn resume_on_another_thread() {
     assert_eq!(h.result(), 42);
 }
 
+/// The resume that sees the guest return is made deeper in the host's stack than the
+/// run that entered it, with another float mode: the return must land in that resume,
+/// with its registers, its stack and its MXCSR.
+#[test]
+fn a_resumed_guest_returns_to_the_host_that_resumed_it() {
+    #[inline(never)]
+    fn resume_deeper(h: &mut Harness, depth: u32, val: u64) -> (GuestExit, u64) {
+        let kept = std::hint::black_box([depth as u64, 7, 11, 13]);
+        if depth > 0 {
+            let (exit, sum) = resume_deeper(h, depth - 1, val);
+            return (exit, sum + kept.iter().sum::<u64>());
+        }
+        let saved = get_mxcsr();
+        let host_mode = 0x1f80 | 0x8000 | 0x6000;
+        set_mxcsr(host_mode);
+        let exit = h.resume(Some(Box::new(val)));
+        let after = get_mxcsr();
+        set_mxcsr(saved);
+        assert_eq!(after & 0xffc0, host_mode & 0xffc0, "the resumer's MXCSR control bits");
+        (exit, kept.iter().sum::<u64>())
+    }
+    let mut h = Harness::new();
+    h.vmctx.hostcall = hostcall_yield_twice as *const () as usize;
+    assert!(matches!(h.run(exec_test_hostcall), GuestExit::Yielded(_)));
+    assert!(matches!(h.resume(Some(Box::new(20u64))), GuestExit::Yielded(None)));
+    let (exit, sum) = resume_deeper(&mut h, 5, 22);
+    assert!(matches!(exit, GuestExit::Returned), "{exit:?}");
+    assert_eq!(sum, (0..=5).map(|d| d + 31).sum::<u64>());
+    assert_eq!(h.result(), 42);
+    assert!(matches!(h.run(exec_test_const), GuestExit::Returned));
+}
+
 extern "C" fn hostcall_yield_once(_vmctx: *mut TestVmctx) -> u64 {
     // SAFETY: called from guest code, on the guest stack.
     unsafe { yield_current(None) };
