@@ -80,24 +80,22 @@ impl Instance {
 
     #[inline]
     pub(crate) fn check_runnable(&self) -> Result<(), Error> {
-        // Compared, not matched: a `match` over the four states compiles to a jump table,
-        // an indirect jump on every call.
+        // A trap ends only the call that trapped (WebAssembly semantics, and the original
+        // Lucet's behaviour for non-fatal faults): memory, tables and globals keep their
+        // state and the instance can run again. Compared, not matched: a `match` over the
+        // four states compiles to a jump table, an indirect jump on every call.
         if matches!(self.state, State::Ready | State::Faulted) {
             return Ok(());
         }
-        self.not_runnable()
+        Err(self.not_runnable())
     }
 
+    /// Why an instance that is neither ready nor faulted cannot run.
     #[cold]
-    fn not_runnable(&self) -> Result<(), Error> {
+    fn not_runnable(&self) -> Error {
         match &self.state {
-            State::Ready => Ok(()),
-            State::Yielded => Err(Error::InstanceNotReturned),
-            // A trap ends only the call that trapped (WebAssembly semantics, and the
-            // original Lucet's behaviour for non-fatal faults): memory, tables and globals
-            // keep their state and the instance can run again.
-            State::Faulted => Ok(()),
-            State::Terminated => Err(Error::InstanceNeedsReset("it was terminated".into())),
+            State::Terminated => Error::InstanceNeedsReset("it was terminated".into()),
+            State::Yielded | State::Ready | State::Faulted => Error::InstanceNotReturned,
         }
     }
 
