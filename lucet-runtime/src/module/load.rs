@@ -221,15 +221,14 @@ fn dlopen_fd(file: &ModuleFile) -> Result<Loaded, String> {
     Ok(loaded)
 }
 
-/// Whether the dynamic linker reports an object loaded at `base` whose `PT_LOAD`
-/// segments are `segments` (as the file gives them, relative to `base`): the same
-/// addresses, sizes and flags, in the same order. Several objects may share a load
-/// address; one of them must match.
-fn mapped_as_checked(base: usize, segments: &[Segment]) -> bool {
-    struct Search<'s> {
+/// Calls `found` with the program headers of each object the dynamic linker reports at
+/// load address `base` (several objects may share one), until it returns `true`; says
+/// whether it did. The one walk over `dl_iterate_phdr` the loader makes.
+fn any_loaded_at(base: usize, found: &mut dyn FnMut(&[libc::Elf64_Phdr]) -> bool) -> bool {
+    struct Search<'f> {
         base: usize,
-        segments: &'s [Segment],
-        found: bool,
+        found: &'f mut dyn FnMut(&[libc::Elf64_Phdr]) -> bool,
+        hit: bool,
     }
     unsafe extern "C" fn visit(info: *mut libc::dl_phdr_info, _size: usize, data: *mut libc::c_void) -> libc::c_int {
         // SAFETY: dl_iterate_phdr passes the `Search` given below, which nothing else
@@ -241,21 +240,30 @@ fn mapped_as_checked(base: usize, segments: &[Segment]) -> bool {
         // SAFETY: the dynamic linker's own program headers of a loaded object: either
         // inside its first segment (checked to hold them) or a copy it allocated.
         let phdrs = unsafe { std::slice::from_raw_parts(info.dlpi_phdr, usize::from(info.dlpi_phnum)) };
-        let base = search.base;
+        search.hit = (search.found)(phdrs);
+        // Stop at the first match.
+        libc::c_int::from(search.hit)
+    }
+    let mut search = Search { base, found, hit: false };
+    // SAFETY: `visit` only reads what it is given and writes to `search`, which outlives
+    // the call.
+    unsafe { libc::dl_iterate_phdr(Some(visit), (&mut search as *mut Search<'_>).cast()) };
+    search.hit
+}
+
+/// Whether the dynamic linker reports an object loaded at `base` whose `PT_LOAD`
+/// segments are `segments` (as the file gives them, relative to `base`): the same
+/// addresses, sizes and flags, in the same order. Several objects may share a load
+/// address; one of them must match.
+fn mapped_as_checked(base: usize, segments: &[Segment]) -> bool {
+    any_loaded_at(base, &mut |phdrs| {
         let mapped = phdrs
             .iter()
             .filter(|p| p.p_type == libc::PT_LOAD)
             .map(|p| (base.wrapping_add(p.p_vaddr as usize), p.p_memsz as usize, p.p_flags));
-        let checked = search.segments.iter().map(|s| (base.wrapping_add(s.vaddr as usize), s.memsz as usize, s.flags));
-        search.found = mapped.eq(checked);
-        // Stop at the first match.
-        libc::c_int::from(search.found)
-    }
-    let mut search = Search { base, segments, found: false };
-    // SAFETY: `visit` only reads what it is given and writes to `search`, which outlives
-    // the call.
-    unsafe { libc::dl_iterate_phdr(Some(visit), (&mut search as *mut Search<'_>).cast()) };
-    search.found
+        let checked = segments.iter().map(|s| (base.wrapping_add(s.vaddr as usize), s.memsz as usize, s.flags));
+        mapped.eq(checked)
+    })
 }
 
 /// Loads the checked file and verifies that the dynamic linker loaded that file: the
@@ -383,27 +391,13 @@ pub(crate) fn load_unchecked(file: &ModuleFile) -> Result<(Loaded, Layout, u64),
 /// `PT_LOAD` program headers as the dynamic linker holds them.
 #[cfg(feature = "unsafe-skip-load-checks")]
 fn file_offset_of(base: usize, vaddr: u64) -> Option<u64> {
-    struct Search {
-        base: usize,
-        vaddr: u64,
-        found: Option<u64>,
-    }
-    unsafe extern "C" fn visit(info: *mut libc::dl_phdr_info, _size: usize, data: *mut libc::c_void) -> libc::c_int {
-        // SAFETY: as in `mapped_as_checked`.
-        let (search, info) = unsafe { (&mut *data.cast::<Search>(), &*info) };
-        if info.dlpi_addr as usize != search.base || info.dlpi_phdr.is_null() {
-            return 0;
-        }
-        // SAFETY: as in `mapped_as_checked`.
-        let phdrs = unsafe { std::slice::from_raw_parts(info.dlpi_phdr, usize::from(info.dlpi_phnum)) };
-        search.found = phdrs
+    let mut offset = None;
+    any_loaded_at(base, &mut |phdrs| {
+        offset = phdrs
             .iter()
-            .find(|p| p.p_type == libc::PT_LOAD && (p.p_vaddr..p.p_vaddr + p.p_filesz).contains(&search.vaddr))
-            .map(|p| search.vaddr - p.p_vaddr + p.p_offset);
-        1
-    }
-    let mut search = Search { base, vaddr, found: None };
-    // SAFETY: as in `mapped_as_checked`.
-    unsafe { libc::dl_iterate_phdr(Some(visit), (&mut search as *mut Search).cast()) };
-    search.found
+            .find(|p| p.p_type == libc::PT_LOAD && (p.p_vaddr..p.p_vaddr + p.p_filesz).contains(&vaddr))
+            .map(|p| vaddr - p.p_vaddr + p.p_offset);
+        true
+    });
+    offset
 }
