@@ -151,10 +151,13 @@ impl Instance {
         write_args: impl FnOnce(&mut [[u8; VALUE_SLOT_SIZE]]),
     ) -> Result<Left, Error> {
         self.n_slots = sig.n_slots;
-        // Within the capacity reserved at instantiation for most calls: no allocation.
-        self.values.clear();
-        self.values.resize(sig.n_slots, [0u8; VALUE_SLOT_SIZE]);
-        write_args(&mut self.values);
+        // The slots are neither cleared nor shrunk: the trampoline reads only the
+        // parameters, written here, and the caller only the results it wrote. Within the
+        // capacity reserved at instantiation, the rare growth does not allocate either.
+        if self.values.len() < sig.n_slots {
+            self.grow_values(sig.n_slots);
+        }
+        write_args(&mut self.values[..sig.n_slots]);
         // SAFETY: funcref of a valid function index, filled at instantiation.
         let fr = unsafe { *self.funcref_ptr(index) };
         self.pending = Some(Pending { type_index: sig.type_index });
@@ -176,6 +179,11 @@ impl Instance {
         });
         self.restore_stack_limits();
         Ok(left)
+    }
+
+    #[cold]
+    fn grow_values(&mut self, n_slots: usize) {
+        self.values.resize(n_slots, [0u8; VALUE_SLOT_SIZE]);
     }
 
     /// Why `args` cannot be passed to function `index` of type `ty`: a wrong count, or
