@@ -136,6 +136,13 @@ fn heavy_barrier(expedited: bool) {
     }
 }
 
+/// The running thread's own store-load barrier, where the kernel lacks `membarrier`.
+#[cold]
+#[inline(never)]
+fn full_fence() {
+    fence(Ordering::SeqCst);
+}
+
 /// The run state of one instance, shared by the instance and its kill switches.
 pub(crate) struct KillState {
     /// `generation << RUN_BITS | IDLE/RUNNING/DROPPED`; written only by the thread that
@@ -174,12 +181,12 @@ impl KillState {
     #[inline(always)]
     pub(crate) fn end(&self, gen: u64) -> bool {
         self.run.store(gen << RUN_BITS | IDLE, Ordering::Release);
-        if self.expedited {
-            // The store-load barrier is run by the request (`heavy_barrier`).
-            compiler_fence(Ordering::SeqCst);
-        } else {
-            fence(Ordering::SeqCst);
+        if !self.expedited {
+            full_fence();
         }
+        // With `membarrier`, the store-load barrier is run by the request
+        // (`heavy_barrier`); this thread only keeps the compiler from reordering.
+        compiler_fence(Ordering::SeqCst);
         self.kill.load(Ordering::Acquire) >> KILL_BITS == gen
     }
 

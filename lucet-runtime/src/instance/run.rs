@@ -353,26 +353,26 @@ impl Instance {
         unsafe { (*(self.vmctx as *mut VmctxHeader)).stack_limit = self.saved_own_limit };
     }
 
-    /// `finish` for the typed path: the result slots if the guest returned (no `Val`s
-    /// are made), `None` if it yielded.
-    #[inline]
-    pub(crate) fn finish_slots(&mut self, left: Left) -> Result<Option<&[[u8; VALUE_SLOT_SIZE]]>, Error> {
-        if left == Left::Returned {
-            // No borrow flag needs cleaning: every hostcall frame of the run returned,
-            // dropping its borrows (`clean_run_borrows` is for abandoned frames).
-            self.pending = None;
-            self.state = State::Ready;
-            return Ok(Some(&self.values[..self.n_slots]));
-        }
-        self.finish_other(left)
+    /// `finish` for the typed path when the guest returned (`Left::Returned`): the
+    /// result slots, without making `Val`s.
+    #[inline(always)]
+    pub(crate) fn returned_slots(&mut self) -> &[[u8; VALUE_SLOT_SIZE]] {
+        // No borrow flag needs cleaning: every hostcall frame of the run returned,
+        // dropping its borrows (`clean_run_borrows` is for abandoned frames).
+        self.pending = None;
+        self.state = State::Ready;
+        &self.values[..self.n_slots]
     }
 
+    /// `finish` for the typed path when the guest did not return: the error, which for
+    /// a guest that yielded is `Error::InstanceNotReturned` (the instance stays yielded).
     #[cold]
-    fn finish_other(&mut self, left: Left) -> Result<Option<&[[u8; VALUE_SLOT_SIZE]]>, Error> {
+    pub(crate) fn not_returned(&mut self, left: Left) -> Error {
         let exit = self.exec.exit(left);
-        match self.finish(exit)? {
-            RunResult::Yielded(_) => Ok(None),
-            RunResult::Returned(_) => unreachable!("a return is handled above"),
+        match self.finish(exit) {
+            Err(e) => e,
+            Ok(RunResult::Yielded(_)) => Error::InstanceNotReturned,
+            Ok(RunResult::Returned(_)) => unreachable!("a return is answered by `returned_slots`"),
         }
     }
 
