@@ -247,9 +247,9 @@ impl<P: WasmParams, R: WasmResults> TypedFunc<P, R> {
         instance.check_runnable()?;
         let left = instance.call_resolved(self.index, self.sig, |slots| params.write_slots(slots))?;
         if left == Left::Returned {
-            return Ok(R::read_slots(instance.returned_slots(self.sig)));
+            return Ok(R::read_slots(instance.returned_slots(self.sig.n_slots)));
         }
-        Err(instance.not_returned(left, self.sig))
+        Err(instance.not_returned(left, &self.sig))
     }
 
     /// `call` on an instance of another module than the one the function was looked

@@ -168,10 +168,11 @@ impl Instance {
         // The slots are neither cleared nor shrunk: the trampoline reads only the
         // parameters, written here, and the caller only the results it wrote. Within the
         // capacity reserved at instantiation, the rare growth does not allocate either.
-        if self.values.len() < sig.n_slots {
-            self.grow_values(sig.n_slots);
-        }
-        write_args(&mut self.values[..sig.n_slots]);
+        let slots = match self.values.get_mut(..sig.n_slots) {
+            Some(slots) => slots,
+            None => self.grow_values(sig.n_slots),
+        };
+        write_args(slots);
         // SAFETY: funcref of a valid function index, filled at instantiation.
         let fr = unsafe { *self.funcref_ptr(index) };
         if self.link_gen != LINK_GENERATION.load(Ordering::Relaxed) {
@@ -210,8 +211,9 @@ impl Instance {
     }
 
     #[cold]
-    fn grow_values(&mut self, n_slots: usize) {
+    fn grow_values(&mut self, n_slots: usize) -> &mut [[u8; VALUE_SLOT_SIZE]] {
         self.values.resize(n_slots, [0u8; VALUE_SLOT_SIZE]);
+        &mut self.values[..]
     }
 
     /// Why `args` cannot be passed to function `index` of type `ty`: a wrong count, or
@@ -396,21 +398,21 @@ impl Instance {
 
     /// `finish` for the typed path when the guest returned (`Left::Returned`): the
     /// result slots, without making `Val`s.
-    /// `sig` is the call's, which `call_resolved` did not record.
+    /// `n_slots` is the call's (`CallSig::n_slots`), which `call_resolved` did not record.
     #[inline(always)]
-    pub(crate) fn returned_slots(&mut self, sig: CallSig) -> &[[u8; VALUE_SLOT_SIZE]] {
+    pub(crate) fn returned_slots(&mut self, n_slots: usize) -> &[[u8; VALUE_SLOT_SIZE]] {
         // No borrow flag needs cleaning: every hostcall frame of the run returned,
         // dropping its borrows (`clean_run_borrows` is for abandoned frames).
         self.state = State::Ready;
-        &self.values[..sig.n_slots]
+        &self.values[..n_slots]
     }
 
     /// `finish` for the typed path when the guest did not return: the error, which for
     /// a guest that yielded is `Error::InstanceNotReturned` (the instance stays yielded).
     #[cold]
-    pub(crate) fn not_returned(&mut self, left: Left, sig: CallSig) -> Error {
+    pub(crate) fn not_returned(&mut self, left: Left, sig: &CallSig) -> Error {
         // A guest that yielded returns later, into `finish` by way of `resume`.
-        self.set_pending(sig);
+        self.set_pending(*sig);
         let exit = self.exec.exit(left);
         match self.finish(exit) {
             Err(e) => e,
