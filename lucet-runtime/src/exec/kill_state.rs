@@ -4,7 +4,11 @@
 //!
 //! * `run` (`generation << 2 | IDLE/RUNNING/DROPPED`) is written only by the thread that
 //!   runs the instance, with plain stores: one when an entry into the guest begins, one
-//!   when it ends.
+//!   when it ends. As its only writer, that thread knows what it holds: it keeps the
+//!   generation it began last (`RunFrame::kill_gen`, which the signal handler reads as
+//!   well) and never loads `run`. Entries of one instance never overlap (each needs
+//!   `&mut` to it), so that copy is always the generation `run` holds, and the next
+//!   entry's is one more: generations still only grow.
 //! * `kill` (`generation << 3 | phase`) is written by kill requests, with
 //!   compare-exchanges, and read by the running thread once per entry, when it ends.
 //!
