@@ -83,6 +83,8 @@ pub(crate) struct ExecState {
     /// The least size of the alternate signal stack of a thread that runs this guest, as
     /// `signals::prepare_thread` wants it.
     altstack_size: usize,
+    /// The top of the stack bound with `bind_stack` (the rest is in the frame), 0 before.
+    stack_top: usize,
     /// The kill taken by the last entry that did not return normally, for `take_exit`.
     requested: Option<KillReason>,
 }
@@ -136,6 +138,7 @@ impl ExecState {
             special_entry: false,
             armed: None,
             altstack_size: signals::altstack_size(0),
+            stack_top: 0,
             requested: None,
         }
     }
@@ -166,20 +169,36 @@ impl ExecState {
         self.special_entry = self.timeout.is_some() || self.next_is_async;
     }
 
-    /// Switches to `stack`, calls `entry.trampoline(entry.vmctx, entry.callee,
-    /// entry.values)` there, and returns when it returns, traps, is terminated, or yields.
+    /// Whether a stack is bound (`bind_stack`).
+    #[inline(always)]
+    pub(crate) fn stack_bound(&self) -> bool {
+        self.stack_top != 0
+    }
+
+    /// Makes `stack` the one the guest runs on from the next entry on: checked and
+    /// written into the frame once, not per entry (an instance's stack never changes).
     ///
-    /// Panics if the guest is yielded (resume or abandon it first) or if `stack` is
-    /// malformed; both are bugs of the caller.
+    /// Panics if the guest is yielded (it runs on the stack bound before) or if `stack`
+    /// is malformed; both are bugs of the caller. [`ExecState::call`] states what the
+    /// stack must be.
+    #[cold]
+    pub(crate) fn bind_stack(&mut self, stack: &GuestStack) {
+        assert!(!self.yielded, "ExecState::bind_stack called while the guest is yielded");
+        let GuestStack { guard_start, guard_end, top } = *stack;
+        if !(top & 15 == 0 && guard_start <= guard_end && guard_end + 64 <= top) {
+            malformed_stack(guard_start, guard_end, top);
+        }
+        // SAFETY: no guest runs in the frame (not yielded, and `&mut self` excludes a
+        // run); the handler reads the stack only through the thread's current frame.
+        unsafe { (*self.frame.as_ptr()).stack = *stack };
+        self.stack_top = top;
+    }
+
+    /// Binds `stack` (see `bind_stack`) and calls `entry` there, like
+    /// [`ExecState::call`], with the whole description of how the guest left.
     ///
     /// # Safety
-    /// `stack` must be memory nothing else uses while the guest runs or is yielded, with
-    /// the guard really inaccessible; `entry` must be a trampoline/callee/vmctx/values
-    /// combination that is valid to call under the trampoline ABI; every pc in the
-    /// code that can run on this stack (other than hostcalls) must be covered by `lookup`.
-    /// `faults` must cover every address where that code may fault by design (the heap
-    /// reservations and guards of the memories it accesses): a fault of guest code
-    /// anywhere else, except in the stack's guard, aborts the process.
+    /// As for [`ExecState::call`].
     // The instance layer uses `call`; the engine's own tests use this.
     #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) unsafe fn run(
@@ -189,30 +208,40 @@ impl ExecState {
         lookup: &Arc<dyn TrapLookup>,
         faults: &Arc<FaultRanges>,
     ) -> GuestExit {
+        self.bind_stack(stack);
         // SAFETY: forwarded to the caller.
-        let left = unsafe { self.call(stack, entry, lookup, faults) };
+        let left = unsafe { self.call(entry, lookup, faults) };
         self.exit(left)
     }
 
-    /// [`ExecState::run`], answering in brief: `Left::Other` leaves the details for
+    /// Switches to the bound stack, calls `entry.trampoline(entry.vmctx, entry.callee,
+    /// entry.values)` there, and returns when it returns, traps, is terminated, or
+    /// yields; answers in brief: `Left::Other` leaves the details for
     /// [`ExecState::take_exit`], which must be called before the next entry.
     ///
+    /// Panics if the guest is yielded (resume or abandon it first) or if no stack is
+    /// bound; both are bugs of the caller.
+    ///
     /// # Safety
-    /// As for [`ExecState::run`].
+    /// The bound stack must be memory nothing else uses while the guest runs or is
+    /// yielded, with the guard really inaccessible; `entry` must be a
+    /// trampoline/callee/vmctx/values combination that is valid to call under the
+    /// trampoline ABI; every pc in the code that can run on this stack (other than
+    /// hostcalls) must be covered by `lookup`.
+    /// `faults` must cover every address where that code may fault by design (the heap
+    /// reservations and guards of the memories it accesses): a fault of guest code
+    /// anywhere else, except in the stack's guard, aborts the process.
     #[inline(always)]
     pub(crate) unsafe fn call(
         &mut self,
-        stack: &GuestStack,
         entry: Entry,
         lookup: &Arc<dyn TrapLookup>,
         faults: &Arc<FaultRanges>,
     ) -> Left {
         assert!(!self.yielded, "ExecState::run called while the guest is yielded; resume or abandon it first");
-        let GuestStack { guard_start, guard_end, top } = *stack;
-        if !(top & 15 == 0 && guard_start <= guard_end && guard_end + 64 <= top) {
-            // Out of line, by value: formatting `stack` here would keep it in memory on
-            // the call path.
-            malformed_stack(guard_start, guard_end, top);
+        let top = self.stack_top;
+        if top == 0 {
+            no_stack();
         }
         let tid = signals::prepare_thread(self.altstack_size);
         let frame = self.frame.as_ptr();
@@ -232,7 +261,6 @@ impl ExecState {
         }
         // SAFETY: as above.
         unsafe {
-            (*frame).stack = GuestStack { guard_start, guard_end, top };
             (*frame).vmctx = entry.vmctx;
             // `fault` and `terminated` are not cleared here: each is set only together
             // with its exit code, and `take_exit` takes it for that code.
@@ -314,7 +342,7 @@ impl ExecState {
     /// `take_exit`).
     ///
     /// # Safety
-    /// For a fresh call, the entry and the stack must be valid as [`ExecState::run`]
+    /// For a fresh call, the entry and the stack must be valid as [`ExecState::call`]
     /// requires; otherwise the frame's guest context must be valid to continue in.
     #[inline(always)]
     unsafe fn enter(&mut self, fresh: Option<(Entry, usize)>, tid: i32) -> Left {
@@ -458,6 +486,11 @@ impl ExecState {
             }
         }
     }
+}
+
+#[cold]
+fn no_stack() -> ! {
+    panic!("ExecState::call called before a stack was bound (bind_stack)")
 }
 
 #[cold]

@@ -194,13 +194,17 @@ impl Instance {
         if linked {
             self.set_linked_stack_limits(limit);
         }
-        let stack = self.guest_stack();
+        if !self.exec.stack_bound() {
+            // Once per instance: its stack never changes.
+            let stack = self.guest_stack();
+            self.exec.bind_stack(&stack);
+        }
         let values = self.values.as_mut_ptr();
         let entry = Entry { trampoline: sig.trampoline, vmctx: fr.vmctx, callee: fr.func_ptr, values };
         let left = self.enter(|exec, lookup, faults| {
             // SAFETY: the entry was built from this module's trampoline and a funcref of
             // the right type; the stack is this slot's, unused by anyone else.
-            unsafe { exec.call(&stack, entry, lookup, faults) }
+            unsafe { exec.call(entry, lookup, faults) }
         });
         if linked {
             self.restore_linked_stack_limits();
