@@ -10,6 +10,7 @@
 //! `f64`, and `u128` → `v128`. Several results are written as a tuple; no result as `()`.
 
 use crate::error::Error;
+use crate::exec::Left;
 use crate::instance::{CallSig, Func, Instance, Trap};
 use crate::linker::Linker;
 use crate::val::Val;
@@ -245,10 +246,10 @@ impl<P: WasmParams, R: WasmResults> TypedFunc<P, R> {
         // the results come straight out of them; the types were checked by `typed_func`.
         instance.check_runnable()?;
         let left = instance.call_resolved(self.index, self.sig, |slots| params.write_slots(slots))?;
-        match instance.finish_slots(left)? {
-            Some(slots) => Ok(R::read_slots(slots)),
-            None => Err(Error::InstanceNotReturned),
+        if left == Left::Returned {
+            return Ok(R::read_slots(instance.returned_slots(self.sig.n_slots)));
         }
+        Err(instance.not_returned(left, &self.sig))
     }
 
     /// `call` on an instance of another module than the one the function was looked

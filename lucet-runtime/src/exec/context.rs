@@ -110,7 +110,7 @@ pub(super) fn restore_address() -> usize {
 /// Saves the current context into `host`, switches to the stack whose pointer is `sp`
 /// and calls `trampoline(vmctx, callee, values)` there. Returns `true` when the
 /// trampoline returned, with the host context put back from `host` and `1`
-/// (`EXIT_RETURNED`) stored in the `u32` that follows `host` at offset 144; `false` when
+/// (`EXIT_RETURNED`) stored in the `u32` that follows `host` at offset 72; `false` when
 /// something loaded `host` instead (a trap, a terminate, a yield, a kill), which says
 /// why in that `u32`'s frame.
 ///
@@ -119,7 +119,7 @@ pub(super) fn restore_address() -> usize {
 ///
 /// # Safety
 /// `host` must point at the `host` context of a live `RunFrame` (its `exit` at offset
-/// 144), valid until the guest has left; `sp` must be 16-byte aligned, with at least 16
+/// 72), valid until the guest has left; `sp` must be 16-byte aligned, with at least 16
 /// unused bytes above it and a usable stack below it that nothing else uses; the
 /// trampoline, callee, vmctx and values must be valid to call under the trampoline ABI.
 #[inline(always)]
@@ -259,7 +259,7 @@ global_asm!(
     // saved last: ours, or that of a `swap` that resumed a yielded guest (whose saved
     // rsp points at `swap`'s return address, so the `ret` below completes that call
     // just as `swap`'s own label 2 would). Either way the host learns from `exit`.
-    "mov dword ptr [rbx + 144], 1",
+    "mov dword ptr [rbx + 72], 1",
     "mov rdi, rbx",
     "lucet_exec_load_callee_saved rdi",
     "mov rsp, [rdi + 48]",

@@ -97,7 +97,8 @@ pub(crate) fn current_vmctx() -> Option<*mut u8> {
     if frame.is_null() {
         None
     } else {
-        // SAFETY: a non-null CURRENT points at the live frame of a run on this thread.
+        // SAFETY: a non-null current frame (`THREAD.current`) is the live frame of a run
+        // on this thread.
         Some(unsafe { (*frame).vmctx })
     }
 }
@@ -109,8 +110,8 @@ pub(crate) fn current_kill() -> Option<KillReason> {
     if frame.is_null() {
         return None;
     }
-    // SAFETY: a non-null CURRENT points at the live frame of a run on this thread; its
-    // kill state is kept alive by the frame's `ExecState`.
+    // SAFETY: a non-null current frame (`THREAD.current`) is the live frame of a run on
+    // this thread; its kill state is kept alive by the frame's `ExecState`.
     unsafe {
         let (state, gen) = ((*frame).kill, (*frame).kill_gen);
         state.as_ref().and_then(|s| s.pending(gen))
@@ -132,7 +133,8 @@ pub(crate) unsafe fn terminate_if_killed() {
 /// Whether the innermost run on this thread was entered by an async run.
 pub(crate) fn current_run_is_async() -> bool {
     let frame = current_frame();
-    // SAFETY: a non-null CURRENT points at the live frame of a run on this thread.
+    // SAFETY: a non-null current frame (`THREAD.current`) is the live frame of a run on
+    // this thread.
     !frame.is_null() && unsafe { (*frame).is_async }
 }
 

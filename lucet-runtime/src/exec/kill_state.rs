@@ -4,7 +4,11 @@
 //!
 //! * `run` (`generation << 2 | IDLE/RUNNING/DROPPED`) is written only by the thread that
 //!   runs the instance, with plain stores: one when an entry into the guest begins, one
-//!   when it ends.
+//!   when it ends. As its only writer, that thread knows what it holds: it keeps the
+//!   generation it began last (`RunFrame::kill_gen`, which the signal handler reads as
+//!   well) and never loads `run`. Entries of one instance never overlap (each needs
+//!   `&mut` to it), so that copy is always the generation `run` holds, and the next
+//!   entry's is one more: generations still only grow.
 //! * `kill` (`generation << 3 | phase`) is written by kill requests, with
 //!   compare-exchanges, and read by the running thread once per entry, when it ends.
 //!
@@ -136,6 +140,13 @@ fn heavy_barrier(expedited: bool) {
     }
 }
 
+/// The running thread's own store-load barrier, where the kernel lacks `membarrier`.
+#[cold]
+#[inline(never)]
+fn full_fence() {
+    fence(Ordering::SeqCst);
+}
+
 /// The run state of one instance, shared by the instance and its kill switches.
 pub(crate) struct KillState {
     /// `generation << RUN_BITS | IDLE/RUNNING/DROPPED`; written only by the thread that
@@ -158,44 +169,44 @@ impl KillState {
         KillState { run: AtomicU64::new(IDLE), kill: AtomicU64::new(NONE), tid: AtomicI32::new(0), expedited }
     }
 
-    /// Marks the start of an entry into the guest on the thread `tid`; returns its
-    /// generation. Generations only grow, so a request for an older one never matches.
-    #[inline]
-    pub(crate) fn begin(&self, tid: i32) -> u64 {
-        let gen = (self.run.load(Ordering::Relaxed) >> RUN_BITS).wrapping_add(1);
+    /// Marks the start of generation `gen`, an entry into the guest on the thread `tid`.
+    /// The running thread is the only writer of `run`, so it keeps the generation itself
+    /// (`RunFrame::kill_gen`) instead of reading it back: `gen` is one more than the last
+    /// one begun. Generations only grow, so a request for an older one never matches.
+    #[inline(always)]
+    pub(crate) fn begin(&self, gen: u64, tid: i32) {
         self.tid.store(tid, Ordering::Relaxed);
         // A request that reads `run` before this store finds no run, and says so.
         self.run.store(gen << RUN_BITS | RUNNING, Ordering::Release);
-        gen
     }
 
-    /// Marks the end of generation `gen`; returns the kill requested for it, if any.
-    /// From here on no new request can hit `gen`.
-    #[inline]
-    pub(crate) fn end(&self, gen: u64) -> Option<KillReason> {
+    /// Marks the end of generation `gen`; says whether a request for it was seen, which
+    /// [`KillState::take`] then settles. From here on no new request can hit `gen`.
+    #[inline(always)]
+    pub(crate) fn end(&self, gen: u64) -> bool {
         self.run.store(gen << RUN_BITS | IDLE, Ordering::Release);
-        if self.expedited {
-            // The store-load barrier is run by the request (`heavy_barrier`).
-            compiler_fence(Ordering::SeqCst);
-        } else {
-            fence(Ordering::SeqCst);
+        if !self.expedited {
+            full_fence();
         }
-        let k = self.kill.load(Ordering::Acquire);
-        if k >> KILL_BITS != gen {
-            return None;
-        }
-        self.take(gen, k)
+        // With `membarrier`, the store-load barrier is run by the request
+        // (`heavy_barrier`); this thread only keeps the compiler from reordering.
+        compiler_fence(Ordering::SeqCst);
+        self.kill.load(Ordering::Acquire) >> KILL_BITS == gen
     }
 
-    /// A request for `gen` was seen at its end: take it, unless it withdraws first.
+    /// A request for `gen` was seen at its end (`end` returned true): takes it, unless it
+    /// withdraws first, and returns its reason if taken.
     #[cold]
-    fn take(&self, gen: u64, mut k: u64) -> Option<KillReason> {
+    pub(crate) fn take(&self, gen: u64) -> Option<KillReason> {
+        let mut k = self.kill.load(Ordering::Acquire);
         loop {
+            if k >> KILL_BITS != gen {
+                return None;
+            }
             let reason = KillReason::of(k & KILL_MASK)?;
             match self.kill.compare_exchange(k, gen << KILL_BITS | TAKEN, Ordering::AcqRel, Ordering::Acquire) {
                 Ok(_) => return Some(reason),
-                Err(now) if now >> KILL_BITS == gen => k = now,
-                Err(_) => return None,
+                Err(now) => k = now,
             }
         }
     }
@@ -302,24 +313,6 @@ pub(crate) enum Marked {
     Taken(#[cfg_attr(not(test), allow(dead_code))] u64),
 }
 
-thread_local! {
-    static TID: std::cell::Cell<i32> = const { std::cell::Cell::new(0) };
-}
-
-/// This thread's kernel thread id, cached.
-#[inline]
-pub(crate) fn current_tid() -> i32 {
-    TID.try_with(|t| {
-        if t.get() == 0 {
-            // SAFETY: gettid has no preconditions.
-            t.set(unsafe { libc::syscall(libc::SYS_gettid) } as i32);
-        }
-        t.get()
-    })
-    // SAFETY: as above; the thread is exiting and its cache is gone.
-    .unwrap_or_else(|_| unsafe { libc::syscall(libc::SYS_gettid) } as i32)
-}
-
 /// A kill that was accepted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KillSuccess {
@@ -378,12 +371,13 @@ mod tests {
         let mut ended_killed = BTreeSet::new();
         started.wait();
         for i in 0..200_000u32 {
-            let gen = state.begin(1);
+            let gen = u64::from(i) + 1;
+            state.begin(gen, 1);
             // Runs of different lengths, so that requests land at every point of them.
             for _ in 0..(i % 64) {
                 std::hint::spin_loop();
             }
-            if state.end(gen).is_some() {
+            if state.end(gen) && state.take(gen).is_some() {
                 ended_killed.insert(gen);
             }
         }

@@ -6,6 +6,8 @@
 //! [`ExecState::run`] a stack ([`GuestStack`]), the trampoline to call on it with its
 //! three arguments ([`Entry`]), a way to classify faulting program counters
 //! ([`TrapLookup`]), and the addresses where compiled code may fault ([`FaultRanges`]).
+//! (The instance layer binds its stack once, `ExecState::bind_stack`, and then calls
+//! `ExecState::call` with the rest.)
 //! All `unsafe` code of the engine lives in this directory: the context switch in
 //! `context.rs`, the signal handling in `signals.rs`, and the glue in this file.
 //!

@@ -40,7 +40,7 @@
 
 use super::context;
 use super::fault_ranges::FaultRanges;
-use super::frame::{current_frame, FaultRecord, GuestStack, RunFrame, EXIT_FAULTED, EXIT_KILLED};
+use super::frame::{current_frame, FaultRecord, GuestStack, RunFrame, EXIT_FAULTED, EXIT_KILLED, THREAD};
 use super::kill_state::{KILLS_IN_FLIGHT, KILL_SIGNAL};
 use lucet_module::TrapCode;
 use std::cell::UnsafeCell;
@@ -69,23 +69,35 @@ static INSTALL: Once = Once::new();
 /// The action installed for the kill signal before ours; same discipline as `PREVIOUS`.
 static PREVIOUS_KILL: PreviousActions = PreviousActions(UnsafeCell::new([MaybeUninit::uninit(); 4]));
 
+/// The size `prepare_thread` is asked for when a guest wants a signal stack of
+/// `signal_stack_size` bytes (`Limits::signal_stack_size`): never less than
+/// `ALTSTACK_MIN_SIZE`. Computed once per `ExecState`.
+pub(super) fn altstack_size(signal_stack_size: usize) -> usize {
+    signal_stack_size.max(ALTSTACK_MIN_SIZE).max(libc::SIGSTKSZ)
+}
+
 /// Makes sure this process's fault handlers and this thread's signal stack are in place,
-/// the stack at least `signal_stack_size` bytes (`Limits::signal_stack_size`, never less
-/// than `ALTSTACK_MIN_SIZE`). Called at the start of every run and resume; after the
-/// first time it costs a `Once` check, a thread-local access and a comparison.
-#[inline]
-pub(super) fn prepare_thread(signal_stack_size: usize) {
-    let want = signal_stack_size.max(ALTSTACK_MIN_SIZE).max(libc::SIGSTKSZ);
-    // Set only by `prepare_thread_slow` on this thread, after the handlers are installed.
-    if READY_SIZE.with(|r| r.get()) >= want {
-        return;
+/// the stack at least `want` bytes (from [`altstack_size`]), and returns this thread's
+/// kernel thread id. Called at the start of every run and resume; after the first time
+/// on a thread it costs two thread-local loads and a comparison.
+#[inline(always)]
+pub(super) fn prepare_thread(want: usize) -> i32 {
+    // `ready_size` is set only by `prepare_thread_slow` on this thread, after the
+    // handlers are installed and `tid` is known.
+    let (ready, tid) = THREAD.with(|t| (t.ready_size.get(), t.tid.get()));
+    if ready >= want {
+        return tid;
     }
-    prepare_thread_slow(want);
+    prepare_thread_slow(want)
 }
 
 #[cold]
-fn prepare_thread_slow(want: usize) {
+#[inline(never)]
+fn prepare_thread_slow(want: usize) -> i32 {
     INSTALL.call_once(install_handlers);
+    // SAFETY: gettid has no preconditions.
+    let tid = unsafe { libc::syscall(libc::SYS_gettid) } as i32;
+    THREAD.with(|t| t.tid.set(tid));
     // If the thread is already tearing down its thread-locals there is nothing sensible
     // to install; whatever altstack the thread has stays in use.
     let _ = ALTSTACK.try_with(|a| {
@@ -99,15 +111,10 @@ fn prepare_thread_slow(want: usize) {
                     *a = new;
                 }
             }
-            READY_SIZE.with(|r| r.set(a.size));
+            THREAD.with(|t| t.ready_size.set(a.size));
         }
     });
-}
-
-thread_local! {
-    /// The size of this thread's alternate signal stack once `prepare_thread_slow` has
-    /// made sure of it (and of the handlers); 0 before.
-    static READY_SIZE: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    tid
 }
 
 fn install_handlers() {
@@ -174,8 +181,8 @@ unsafe fn redirect_killed_guest(ucontext: *mut c_void) -> bool {
     if frame.is_null() {
         return false;
     }
-    // SAFETY: a non-null CURRENT is the frame of a run on this thread; its kill state is
-    // kept alive by the `ExecState` that owns the frame.
+    // SAFETY: a non-null current frame (`THREAD.current`) is the frame of a run on this
+    // thread; its kill state is kept alive by the `ExecState` that owns the frame.
     let (state, gen, lookup, stack) = unsafe { ((*frame).kill, (*frame).kill_gen, (*frame).lookup, (*frame).stack) };
     // SAFETY: as above.
     let Some(reason) = (unsafe { state.as_ref() }).and_then(|s| s.pending(gen)) else { return false };
@@ -321,8 +328,9 @@ unsafe fn redirect_guest_trap(signum: c_int, info: *mut siginfo_t, ucontext: *mu
     if frame.is_null() {
         return false;
     }
-    // SAFETY: a non-null CURRENT is the frame of a run on this thread, whose host side is
-    // suspended (or about to be: then the pc is in runtime code and we bail out below).
+    // SAFETY: a non-null current frame (`THREAD.current`) is the frame of a run on this
+    // thread, whose host side is suspended (or about to be: then the pc is in runtime
+    // code and we bail out below).
     let (lookup, ranges, stack): (_, *const FaultRanges, GuestStack) =
         unsafe { ((*frame).lookup, (*frame).fault_ranges, (*frame).stack) };
     let Some(lookup) = lookup else { return false };

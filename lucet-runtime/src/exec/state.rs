@@ -3,9 +3,9 @@
 use super::context::{self, Context};
 use super::fault_ranges::FaultRanges;
 use super::frame::{
-    GuestStack, RunFrame, CURRENT, EXIT_FAULTED, EXIT_KILLED, EXIT_NONE, EXIT_RETURNED, EXIT_TERMINATED, EXIT_YIELDED,
+    GuestStack, RunFrame, EXIT_FAULTED, EXIT_KILLED, EXIT_NONE, EXIT_RETURNED, EXIT_TERMINATED, EXIT_YIELDED, THREAD,
 };
-use super::kill_state::{current_tid, KillReason, KillState};
+use super::kill_state::{KillReason, KillState};
 use super::kill_switch;
 use super::signals;
 use super::trap::{TrapInfo, TrapLookup};
@@ -75,8 +75,16 @@ pub(crate) struct ExecState {
     timeout: Option<Duration>,
     /// Whether the next entry is made by an async run; taken by it.
     next_is_async: bool,
-    /// The least size of the alternate signal stack of a thread that runs this guest.
-    signal_stack_size: usize,
+    /// Whether the next entry has a timeout or is async: both are rare, so an entry
+    /// looks at this one flag and leaves the rest to a cold path.
+    special_entry: bool,
+    /// The generation whose timeout is armed, until its entry ends.
+    armed: Option<u64>,
+    /// The least size of the alternate signal stack of a thread that runs this guest, as
+    /// `signals::prepare_thread` wants it.
+    altstack_size: usize,
+    /// The top of the stack bound with `bind_stack` (the rest is in the frame), 0 before.
+    stack_top: usize,
     /// The kill taken by the last entry that did not return normally, for `take_exit`.
     requested: Option<KillReason>,
 }
@@ -99,20 +107,20 @@ impl ExecState {
     pub(crate) fn new() -> ExecState {
         let frame = Box::new(RunFrame {
             host: Context::default(),
-            guest: Context::default(),
             exit: EXIT_NONE,
+            is_async: false,
+            killed: None,
+            kill_gen: 0,
+            vmctx: ptr::null_mut(),
+            stack: GuestStack { guard_start: 0, guard_end: 0, top: 0 },
             lookup: None,
             fault_ranges: ptr::null(),
-            stack: GuestStack { guard_start: 0, guard_end: 0, top: 0 },
-            vmctx: ptr::null_mut(),
+            kill: ptr::null(),
+            guest: Context::default(),
             fault: None,
             terminated: None,
             yielded: None,
             resumed: None,
-            kill: ptr::null(),
-            kill_gen: 0,
-            killed: None,
-            is_async: false,
         });
         let kill = Arc::new(KillState::new());
         let mut frame = NonNull::from(Box::leak(frame));
@@ -127,7 +135,10 @@ impl ExecState {
             kill,
             timeout: None,
             next_is_async: false,
-            signal_stack_size: 0,
+            special_entry: false,
+            armed: None,
+            altstack_size: signals::altstack_size(0),
+            stack_top: 0,
             requested: None,
         }
     }
@@ -135,7 +146,7 @@ impl ExecState {
     /// Makes every thread that runs this guest give its signal handler a stack of at
     /// least `bytes` (`Limits::signal_stack_size`).
     pub(crate) fn with_signal_stack_size(mut self, bytes: usize) -> ExecState {
-        self.signal_stack_size = bytes;
+        self.altstack_size = signals::altstack_size(bytes);
         self
     }
 
@@ -148,28 +159,46 @@ impl ExecState {
     /// `None` removes a limit that was not used.
     pub(crate) fn set_timeout(&mut self, timeout: Option<Duration>) {
         self.timeout = timeout;
+        self.special_entry = self.timeout.is_some() || self.next_is_async;
     }
 
     /// Says who makes the next entry into the guest (see `current_run_is_async`);
     /// `EntryBy::Sync` removes an async mark that was not used.
     pub(crate) fn set_next_entry(&mut self, by: EntryBy) {
         self.next_is_async = by == EntryBy::Async;
+        self.special_entry = self.timeout.is_some() || self.next_is_async;
     }
 
-    /// Switches to `stack`, calls `entry.trampoline(entry.vmctx, entry.callee,
-    /// entry.values)` there, and returns when it returns, traps, is terminated, or yields.
+    /// Whether a stack is bound (`bind_stack`).
+    #[inline(always)]
+    pub(crate) fn stack_bound(&self) -> bool {
+        self.stack_top != 0
+    }
+
+    /// Makes `stack` the one the guest runs on from the next entry on: checked and
+    /// written into the frame once, not per entry (an instance's stack never changes).
     ///
-    /// Panics if the guest is yielded (resume or abandon it first) or if `stack` is
-    /// malformed; both are bugs of the caller.
+    /// Panics if the guest is yielded (it runs on the stack bound before) or if `stack`
+    /// is malformed; both are bugs of the caller. [`ExecState::call`] states what the
+    /// stack must be.
+    #[cold]
+    pub(crate) fn bind_stack(&mut self, stack: &GuestStack) {
+        assert!(!self.yielded, "ExecState::bind_stack called while the guest is yielded");
+        let GuestStack { guard_start, guard_end, top } = *stack;
+        if !(top & 15 == 0 && guard_start <= guard_end && guard_end + 64 <= top) {
+            malformed_stack(guard_start, guard_end, top);
+        }
+        // SAFETY: no guest runs in the frame (not yielded, and `&mut self` excludes a
+        // run); the handler reads the stack only through the thread's current frame.
+        unsafe { (*self.frame.as_ptr()).stack = *stack };
+        self.stack_top = top;
+    }
+
+    /// Binds `stack` (see `bind_stack`) and calls `entry` there, like
+    /// [`ExecState::call`], with the whole description of how the guest left.
     ///
     /// # Safety
-    /// `stack` must be memory nothing else uses while the guest runs or is yielded, with
-    /// the guard really inaccessible; `entry` must be a trampoline/callee/vmctx/values
-    /// combination that is valid to call under the trampoline ABI; every pc in the
-    /// code that can run on this stack (other than hostcalls) must be covered by `lookup`.
-    /// `faults` must cover every address where that code may fault by design (the heap
-    /// reservations and guards of the memories it accesses): a fault of guest code
-    /// anywhere else, except in the stack's guard, aborts the process.
+    /// As for [`ExecState::call`].
     // The instance layer uses `call`; the engine's own tests use this.
     #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) unsafe fn run(
@@ -179,47 +208,59 @@ impl ExecState {
         lookup: &Arc<dyn TrapLookup>,
         faults: &Arc<FaultRanges>,
     ) -> GuestExit {
+        self.bind_stack(stack);
         // SAFETY: forwarded to the caller.
-        let left = unsafe { self.call(stack, entry, lookup, faults) };
+        let left = unsafe { self.call(entry, lookup, faults) };
         self.exit(left)
     }
 
-    /// [`ExecState::run`], answering in brief: `Left::Other` leaves the details for
+    /// Switches to the bound stack, calls `entry.trampoline(entry.vmctx, entry.callee,
+    /// entry.values)` there, and returns when it returns, traps, is terminated, or
+    /// yields; answers in brief: `Left::Other` leaves the details for
     /// [`ExecState::take_exit`], which must be called before the next entry.
     ///
+    /// Panics if the guest is yielded (resume or abandon it first) or if no stack is
+    /// bound; both are bugs of the caller.
+    ///
     /// # Safety
-    /// As for [`ExecState::run`].
+    /// The bound stack must be memory nothing else uses while the guest runs or is
+    /// yielded, with the guard really inaccessible; `entry` must be a
+    /// trampoline/callee/vmctx/values combination that is valid to call under the
+    /// trampoline ABI; every pc in the code that can run on this stack (other than
+    /// hostcalls) must be covered by `lookup`.
+    /// `faults` must cover every address where that code may fault by design (the heap
+    /// reservations and guards of the memories it accesses): a fault of guest code
+    /// anywhere else, except in the stack's guard, aborts the process.
     #[inline(always)]
     pub(crate) unsafe fn call(
         &mut self,
-        stack: &GuestStack,
         entry: Entry,
         lookup: &Arc<dyn TrapLookup>,
         faults: &Arc<FaultRanges>,
     ) -> Left {
         assert!(!self.yielded, "ExecState::run called while the guest is yielded; resume or abandon it first");
-        let GuestStack { guard_start, guard_end, top } = *stack;
-        if !(top & 15 == 0 && guard_start <= guard_end && guard_end + 64 <= top) {
-            // Out of line, by value: formatting `stack` here would keep it in memory on
-            // the call path.
-            malformed_stack(guard_start, guard_end, top);
+        let top = self.stack_top;
+        if top == 0 {
+            no_stack();
         }
-        signals::prepare_thread(self.signal_stack_size);
-        // Kept after the run: the next run usually passes the same ones, which then cost
-        // no reference count updates.
+        let tid = signals::prepare_thread(self.altstack_size);
+        let frame = self.frame.as_ptr();
+        // Kept after the run, and so are the frame's pointers to them: the next run
+        // usually passes the same ones, which then cost no reference count updates and
+        // no stores.
         if !self.lookup.as_ref().is_some_and(|l| Arc::ptr_eq(l, lookup)) {
             self.lookup = Some(Arc::clone(lookup));
+            // SAFETY: `frame` is our own live allocation and no guest is using it (not
+            // yielded, and `&mut self` excludes a concurrent run).
+            unsafe { (*frame).lookup = NonNull::new(Arc::as_ptr(lookup) as *mut dyn TrapLookup) };
         }
         if !self.fault_ranges.as_ref().is_some_and(|f| Arc::ptr_eq(f, faults)) {
             self.fault_ranges = Some(Arc::clone(faults));
+            // SAFETY: as above.
+            unsafe { (*frame).fault_ranges = Arc::as_ptr(faults) };
         }
-        let frame = self.frame.as_ptr();
-        // SAFETY: `frame` is our own live allocation and no guest is using it (not
-        // yielded, and `&mut self` excludes a concurrent run).
+        // SAFETY: as above.
         unsafe {
-            (*frame).lookup = NonNull::new(Arc::as_ptr(lookup) as *mut dyn TrapLookup);
-            (*frame).fault_ranges = Arc::as_ptr(faults);
-            (*frame).stack = GuestStack { guard_start, guard_end, top };
             (*frame).vmctx = entry.vmctx;
             // `fault` and `terminated` are not cleared here: each is set only together
             // with its exit code, and `take_exit` takes it for that code.
@@ -229,7 +270,7 @@ impl ExecState {
         // handler points a redirected guest's rsp there (see `signals.rs`).
         let sp = top - 16;
         // SAFETY: the entry and the stack are what the caller vouches for.
-        unsafe { self.enter(Some((entry, sp))) }
+        unsafe { self.enter(Some((entry, sp)), tid) }
     }
 
     /// The whole description of how the last entry ended, given its brief answer.
@@ -257,7 +298,7 @@ impl ExecState {
     /// As for [`ExecState::resume`].
     pub(crate) unsafe fn resume_brief(&mut self, val: Option<Box<dyn Any + Send>>) -> Left {
         assert!(self.yielded, "ExecState::resume called but the guest is not yielded");
-        signals::prepare_thread(self.signal_stack_size);
+        let tid = signals::prepare_thread(self.altstack_size);
         self.yielded = false;
         let frame = self.frame.as_ptr();
         // SAFETY: the guest is suspended inside `yield_current`, not touching the frame.
@@ -266,7 +307,7 @@ impl ExecState {
             (*frame).exit = EXIT_NONE;
         }
         // SAFETY: the guest context was saved by `yield_current` and its stack is intact.
-        unsafe { self.enter(None) }
+        unsafe { self.enter(None, tid) }
     }
 
     pub(crate) fn is_yielded(&self) -> bool {
@@ -287,43 +328,39 @@ impl ExecState {
         self.clear();
     }
 
+    /// After an entry that did not return normally. The frame's pointers stay: they are
+    /// read only through the thread's current frame, which no longer points at this
+    /// frame, and the `Arc`s they borrow from stay in `self`.
     #[inline]
     fn clear(&mut self) {
         self.yielded = false;
-        // SAFETY: as in `abandon`. Only the frame's pointers are cleared; the `Arc`s they
-        // borrow from stay in `self`.
-        unsafe {
-            let frame = self.frame.as_ptr();
-            (*frame).lookup = None;
-            (*frame).fault_ranges = ptr::null();
-            (*frame).vmctx = ptr::null_mut();
-        }
     }
 
-    /// Enters the guest: a fresh call of `entry` with the stack pointer `sp`, or (with
-    /// `None`) the frame's suspended guest context. Says whether the guest returned
-    /// normally (nothing to interpret) or left any other way (see `take_exit`).
+    /// Enters the guest on the thread `tid`: a fresh call of `entry` with the stack
+    /// pointer `sp`, or (with `None`) the frame's suspended guest context. Says whether
+    /// the guest returned normally (nothing to interpret) or left any other way (see
+    /// `take_exit`).
     ///
     /// # Safety
-    /// For a fresh call, the entry and the stack must be valid as [`ExecState::run`]
+    /// For a fresh call, the entry and the stack must be valid as [`ExecState::call`]
     /// requires; otherwise the frame's guest context must be valid to continue in.
     #[inline(always)]
-    unsafe fn enter(&mut self, fresh: Option<(Entry, usize)>) -> Left {
+    unsafe fn enter(&mut self, fresh: Option<(Entry, usize)>, tid: i32) -> Left {
         let frame = self.frame.as_ptr();
+        // SAFETY: no guest runs in the frame yet; only this thread writes `kill_gen`.
+        let gen = unsafe {
+            let gen = (*frame).kill_gen + 1;
+            (*frame).kill_gen = gen;
+            gen
+        };
+        self.kill.begin(gen, tid);
+        let special = self.special_entry;
+        if special {
+            self.begin_special(gen);
+        }
         // Nested runs (a hostcall running another instance) save and restore the outer
         // frame, so the signal handler always sees the innermost one.
-        let gen = self.kill.begin(current_tid());
-        // SAFETY: no guest runs in the frame yet.
-        unsafe {
-            (*frame).kill_gen = gen;
-            (*frame).killed = None;
-            (*frame).is_async = std::mem::take(&mut self.next_is_async);
-        }
-        let timeout = self.timeout.take();
-        if let Some(t) = timeout {
-            kill_switch::schedule_timeout(&self.kill, gen, t);
-        }
-        let outer = CURRENT.with(|c| c.replace(frame));
+        let outer = THREAD.with(|t| t.current.replace(frame));
         compiler_fence(Ordering::SeqCst);
         // SAFETY: only computes an address inside our frame.
         let host = unsafe { ptr::addr_of_mut!((*frame).host) };
@@ -342,21 +379,46 @@ impl ExecState {
             }
         };
         compiler_fence(Ordering::SeqCst);
-        CURRENT.with(|c| c.set(outer));
+        THREAD.with(|t| t.current.set(outer));
         // From here on a kill signal finds no confirmed request for this generation (or,
         // in a nested run, another frame) and leaves this thread alone.
-        let requested = self.kill.end(gen);
-        if timeout.is_some() {
-            kill_switch::cancel_timeout(&self.kill, gen);
+        let seen = self.kill.end(gen);
+        if special {
+            self.end_special();
         }
-        if requested.is_none() && returned {
+        if !seen && returned {
             // Nothing to clear: `yielded` is already false, and the frame's pointers are
-            // read only through `CURRENT`, which no longer points at this frame; the next
-            // entry sets them again.
+            // read only through the thread's current frame, which no longer points at
+            // this frame; the next entry sets what changed.
             return Left::Returned;
         }
-        self.requested = requested;
+        self.requested = if seen { self.kill.take(gen) } else { None };
         Left::Other
+    }
+
+    /// The rare parts of an entry's start: arms the timeout of generation `gen`, and
+    /// marks the frame of an async run.
+    #[cold]
+    #[inline(never)]
+    fn begin_special(&mut self, gen: u64) {
+        self.special_entry = false;
+        if let Some(t) = self.timeout.take() {
+            kill_switch::schedule_timeout(&self.kill, gen, t);
+            self.armed = Some(gen);
+        }
+        // SAFETY: no guest runs in the frame yet.
+        unsafe { (*self.frame.as_ptr()).is_async = std::mem::take(&mut self.next_is_async) };
+    }
+
+    /// Undoes `begin_special` once the entry is over.
+    #[cold]
+    #[inline(never)]
+    fn end_special(&mut self) {
+        if let Some(gen) = self.armed.take() {
+            kill_switch::cancel_timeout(&self.kill, gen);
+        }
+        // SAFETY: the entry is over; no guest runs in the frame.
+        unsafe { (*self.frame.as_ptr()).is_async = false };
     }
 
     /// Interprets how the last entry ended when it did not simply return.
@@ -410,7 +472,7 @@ impl ExecState {
                 // The handler acts only on a confirmed request, which only the end of
                 // the run takes, so `requested` was set; report what the handler saw.
                 // SAFETY: as above.
-                let reason = unsafe { (*frame).killed }.unwrap_or(KillReason::Remote);
+                let reason = unsafe { (*frame).killed.take() }.unwrap_or(KillReason::Remote);
                 self.clear();
                 GuestExit::Terminated(reason.details())
             }
@@ -424,6 +486,11 @@ impl ExecState {
             }
         }
     }
+}
+
+#[cold]
+fn no_stack() -> ! {
+    panic!("ExecState::call called before a stack was bound (bind_stack)")
 }
 
 #[cold]

@@ -503,6 +503,30 @@ fn terminate_from_a_hostcall() {
     assert!(matches!(h.run(exec_test_const), GuestExit::Returned));
 }
 
+extern "C" fn hostcall_report_async(_vmctx: *mut TestVmctx) -> u64 {
+    u64::from(current_run_is_async())
+}
+
+/// Both are set for the next entry only and handled off the common path: neither may
+/// outlive it.
+#[test]
+fn the_async_mark_and_a_timeout_last_one_entry() {
+    let mut h = Harness::new();
+    h.vmctx.hostcall = hostcall_report_async as *const () as usize;
+    h.exec.set_next_entry(EntryBy::Async);
+    h.exec.set_timeout(Some(std::time::Duration::from_millis(1)));
+    assert!(matches!(h.run(exec_test_hostcall), GuestExit::Returned));
+    assert_eq!(h.result(), 1);
+    // Long past the timeout: had it stayed armed, or the mark stayed, this entry would
+    // show it.
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    for _ in 0..3 {
+        assert!(matches!(h.run(exec_test_hostcall), GuestExit::Returned));
+        assert_eq!(h.result(), 0);
+    }
+    assert!(!h.exec.kill_state().is_running());
+}
+
 extern "C" fn hostcall_yield_twice(vmctx: *mut TestVmctx) -> u64 {
     // SAFETY: called from guest code, on the guest stack.
     let a = unsafe { yield_current(Some(Box::new(1u32))) };

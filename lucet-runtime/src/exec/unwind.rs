@@ -159,7 +159,8 @@ fn current_stack() -> Option<GuestStack> {
     if frame.is_null() {
         return None;
     }
-    // SAFETY: a non-null CURRENT points at the live frame of a run on this thread.
+    // SAFETY: a non-null current frame (`THREAD.current`) is the live frame of a run on
+    // this thread.
     Some(unsafe { (*frame).stack })
 }
 

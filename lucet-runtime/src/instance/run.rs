@@ -136,13 +136,28 @@ impl Instance {
         let ty: &FuncType = &self.module.module_data().types[sig.type_index as usize];
         // The parameter types, past the borrow of `self` that `call_resolved` needs.
         let params: *const [ValType] = &ty.params[..];
+        self.set_pending(sig);
         // SAFETY: the module's type table, which `self.module` keeps alive and nothing
         // changes; `call_resolved` does not touch the module.
-        self.call_resolved(index, sig, |slots| write_args(slots, unsafe { &*params }))
+        let left = self.call_resolved(index, sig, |slots| write_args(slots, unsafe { &*params }));
+        if left.is_err() {
+            self.pending = None;
+        }
+        left
+    }
+
+    /// Records the call in progress, which `finish` reads once the guest has returned
+    /// (possibly after yields and resumes).
+    #[inline]
+    pub(crate) fn set_pending(&mut self, sig: CallSig) {
+        self.n_slots = sig.n_slots;
+        self.pending = Some(Pending { type_index: sig.type_index });
     }
 
     /// `call_prepared` with the signature already looked up, as `TypedFunc` keeps it.
-    /// `sig` must describe function `index` of this instance's module.
+    /// `sig` must describe function `index` of this instance's module. Does not record
+    /// the call (`set_pending`): a typed call that returns needs no record, and one that
+    /// does not records it before `finish` (`not_returned`).
     #[inline(always)]
     pub(crate) fn call_resolved(
         &mut self,
@@ -150,32 +165,59 @@ impl Instance {
         sig: CallSig,
         write_args: impl FnOnce(&mut [[u8; VALUE_SLOT_SIZE]]),
     ) -> Result<Left, Error> {
-        self.n_slots = sig.n_slots;
-        // Within the capacity reserved at instantiation for most calls: no allocation.
-        self.values.clear();
-        self.values.resize(sig.n_slots, [0u8; VALUE_SLOT_SIZE]);
-        write_args(&mut self.values);
+        // The slots are neither cleared nor shrunk: the trampoline reads only the
+        // parameters, written here, and the caller only the results it wrote. Within the
+        // capacity reserved at instantiation, the rare growth does not allocate either.
+        let slots = match self.values.get_mut(..sig.n_slots) {
+            Some(slots) => slots,
+            None => self.grow_values(sig.n_slots),
+        };
+        write_args(slots);
         // SAFETY: funcref of a valid function index, filled at instantiation.
         let fr = unsafe { *self.funcref_ptr(index) };
-        self.pending = Some(Pending { type_index: sig.type_index });
         if self.link_gen != LINK_GENERATION.load(Ordering::Relaxed) {
             self.relink();
         }
-        if let Err(e) = self.check_no_memory_borrowed() {
-            self.pending = None;
-            return Err(e);
+        // Looked at once: nothing changes the list while the guest runs (`relink` runs
+        // only before an entry).
+        let linked = !self.linked_vmctxs.is_empty();
+        if self.heap_borrow.try_borrow_mut().is_err() || (linked && self.linked_memory_borrowed()) {
+            return Err(memory_borrowed_error());
         }
-        self.set_stack_limits();
-        let stack = self.guest_stack();
+        let limit = self.own_stack_limit();
+        // SAFETY: our own vmctx, alive as long as we are; only its header is touched.
+        unsafe {
+            let h = self.vmctx as *mut VmctxHeader;
+            self.saved_own_limit = (*h).stack_limit;
+            (*h).stack_limit = limit;
+        }
+        if linked {
+            self.set_linked_stack_limits(limit);
+        }
+        if !self.exec.stack_bound() {
+            // Once per instance: its stack never changes.
+            let stack = self.guest_stack();
+            self.exec.bind_stack(&stack);
+        }
         let values = self.values.as_mut_ptr();
         let entry = Entry { trampoline: sig.trampoline, vmctx: fr.vmctx, callee: fr.func_ptr, values };
         let left = self.enter(|exec, lookup, faults| {
             // SAFETY: the entry was built from this module's trampoline and a funcref of
             // the right type; the stack is this slot's, unused by anyone else.
-            unsafe { exec.call(&stack, entry, lookup, faults) }
+            unsafe { exec.call(entry, lookup, faults) }
         });
-        self.restore_stack_limits();
+        if linked {
+            self.restore_linked_stack_limits();
+        }
+        // SAFETY: our own vmctx, as above.
+        unsafe { (*(self.vmctx as *mut VmctxHeader)).stack_limit = self.saved_own_limit };
         Ok(left)
+    }
+
+    #[cold]
+    fn grow_values(&mut self, n_slots: usize) -> &mut [[u8; VALUE_SLOT_SIZE]] {
+        self.values.resize(n_slots, [0u8; VALUE_SLOT_SIZE]);
+        &mut self.values[..]
     }
 
     /// Why `args` cannot be passed to function `index` of type `ty`: a wrong count, or
@@ -252,18 +294,20 @@ impl Instance {
     /// must not write under it.
     #[inline]
     pub(super) fn check_no_memory_borrowed(&self) -> Result<(), Error> {
-        let busy = |i: &Instance| i.heap_borrow.try_borrow_mut().is_err();
-        if busy(self)
-            || self.linked_vmctxs.iter().any(|&v| {
-                // SAFETY: linked instances are alive (kept through deps) and, bound to
-                // this thread, not otherwise referenced (see `grow_memory_at`); only
-                // their borrow flag is read.
-                busy(unsafe { &*Instance::at_vmctx(v) })
-            })
-        {
+        if self.heap_borrow.try_borrow_mut().is_err() || self.linked_memory_borrowed() {
             return Err(memory_borrowed_error());
         }
         Ok(())
+    }
+
+    /// The part of `check_no_memory_borrowed` for the linked instances.
+    fn linked_memory_borrowed(&self) -> bool {
+        self.linked_vmctxs.iter().any(|&v| {
+            // SAFETY: linked instances are alive (kept through deps) and, bound to this
+            // thread, not otherwise referenced (see `grow_memory_at`); only their borrow
+            // flag is read.
+            unsafe { &*Instance::at_vmctx(v) }.heap_borrow.try_borrow_mut().is_err()
+        })
     }
 
     /// A `funcref` from the host must be null or point at a function reference of this
@@ -307,7 +351,7 @@ impl Instance {
     /// limits must be back in place when we return to it (`restore_stack_limits`).
     #[inline]
     pub(super) fn set_stack_limits(&mut self) {
-        let limit = self.slot.stack_bottom as usize + self.slot.limits().hostcall_reservation;
+        let limit = self.own_stack_limit();
         let h = self.vmctx as *mut VmctxHeader;
         // SAFETY: our own vmctx, alive as long as we are; only its header is touched.
         unsafe {
@@ -317,6 +361,13 @@ impl Instance {
         if !self.linked_vmctxs.is_empty() {
             self.set_linked_stack_limits(limit);
         }
+    }
+
+    /// The limit our stack puts on guest code: the stack's bottom plus the room kept for
+    /// hostcalls.
+    #[inline]
+    fn own_stack_limit(&self) -> usize {
+        self.slot.stack_bottom as usize + self.slot.limits().hostcall_reservation
     }
 
     fn set_linked_stack_limits(&mut self, limit: usize) {
@@ -335,36 +386,42 @@ impl Instance {
     #[inline]
     pub(super) fn restore_stack_limits(&mut self) {
         if !self.linked_vmctxs.is_empty() {
-            for &(h, limit) in self.saved_limits.iter().rev() {
-                // SAFETY: saved by `set_stack_limits` from vmctxs of instances that are
-                // still alive (the running instance keeps them).
-                unsafe { (*h).stack_limit = limit };
-            }
+            self.restore_linked_stack_limits();
         }
         // SAFETY: our own vmctx, as in `set_stack_limits`.
         unsafe { (*(self.vmctx as *mut VmctxHeader)).stack_limit = self.saved_own_limit };
     }
 
-    /// `finish` for the typed path: the result slots if the guest returned (no `Val`s
-    /// are made), `None` if it yielded.
-    #[inline]
-    pub(crate) fn finish_slots(&mut self, left: Left) -> Result<Option<&[[u8; VALUE_SLOT_SIZE]]>, Error> {
-        if left == Left::Returned {
-            // No borrow flag needs cleaning: every hostcall frame of the run returned,
-            // dropping its borrows (`clean_run_borrows` is for abandoned frames).
-            self.pending = None;
-            self.state = State::Ready;
-            return Ok(Some(&self.values[..self.n_slots]));
+    fn restore_linked_stack_limits(&mut self) {
+        for &(h, limit) in self.saved_limits.iter().rev() {
+            // SAFETY: saved by `set_stack_limits` from vmctxs of instances that are still
+            // alive (the running instance keeps them).
+            unsafe { (*h).stack_limit = limit };
         }
-        self.finish_other(left)
     }
 
+    /// `finish` for the typed path when the guest returned (`Left::Returned`): the
+    /// result slots, without making `Val`s.
+    /// `n_slots` is the call's (`CallSig::n_slots`), which `call_resolved` did not record.
+    #[inline(always)]
+    pub(crate) fn returned_slots(&mut self, n_slots: usize) -> &[[u8; VALUE_SLOT_SIZE]] {
+        // No borrow flag needs cleaning: every hostcall frame of the run returned,
+        // dropping its borrows (`clean_run_borrows` is for abandoned frames).
+        self.state = State::Ready;
+        &self.values[..n_slots]
+    }
+
+    /// `finish` for the typed path when the guest did not return: the error, which for
+    /// a guest that yielded is `Error::InstanceNotReturned` (the instance stays yielded).
     #[cold]
-    fn finish_other(&mut self, left: Left) -> Result<Option<&[[u8; VALUE_SLOT_SIZE]]>, Error> {
+    pub(crate) fn not_returned(&mut self, left: Left, sig: &CallSig) -> Error {
+        // A guest that yielded returns later, into `finish` by way of `resume`.
+        self.set_pending(*sig);
         let exit = self.exec.exit(left);
-        match self.finish(exit)? {
-            RunResult::Yielded(_) => Ok(None),
-            RunResult::Returned(_) => unreachable!("a return is handled above"),
+        match self.finish(exit) {
+            Err(e) => e,
+            Ok(RunResult::Yielded(_)) => Error::InstanceNotReturned,
+            Ok(RunResult::Returned(_)) => unreachable!("a return is answered by `returned_slots`"),
         }
     }
 
