@@ -5,8 +5,8 @@ use crate::translate::func::Translator;
 use crate::translate::info::clif_type;
 use crate::translate::vmctx::readonly;
 use cranelift_codegen::ir::{self, AliasRegionData, InstBuilder, MemFlagsData};
-use std::borrow::Cow;
 use lucet_module::{GlobalIndex, Origin};
+use std::borrow::Cow;
 use wasmparser::Operator;
 
 pub fn translate(t: &mut Translator, op: &Operator<'_>) -> Result<bool, Error> {
