@@ -8,12 +8,13 @@
 use super::info::ModuleInfo;
 use super::traps;
 use cranelift_codegen::ir::{
-    self, condcodes::IntCC, types::*, AbiParam, Endianness, GlobalValueData, InstBuilder,
+    self, condcodes::IntCC, types::*, AbiParam, AliasRegionData, Endianness, GlobalValueData, InstBuilder,
     MemFlagsData, Signature, TrapCode, Value,
 };
 use cranelift_codegen::isa::CallConv;
 use cranelift_frontend::FunctionBuilder;
 use lucet_module::{Builtin, FuncIndex, MemoryIndex, Origin, TableIndex, TypeIndex, VmctxLayout};
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 pub const WASM_PAGE_SHIFT: i64 = 16;
@@ -38,9 +39,26 @@ pub fn readonly() -> MemFlagsData {
     MemFlagsData::trusted().with_readonly().with_can_move()
 }
 
+/// The alias region of every access to guest memory, of all memories together (the
+/// regions of defined globals count up from 0, see `ops::locals`). Builtins that touch
+/// memory are calls, which Cranelift treats as touching every region.
+const HEAP_REGION: u32 = u32::MAX;
+
 /// Accesses to guest memory: little-endian, and a fault there is a wasm trap.
-pub fn heap_flags() -> MemFlagsData {
-    MemFlagsData::new().with_endianness(Endianness::Little).with_trap_code(Some(TrapCode::HEAP_OUT_OF_BOUNDS))
+///
+/// They are in an alias region of their own, so Cranelift knows a store to guest
+/// memory leaves the vmctx's globals as they were (a store with no region is a fence
+/// to its alias analysis). Every guest-memory access must use these flags: one in the
+/// default region would not see stores in this one.
+pub fn heap_flags(func: &mut ir::Function) -> MemFlagsData {
+    let region = func
+        .dfg
+        .alias_regions
+        .insert(AliasRegionData { user_id: HEAP_REGION, description: Cow::Borrowed("guest memory") });
+    MemFlagsData::new()
+        .with_endianness(Endianness::Little)
+        .with_trap_code(Some(TrapCode::HEAP_OUT_OF_BOUNDS))
+        .with_alias_region(Some(region))
 }
 
 /// Where a memory's `MemoryDef` (or a table's `TableDef`) is: in this vmctx, or behind a

@@ -4,8 +4,9 @@ use crate::error::Error;
 use crate::translate::func::Translator;
 use crate::translate::info::clif_type;
 use crate::translate::vmctx::readonly;
-use cranelift_codegen::ir::{self, InstBuilder, MemFlagsData};
+use cranelift_codegen::ir::{self, AliasRegionData, InstBuilder, MemFlagsData};
 use lucet_module::{GlobalIndex, Origin};
+use std::borrow::Cow;
 use wasmparser::Operator;
 
 pub fn translate(t: &mut Translator, op: &Operator<'_>) -> Result<bool, Error> {
@@ -28,18 +29,41 @@ pub fn translate(t: &mut Translator, op: &Operator<'_>) -> Result<bool, Error> {
             let index = GlobalIndex::from_u32(*global_index);
             let ty = clif_type(t.env.module.global(index).ty);
             let (addr, offset) = global_addr(t, index);
-            let v = t.b.ins().load(ty, MemFlagsData::trusted(), addr, offset);
+            let flags = global_flags(t, index);
+            let v = t.b.ins().load(ty, flags, addr, offset);
             t.push(v);
         }
         Operator::GlobalSet { global_index } => {
             let index = GlobalIndex::from_u32(*global_index);
             let v = t.pop();
             let (addr, offset) = global_addr(t, index);
-            t.b.ins().store(MemFlagsData::trusted(), v, addr, offset);
+            let flags = global_flags(t, index);
+            t.b.ins().store(flags, v, addr, offset);
         }
         _ => return Ok(false),
     }
     Ok(true)
+}
+
+/// The flags of `global.get` and `global.set` of global `index`.
+///
+/// A defined global lives at its own offset in the vmctx, and compiled code reaches it
+/// only through these two operators, so each one is an alias region of its own: a
+/// store to guest memory or to another global does not make Cranelift load it again.
+/// Imported globals stay in the default region, because two imports may name the same
+/// storage.
+fn global_flags(t: &mut Translator, index: GlobalIndex) -> MemFlagsData {
+    let flags = MemFlagsData::trusted();
+    match t.env.module.imports.global(index) {
+        Origin::Imported(_) => flags,
+        Origin::Defined(d) => {
+            let region = t.b.func.dfg.alias_regions.insert(AliasRegionData {
+                user_id: d.as_u32(),
+                description: Cow::Borrowed("defined global"),
+            });
+            flags.with_alias_region(Some(region))
+        }
+    }
 }
 
 /// Where a global's value is stored: in this vmctx, or behind a pointer to the

@@ -116,8 +116,8 @@ pub fn access_addr(t: &mut Translator, memarg: &MemArg, size: u32) -> (Value, i3
 
 fn load(t: &mut Translator, memarg: &MemArg, opcode: Opcode, ty: Type, size: u32) {
     let (addr, offset) = access_addr(t, memarg, size);
+    let flags = heap_flags(t.b.func);
     let ins = t.b.ins();
-    let flags = heap_flags();
     let v = match opcode {
         Opcode::Load => ins.load(ty, flags, addr, offset),
         Opcode::Uload8 => ins.uload8(ty, flags, addr, offset),
@@ -140,8 +140,8 @@ fn store(t: &mut Translator, memarg: &MemArg, opcode: Opcode) {
         _ => t.b.func.dfg.value_type(value).bytes(),
     };
     let (addr, offset) = access_addr(t, memarg, size);
+    let flags = heap_flags(t.b.func);
     let ins = t.b.ins();
-    let flags = heap_flags();
     match opcode {
         Opcode::Store => ins.store(flags, value, addr, offset),
         Opcode::Istore8 => ins.istore8(flags, value, addr, offset),

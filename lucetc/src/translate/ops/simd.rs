@@ -20,6 +20,7 @@ use super::memory::access_addr;
 use crate::error::Error;
 use crate::translate::func::Translator;
 use crate::translate::vmctx::heap_flags;
+use cranelift_codegen::ir::MemFlagsData;
 use cranelift_codegen::ir::{
     condcodes::{FloatCC, IntCC},
     types::*,
@@ -40,20 +41,22 @@ fn memory(t: &mut Translator, op: &Operator<'_>) -> Result<bool, Error> {
     match op {
         O::V128Load { memarg } => {
             let (addr, offset) = access_addr(t, memarg, 16);
-            let v = t.b.ins().load(I8X16, heap_flags(), addr, offset);
+            let flags = heap_flags(t.b.func);
+            let v = t.b.ins().load(I8X16, flags, addr, offset);
             t.push(v);
         }
         O::V128Store { memarg } => {
             let v = t.pop();
             let (addr, offset) = access_addr(t, memarg, 16);
-            t.b.ins().store(heap_flags(), v, addr, offset);
+            let flags = heap_flags(t.b.func);
+            t.b.ins().store(flags, v, addr, offset);
         }
-        O::V128Load8x8S { memarg } => load_extend(t, memarg, |b, a, o| b.ins().sload8x8(heap_flags(), a, o)),
-        O::V128Load8x8U { memarg } => load_extend(t, memarg, |b, a, o| b.ins().uload8x8(heap_flags(), a, o)),
-        O::V128Load16x4S { memarg } => load_extend(t, memarg, |b, a, o| b.ins().sload16x4(heap_flags(), a, o)),
-        O::V128Load16x4U { memarg } => load_extend(t, memarg, |b, a, o| b.ins().uload16x4(heap_flags(), a, o)),
-        O::V128Load32x2S { memarg } => load_extend(t, memarg, |b, a, o| b.ins().sload32x2(heap_flags(), a, o)),
-        O::V128Load32x2U { memarg } => load_extend(t, memarg, |b, a, o| b.ins().uload32x2(heap_flags(), a, o)),
+        O::V128Load8x8S { memarg } => load_extend(t, memarg, |b, f, a, o| b.ins().sload8x8(f, a, o)),
+        O::V128Load8x8U { memarg } => load_extend(t, memarg, |b, f, a, o| b.ins().uload8x8(f, a, o)),
+        O::V128Load16x4S { memarg } => load_extend(t, memarg, |b, f, a, o| b.ins().sload16x4(f, a, o)),
+        O::V128Load16x4U { memarg } => load_extend(t, memarg, |b, f, a, o| b.ins().uload16x4(f, a, o)),
+        O::V128Load32x2S { memarg } => load_extend(t, memarg, |b, f, a, o| b.ins().sload32x2(f, a, o)),
+        O::V128Load32x2U { memarg } => load_extend(t, memarg, |b, f, a, o| b.ins().uload32x2(f, a, o)),
         O::V128Load8Splat { memarg } => load_splat(t, memarg, I8X16),
         O::V128Load16Splat { memarg } => load_splat(t, memarg, I16X8),
         O::V128Load32Splat { memarg } => load_splat(t, memarg, I32X4),
@@ -73,22 +76,25 @@ fn memory(t: &mut Translator, op: &Operator<'_>) -> Result<bool, Error> {
     Ok(true)
 }
 
-fn load_extend(t: &mut Translator, memarg: &MemArg, f: impl FnOnce(&mut B<'_>, Value, i32) -> Value) {
+fn load_extend(t: &mut Translator, memarg: &MemArg, f: impl FnOnce(&mut B<'_>, MemFlagsData, Value, i32) -> Value) {
     let (addr, offset) = access_addr(t, memarg, 8);
-    let v = f(&mut t.b, addr, offset);
+    let flags = heap_flags(t.b.func);
+    let v = f(&mut t.b, flags, addr, offset);
     t.push(v);
 }
 
 fn load_splat(t: &mut Translator, memarg: &MemArg, ty: Type) {
     let (addr, offset) = access_addr(t, memarg, ty.lane_type().bytes());
-    let x = t.b.ins().load(ty.lane_type(), heap_flags(), addr, offset);
+    let flags = heap_flags(t.b.func);
+    let x = t.b.ins().load(ty.lane_type(), flags, addr, offset);
     let v = t.b.ins().splat(ty, x);
     t.push(v);
 }
 
 fn load_zero(t: &mut Translator, memarg: &MemArg, ty: Type) {
     let (addr, offset) = access_addr(t, memarg, ty.lane_type().bytes());
-    let x = t.b.ins().load(ty.lane_type(), heap_flags(), addr, offset);
+    let flags = heap_flags(t.b.func);
+    let x = t.b.ins().load(ty.lane_type(), flags, addr, offset);
     let v = t.b.ins().scalar_to_vector(ty, x);
     t.push(v);
 }
@@ -96,7 +102,8 @@ fn load_zero(t: &mut Translator, memarg: &MemArg, ty: Type) {
 fn load_lane(t: &mut Translator, memarg: &MemArg, ty: Type, lane: u8) {
     let vector = t.pop_vector(ty);
     let (addr, offset) = access_addr(t, memarg, ty.lane_type().bytes());
-    let x = t.b.ins().load(ty.lane_type(), heap_flags(), addr, offset);
+    let flags = heap_flags(t.b.func);
+    let x = t.b.ins().load(ty.lane_type(), flags, addr, offset);
     let v = t.b.ins().insertlane(vector, x, lane);
     t.push(v);
 }
@@ -105,7 +112,8 @@ fn store_lane(t: &mut Translator, memarg: &MemArg, ty: Type, lane: u8) {
     let vector = t.pop_vector(ty);
     let (addr, offset) = access_addr(t, memarg, ty.lane_type().bytes());
     let x = t.b.ins().extractlane(vector, lane);
-    t.b.ins().store(heap_flags(), x, addr, offset);
+    let flags = heap_flags(t.b.func);
+    t.b.ins().store(flags, x, addr, offset);
 }
 
 /// Constants, shuffles, splats, lane access and bitwise operations.
