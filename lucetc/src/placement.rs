@@ -88,13 +88,7 @@ pub fn innermost_loop(code: &[u8], bb_starts: &[u32], bb_edges: &[(u32, u32)], r
     let depth = |l: &Loop| {
         loops.iter().filter(|m| *m != l && m.header <= l.header && l.end <= m.end).count()
     };
-    let chosen = loops
-        .iter()
-        .map(|l| (std::cmp::Reverse(depth(l)), l.header, *l))
-        .min()
-        .map(|(_, _, l)| l);
-    if std::env::var_os("LUCETC_LOOP_DEBUG").is_some() { eprintln!("loops {loops:x?} chosen {chosen:x?}"); }
-    chosen
+    loops.iter().map(|l| (std::cmp::Reverse(depth(l)), l.header, *l)).min().map(|(_, _, l)| l)
 }
 
 /// How many bytes past a line boundary a function starts: 0 for a function without a
@@ -106,21 +100,7 @@ pub fn innermost_loop(code: &[u8], bb_starts: &[u32], bb_edges: &[(u32, u32)], r
 pub fn line_offset(lp: Option<Loop>, alignment: u64) -> u64 {
     let Some(lp) = lp else { return 0 };
     let alignment = alignment.clamp(1, LINE);
-    // EXPERIMENT-ONLY knob, removed before commit.
-    let mode = std::env::var("LUCETC_LOOP_PLACE").unwrap_or_default();
-    let h = u64::from(lp.header);
-    let len = u64::from(lp.end - lp.header);
-    let pad = if mode == "off" {
-        0
-    } else if let Some(n) = mode.strip_prefix("line:") {
-        (LINE + n.parse::<u64>().unwrap() - h % LINE) % LINE
-    } else if mode == "a32" {
-        (32 - h % 32) % 32
-    } else if mode == "fit" {
-        if len > LINE { (LINE - h % LINE) % LINE } else if h % LINE + len <= LINE { 0 } else { (LINE - h % LINE) % LINE }
-    } else {
-        (LINE + HEADER_OFFSET - h % LINE) % LINE
-    };
+    let pad = (LINE + HEADER_OFFSET - u64::from(lp.header) % LINE) % LINE;
     pad - pad % alignment
 }
 
