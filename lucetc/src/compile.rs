@@ -127,7 +127,8 @@ pub fn compile_clif(isa: &dyn TargetIsa, func: ir::Function, label: &str) -> Res
     let code = compiled.code_buffer().to_vec();
     let alignment = compiled.buffer.alignment as u64;
     let relocs = compiled.buffer.relocs().to_vec();
-    let returns: Vec<u32> = compiled.buffer.call_sites().map(|s| s.ret_addr).collect();
+    let mut returns: Vec<u32> = compiled.buffer.call_sites().map(|s| s.ret_addr).collect();
+    returns.sort_unstable();
     let placed_loop = placement::innermost_loop(&code, &compiled.bb_starts, &compiled.bb_edges, &returns);
     let mut slim = ir::Function::with_name_signature(name, signature);
     slim.params = params;

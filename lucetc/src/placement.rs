@@ -21,7 +21,7 @@ const HEADER_OFFSET: u64 = 0;
 
 /// A loop of a compiled function: the offsets of its header and of the end of its last
 /// block.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Loop {
     pub header: u32,
     pub end: u32,
@@ -64,31 +64,46 @@ pub fn innermost_loop(code: &[u8], bb_starts: &[u32], bb_edges: &[(u32, u32)], r
         (end >= 6 && code[end - 6] == 0x0f && code[end - 5] & 0xf0 == 0x80).then(|| target(end)).flatten()
     };
     // A back edge goes to a block at or before its source; a header may have several.
-    let mut loops: Vec<Loop> = Vec::new();
+    // Everything below is linear in the blocks, or n log n, whatever the function.
+    let mut ends: std::collections::HashMap<u32, u32> = std::collections::HashMap::new();
     for (i, &from) in bb_starts.iter().enumerate() {
         // The last block's end is not known (constants may follow it); it is a cold one
         // whenever the function has any.
         let Some(&end) = bb_starts.get(i + 1) else { break };
         let end_u = end as usize;
-        let mut branches = Vec::new();
-        if let Some(to) = jmp(end_u) {
-            branches.push(to);
-            branches.extend(jcc(end_u - 5));
-        } else {
-            branches.extend(jcc(end_u));
-        }
-        for to in branches.into_iter().filter(|&to| to <= from) {
-            match loops.iter_mut().find(|l| l.header == to) {
-                Some(l) => l.end = l.end.max(end),
-                None => loops.push(Loop { header: to, end }),
-            }
+        let (first, second) = match jmp(end_u) {
+            Some(to) => (Some(to), jcc(end_u - 5)),
+            None => (jcc(end_u), None),
+        };
+        for to in [first, second].into_iter().flatten().filter(|&to| to <= from) {
+            let e = ends.entry(to).or_insert(end);
+            *e = (*e).max(end);
         }
     }
-    loops.retain(|l| !returns.iter().any(|&r| l.header < r && r <= l.end));
-    let depth = |l: &Loop| {
-        loops.iter().filter(|m| *m != l && m.header <= l.header && l.end <= m.end).count()
+    // `returns` is sorted: the calls in code order.
+    let calls = |l: &Loop| {
+        let i = returns.partition_point(|&r| r <= l.header);
+        returns.get(i).is_some_and(|&r| r <= l.end)
     };
-    loops.iter().map(|l| (std::cmp::Reverse(depth(l)), l.header, *l)).min().map(|(_, _, l)| l)
+    let mut loops: Vec<Loop> =
+        ends.into_iter().map(|(header, end)| Loop { header, end }).filter(|l| !calls(l)).collect();
+    // Outer loops before the loops they hold; the depth of each is how many of the loops
+    // on the stack hold it.
+    loops.sort_by_key(|l| (l.header, std::cmp::Reverse(l.end)));
+    let mut stack: Vec<Loop> = Vec::new();
+    let mut best: Option<(usize, Loop)> = None;
+    for l in loops {
+        while stack.last().is_some_and(|m| !(m.header <= l.header && l.end <= m.end)) {
+            stack.pop();
+        }
+        let depth = stack.len();
+        // Deepest first, then first in the code (the loops come in code order).
+        if best.is_none_or(|(d, _)| depth > d) {
+            best = Some((depth, l));
+        }
+        stack.push(l);
+    }
+    best.map(|(_, l)| l)
 }
 
 /// How many bytes past a line boundary a function starts: 0 for a function without a
