@@ -135,7 +135,9 @@ impl Emitter {
             .chain(self.adapters.iter().zip(adapters))
             .map(|(id, f)| (*id, f))
             .collect();
-        let starts = layout(items.iter().map(|(_, f)| (f.code.len() as u64, placement::line_offset(f.placed_loop, f.alignment))));
+        let starts = layout(
+            items.iter().map(|(_, f)| (f.code.len() as u64, placement::line_offset(f.placed_loop, f.alignment))),
+        );
         for (i, (id, f)) in items.iter().enumerate() {
             let end = starts[i] + f.code.len() as u64;
             let fill = starts.get(i + 1).map_or(0, |next| next - end);
@@ -211,9 +213,8 @@ impl Emitter {
 
 /// The start of each function in the code section, given each one's length and its
 /// offset within a line: the first at 0 (nothing comes before it to hold a fill, so the
-/// first defined function of a module is never moved), each
-/// later one at the first address at or after the end of the one before with that
-/// offset.
+/// first defined function of a module is never moved), each later one at the first
+/// address at or after the end of the one before with that offset.
 fn layout(items: impl Iterator<Item = (u64, u64)>) -> Vec<u64> {
     let mut end = 0;
     items
