@@ -19,6 +19,15 @@ pub const LINE: u64 = 64;
 /// per iteration as long as it is shorter than 64 bytes.
 const HEADER_OFFSET: u64 = 0;
 
+/// The longest loop placed, in bytes: one line.
+///
+/// Why: a loop that fits in a line needs one line an iteration when it starts one, two
+/// when it straddles a boundary; a longer loop straddles boundaries wherever it starts,
+/// and moving one measured worse as often as better (`hex-simd`'s 151-byte loop gained,
+/// `libsodium-auth`'s 72-byte zeroing loop lost; docs/benchmarks.md, "Where a loop
+/// lies").
+const LONGEST_PLACED: u32 = 64;
+
 /// A loop of a compiled function: the offsets of its header and of the end of its last
 /// block.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,12 +38,13 @@ pub struct Loop {
 
 /// The loop whose header decides where the function starts: of the loops (a header and
 /// every block that branches back to it, which Cranelift lays out after the header)
-/// that make no call, the most deeply nested, then the first.
+/// that make no call and fit in a line ([`LONGEST_PLACED`]), the most deeply nested,
+/// then the first.
 ///
 /// Why that one: without profiles, the innermost loop is the best guess at where the
 /// time goes. Of several at the same depth the first is taken because a vectorised or
 /// unrolled loop comes before the loop that finishes its remainder (`hex_encode_simd128`
-/// in `hex-simd`: a 151-byte SIMD loop, then a 127-byte scalar one for the last bytes). A
+/// in `hex-simd` has a SIMD loop, then a scalar one for the last bytes). A
 /// loop that calls spends its time in calls and returns, where the function's own
 /// entry matters more than the loop: `shootout-ackermann`'s recursive function, whose
 /// loop calls it, measured fastest with the function on a line boundary.
@@ -85,8 +95,11 @@ pub fn innermost_loop(code: &[u8], bb_starts: &[u32], bb_edges: &[(u32, u32)], r
         let i = returns.partition_point(|&r| r <= l.header);
         returns.get(i).is_some_and(|&r| r <= l.end)
     };
-    let mut loops: Vec<Loop> =
-        ends.into_iter().map(|(header, end)| Loop { header, end }).filter(|l| !calls(l)).collect();
+    let mut loops: Vec<Loop> = ends
+        .into_iter()
+        .map(|(header, end)| Loop { header, end })
+        .filter(|l| !calls(l) && l.end - l.header <= LONGEST_PLACED)
+        .collect();
     // Outer loops before the loops they hold; the depth of each is how many of the loops
     // on the stack hold it.
     loops.sort_by_key(|l| (l.header, std::cmp::Reverse(l.end)));
@@ -198,8 +211,18 @@ mod tests {
     #[test]
     fn of_two_loops_at_one_depth_the_first() {
         let (code, starts, edges) =
-            blocks(&[(10, None, None), (80, Some(1), None), (10, Some(2), None), (10, None, None)]);
-        assert_eq!(innermost_loop(&code, &starts, &edges, &[]), Some(Loop { header: 10, end: 90 }));
+            blocks(&[(10, None, None), (40, Some(1), None), (10, Some(2), None), (10, None, None)]);
+        assert_eq!(innermost_loop(&code, &starts, &edges, &[]), Some(Loop { header: 10, end: 50 }));
+    }
+
+    #[test]
+    fn a_loop_longer_than_a_line_is_not_placed() {
+        let (code, starts, edges) = blocks(&[(10, None, None), (80, Some(1), None), (10, None, None)]);
+        assert_eq!(innermost_loop(&code, &starts, &edges, &[]), None);
+        // A nest whose inner loop fits and whose outer one does not: the inner one.
+        let (code, starts, edges) =
+            blocks(&[(10, None, None), (10, None, None), (40, Some(2), None), (40, Some(1), None), (10, None, None)]);
+        assert_eq!(innermost_loop(&code, &starts, &edges, &[]), Some(Loop { header: 20, end: 60 }));
     }
 
     #[test]
