@@ -2,6 +2,7 @@
 
 use crate::div_by_constant;
 use crate::error::Error;
+use crate::placement;
 use crate::readonly_loads;
 use crate::translate::module::FuncBody;
 use crate::translate::vmctx::Spectre;
@@ -30,6 +31,8 @@ pub struct CompiledFunction {
     pub handlers: Vec<HandlerSite>,
     /// Callee-saved registers the code saves: `(register, distance below fp)`.
     pub saves: Vec<(u8, u32)>,
+    /// The loop whose header decides where the function starts within its line.
+    pub placed_loop: Option<placement::Loop>,
 }
 
 fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
@@ -124,9 +127,12 @@ pub fn compile_clif(isa: &dyn TargetIsa, func: ir::Function, label: &str) -> Res
     let code = compiled.code_buffer().to_vec();
     let alignment = compiled.buffer.alignment as u64;
     let relocs = compiled.buffer.relocs().to_vec();
+    let mut returns: Vec<u32> = compiled.buffer.call_sites().map(|s| s.ret_addr).collect();
+    returns.sort_unstable();
+    let placed_loop = placement::innermost_loop(&code, &compiled.bb_starts, &compiled.bb_edges, &returns);
     let mut slim = ir::Function::with_name_signature(name, signature);
     slim.params = params;
-    Ok(CompiledFunction { func: slim, code, alignment, relocs, traps, handlers, saves })
+    Ok(CompiledFunction { func: slim, code, alignment, relocs, traps, handlers, saves, placed_loop })
 }
 
 /// Where the prologue saves callee-saved registers, from its unwind records.

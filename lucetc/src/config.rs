@@ -159,6 +159,9 @@ impl Config {
         // lucetc emits its own bounds checks, guarded or not (see `translate::vmctx`).
         set(&mut flags, "enable_heap_access_spectre_mitigation", "false")?;
         set(&mut flags, "enable_table_access_spectre_mitigation", "false")?;
+        // Block offsets and edges of the machine code, from which `placement` finds the
+        // loop that decides where each function starts.
+        set(&mut flags, "machine_code_cfg_info", "true")?;
         let flags = settings::Flags::new(flags);
         isa_builder.finish(flags).map_err(|e| Error::Internal(format!("cannot build the cranelift target: {e}")))
     }

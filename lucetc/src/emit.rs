@@ -9,6 +9,7 @@ use crate::translate::info::wasm_signature;
 use crate::translate::ModuleInfo;
 use lucet_module::FuncIndex;
 use crate::error::Error;
+use crate::placement;
 use cranelift_codegen::ir;
 use cranelift_codegen::isa::OwnedTargetIsa;
 use cranelift_module::{DataDescription, DataId, FuncId, Linkage, Module, ModuleReloc};
@@ -31,17 +32,19 @@ pub struct Emitter {
     adapters: Vec<FuncId>,
 }
 
-/// Where every function starts: on a 64-byte boundary, the start of a cache line.
-/// Cranelift asks only for what its constants need (and Wasmtime for 32 bytes), and it
-/// does not align loops, so where a hot loop falls within a cache line is the function's
-/// start plus the loop's offset in the function. On the AMD Zen 5 machine the benchmarks
-/// run on, the same machine code runs up to 1.5 times slower at some offsets than at
-/// others (docs/benchmarks.md, "Where a loop lies"). With 32-byte alignment a function
-/// started at either half of a line, decided by the sizes of all the functions before it,
-/// so an edit anywhere in a module could move a loop to a slow offset; with 64 it depends
-/// only on the function's own code. The cost is about 16 more bytes of padding per
-/// function (0.6–4 % of the text of the sightglass programs).
-const FUNCTION_ALIGNMENT: u64 = 64;
+/// Every function starts a known distance past a 64-byte boundary, the start of a cache
+/// line: 0 for a function without a loop, otherwise what `placement::line_offset` chose
+/// from its innermost loop. Cranelift asks only for what its constants need (and Wasmtime
+/// for 32 bytes), and it does not align loops, so where a hot loop falls within a line
+/// is the function's start plus the loop's offset in the function. On the AMD Zen 5
+/// machine the benchmarks run on, the same machine code runs up to 1.5 times slower at
+/// some offsets than at others (docs/benchmarks.md, "Where a loop lies"). Placing each
+/// function by its own code keeps an edit anywhere else in a module from moving a loop.
+/// The gap before a function is filled with `int3` at the end of the code before it.
+const LINE: u64 = placement::LINE;
+
+/// `int3`: what fills the gaps between functions, so that a jump into one traps.
+const FILL: u8 = 0xcc;
 
 /// A symbol-safe rendering of a wasm name.
 fn sanitize(name: &str) -> String {
@@ -97,10 +100,12 @@ impl Emitter {
         Ok(Emitter { module, functions, trampolines, adapters })
     }
 
-    fn define(&mut self, id: FuncId, f: &CompiledFunction) -> Result<(), Error> {
+    /// Defines `f` followed by `fill` bytes of [`FILL`].
+    fn define(&mut self, id: FuncId, f: &CompiledFunction, alignment: u64, fill: u64) -> Result<(), Error> {
         let relocs: Vec<ModuleReloc> = f.relocs.iter().map(|r| ModuleReloc::from_mach_reloc(r, &f.func, id)).collect();
-        let alignment = f.alignment.max(FUNCTION_ALIGNMENT);
-        self.module.define_function_bytes(id, alignment, &f.code, &relocs).map_err(object_error)
+        let mut code = f.code.clone();
+        code.resize(code.len() + fill as usize, FILL);
+        self.module.define_function_bytes(id, alignment, &code, &relocs).map_err(object_error)
     }
 
     /// Places the code of defined functions (in index order), trampolines and adapters
@@ -119,17 +124,28 @@ impl Emitter {
             }
         };
         let mut codes = Vec::with_capacity(functions.len());
-        for (d, (id, f)) in self.functions.clone().into_iter().zip(functions).enumerate() {
-            self.define(id, f)?;
+        for (d, f) in functions.iter().enumerate() {
             codes.push(FunctionCode { len: f.code.len() as u32, traps: f.traps.clone() });
             sites.extend(f.handlers.iter().map(|h| lucet_module::HandlerSite { func: d as u32, ..h.clone() }));
             record(d, 0, f);
         }
-        for (id, f) in self.trampolines.clone().into_iter().zip(trampolines) {
-            self.define(id, f)?;
-        }
-        for (id, f) in self.adapters.clone().into_iter().zip(adapters) {
-            self.define(id, f)?;
+        // In the order the runtime checks: functions, trampolines, adapters.
+        let items: Vec<(FuncId, &CompiledFunction)> = (self.functions.iter().zip(functions))
+            .chain(self.trampolines.iter().zip(trampolines))
+            .chain(self.adapters.iter().zip(adapters))
+            .map(|(id, f)| (*id, f))
+            .collect();
+        let starts = layout(
+            items.iter().map(|(_, f)| (f.code.len() as u64, placement::line_offset(f.placed_loop, f.alignment))),
+        );
+        for (i, (id, f)) in items.iter().enumerate() {
+            let end = starts[i] + f.code.len() as u64;
+            let fill = starts.get(i + 1).map_or(0, |next| next - end);
+            // The first asks for a whole line so that the section is aligned to one; the
+            // others are placed by the fill before them, and their own alignment, which
+            // `line_offset` respects, adds nothing.
+            let alignment = if i == 0 { LINE } else { f.alignment.max(1) };
+            self.define(*id, f, alignment, fill)?;
         }
         Ok(codes)
     }
@@ -195,6 +211,37 @@ impl Emitter {
     }
 }
 
+/// The start of each function in the code section, given each one's length and its
+/// offset within a line: the first at 0 (nothing comes before it to hold a fill, so the
+/// first defined function of a module is never moved), each later one at the first
+/// address at or after the end of the one before with that offset.
+fn layout(items: impl Iterator<Item = (u64, u64)>) -> Vec<u64> {
+    let mut end = 0;
+    items
+        .enumerate()
+        .map(|(i, (len, offset))| {
+            let offset = if i == 0 { 0 } else { offset % LINE };
+            let line = end - end % LINE;
+            let start = if line + offset >= end { line + offset } else { line + LINE + offset };
+            end = start + len;
+            start
+        })
+        .collect()
+}
+
 fn align_of_descriptor() -> u64 {
     std::mem::align_of::<ModuleDescriptor>() as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn functions_start_at_their_offset_within_a_line() {
+        // Lengths and offsets: a function ending mid-line is followed in the same line
+        // when the next one's offset is still ahead, in the next line otherwise.
+        let starts = layout([(10, 0), (20, 0), (5, 40), (100, 4), (1, 0), (1, 0x3c)].into_iter());
+        assert_eq!(starts, vec![0, 64, 104, 132, 256, 316]);
+    }
 }

@@ -69,6 +69,7 @@ mod emit;
 mod gc_free;
 mod error;
 mod link;
+mod placement;
 mod readonly_loads;
 mod shared_object;
 mod signing;
