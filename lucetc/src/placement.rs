@@ -111,7 +111,7 @@ pub fn innermost_loop(code: &[u8], bb_starts: &[u32], bb_edges: &[(u32, u32)], r
         }
         let depth = stack.len();
         // Deepest first, then first in the code (the loops come in code order).
-        if best.is_none_or(|(d, _)| depth > d) {
+        if best.map_or(true, |(d, _)| depth > d) {
             best = Some((depth, l));
         }
         stack.push(l);
