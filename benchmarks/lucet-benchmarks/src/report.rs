@@ -200,7 +200,7 @@ pub fn sightglass_markdown(run: &SightglassRun, svg_name: &str) -> String {
         md,
         "{count}; figures are medians of {} between `bench.start` and `bench.end`, and their spread is \
          (max − min) / median over the iterations. Ratios are lucet / Wasmtime: below 1.00 lucet is faster; \
-         ⚠ marks a ratio above 1.10. Compile times are one compilation each, from the same run. The whole run \
+         ⚠ marks a ratio above 1.10. Compile times are one compilation each (see the settings for when). The whole run \
          took {:.0} minutes.\n",
         run.clock.describe(),
         run.wall_seconds / 60.0

@@ -234,6 +234,13 @@ fn settings(cli: &Cli) -> String {
         lucetc::TargetCpu::Native => "`--target-cpu native` (the host's CPU features)",
         lucetc::TargetCpu::Baseline => "`--target-cpu baseline` (x86-64-v2)",
     };
+    // Without `--recompile` a run reuses the cache that the first run of this build filled.
+    let when = if cli.recompile {
+        "measured in the same run"
+    } else {
+        "measured when this build of lucet-bench first compiled each program (the cache is keyed on the \
+         build, so a new build compiles everything afresh; `--recompile` measures them in the run itself)"
+    };
     format!(
         "lucetc with opt level `speed`, {cpu}, 4 GiB reservation + 2 GiB guard (no bounds checks), \
          `lucet_runtime::Limits::default()`, lucet-wasi; Wasmtime {wasmtime} with `Engine::default()` \
@@ -244,8 +251,7 @@ fn settings(cli: &Cli) -> String {
          (libsodium's `box_easy2`, `secretbox_easy2`, ...; libsodium mixes the time into its generator) \
          do identical work on both sides; the monotonic clock and the timing are the host's. \
          Both in one process, built with {profile}; \
-         compile times are wall times on this machine, both compilers using all cores, measured in \
-         the same run (the cache is keyed on the build of lucet-bench, so a new build compiles everything afresh)."
+         compile times are wall times on this machine, both compilers using all cores, {when}."
     )
 }
 
