@@ -159,6 +159,12 @@ impl ExecState {
     /// `None` removes a limit that was not used.
     pub(crate) fn set_timeout(&mut self, timeout: Option<Duration>) {
         self.timeout = timeout;
+        self.note_special_entry();
+    }
+
+    /// `special_entry` is derived from the timeout and the async mark; kept as one flag so
+    /// that an entry reads one byte.
+    fn note_special_entry(&mut self) {
         self.special_entry = self.timeout.is_some() || self.next_is_async;
     }
 
@@ -166,7 +172,7 @@ impl ExecState {
     /// `EntryBy::Sync` removes an async mark that was not used.
     pub(crate) fn set_next_entry(&mut self, by: EntryBy) {
         self.next_is_async = by == EntryBy::Async;
-        self.special_entry = self.timeout.is_some() || self.next_is_async;
+        self.note_special_entry();
     }
 
     /// Whether a stack is bound (`bind_stack`).
