@@ -44,4 +44,4 @@ pub use tables::{FunctionRecord, Metadata, MetadataHeader, SegmentRecord, Span, 
 pub use trap::{TrapCode, TrapSite};
 pub use types::{FuncType, GlobalType, MemoryType, RefShape, RefType, TableType, ValType};
 pub use version::{COMPILER_VERSION, FORMAT_VERSION, MAGIC};
-pub use vmctx::{Builtin, FuncRef, MemoryDef, TableDef, VmctxHeader, VmctxLayout, VALUE_SLOT_SIZE};
+pub use vmctx::{Builtin, FuncRef, MemoryDef, TableDef, VmctxHeader, VmctxLayout, VALUE_SLOT_SIZE, VMCTX_AREA};

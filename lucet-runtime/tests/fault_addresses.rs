@@ -60,7 +60,9 @@ fn faults_in_every_memory_the_running_code_reaches_are_traps() {
 
 const CHILD_ENV: &str = "LUCET_FAULT_ADDRESSES_CHILD";
 
-/// Offset of memory 0's `MemoryDef` in the guest's vmctx, and where to point its base.
+/// Offset of memory 1's `MemoryDef` in the guest's vmctx, and where to point its base.
+/// Memory 1, because code finds the first memory's base from the vmctx itself
+/// (`VmctxLayout::heap_offset`) and never reads that `MemoryDef`'s base.
 static MEMORY_DEF: AtomicUsize = AtomicUsize::new(0);
 static NEW_BASE: AtomicUsize = AtomicUsize::new(0);
 
@@ -81,9 +83,9 @@ static HOSTCALLS: [HostcallDef; 1] = [HostcallDef {
 }];
 
 const REDIRECTED: &str = r#"(module (import "fault_test" "redirect_heap" (func $redirect))
-  (memory 1)
+  (memory 1) (memory 1)
   (func (export "redirect") call $redirect)
-  (func (export "load") (param i32) (result i32) (i32.load (local.get 0))))"#;
+  (func (export "load") (param i32) (result i32) (i32.load 1 (local.get 0))))"#;
 
 /// Runs only when re-executed by `a_fault_outside_every_memory_aborts`.
 #[test]
@@ -94,7 +96,7 @@ fn redirected_heap_child() {
     lucet_runtime::register_hostcalls(&HOSTCALLS);
     let module = DlModule::load(compile_wat(REDIRECTED)).unwrap();
     let layout = VmctxLayout::new(module.module_data());
-    MEMORY_DEF.store(layout.defined_memory(0) as usize, Ordering::SeqCst);
+    MEMORY_DEF.store(layout.defined_memory(1) as usize, Ordering::SeqCst);
     let region = region(2);
     let mut inst = region.new_instance(module.clone()).unwrap();
     // The inaccessible part of another instance's heap: a trap there would let the

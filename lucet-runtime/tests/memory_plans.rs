@@ -21,7 +21,8 @@ fn small_slots(n: usize) -> Arc<MmapRegion> {
         .with_hostcall_reservation(16 << 10);
     MmapRegion::create(n, &limits).unwrap()
 }
-const SLOT_SIZE: u64 = SMALL_HEAP + (64 << 10) + (64 << 10);
+/// The vmctx area, the heap reservation, the stack guard and the stack.
+const SLOT_SIZE: u64 = lucet_module::VMCTX_AREA as u64 + SMALL_HEAP + (64 << 10) + (64 << 10);
 
 const READER: &str = r#"(module (import "ex" "mem" (memory 1))
   (func (export "read") (param i32) (result i32) local.get 0 i32.load)

@@ -1,6 +1,8 @@
 //! `InstanceBuilder`, and the `Region` trait through which hosts get one.
 
-use super::core::{vmctx_alloc_layout, Home, Instance, InstanceCell, State, INLINE_SLOTS, MAX_TABLE_ELEMENTS, WASM_PAGE};
+use super::core::{
+    vmctx_alloc_layout, Home, Instance, InstanceCell, State, VmctxHome, INLINE_SLOTS, MAX_TABLE_ELEMENTS, WASM_PAGE,
+};
 use super::externs::Extern;
 use super::handle::InstanceHandle;
 use super::init::Heaps;
@@ -126,13 +128,30 @@ impl InstanceBuilder {
             debug_assert!(MemoryGeometry::of(&area, &plan.memory, max_heap).covers(plan));
             extra_heaps.push(area);
         }
-        let slot = self.region.take_slot(dl.memory_image())?;
+        let mut slot = self.region.take_slot(dl.memory_image())?;
         let layout = VmctxLayout::new(data);
-        // SAFETY: non-zero size, valid alignment.
-        let vmctx = unsafe { std::alloc::alloc_zeroed(vmctx_alloc_layout(&layout)) };
-        if vmctx.is_null() {
-            std::alloc::handle_alloc_error(vmctx_alloc_layout(&layout));
-        }
+        let (vmctx, vmctx_home) = match layout.heap_offset() {
+            // The code addresses the first defined memory, which lives in the slot, at
+            // `vmctx + k`: the vmctx must sit exactly `k` bytes below the slot's heap.
+            Some(k) => {
+                let vmctx = slot.vmctx_block(layout.size as usize)?;
+                if vmctx.wrapping_add(k as usize) != slot.heap.base {
+                    return Err(Error::Internal(format!(
+                        "module {path}: its code finds the heap {k} bytes past the vmctx, but the slot's heap \
+                         is not there"
+                    )));
+                }
+                (vmctx, VmctxHome::Slot)
+            }
+            None => {
+                // SAFETY: non-zero size, valid alignment.
+                let vmctx = unsafe { std::alloc::alloc_zeroed(vmctx_alloc_layout(&layout)) };
+                if vmctx.is_null() {
+                    std::alloc::handle_alloc_error(vmctx_alloc_layout(&layout));
+                }
+                (vmctx, VmctxHome::Allocated)
+            }
+        };
         let stack_limit = slot.stack_bottom as usize + limits.hostcall_reservation;
         let cell = Arc::new_cyclic(|me| InstanceCell {
             vmctx,
@@ -140,6 +159,7 @@ impl InstanceBuilder {
                 module: module.clone(),
                 layout: layout.clone(),
                 vmctx,
+                vmctx_home,
                 memories: Vec::new(),
                 tables: Vec::new(),
                 globals: Vec::new(),

@@ -56,11 +56,22 @@ pub(super) struct Pending {
     pub(super) type_index: u32,
 }
 
+/// Where an instance's vmctx block lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum VmctxHome {
+    /// At the start of the instance's slot, below the heap (`VmctxLayout::heap_offset`);
+    /// the slot owns the memory.
+    Slot,
+    /// In the allocator, with `vmctx_alloc_layout`; freed when the instance drops.
+    Allocated,
+}
+
 /// A module instantiated in a region slot.
 pub struct Instance {
     pub(super) module: Arc<dyn Module>,
     pub(super) layout: VmctxLayout,
     pub(super) vmctx: *mut u8,
+    pub(super) vmctx_home: VmctxHome,
     pub(crate) memories: Vec<MemLoc>,
     pub(crate) tables: Vec<TableLoc>,
     /// Storage of every global of the global index space.
@@ -122,8 +133,10 @@ impl Drop for Instance {
         if self.exec.is_yielded() {
             self.exec.abandon();
         }
-        // SAFETY: allocated in `InstanceBuilder::build` with this layout.
-        unsafe { std::alloc::dealloc(self.vmctx, vmctx_alloc_layout(&self.layout)) };
+        if self.vmctx_home == VmctxHome::Allocated {
+            // SAFETY: allocated in `InstanceBuilder::build` with this layout.
+            unsafe { std::alloc::dealloc(self.vmctx, vmctx_alloc_layout(&self.layout)) };
+        }
         // A chain of importers can be long: release it without recursing.
         release_deps(std::mem::take(&mut self.deps));
     }

@@ -4,13 +4,17 @@
 //! like this (addresses grow to the right):
 //!
 //! ```text
-//!  slot base                                                     slot base + slot_size
-//!  | heap reservation: heap_address_space_size                 | guard  | stack       |
-//!  | [accessible: current memory size, RW][PROT_NONE .........] | NONE   | stack_size  |
-//!  ^ MemoryDef::base                                                     ^ stack bottom
-//!                                                                        (stack grows down
-//!                                                                         from the slot end)
+//!  slot base                                                                 slot base + slot_size
+//!  | vmctx area | heap reservation: heap_address_space_size                 | guard | stack      |
+//!  | [vmctx]    | [accessible: current memory size, RW][PROT_NONE .........] | NONE  | stack_size |
+//!  ^ vmctx      ^ MemoryDef::base = vmctx + VMCTX_AREA                               ^ stack bottom
+//!                                                                       (stack grows down
+//!                                                                        from the slot end)
 //! ```
+//!
+//! The vmctx area ([`VMCTX_AREA`] bytes) holds the instance's vmctx when its module's
+//! code addresses the heap from the vmctx (`VmctxLayout::heap_offset`); only the pages
+//! the vmctx covers are ever made accessible, and they stay so while the slot is free.
 //!
 //! The heap reservation covers the reservation + guard the code was compiled for, so a
 //! 32-bit access can never leave it; past it, the stack guard separates the heap from
@@ -50,6 +54,11 @@ use crate::limits::HOST_PAGE_SIZE as HOST_PAGE;
 use std::sync::{Arc, Mutex, Weak};
 
 use super::image::MemoryImage;
+use lucet_module::VMCTX_AREA;
+
+/// The vmctx area at the start of every slot, in bytes.
+const VMCTX_AREA_SIZE: usize = VMCTX_AREA as usize;
+const _: () = assert!(VMCTX_AREA_SIZE % HOST_PAGE == 0, "the vmctx area is made accessible page by page");
 
 /// Address space between a slot's heap reservation and its stack.
 pub(crate) const STACK_GUARD_SIZE: usize = 64 * 1024;
@@ -68,6 +77,8 @@ const AFFINITY_SCAN: usize = 64;
 struct FreeSlot {
     index: usize,
     accessible: usize,
+    /// Bytes at the start of the vmctx area that are readable and writable.
+    vmctx_accessible: usize,
     image: Option<Arc<MemoryImage>>,
 }
 
@@ -103,7 +114,8 @@ impl MmapRegion {
         }
         let slot_size = limits
             .heap_address_space_size
-            .checked_add(STACK_GUARD_SIZE)
+            .checked_add(VMCTX_AREA_SIZE)
+            .and_then(|s| s.checked_add(STACK_GUARD_SIZE))
             .and_then(|s| s.checked_add(limits.stack_size))
             .ok_or_else(|| Error::Region("the slot size overflows the address space".into()))?;
         let total = slot_size.checked_mul(slots).filter(|t| *t < (1usize << 46)).ok_or_else(|| {
@@ -131,7 +143,7 @@ impl MmapRegion {
         }
         let base = base as *mut u8;
         for i in 0..slots {
-            let stack = i * slot_size + limits.heap_address_space_size + STACK_GUARD_SIZE;
+            let stack = i * slot_size + VMCTX_AREA_SIZE + limits.heap_address_space_size + STACK_GUARD_SIZE;
             // SAFETY: the range lies inside the reservation made above.
             let rc = unsafe {
                 libc::mprotect(base.add(stack) as *mut _, limits.stack_size, libc::PROT_READ | libc::PROT_WRITE)
@@ -149,7 +161,9 @@ impl MmapRegion {
             slot_size,
             capacity: slots,
             limits,
-            free: Mutex::new((0..slots).rev().map(|index| FreeSlot { index, accessible: 0, image: None }).collect()),
+            free: Mutex::new(
+                (0..slots).rev().map(|index| FreeSlot { index, accessible: 0, vmctx_accessible: 0, image: None }).collect(),
+            ),
             weak: weak.clone(),
         }))
     }
@@ -188,12 +202,14 @@ impl MmapRegion {
         let index = free.index;
         // SAFETY: index < capacity, so the slot lies inside the reservation.
         let slot_base = unsafe { self.base.add(index * self.slot_size) };
+        // SAFETY: the heap follows the vmctx area inside the same slot.
+        let heap_base = unsafe { slot_base.add(VMCTX_AREA_SIZE) };
         let stack_guard = self.limits.heap_address_space_size;
         // SAFETY: offsets inside this slot.
         let (guard_start, stack_bottom) =
-            unsafe { (slot_base.add(stack_guard), slot_base.add(stack_guard + STACK_GUARD_SIZE)) };
+            unsafe { (heap_base.add(stack_guard), heap_base.add(stack_guard + STACK_GUARD_SIZE)) };
         let heap = HeapArea {
-            base: slot_base,
+            base: heap_base,
             reservation: self.limits.heap_address_space_size,
             // The stack guard is never made accessible.
             guard: STACK_GUARD_SIZE,
@@ -201,7 +217,7 @@ impl MmapRegion {
             owned: false,
             image: free.image,
         };
-        Ok(Slot { region, index, heap, guard_start, stack_bottom })
+        Ok(Slot { region, index, vmctx_area: slot_base, vmctx_accessible: free.vmctx_accessible, heap, guard_start, stack_bottom })
     }
 
     fn give_back(&self, slot: FreeSlot) {
@@ -238,7 +254,11 @@ impl MmapRegion {
 pub(crate) struct Slot {
     region: Arc<MmapRegion>,
     index: usize,
-    /// The heap of memory 0, at the start of the slot.
+    /// The start of the slot: [`VMCTX_AREA`] bytes below the heap.
+    vmctx_area: *mut u8,
+    /// Bytes from `vmctx_area` that are readable and writable.
+    vmctx_accessible: usize,
+    /// The heap of the first defined memory, [`VMCTX_AREA`] bytes into the slot.
     pub heap: HeapArea,
     pub guard_start: *mut u8,
     pub stack_bottom: *mut u8,
@@ -247,6 +267,42 @@ pub(crate) struct Slot {
 impl Slot {
     pub fn limits(&self) -> &Limits {
         &self.region.limits
+    }
+
+    /// A zeroed vmctx block of `size` bytes at the start of the slot, exactly
+    /// [`VMCTX_AREA`] bytes below the heap base, for modules whose code addresses the
+    /// heap from the vmctx.
+    pub fn vmctx_block(&mut self, size: usize) -> Result<*mut u8, Error> {
+        if size > VMCTX_AREA_SIZE {
+            return Err(Error::Internal(format!(
+                "a vmctx of {size} bytes does not fit in the slot's {VMCTX_AREA_SIZE}-byte vmctx area"
+            )));
+        }
+        let needed = size.next_multiple_of(HOST_PAGE);
+        if needed > self.vmctx_accessible {
+            // SAFETY: the range lies inside this slot's vmctx area, which only this slot's
+            // owner uses; nothing else is mapped there.
+            let rc = unsafe {
+                libc::mprotect(
+                    self.vmctx_area.add(self.vmctx_accessible) as *mut _,
+                    needed - self.vmctx_accessible,
+                    libc::PROT_READ | libc::PROT_WRITE,
+                )
+            };
+            if rc != 0 {
+                return Err(Error::Region(format!(
+                    "cannot make a vmctx of {size} bytes accessible: {}",
+                    std::io::Error::last_os_error()
+                )));
+            }
+            self.vmctx_accessible = needed;
+        }
+        // SAFETY: `size` bytes from the area's start are now readable and writable, and
+        // no reference into them exists: the slot was free until this instance took it.
+        // What an earlier instance left past `size` is never read: compiled code and the
+        // runtime only reach the vmctx's own fields.
+        unsafe { std::ptr::write_bytes(self.vmctx_area, 0, size) };
+        Ok(self.vmctx_area)
     }
 
     pub fn stack_top(&self) -> *mut u8 {
@@ -262,7 +318,12 @@ impl Drop for Slot {
         // the next.
         if self.heap.restore().is_ok() {
             let image = self.heap.image.take();
-            self.region.give_back(FreeSlot { index: self.index, accessible: self.heap.accessible, image });
+            self.region.give_back(FreeSlot {
+                index: self.index,
+                accessible: self.heap.accessible,
+                vmctx_accessible: self.vmctx_accessible,
+                image,
+            });
         }
     }
 }

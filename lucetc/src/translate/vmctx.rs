@@ -81,6 +81,9 @@ enum Bound {
 #[derive(Clone, Copy)]
 pub struct MemoryInfo {
     def: DefPlace,
+    /// `Some(k)` when the memory's base is `vmctx + k` (the first defined memory, see
+    /// `VmctxLayout::heap_offset`); otherwise the base is loaded from the `MemoryDef`.
+    vmctx_offset: Option<u32>,
     bound: Bound,
     pub memory64: bool,
     guard: u64,
@@ -139,9 +142,13 @@ impl<'m> VmctxAccess<'m> {
         if let Some(m) = self.memories.get(&index) {
             return *m;
         }
-        let def = match self.module.imports.memory(index) {
-            Origin::Imported(i) => DefPlace::Pointer { vmctx_offset: self.layout().imported_memory(i) as i32 },
-            Origin::Defined(d) => DefPlace::Vmctx { offset: self.layout().defined_memory(d.as_u32()) as i32 },
+        let (def, vmctx_offset) = match self.module.imports.memory(index) {
+            Origin::Imported(i) => (DefPlace::Pointer { vmctx_offset: self.layout().imported_memory(i) as i32 }, None),
+            Origin::Defined(d) => (
+                DefPlace::Vmctx { offset: self.layout().defined_memory(d.as_u32()) as i32 },
+                // Only the first defined memory lives in the instance's slot.
+                if d.as_u32() == 0 { self.layout().heap_offset() } else { None },
+            ),
         };
         let plan = self.module.memory_plan(index);
         let memory64 = plan.memory.memory64;
@@ -150,7 +157,7 @@ impl<'m> VmctxAccess<'m> {
         } else {
             Bound::Dynamic
         };
-        let m = MemoryInfo { def, bound, memory64, guard: plan.guard_size };
+        let m = MemoryInfo { def, vmctx_offset, bound, memory64, guard: plan.guard_size };
         self.memories.insert(index, m);
         m
     }
@@ -189,8 +196,12 @@ impl<'m> VmctxAccess<'m> {
     ) -> (Value, i32) {
         let m = self.memory(mem);
         let (def, def_offset) = self.def_addr(b, m.def);
-        // The base never moves: memories grow in place.
-        let base = b.ins().load(I64, readonly(), def, def_offset + VmctxLayout::MEMORY_BASE);
+        let base = match m.vmctx_offset {
+            // Folded into each access's address mode: `k + offset(vmctx, index)`.
+            Some(k) => b.ins().iadd_imm_s(self.vmctx, i64::from(k)),
+            // The base never moves: memories grow in place.
+            None => b.ins().load(I64, readonly(), def, def_offset + VmctxLayout::MEMORY_BASE),
+        };
         let index = if m.memory64 { index } else { b.ins().uextend(I64, index) };
         let end = offset.saturating_add(u64::from(size));
         let oob = match m.bound {
