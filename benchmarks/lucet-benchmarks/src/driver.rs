@@ -153,6 +153,7 @@ pub fn run(opts: &Options) -> Result<SightglassRun, String> {
             wasmtime_compile: None,
             failure: None,
             note: None,
+            run_ratios: Vec::new(),
         };
         let loaded = (|| -> Result<Loaded, String> {
             let so =
@@ -209,6 +210,7 @@ pub fn run(opts: &Options) -> Result<SightglassRun, String> {
         wall_seconds: started.elapsed().as_secs_f64(),
         results,
         excluded,
+        runs_combined: 1,
     })
 }
 

@@ -19,6 +19,7 @@
 //! clock both show a program, so that randomized programs do the same work on both
 //! sides; [`report`] writes the Markdown and the SVG.
 
+pub mod combine;
 pub mod compile;
 pub mod driver;
 pub mod hooks;

@@ -94,10 +94,18 @@ pub struct ProgramResult {
     /// Why a program that ran correctly still has no time.
     #[serde(default)]
     pub note: Option<String>,
+    /// In a report that combines several runs (see `combine`), each run's ratio; the
+    /// program's ratio is then their median, and `lucet_runs`/`wasmtime_runs` hold each
+    /// run's median.
+    #[serde(default)]
+    pub run_ratios: Vec<f64>,
 }
 
 impl ProgramResult {
     pub fn run_ratio(&self) -> Option<f64> {
+        if !self.run_ratios.is_empty() {
+            return median(&self.run_ratios);
+        }
         Some(median(&self.lucet_runs)? / median(&self.wasmtime_runs)?)
     }
     pub fn compile_ratio(&self) -> Option<f64> {
@@ -133,10 +141,17 @@ pub struct SightglassRun {
     pub results: Vec<ProgramResult>,
     /// Programs not attempted, with the reason.
     pub excluded: Vec<(String, String)>,
+    /// How many whole runs this report combines (1 for a run's own file).
+    #[serde(default = "one_run")]
+    pub runs_combined: usize,
 }
 
 fn wall_clock() -> Clock {
     Clock::Wall
+}
+
+fn one_run() -> usize {
+    1
 }
 
 fn opt(v: Option<f64>, f: impl Fn(f64) -> String) -> String {
@@ -196,15 +211,31 @@ pub fn sightglass_markdown(run: &SightglassRun, svg_name: &str) -> String {
         ),
         _ => format!("{} iterations per program, lucet and Wasmtime alternating", run.iterations),
     };
-    let _ = writeln!(
-        md,
-        "{count}; figures are medians of {} between `bench.start` and `bench.end`, and their spread is \
-         (max − min) / median over the iterations. Ratios are lucet / Wasmtime: below 1.00 lucet is faster; \
-         ⚠ marks a ratio above 1.10. Compile times are one compilation each (see the settings for when). The whole run \
-         took {:.0} minutes.\n",
-        run.clock.describe(),
-        run.wall_seconds / 60.0
-    );
+    if run.runs_combined > 1 {
+        let _ = writeln!(
+            md,
+            "{} whole runs, back to back. In each, {}. Figures are medians over the runs: a program's times are \
+             the medians of its per-run medians of {} between `bench.start` and `bench.end`, their spread is \
+             (max − min) / median of those per-run medians (how much the program moved from run to run), and \
+             its ratio is the median of its per-run ratios; the column \"runs\" counts the runs. Ratios are lucet / Wasmtime: below 1.00 lucet is \
+             faster; ⚠ marks a ratio above 1.10. Compile times are the medians of the compile times the runs \
+             recorded (see the settings for when they were measured). The runs took {:.0} minutes in all.\n",
+            run.runs_combined,
+            lowercase_first(&count.replace(" (column \"runs\")", "")),
+            run.clock.describe(),
+            run.wall_seconds / 60.0
+        );
+    } else {
+        let _ = writeln!(
+            md,
+            "{count}; figures are medians of {} between `bench.start` and `bench.end`, and their spread is \
+             (max − min) / median over the iterations. Ratios are lucet / Wasmtime: below 1.00 lucet is faster; \
+             ⚠ marks a ratio above 1.10. Compile times are one compilation each (see the settings for when). The \
+             whole run took {:.0} minutes.\n",
+            run.clock.describe(),
+            run.wall_seconds / 60.0
+        );
+    }
     let _ = writeln!(
         md,
         "| group | programs | run time ratio (geomean) | compile time ratio (geomean) | slowest program (ratio) |"
@@ -282,6 +313,11 @@ pub fn sightglass_markdown(run: &SightglassRun, svg_name: &str) -> String {
         md.push('\n');
     }
     md
+}
+
+fn lowercase_first(s: &str) -> String {
+    let mut c = s.chars();
+    c.next().map(|f| f.to_lowercase().chain(c).collect()).unwrap_or_default()
 }
 
 fn xml_escape(s: &str) -> String {

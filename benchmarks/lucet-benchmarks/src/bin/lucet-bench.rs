@@ -70,9 +70,11 @@ struct Cli {
     #[arg(long)]
     write_doc: bool,
 
-    /// Do not run anything: rebuild the document from a JSON file of an earlier run. [default: none]
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["quick", "lucet_only", "recompile", "clock", "max_iterations", "budget"])]
-    from_json: Option<PathBuf>,
+    /// Do not run anything: rebuild the document from the JSON file of an earlier run, or
+    /// from the files of several whole runs, whose per-run figures it takes the medians of.
+    /// [default: none]
+    #[arg(long, value_name = "FILE", num_args = 1.., conflicts_with_all = ["quick", "lucet_only", "recompile", "clock", "max_iterations", "budget"])]
+    from_json: Option<Vec<PathBuf>>,
 
     /// Only programs whose name contains one of these strings (e.g. shootout, libsodium/libsodium-box).
     /// [default: all programs]
@@ -106,10 +108,19 @@ fn real_main() -> anyhow::Result<ExitCode> {
     let root = lucet_benchmarks::workspace_root();
     let out_dir = root.join("target/lucet-bench");
     let run: SightglassRun = match &cli.from_json {
-        Some(path) => {
-            let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-            serde_json::from_str(&text)
-                .with_context(|| format!("{} is not the JSON lucet-bench writes", path.display()))?
+        Some(paths) => {
+            let mut runs = Vec::with_capacity(paths.len());
+            for path in paths {
+                let text =
+                    std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+                let run: SightglassRun = serde_json::from_str(&text)
+                    .with_context(|| format!("{} is not the JSON lucet-bench writes", path.display()))?;
+                runs.push(run);
+            }
+            match runs.len() {
+                1 => runs.remove(0),
+                _ => lucet_benchmarks::combine::combine(&runs).map_err(anyhow::Error::msg)?,
+            }
         }
         None => {
             let iterations = cli.iterations.unwrap_or(if cli.quick { 1 } else { 5 });
