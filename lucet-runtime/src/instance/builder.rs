@@ -1,8 +1,6 @@
 //! `InstanceBuilder`, and the `Region` trait through which hosts get one.
 
-use super::core::{
-    vmctx_alloc_layout, Home, Instance, InstanceCell, State, VmctxHome, INLINE_SLOTS, MAX_TABLE_ELEMENTS, WASM_PAGE,
-};
+use super::core::{vmctx_alloc_layout, Home, Instance, InstanceCell, State, INLINE_SLOTS, MAX_TABLE_ELEMENTS, WASM_PAGE};
 use super::externs::Extern;
 use super::handle::InstanceHandle;
 use super::init::Heaps;
@@ -130,7 +128,7 @@ impl InstanceBuilder {
         }
         let mut slot = self.region.take_slot(dl.memory_image())?;
         let layout = VmctxLayout::new(data);
-        let (vmctx, vmctx_home) = match layout.heap_offset() {
+        let vmctx = match layout.heap_offset() {
             // The code addresses the first defined memory, which lives in the slot, at
             // `vmctx + k`: the vmctx must sit exactly `k` bytes below the slot's heap.
             Some(k) => {
@@ -138,10 +136,11 @@ impl InstanceBuilder {
                 if vmctx.wrapping_add(k as usize) != slot.heap.base {
                     return Err(Error::Internal(format!(
                         "module {path}: its code finds the heap {k} bytes past the vmctx, but the slot's heap \
-                         is not there"
+                         is not there; the region's slot layout and lucet-module's VMCTX_AREA disagree, a bug of \
+                         this lucet-runtime build, not of the module"
                     )));
                 }
-                (vmctx, VmctxHome::Slot)
+                vmctx
             }
             None => {
                 // SAFETY: non-zero size, valid alignment.
@@ -149,7 +148,7 @@ impl InstanceBuilder {
                 if vmctx.is_null() {
                     std::alloc::handle_alloc_error(vmctx_alloc_layout(&layout));
                 }
-                (vmctx, VmctxHome::Allocated)
+                vmctx
             }
         };
         let stack_limit = slot.stack_bottom as usize + limits.hostcall_reservation;
@@ -159,7 +158,6 @@ impl InstanceBuilder {
                 module: module.clone(),
                 layout: layout.clone(),
                 vmctx,
-                vmctx_home,
                 memories: Vec::new(),
                 tables: Vec::new(),
                 globals: Vec::new(),

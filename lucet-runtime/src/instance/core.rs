@@ -56,22 +56,13 @@ pub(super) struct Pending {
     pub(super) type_index: u32,
 }
 
-/// Where an instance's vmctx block lives.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum VmctxHome {
-    /// At the start of the instance's slot, below the heap (`VmctxLayout::heap_offset`);
-    /// the slot owns the memory.
-    Slot,
-    /// In the allocator, with `vmctx_alloc_layout`; freed when the instance drops.
-    Allocated,
-}
-
 /// A module instantiated in a region slot.
 pub struct Instance {
     pub(super) module: Arc<dyn Module>,
     pub(super) layout: VmctxLayout,
+    /// At the start of the slot when `layout.heap_offset()` is `Some`, which the slot
+    /// owns; otherwise from the allocator (`vmctx_alloc_layout`), freed on drop.
     pub(super) vmctx: *mut u8,
-    pub(super) vmctx_home: VmctxHome,
     pub(crate) memories: Vec<MemLoc>,
     pub(crate) tables: Vec<TableLoc>,
     /// Storage of every global of the global index space.
@@ -133,8 +124,9 @@ impl Drop for Instance {
         if self.exec.is_yielded() {
             self.exec.abandon();
         }
-        if self.vmctx_home == VmctxHome::Allocated {
-            // SAFETY: allocated in `InstanceBuilder::build` with this layout.
+        if self.layout.heap_offset().is_none() {
+            // SAFETY: allocated in `InstanceBuilder::build` with this layout (a vmctx
+            // that the layout places in the slot belongs to the slot).
             unsafe { std::alloc::dealloc(self.vmctx, vmctx_alloc_layout(&self.layout)) };
         }
         // A chain of importers can be long: release it without recursing.

@@ -275,7 +275,8 @@ impl Slot {
     pub fn vmctx_block(&mut self, size: usize) -> Result<*mut u8, Error> {
         if size > VMCTX_AREA_SIZE {
             return Err(Error::Internal(format!(
-                "a vmctx of {size} bytes does not fit in the slot's {VMCTX_AREA_SIZE}-byte vmctx area"
+                "a vmctx of {size} bytes does not fit in the slot's {VMCTX_AREA_SIZE}-byte vmctx area; \
+                 VmctxLayout::heap_offset should have kept such a module's vmctx out of the slot (a bug)"
             )));
         }
         let needed = size.next_multiple_of(HOST_PAGE);
