@@ -202,11 +202,13 @@ pub fn sightglass_markdown(run: &SightglassRun, svg_name: &str) -> String {
     let _ = writeln!(md, "Measured {} on: {}.\n", run.date, run.machine);
     let _ = writeln!(md, "Settings: {}\n", run.settings);
     let _ = writeln!(md, "Reproduce with:\n\n```sh\n{}\n```\n", run.command);
-    let count = match (run.max_iterations, run.budget_seconds) {
+    // How many iterations each program got; `at_least` opens the sentence, `column` points
+    // at the column that shows the count when it varies.
+    let count = |at_least: &str, column: &str| match (run.max_iterations, run.budget_seconds) {
         (Some(max), Some(budget)) if max > run.iterations && budget > 0.0 => format!(
-            "At least {} iterations per program, and more (up to {max}) while the program's runs on both sides \
+            "{at_least} {} iterations per program, and more (up to {max}) while the program's runs on both sides \
              had taken less than {budget} s in all, so that programs whose runs are short get enough of them for \
-             a stable median (column \"runs\"); lucet and Wasmtime alternating, the same count on both sides",
+             a stable median{column}; lucet and Wasmtime alternating, the same count on both sides",
             run.iterations
         ),
         _ => format!("{} iterations per program, lucet and Wasmtime alternating", run.iterations),
@@ -217,21 +219,23 @@ pub fn sightglass_markdown(run: &SightglassRun, svg_name: &str) -> String {
             "{} whole runs, back to back. In each, {}. Figures are medians over the runs: a program's times are \
              the medians of its per-run medians of {} between `bench.start` and `bench.end`, their spread is \
              (max − min) / median of those per-run medians (how much the program moved from run to run), and \
-             its ratio is the median of its per-run ratios; the column \"runs\" counts the runs. Ratios are lucet / Wasmtime: below 1.00 lucet is \
-             faster; ⚠ marks a ratio above 1.10. Compile times are the medians of the compile times the runs \
-             recorded (see the settings for when they were measured). The runs took {:.0} minutes in all.\n",
+             its ratio is the median of its per-run ratios; the column \"runs\" counts the runs. Ratios are \
+             lucet / Wasmtime: below 1.00 lucet is faster; ⚠ marks a ratio above 1.10. Compile times are the \
+             medians of the compile times the runs recorded (see the settings for when they were measured). The \
+             runs took {:.0} minutes in all.\n",
             run.runs_combined,
-            lowercase_first(&count.replace(" (column \"runs\")", "")),
+            count("at least", ""),
             run.clock.describe(),
             run.wall_seconds / 60.0
         );
     } else {
         let _ = writeln!(
             md,
-            "{count}; figures are medians of {} between `bench.start` and `bench.end`, and their spread is \
+            "{}; figures are medians of {} between `bench.start` and `bench.end`, and their spread is \
              (max − min) / median over the iterations. Ratios are lucet / Wasmtime: below 1.00 lucet is faster; \
              ⚠ marks a ratio above 1.10. Compile times are one compilation each (see the settings for when). The \
              whole run took {:.0} minutes.\n",
+            count("At least", " (column \"runs\")"),
             run.clock.describe(),
             run.wall_seconds / 60.0
         );
@@ -313,11 +317,6 @@ pub fn sightglass_markdown(run: &SightglassRun, svg_name: &str) -> String {
         md.push('\n');
     }
     md
-}
-
-fn lowercase_first(s: &str) -> String {
-    let mut c = s.chars();
-    c.next().map(|f| f.to_lowercase().chain(c).collect()).unwrap_or_default()
 }
 
 fn xml_escape(s: &str) -> String {
