@@ -151,7 +151,6 @@ impl InstanceBuilder {
                 vmctx
             }
         };
-        let stack_limit = slot.stack_bottom as usize + limits.hostcall_reservation;
         let cell = Arc::new_cyclic(|me| InstanceCell {
             vmctx,
             inst: UnsafeCell::new(Instance {
@@ -198,6 +197,7 @@ impl InstanceBuilder {
         for (t, b) in self.embed_ctx {
             inst.embed_ctx.insert(t, RefCell::new(b));
         }
+        let stack_limit = inst.own_stack_limit();
         // SAFETY: the vmctx block was sized by `layout` for this module.
         unsafe {
             let h = &mut *(vmctx as *mut VmctxHeader);

@@ -369,7 +369,7 @@ impl Instance {
     /// The limit our stack puts on guest code: the stack's bottom plus the room kept for
     /// hostcalls.
     #[inline]
-    fn own_stack_limit(&self) -> usize {
+    pub(super) fn own_stack_limit(&self) -> usize {
         self.slot.stack_bottom as usize + self.slot.limits().hostcall_reservation
     }
 
