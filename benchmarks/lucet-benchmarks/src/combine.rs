@@ -7,7 +7,7 @@
 //! medians, so the spread columns become the spread from run to run.
 
 use crate::report::{median, ProgramResult, SightglassRun};
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 
 /// Folds `runs` (at least one) into one report whose figures are medians over the runs.
 /// A program that failed in any run is reported with that run's failure; one missing
@@ -25,18 +25,18 @@ pub fn combine(runs: &[SightglassRun]) -> Result<SightglassRun, String> {
         ));
     }
     // Programs in the first run's order; others appended as they appear.
-    let mut order: Vec<String> = Vec::new();
-    let mut per_program: BTreeMap<String, Vec<&ProgramResult>> = BTreeMap::new();
+    let mut per_program: Vec<Vec<&ProgramResult>> = Vec::new();
+    let mut index: HashMap<&str, usize> = HashMap::new();
     for run in runs {
         for r in &run.results {
-            let entry = per_program.entry(r.name.clone()).or_default();
-            if entry.is_empty() {
-                order.push(r.name.clone());
-            }
-            entry.push(r);
+            let i = *index.entry(r.name.as_str()).or_insert_with(|| {
+                per_program.push(Vec::new());
+                per_program.len() - 1
+            });
+            per_program[i].push(r);
         }
     }
-    let results = order.iter().map(|name| combine_program(&per_program[name], runs.len())).collect();
+    let results = per_program.iter().map(|p| combine_program(p, runs.len())).collect();
     Ok(SightglassRun {
         machine: first.machine.clone(),
         command: if runs.len() == 1 {
