@@ -144,12 +144,10 @@ impl MmapRegion {
         let base = base as *mut u8;
         for i in 0..slots {
             let stack = i * slot_size + VMCTX_AREA_SIZE + limits.heap_address_space_size + STACK_GUARD_SIZE;
-            // SAFETY: the range lies inside the reservation made above.
-            let rc = unsafe {
-                libc::mprotect(base.add(stack) as *mut _, limits.stack_size, libc::PROT_READ | libc::PROT_WRITE)
-            };
-            if rc != 0 {
-                let err = std::io::Error::last_os_error();
+            // SAFETY: the range lies inside the reservation made above, which nothing
+            // refers to yet.
+            let made = unsafe { protect(base.add(stack), limits.stack_size, libc::PROT_READ | libc::PROT_WRITE) };
+            if let Err(err) = made {
                 // SAFETY: unmapping our own fresh reservation.
                 unsafe { libc::munmap(base as *mut _, total) };
                 return Err(Error::Region(format!("cannot make the stack of slot {i} writable: {err}")));
@@ -282,20 +280,15 @@ impl Slot {
         let needed = size.next_multiple_of(HOST_PAGE);
         if needed > self.vmctx_accessible {
             // SAFETY: the range lies inside this slot's vmctx area, which only this slot's
-            // owner uses; nothing else is mapped there.
-            let rc = unsafe {
-                libc::mprotect(
-                    self.vmctx_area.add(self.vmctx_accessible) as *mut _,
+            // owner uses; nothing else is mapped there, and access is only added.
+            let made = unsafe {
+                protect(
+                    self.vmctx_area.add(self.vmctx_accessible),
                     needed - self.vmctx_accessible,
                     libc::PROT_READ | libc::PROT_WRITE,
                 )
             };
-            if rc != 0 {
-                return Err(Error::Region(format!(
-                    "cannot make a vmctx of {size} bytes accessible: {}",
-                    std::io::Error::last_os_error()
-                )));
-            }
+            made.map_err(|e| Error::Region(format!("cannot make a vmctx of {size} bytes accessible: {e}")))?;
             self.vmctx_accessible = needed;
         }
         // SAFETY: `size` bytes from the area's start are now readable and writable, and
@@ -407,14 +400,10 @@ impl HeapArea {
         };
         if size > 0 {
             // SAFETY: the range is inside this heap's reservation (checked above), which
-            // only its instance uses.
-            let rc = unsafe { libc::mprotect(self.base.add(start) as *mut _, size, prot) };
-            if rc != 0 {
-                return Err(Error::Internal(format!(
-                    "mprotect of the heap failed: {}",
-                    std::io::Error::last_os_error()
-                )));
-            }
+            // only its instance uses; `&mut self` means no view of the heap is alive
+            // while its end loses access.
+            let made = unsafe { protect(self.base.add(start), size, prot) };
+            made.map_err(|e| Error::Internal(format!("mprotect of the heap failed: {e}")))?;
         }
         self.accessible = len;
         Ok(())
@@ -449,17 +438,9 @@ impl HeapArea {
         // Keep the protections in step with `accessible`.
         let rw_end = (old.offset + old.len).min(self.accessible);
         if result.is_ok() && rw_end > old.offset {
-            // SAFETY: as above; part of the range just mapped.
-            let rc = unsafe {
-                libc::mprotect(
-                    self.base.add(old.offset) as *mut _,
-                    rw_end - old.offset,
-                    libc::PROT_READ | libc::PROT_WRITE,
-                )
-            };
-            if rc != 0 {
-                result = Err(std::io::Error::last_os_error());
-            }
+            // SAFETY: as above; part of the range just mapped, and access is only added.
+            let rw = libc::PROT_READ | libc::PROT_WRITE;
+            result = unsafe { protect(self.base.add(old.offset), rw_end - old.offset, rw) };
         }
         result.map_err(|e| Error::Internal(format!("cannot remove a memory image from a heap: {e}")))
     }
@@ -575,6 +556,21 @@ impl Drop for HeapArea {
             // SAFETY: our own reservation; the instance using it is being dropped.
             unsafe { libc::munmap(self.base as *mut _, self.reservation + self.guard) };
         }
+    }
+}
+
+
+/// `mprotect(2)` of `len` bytes at `addr`.
+///
+/// # Safety
+///
+/// `addr..addr + len` must lie inside a mapping this region made, and no reference may
+/// point into a part of it that loses access.
+unsafe fn protect(addr: *mut u8, len: usize, prot: libc::c_int) -> std::io::Result<()> {
+    // SAFETY: the caller's contract; `mprotect` itself only changes page protections.
+    match unsafe { libc::mprotect(addr as *mut libc::c_void, len, prot) } {
+        0 => Ok(()),
+        _ => Err(std::io::Error::last_os_error()),
     }
 }
 
