@@ -400,8 +400,10 @@ impl HeapArea {
         };
         if size > 0 {
             // SAFETY: the range is inside this heap's reservation (checked above), which
-            // only its instance uses; `&mut self` means no view of the heap is alive
-            // while its end loses access.
+            // only its instance uses. Access is taken away only when instantiation or
+            // reset (`Instance::init`, holding `&mut Instance`, no guest running) puts a
+            // memory back to its initial size, so no heap view borrowed from the
+            // instance is alive then.
             let made = unsafe { protect(self.base.add(start), size, prot) };
             made.map_err(|e| Error::Internal(format!("mprotect of the heap failed: {e}")))?;
         }
