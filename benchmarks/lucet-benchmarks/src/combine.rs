@@ -43,11 +43,12 @@ pub fn combine(runs: &[SightglassRun]) -> Result<SightglassRun, String> {
             first.command.clone()
         } else {
             format!(
-                "{}\n# once per run ({} runs here, the first with --recompile), keeping each run's\n\
+                "{}\n# once per run ({} runs here; {}), keeping each run's\n\
                  # target/lucet-bench/sightglass.json; then the same command with\n\
                  # `--from-json RUN1.json RUN2.json ... --write-doc` in place of the run options",
                 first.command,
-                runs.len()
+                runs.len(),
+                recompiled(runs)
             )
         },
         settings: first.settings.clone(),
@@ -61,6 +62,20 @@ pub fn combine(runs: &[SightglassRun]) -> Result<SightglassRun, String> {
         excluded: first.excluded.clone(),
         runs_combined: runs.len(),
     })
+}
+
+/// Which runs compiled afresh, from their recorded commands: "runs 1 and 6 with
+/// --recompile". The others reused the cache and report the compile times measured then.
+fn recompiled(runs: &[SightglassRun]) -> String {
+    let which: Vec<String> = (1..=runs.len())
+        .filter(|&i| runs[i - 1].command.split_whitespace().any(|a| a == "--recompile"))
+        .map(|i| i.to_string())
+        .collect();
+    match which.as_slice() {
+        [] => "none with --recompile".to_owned(),
+        [one] => format!("run {one} with --recompile"),
+        [init @ .., last] => format!("runs {} and {last} with --recompile", init.join(", ")),
+    }
 }
 
 fn combine_program(results: &[&ProgramResult], runs: usize) -> ProgramResult {
@@ -148,6 +163,15 @@ mod tests {
         assert_eq!(a.run_ratios, vec![1.1, 1.5, 0.9]);
         assert_eq!(a.run_ratio(), Some(1.1));
         assert_eq!(a.lucet_runs, vec![1.1, 3.0, 0.9]);
+    }
+
+    #[test]
+    fn the_command_names_the_runs_that_compiled_afresh() {
+        let mut runs: Vec<SightglassRun> = (0..6).map(|_| run(vec![program("a", &[1.0], &[1.0])])).collect();
+        runs[0].command = "lucet-bench --recompile --iterations 7".into();
+        runs[4].command = "lucet-bench --recompile".into();
+        let c = combine(&runs).unwrap();
+        assert!(c.command.contains("(6 runs here; runs 1 and 5 with --recompile)"), "{}", c.command);
     }
 
     #[test]

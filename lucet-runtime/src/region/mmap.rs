@@ -561,7 +561,6 @@ impl Drop for HeapArea {
     }
 }
 
-
 /// `mprotect(2)` of `len` bytes at `addr`.
 ///
 /// # Safety
